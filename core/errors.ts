@@ -1,0 +1,38 @@
+// Domain errors carry a string-union code: callers and tests branch on the code, never on the text.
+
+export type TufErrorCode =
+  | 'malformed' // not JSON, wrong shape, not representable by TUF clients
+  | 'wrong_type' // `_type` differs from the role being submitted
+  | 'unsupported_spec_version'
+  | 'bad_role_name'
+  | 'bad_target_path'
+  | 'duplicate_signature' // two signatures with the same keyid
+  | 'threshold_not_met'
+  | 'version_not_next' // not current + 1 (rollback, replay or skip)
+  | 'expired'
+  | 'expiry_too_far'
+  | 'online_keys_mismatch' // root does not name the server's snapshot/timestamp keys
+  | 'consistent_snapshot_required'
+  | 'unknown_key'
+  | 'unsupported_key'
+  | 'not_bootstrapped'
+  | 'already_bootstrapped'
+  | 'unknown_metadata'
+  | 'target_file_missing'
+  | 'target_hash_mismatch'
+  | 'signed_mismatch'; // merging signatures over different `signed` content
+
+export class TufError extends Error {
+  override readonly name = 'TufError';
+  constructor(
+    readonly code: TufErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}
+
+export function isTufError(err: unknown, code?: TufErrorCode): err is TufError {
+  return err instanceof TufError && (code === undefined || err.code === code);
+}

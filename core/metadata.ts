@@ -1,0 +1,220 @@
+// TUF metadata documents: parsing what we are given, building what we write, and the exact bytes we serve.
+import { Metadata, MetadataKind, Root, Targets, TargetFile } from '@tufjs/models';
+import { canonicalBytes, isPlainObject, sha256Hex, sha512Hex, type JsonObject } from './canonical.ts';
+import { TufError } from './errors.ts';
+import { keyidOf, type TufKey } from './keys.ts';
+import type { Signer } from './signer.ts';
+
+export const SPEC_VERSION = '1.0.31';
+export type RoleType = 'root' | 'targets' | 'snapshot' | 'timestamp';
+
+export interface SignatureJson {
+  keyid: string;
+  sig: string;
+  [extra: string]: unknown; // e.g. a Sigstore `bundle` (TAP 18)
+}
+
+export interface Envelope {
+  signed: JsonObject;
+  signatures: SignatureJson[];
+}
+
+type ModelFor<T extends RoleType> = T extends 'root' ? Root : T extends 'targets' ? Targets : never;
+
+/** A metadata document that passed structural checks, with the bytes its signatures cover. */
+export interface ParsedMetadata<T extends RoleType = RoleType> {
+  type: T;
+  envelope: Envelope;
+  /** Canonical JSON of `signed`: what every signature is over. */
+  signedBytes: Buffer;
+  version: number;
+  expires: Date;
+  model: ModelFor<T>;
+}
+
+const EXPIRES = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
+
+/** TUF writes expiry without milliseconds. */
+export function formatExpires(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export function expiresAfter(now: Date, seconds: number): string {
+  return formatExpires(new Date(now.getTime() + seconds * 1000));
+}
+
+export function parseJsonBytes(bytes: Uint8Array, where: string): unknown {
+  try {
+    return JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch (err) {
+    throw new TufError('malformed', `${where}: not valid JSON (${(err as Error).message})`);
+  }
+}
+
+function readEnvelopeShape(value: unknown, where: string): Envelope {
+  if (!isPlainObject(value)) throw new TufError('malformed', `${where}: metadata must be a JSON object`);
+  const { signed, signatures } = value;
+  if (!isPlainObject(signed)) throw new TufError('malformed', `${where}: "signed" must be an object`);
+  if (!Array.isArray(signatures)) throw new TufError('malformed', `${where}: "signatures" must be an array`);
+  const seen = new Set<string>();
+  for (const [i, sig] of signatures.entries()) {
+    if (!isPlainObject(sig) || typeof sig.keyid !== 'string' || typeof sig.sig !== 'string') {
+      throw new TufError('malformed', `${where}: signatures[${i}] needs string "keyid" and "sig"`);
+    }
+    // Clients keep one signature per keyid; two would let us and them count different ones.
+    if (seen.has(sig.keyid)) throw new TufError('duplicate_signature', `${where}: two signatures for keyid ${sig.keyid}`);
+    seen.add(sig.keyid);
+  }
+  for (const key of Object.keys(value)) {
+    if (key !== 'signed' && key !== 'signatures') throw new TufError('malformed', `${where}: unexpected top-level field "${key}"`);
+  }
+  return value as unknown as Envelope;
+}
+
+/**
+ * Checks shape, type, spec version and that tuf-js reads the document back to the same signed
+ * bytes: if its model reorders or drops anything, clients would verify other bytes than we did.
+ */
+export function parseMetadata<T extends 'root' | 'targets'>(value: unknown, type: T, where: string = type): ParsedMetadata<T> {
+  const envelope = readEnvelopeShape(value, where);
+  const signed = envelope.signed;
+  if (signed._type !== type) {
+    throw new TufError('wrong_type', `${where}: expected _type "${type}", got ${JSON.stringify(signed._type)}`);
+  }
+  const spec = signed.spec_version;
+  if (typeof spec !== 'string' || !/^1\.\d+(\.\d+)?$/.test(spec)) {
+    throw new TufError('unsupported_spec_version', `${where}: spec_version ${JSON.stringify(spec)} is not a supported 1.x version`);
+  }
+  const version = signed.version;
+  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
+    throw new TufError('malformed', `${where}: version must be a positive integer`);
+  }
+  if (typeof signed.expires !== 'string' || !EXPIRES.test(signed.expires) || Number.isNaN(Date.parse(signed.expires))) {
+    throw new TufError('malformed', `${where}: expires must look like 2030-01-01T00:00:00Z`);
+  }
+  const signedBytes = canonicalBytes(signed);
+  let model: Metadata<Root> | Metadata<Targets>;
+  try {
+    const copy = structuredClone(value) as never;
+    model = type === 'root' ? Metadata.fromJSON(MetadataKind.Root, copy) : Metadata.fromJSON(MetadataKind.Targets, copy);
+  } catch (err) {
+    throw new TufError('malformed', `${where}: ${(err as Error).message}`);
+  }
+  if (!canonicalBytes(model.signed.toJSON()).equals(signedBytes)) {
+    throw new TufError('malformed', `${where}: TUF clients would not read this document back to the same signed bytes`);
+  }
+  return {
+    type,
+    envelope,
+    signedBytes,
+    version,
+    expires: new Date(signed.expires),
+    model: model.signed as ModelFor<T>,
+  };
+}
+
+/** The exact bytes the repository serves for a document: canonical JSON, no ambiguity left. */
+export function servedBytes(envelope: Envelope): Buffer {
+  return canonicalBytes(envelope);
+}
+
+export async function signEnvelope(signed: JsonObject, signers: Signer[]): Promise<Envelope> {
+  const bytes = canonicalBytes(signed);
+  const signatures: SignatureJson[] = [];
+  for (const signer of signers) signatures.push({ keyid: signer.keyid, sig: await signer.sign(bytes) });
+  return { signed, signatures };
+}
+
+export interface RoleKeys {
+  keys: TufKey[];
+  threshold: number;
+}
+
+export interface RootSpec {
+  version: number;
+  expires: string;
+  roles: Record<RoleType, RoleKeys>;
+}
+
+/** Builds `signed` of a root with consistent snapshots on; keyids computed by our rule. */
+export function buildRootSigned(spec: RootSpec): JsonObject {
+  const keys: JsonObject = {};
+  const roles: JsonObject = {};
+  for (const [name, { keys: roleKeys, threshold }] of Object.entries(spec.roles)) {
+    if (!Number.isInteger(threshold) || threshold < 1) throw new TufError('malformed', `${name}: threshold must be a positive integer`);
+    const keyids = [...new Set(roleKeys.map(keyidOf))];
+    if (keyids.length < threshold) {
+      throw new TufError('malformed', `${name}: threshold ${threshold} exceeds its ${keyids.length} distinct keys`);
+    }
+    for (const key of roleKeys) keys[keyidOf(key)] = structuredClone(key) as JsonObject;
+    roles[name] = { keyids, threshold };
+  }
+  const signed: JsonObject = {
+    _type: 'root',
+    spec_version: SPEC_VERSION,
+    version: spec.version,
+    expires: spec.expires,
+    consistent_snapshot: true,
+    keys,
+    roles,
+  };
+  // Round-trip through tuf-js's model: what it cannot read, we do not write.
+  return Root.fromJSON(structuredClone(signed)).toJSON() as JsonObject;
+}
+
+export interface TargetEntry {
+  length: number;
+  hashes: Record<string, string>;
+  custom?: JsonObject;
+}
+
+/** Hashes and length of a target file; sha256 first, as clients use the first hash in URLs. */
+export function describeTarget(bytes: Uint8Array, custom?: JsonObject): TargetEntry {
+  const entry: TargetEntry = { length: bytes.length, hashes: { sha256: sha256Hex(bytes), sha512: sha512Hex(bytes) } };
+  if (custom) entry.custom = custom;
+  return entry;
+}
+
+export function buildTargetsSigned(opts: {
+  version: number;
+  expires: string;
+  targets: Record<string, TargetEntry>;
+  delegations?: JsonObject;
+}): JsonObject {
+  const targets: Record<string, TargetFile> = {};
+  for (const [path, entry] of Object.entries(opts.targets)) {
+    const data: JsonObject = { length: entry.length, hashes: entry.hashes };
+    if (entry.custom) data.custom = entry.custom;
+    targets[path] = TargetFile.fromJSON(path, data as never);
+  }
+  const signed = new Targets({ version: opts.version, specVersion: SPEC_VERSION, expires: opts.expires, targets }).toJSON() as JsonObject;
+  if (opts.delegations) signed.delegations = opts.delegations;
+  return signed;
+}
+
+export interface MetaEntry {
+  version: number;
+  length: number;
+  hashes: { sha256: string };
+}
+
+export function metaEntryFor(version: number, bytes: Uint8Array): MetaEntry {
+  return { version, length: bytes.length, hashes: { sha256: sha256Hex(bytes) } };
+}
+
+/**
+ * Snapshot and timestamp are built as plain objects: snapshot grows with the number of roles and
+ * goes through no model on the hot path. Tests check tuf-js reads them back unchanged.
+ */
+export function buildSnapshotSigned(version: number, expires: string, meta: Record<string, MetaEntry>): JsonObject {
+  return { _type: 'snapshot', spec_version: SPEC_VERSION, version, expires, meta: meta as unknown as JsonObject };
+}
+
+export function buildTimestampSigned(version: number, expires: string, snapshot: MetaEntry): JsonObject {
+  return { _type: 'timestamp', spec_version: SPEC_VERSION, version, expires, meta: { 'snapshot.json': snapshot as unknown as JsonObject } };
+}
+
+/** `N.role.json`, or `timestamp.json` (never versioned in the consistent-snapshot layout). */
+export function metadataFileName(role: string, version: number): string {
+  return role === 'timestamp' ? 'timestamp.json' : `${version}.${role}.json`;
+}

@@ -1,0 +1,155 @@
+// Verification of metadata the offline admins submit (root, top-level targets). Pure: the trusted
+// state and the time are arguments; storing and fetching happen elsewhere. Checks run in a fixed
+// order and each is tagged with the step of the TUF client workflow it mirrors.
+import type { Root } from '@tufjs/models';
+import { TufError } from './errors.ts';
+import { isPlainObject } from './canonical.ts';
+import type { TufKey } from './keys.ts';
+import { keyidOf } from './keys.ts';
+import type { ParsedMetadata } from './metadata.ts';
+import { assertDelegatedRoleName, assertTargetPath } from './names.ts';
+import { requireThreshold, type RoleSpec, type SignatureVerifier } from './verify.ts';
+
+export function rootKeys(root: Root): Record<string, TufKey> {
+  const keys: Record<string, TufKey> = {};
+  for (const [keyid, key] of Object.entries(root.keys)) keys[keyid] = key.toJSON() as unknown as TufKey;
+  return keys;
+}
+
+export function rootRole(root: Root, name: 'root' | 'targets' | 'snapshot' | 'timestamp'): RoleSpec {
+  const role = root.roles[name];
+  if (!role) throw new TufError('malformed', `root has no "${name}" role`);
+  return { keyids: role.keyIDs, threshold: role.threshold };
+}
+
+function checkRootStructure(root: Root): void {
+  for (const name of ['root', 'targets', 'snapshot', 'timestamp'] as const) {
+    const role = rootRole(root, name);
+    const known = role.keyids.filter((k) => Object.prototype.hasOwnProperty.call(root.keys, k));
+    if (known.length !== role.keyids.length) throw new TufError('malformed', `root: role "${name}" names a keyid missing from "keys"`);
+    if (new Set(role.keyids).size !== role.keyids.length) throw new TufError('malformed', `root: role "${name}" lists a keyid twice`);
+    if (!Number.isInteger(role.threshold) || role.threshold < 1 || role.threshold > role.keyids.length) {
+      throw new TufError('malformed', `root: role "${name}" threshold ${role.threshold} cannot be met by its ${role.keyids.length} key(s)`);
+    }
+  }
+}
+
+/**
+ * A new root: version 1 at bootstrap (trusted = null), else trusted.version + 1, signed by the
+ * threshold of the trusted root and of itself.
+ */
+export function verifyRootUpdate(
+  candidate: ParsedMetadata<'root'>,
+  trusted: ParsedMetadata<'root'> | null,
+  now: Date,
+  verifier?: SignatureVerifier,
+): void {
+  const { envelope, signedBytes, model } = candidate;
+  checkRootStructure(model);
+  if (trusted) {
+    // TUF 5.3.4: new root signed by a threshold of keys from the trusted root
+    requireThreshold(`root v${candidate.version} by root v${trusted.version}'s keys`, envelope.signatures, signedBytes,
+      rootKeys(trusted.model), rootRole(trusted.model, 'root'), verifier);
+  }
+  // TUF 5.3.4: and by a threshold of its own keys
+  requireThreshold(`root v${candidate.version} by its own keys`, envelope.signatures, signedBytes,
+    rootKeys(model), rootRole(model, 'root'), verifier);
+  // TUF 5.3.5: version is exactly trusted + 1 (no rollback, no skip)
+  const expected = trusted ? trusted.version + 1 : 1;
+  if (candidate.version !== expected) {
+    throw new TufError('version_not_next', `root version ${candidate.version} is not the next version ${expected}`);
+  }
+  // TUF 5.3.10: a root clients would reject as expired is useless
+  if (candidate.expires.getTime() <= now.getTime()) {
+    throw new TufError('expired', `root v${candidate.version} expired at ${candidate.envelope.signed.expires}`);
+  }
+  // Repository policy: the server only publishes in the consistent-snapshot layout.
+  if (model.consistentSnapshot !== true) {
+    throw new TufError('consistent_snapshot_required', 'root must set consistent_snapshot to true');
+  }
+}
+
+export interface OnlineKeys {
+  snapshot: TufKey;
+  timestamp: TufKey;
+}
+
+/** Root must delegate snapshot and timestamp to exactly the keys the server holds, threshold 1. */
+export function checkOnlineKeys(root: Root, online: OnlineKeys): void {
+  for (const name of ['snapshot', 'timestamp'] as const) {
+    const role = rootRole(root, name);
+    const serverKey = online[name];
+    const ours = keyidOf(serverKey);
+    const match = role.keyids.find((keyid) => {
+      const key = root.keys[keyid];
+      return (
+        key !== undefined &&
+        key.keyType === serverKey.keytype &&
+        key.scheme === serverKey.scheme &&
+        key.keyVal.public === serverKey.keyval.public
+      );
+    });
+    if (!match) {
+      throw new TufError('online_keys_mismatch', `root's ${name} role does not list the server's ${name} key (keyid ${ours})`, {
+        role: name,
+        expectedKeyid: ours,
+      });
+    }
+    if (role.threshold !== 1) {
+      throw new TufError('online_keys_mismatch', `root's ${name} threshold must be 1: the server signs ${name} with one online key`);
+    }
+  }
+}
+
+function checkTargetEntries(targets: ParsedMetadata<'targets'>): void {
+  const entries = targets.envelope.signed.targets;
+  if (!isPlainObject(entries)) throw new TufError('malformed', 'targets: "targets" must be an object');
+  for (const [path, entry] of Object.entries(entries)) {
+    assertTargetPath(path);
+    if (!isPlainObject(entry)) throw new TufError('malformed', `target ${path}: entry must be an object`);
+    const { length, hashes } = entry;
+    if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) {
+      throw new TufError('malformed', `target ${path}: length must be a non-negative integer`);
+    }
+    if (!isPlainObject(hashes) || typeof hashes.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(hashes.sha256)) {
+      throw new TufError('malformed', `target ${path}: hashes must include a lowercase hex sha256`);
+    }
+    if (typeof hashes.sha512 === 'string' && !/^[0-9a-f]{128}$/.test(hashes.sha512)) {
+      throw new TufError('malformed', `target ${path}: sha512 must be 128 lowercase hex characters`);
+    }
+    // Clients build target URLs from the first hash listed; canonical JSON sorts keys.
+    const first = Object.keys(hashes).sort()[0];
+    if (first !== 'sha256') throw new TufError('malformed', `target ${path}: hash "${first}" would sort before sha256`);
+  }
+}
+
+function checkDelegationNames(targets: ParsedMetadata<'targets'>): void {
+  const delegations = targets.model.delegations;
+  if (!delegations) return;
+  if (delegations.succinctRoles) throw new TufError('malformed', 'targets: succinct delegations are not supported');
+  for (const name of Object.keys(delegations.roles ?? {})) assertDelegatedRoleName(name);
+}
+
+/** Top-level targets: signed by root's targets threshold, version current + 1, not expired. */
+export function verifyTargetsUpdate(
+  candidate: ParsedMetadata<'targets'>,
+  trustedRoot: ParsedMetadata<'root'>,
+  currentVersion: number | null,
+  now: Date,
+  verifier?: SignatureVerifier,
+): void {
+  // TUF 5.6.3: signed by a threshold of root's targets keys
+  requireThreshold(`targets v${candidate.version}`, candidate.envelope.signatures, candidate.signedBytes,
+    rootKeys(trustedRoot.model), rootRole(trustedRoot.model, 'targets'), verifier);
+  // TUF 5.6.4 (rollback): the repository accepts only the next version
+  const expected = (currentVersion ?? 0) + 1;
+  if (candidate.version !== expected) {
+    throw new TufError('version_not_next', `targets version ${candidate.version} is not the next version ${expected}`);
+  }
+  // TUF 5.6.5: not expired
+  if (candidate.expires.getTime() <= now.getTime()) {
+    throw new TufError('expired', `targets v${candidate.version} expired at ${candidate.envelope.signed.expires}`);
+  }
+  checkTargetEntries(candidate);
+  checkDelegationNames(candidate);
+}

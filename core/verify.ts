@@ -1,0 +1,93 @@
+// Signature threshold checks. Counting is by distinct keyid of the role; a signature that does not
+// verify, or whose key this verifier cannot handle, never counts (fail closed).
+import { TufError } from './errors.ts';
+import { verifyKeySignature, type TufKey } from './keys.ts';
+import type { SignatureJson } from './metadata.ts';
+
+/**
+ * Verifies one signature made by one key. Synchronous on purpose: tuf-js calls key verification
+ * synchronously and would ignore a rejected promise. Returns false for anything it cannot confirm.
+ */
+export interface SignatureVerifier {
+  verify(key: TufKey, signature: SignatureJson, signedBytes: Uint8Array): boolean;
+}
+
+/** ed25519 and ecdsa-sha2-nistp256 keys; any other key type never verifies here. */
+export const classicKeyVerifier: SignatureVerifier = {
+  verify(key, signature, signedBytes) {
+    try {
+      return verifyKeySignature(key, signature.sig, signedBytes);
+    } catch {
+      return false;
+    }
+  },
+};
+
+export interface RoleSpec {
+  keyids: string[];
+  threshold: number;
+}
+
+export type SignatureVerdict =
+  | { keyid: string; valid: true }
+  | { keyid: string; valid: false; reason: 'not_a_key_of_this_role' | 'key_missing' | 'bad_signature' };
+
+export interface ThresholdResult {
+  verdicts: SignatureVerdict[];
+  validKeyids: string[];
+  threshold: number;
+  met: boolean;
+}
+
+export function checkThreshold(
+  signatures: SignatureJson[],
+  signedBytes: Uint8Array,
+  keys: Record<string, TufKey>,
+  role: RoleSpec,
+  verifier: SignatureVerifier = classicKeyVerifier,
+): ThresholdResult {
+  const authorized = new Set(role.keyids);
+  const valid = new Set<string>();
+  const verdicts: SignatureVerdict[] = [];
+  for (const signature of signatures) {
+    const { keyid } = signature;
+    if (!authorized.has(keyid)) {
+      verdicts.push({ keyid, valid: false, reason: 'not_a_key_of_this_role' });
+      continue;
+    }
+    const key = Object.prototype.hasOwnProperty.call(keys, keyid) ? keys[keyid] : undefined;
+    if (!key) {
+      verdicts.push({ keyid, valid: false, reason: 'key_missing' });
+      continue;
+    }
+    if (verifier.verify(key, signature, signedBytes) === true) {
+      valid.add(keyid);
+      verdicts.push({ keyid, valid: true });
+    } else {
+      verdicts.push({ keyid, valid: false, reason: 'bad_signature' });
+    }
+  }
+  const threshold = role.threshold;
+  // A threshold below 1 would let unsigned metadata through.
+  const met = Number.isInteger(threshold) && threshold >= 1 && valid.size >= threshold;
+  return { verdicts, validKeyids: [...valid], threshold, met };
+}
+
+export function requireThreshold(
+  what: string,
+  signatures: SignatureJson[],
+  signedBytes: Uint8Array,
+  keys: Record<string, TufKey>,
+  role: RoleSpec,
+  verifier?: SignatureVerifier,
+): ThresholdResult {
+  const result = checkThreshold(signatures, signedBytes, keys, role, verifier);
+  if (!result.met) {
+    throw new TufError(
+      'threshold_not_met',
+      `${what}: ${result.validKeyids.length} valid signature(s) of ${result.threshold} required`,
+      { verdicts: result.verdicts },
+    );
+  }
+  return result;
+}

@@ -1,0 +1,82 @@
+// The one configuration object. Read once by the composition root (server/main.ts) and passed down.
+import path from 'node:path';
+
+export interface Config {
+  /** NODE_ENV=production or --production: never creates keys or bootstraps by itself; requires DATABASE_URL. */
+  production: boolean;
+  host: string;
+  port: number;
+  /** URL clients use to reach this server, for printed instructions (PUBLIC_URL). */
+  publicUrl: string;
+  /** External PostgreSQL; null starts the embedded one under `dataDir`. */
+  databaseUrl: string | null;
+  dataDir: string;
+  /** Dev-mode ceremony output (throwaway keys, admin token). */
+  devDir: string;
+  /** Directory of online (snapshot/timestamp) key files; ignored when keys come from the environment. */
+  onlineKeysDir: string;
+  /** PEM private keys from TUF_SNAPSHOT_KEY / TUF_TIMESTAMP_KEY instead of files. */
+  onlineKeysFromEnv: { snapshot: string; timestamp: string } | null;
+  timestampExpirySeconds: number;
+  snapshotExpirySeconds: number;
+  /** Re-sign a role once less than this fraction of its lifetime is left. */
+  resignRemainingFraction: number;
+  resignCheckIntervalSeconds: number;
+  /** /readyz fails when timestamp has less than this left. */
+  readyMinTimestampRemainingSeconds: number;
+  /** Fallback reload of the metadata cache, in case a notification was missed. */
+  cacheReloadIntervalSeconds: number;
+  metadataCacheBytes: number;
+  timestampMaxAgeSeconds: number;
+  maxMetadataBytes: number;
+  maxTargetBytes: number;
+  logLevel: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min) throw new Error(`configuration: ${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  return Number(raw);
+}
+
+export function loadConfig(env: Env = process.env, argv: string[] = []): Config {
+  const production = env.NODE_ENV === 'production' || argv.includes('--production');
+  const root = path.resolve(env.TUF_HOME ?? process.cwd());
+  const port = int(env, 'PORT', 8080);
+  const host = env.HOST ?? (production ? '0.0.0.0' : '127.0.0.1');
+  const timestampExpirySeconds = int(env, 'TIMESTAMP_EXPIRY_SECONDS', 86_400, 60);
+  const snapshot = env.TUF_SNAPSHOT_KEY;
+  const timestamp = env.TUF_TIMESTAMP_KEY;
+  if ((snapshot === undefined) !== (timestamp === undefined)) {
+    throw new Error('configuration: set both TUF_SNAPSHOT_KEY and TUF_TIMESTAMP_KEY, or neither');
+  }
+  const databaseUrl = env.DATABASE_URL || null;
+  if (production && !databaseUrl) throw new Error('configuration: production mode requires DATABASE_URL');
+  const fraction = Number(env.RESIGN_REMAINING_FRACTION ?? '0.5');
+  if (!(fraction > 0 && fraction < 1)) throw new Error('configuration: RESIGN_REMAINING_FRACTION must be between 0 and 1');
+  return {
+    production,
+    host,
+    port,
+    publicUrl: env.PUBLIC_URL ?? `http://localhost:${port}`,
+    databaseUrl,
+    dataDir: path.resolve(root, env.DATA_DIR ?? '.data'),
+    devDir: path.resolve(root, env.DEV_DIR ?? '.dev'),
+    onlineKeysDir: path.resolve(root, env.ONLINE_KEYS_DIR ?? '.data/online-keys'),
+    onlineKeysFromEnv: snapshot !== undefined && timestamp !== undefined ? { snapshot, timestamp } : null,
+    timestampExpirySeconds,
+    snapshotExpirySeconds: int(env, 'SNAPSHOT_EXPIRY_SECONDS', 7 * 86_400, 60),
+    resignRemainingFraction: fraction,
+    resignCheckIntervalSeconds: int(env, 'RESIGN_CHECK_INTERVAL_SECONDS', 60, 1),
+    readyMinTimestampRemainingSeconds: int(env, 'READY_MIN_TIMESTAMP_REMAINING_SECONDS', Math.floor(timestampExpirySeconds / 4)),
+    cacheReloadIntervalSeconds: int(env, 'CACHE_RELOAD_INTERVAL_SECONDS', 30, 1),
+    metadataCacheBytes: int(env, 'METADATA_CACHE_BYTES', 256 * 1024 * 1024, 1024),
+    timestampMaxAgeSeconds: int(env, 'TIMESTAMP_MAX_AGE_SECONDS', 30),
+    maxMetadataBytes: int(env, 'MAX_METADATA_BYTES', 10 * 1024 * 1024, 1024),
+    maxTargetBytes: int(env, 'MAX_TARGET_BYTES', 100 * 1024 * 1024, 1),
+    logLevel: env.LOG_LEVEL ?? 'info',
+  };
+}

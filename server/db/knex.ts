@@ -1,0 +1,35 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import knexFactory, { type Knex } from 'knex';
+
+export type Db = Knex | Knex.Transaction;
+
+const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'migrations');
+
+export function createKnex(databaseUrl: string, poolMax = 10): Knex {
+  const knex = knexFactory({
+    client: 'pg',
+    connection: { connectionString: databaseUrl, application_name: 'tuf-repository' },
+    pool: {
+      min: 0,
+      max: poolMax,
+      // A connection the database dropped (restart, crash) must not crash the process.
+      afterCreate(conn: { on(ev: string, cb: (err: Error) => void): void }, done: (err: Error | null, conn: unknown) => void) {
+        conn.on('error', () => {});
+        done(null, conn);
+      },
+    },
+    migrations: { directory: MIGRATIONS_DIR, loadExtensions: ['.ts'], tableName: 'knex_migrations' },
+  });
+  return knex;
+}
+
+export async function migrateLatest(knex: Knex): Promise<string[]> {
+  const [, applied] = (await knex.migrate.latest()) as [number, string[]];
+  return applied;
+}
+
+export async function migrateRollbackAll(knex: Knex): Promise<string[]> {
+  const [, reverted] = (await knex.migrate.rollback(undefined, true)) as [number, string[]];
+  return reverted;
+}

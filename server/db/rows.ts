@@ -1,0 +1,53 @@
+// Row types of every table, in one place. bigint columns arrive from pg as strings.
+
+export interface MetadataVersionRow {
+  id: string;
+  role: string;
+  version: number;
+  bytes: Buffer;
+  sha256: string;
+  length: number;
+  expires: Date;
+  created_at: Date;
+}
+
+export interface RoleHeadRow {
+  role: string;
+  version: number;
+  expires: Date;
+  updated_at: Date;
+}
+
+export interface TargetRecordRow {
+  role: string;
+  path: string;
+  length: string;
+  hashes: Record<string, string>;
+  custom: Record<string, unknown> | null;
+  role_version: number;
+}
+
+export interface TargetBlobRow {
+  sha256: string;
+  length: string;
+  content: Buffer;
+  created_at: Date;
+}
+
+export interface AuditLogRow {
+  id: string;
+  at: Date;
+  actor: string;
+  action: string;
+  role: string | null;
+  version: number | null;
+  details: Record<string, unknown> | null;
+}
+
+export interface AdminTokenRow {
+  id: number;
+  name: string;
+  token_sha256: string;
+  created_at: Date;
+  revoked_at: Date | null;
+}

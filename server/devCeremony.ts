@@ -1,0 +1,72 @@
+// Development mode only: a ceremony with throwaway keys, so `npm start` on a fresh clone gives a
+// working repository. Its keys sit unprotected on the server: never use it for anything real.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { DEFAULT_ROOT_EXPIRY_SECONDS, initialTargetsSigned, rootSigned } from '../core/ceremony.ts';
+import type { Clock } from '../core/clock.ts';
+import { encodePrivateKeyFile } from '../core/keyFile.ts';
+import { generatePrivateKey } from '../core/keys.ts';
+import { expiresAfter, servedBytes, signEnvelope } from '../core/metadata.ts';
+import { privateKeySigner } from '../core/signer.ts';
+import { findActiveAdminToken } from './db/adminTokensRepo.ts';
+import type { Knex } from 'knex';
+import { createAdminToken, hashToken } from './http/adminAuth.ts';
+import { currentOnlinePublicKeys, type OnlineKeyStore } from './onlineKeys.ts';
+import type { RepositoryService } from './services/repository.ts';
+import { writeFileAtomic } from './runtime.ts';
+
+/** Passphrase of the dev key files, so the offline tool can be tried on them (TUF_KEY_PASSPHRASE). */
+export const DEV_KEY_PASSPHRASE = 'insecure-dev-passphrase';
+
+export async function runDevCeremony(opts: {
+  devDir: string;
+  service: RepositoryService;
+  keyStore: OnlineKeyStore;
+  clock: Clock;
+  log: Logger;
+}): Promise<void> {
+  const { devDir, log } = opts;
+  const online = await currentOnlinePublicKeys(opts.keyStore);
+  if (!online) throw new Error('dev ceremony: online keys are missing');
+  const rootKey = generatePrivateKey('ed25519');
+  const targetsKey = generatePrivateKey('ed25519');
+  const now = opts.clock.now();
+  const root = await signEnvelope(
+    rootSigned({
+      version: 1,
+      expires: expiresAfter(now, DEFAULT_ROOT_EXPIRY_SECONDS),
+      rootKeys: [privateKeySigner(rootKey).publicKey],
+      rootThreshold: 1,
+      targetsKeys: [privateKeySigner(targetsKey).publicKey],
+      targetsThreshold: 1,
+      snapshotKey: online.snapshot,
+      timestampKey: online.timestamp,
+    }),
+    [privateKeySigner(rootKey)],
+  );
+  const targets = await signEnvelope(initialTargetsSigned(now), [privateKeySigner(targetsKey)]);
+  const keysDir = path.join(devDir, 'keys');
+  fs.mkdirSync(keysDir, { recursive: true, mode: 0o700 });
+  writeFileAtomic(path.join(keysDir, 'dev-root.key.json'), JSON.stringify(encodePrivateKeyFile('dev-root', rootKey, DEV_KEY_PASSPHRASE), null, 2), 0o600);
+  writeFileAtomic(path.join(keysDir, 'dev-targets.key.json'), JSON.stringify(encodePrivateKeyFile('dev-targets', targetsKey, DEV_KEY_PASSPHRASE), null, 2), 0o600);
+  await opts.service.bootstrap(root, targets, 'dev-ceremony');
+  writeFileAtomic(path.join(devDir, '1.root.json'), servedBytes(root).toString('utf8'));
+  log.warn(
+    { keys: keysDir },
+    'DEVELOPMENT CEREMONY: bootstrapped with throwaway keys stored unprotected on this machine. INSECURE: for trying things out only; ' +
+      'run a real offline ceremony (see README) for anything that matters',
+  );
+}
+
+/** Makes sure devDir/admin-token holds a token the database knows. */
+export async function ensureDevAdminToken(knex: Knex, devDir: string): Promise<string> {
+  const file = path.join(devDir, 'admin-token');
+  if (fs.existsSync(file)) {
+    const token = fs.readFileSync(file, 'utf8').trim();
+    if (await findActiveAdminToken(knex, hashToken(token))) return file;
+  }
+  const token = await createAdminToken(knex, `dev-${Date.now()}`);
+  writeFileAtomic(file, `${token}\n`, 0o600);
+  return file;
+}

@@ -1,0 +1,75 @@
+// Builds the express app from explicit dependencies. No globals: tests build as many apps as they like.
+import { randomUUID } from 'node:crypto';
+import express from 'express';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
+import type { Clock } from '../../core/clock.ts';
+import type { MetadataCache } from '../metadataCache.ts';
+import type { Metrics } from '../metrics.ts';
+import type { OnlineKeyStore } from '../onlineKeys.ts';
+import type { RepositoryService } from '../services/repository.ts';
+import { adminRoutes } from './adminRoutes.ts';
+import { errorHandler, HttpError } from './errors.ts';
+import { healthRoutes } from './healthRoutes.ts';
+import { metadataRoutes } from './metadataRoutes.ts';
+import { targetRoutes } from './targetRoutes.ts';
+
+export interface AppDeps {
+  knex: Knex;
+  service: RepositoryService;
+  cache: MetadataCache;
+  keyStore: OnlineKeyStore;
+  metrics: Metrics;
+  clock: Clock;
+  logger: Logger;
+  config: {
+    timestampMaxAgeSeconds: number;
+    maxMetadataBytes: number;
+    maxTargetBytes: number;
+    readyMinTimestampRemainingSeconds: number;
+  };
+}
+
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false); // ETags are the files' SHA-256, set by the routes
+  app.set('query parser', 'simple');
+
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      genReqId: (req, res) => {
+        const given = req.headers['x-request-id'];
+        const id = typeof given === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(given) ? given : randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      // Metadata reads are the hot path: log them only at debug level.
+      customLogLevel: (req, res, err) => (err || res.statusCode >= 500 ? 'error' : req.method === 'GET' ? 'debug' : 'info'),
+      serializers: {
+        req: (req) => ({ id: req.id, method: req.method, url: req.url }),
+        res: (res) => ({ statusCode: res.statusCode }),
+      },
+    }),
+  );
+
+  app.use((req, res, next) => {
+    const end = deps.metrics.httpDuration.startTimer();
+    res.on('finish', () => {
+      const route = req.route?.path ? String(req.baseUrl + req.route.path) : 'unmatched';
+      deps.metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
+      end({ method: req.method, route });
+    });
+    next();
+  });
+
+  app.use(metadataRoutes(deps.cache, deps.config.timestampMaxAgeSeconds));
+  app.use(targetRoutes(deps.knex));
+  app.use(healthRoutes({ ...deps, readyMinTimestampRemainingSeconds: deps.config.readyMinTimestampRemainingSeconds }));
+  app.use(adminRoutes({ ...deps, maxMetadataBytes: deps.config.maxMetadataBytes, maxTargetBytes: deps.config.maxTargetBytes }));
+  app.use((_req, _res, next) => next(new HttpError(404, 'not_found', 'no such endpoint')));
+  app.use(errorHandler);
+  return app;
+}

@@ -1,0 +1,198 @@
+#!/usr/bin/env -S node --import tsx
+// tuf-server: the repository server and its operator commands.
+import path from 'node:path';
+import { loadConfig, type Config } from './config.ts';
+import { listAdminTokens, revokeAdminToken } from './db/adminTokensRepo.ts';
+import { createKnex, migrateLatest, migrateRollbackAll } from './db/knex.ts';
+import { ensureDevAdminToken, runDevCeremony } from './devCeremony.ts';
+import { createAdminToken } from './http/adminAuth.ts';
+import { currentOnlinePublicKeys, ensureOnlineKeys, ONLINE_ROLES } from './onlineKeys.ts';
+import { assembleRepository, createLogger, keyStoreFor, listen, openDatabase } from './runtime.ts';
+
+const HELP = `tuf-server: a TUF repository server with identity delegations
+
+Usage: npm start [-- --production]          (same as: tuf-server start)
+       tuf-server <command> [options]
+
+Commands:
+  start [--production]         Serve the repository. Without DATABASE_URL an embedded PostgreSQL
+                               is started under DATA_DIR. In development mode (the default) online
+                               keys, an admin token and a throwaway ceremony are created as needed.
+                               Production mode (--production or NODE_ENV=production) needs
+                               DATABASE_URL and online keys, and never bootstraps by itself.
+  migrate                      Apply database migrations and exit.
+  migrate:down                 Revert every migration (destroys the schema; for development).
+  online-keys show             Print the public snapshot/timestamp keys as JSON, for the ceremony
+                               (tuf-offline init-root --online-keys FILE).
+  online-keys create           Create the online keys if there are none (key files only).
+  online-keys rotate ROLE      Add a new key for ROLE (snapshot|timestamp); put it in the next root.
+  admin-token create --name N  Create an admin API token; printed once, stored only as a hash.
+  admin-token list             List tokens (names and dates, never the tokens).
+  admin-token revoke --name N  Revoke a token.
+
+Environment (see README for all): DATABASE_URL, PORT (8080), HOST, PUBLIC_URL, DATA_DIR (.data),
+DEV_DIR (.dev), ONLINE_KEYS_DIR (.data/online-keys), TUF_SNAPSHOT_KEY / TUF_TIMESTAMP_KEY (PEM),
+TIMESTAMP_EXPIRY_SECONDS (86400), SNAPSHOT_EXPIRY_SECONDS (604800), LOG_LEVEL (info).
+`;
+
+function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+async function withDatabase<T>(config: Config, work: (url: string) => Promise<T>): Promise<T> {
+  const log = createLogger(config.logLevel);
+  const db = await openDatabase(config, log);
+  try {
+    return await work(db.url);
+  } finally {
+    await db.stop();
+  }
+}
+
+async function withKnex<T>(config: Config, work: (knex: ReturnType<typeof createKnex>) => Promise<T>): Promise<T> {
+  return withDatabase(config, async (url) => {
+    const knex = createKnex(url, 2);
+    try {
+      await migrateLatest(knex);
+      return await work(knex);
+    } finally {
+      await knex.destroy();
+    }
+  });
+}
+
+async function start(config: Config): Promise<void> {
+  const log = createLogger(config.logLevel);
+  const keyStore = keyStoreFor(config);
+  if (config.production) {
+    if (!(await currentOnlinePublicKeys(keyStore))) {
+      throw new Error('production mode: no online keys. Create them with `tuf-server online-keys create` (or set TUF_SNAPSHOT_KEY/TUF_TIMESTAMP_KEY)');
+    }
+  } else {
+    log.warn('DEVELOPMENT MODE: keys and a ceremony are created automatically. Use --production (or NODE_ENV=production) for real deployments.');
+    if (!config.onlineKeysFromEnv) await ensureOnlineKeys(keyStore);
+  }
+  const db = await openDatabase(config, log);
+  const repo = await assembleRepository({ config, databaseUrl: db.url, log, keyStore });
+  if (!(await repo.service.isBootstrapped())) {
+    if (config.production) {
+      log.warn('not bootstrapped yet: run the offline key ceremony and `tuf-carry bootstrap` (see README)');
+    } else {
+      await runDevCeremony({ devDir: config.devDir, service: repo.service, keyStore, clock: repo.clock, log });
+      await repo.cache.reloadAll();
+    }
+  }
+  if (!config.production) {
+    const tokenFile = await ensureDevAdminToken(repo.knex, config.devDir);
+    log.info({ tokenFile }, 'development admin token');
+  }
+  await repo.resignTick();
+  const server = await listen(repo.app, config.host, config.port);
+  const base = config.publicUrl.replace(/\/$/, '');
+  log.info({ metadataUrl: `${base}/metadata/`, targetsUrl: `${base}/targets/` }, 'serving the repository');
+  const rootFile = path.join(config.devDir, '1.root.json');
+  if (!config.production) {
+    process.stdout.write(
+      `\n  TUF repository (development mode) at ${base}\n` +
+        `  metadata URL:   ${base}/metadata/\n` +
+        `  targets URL:    ${base}/targets/\n` +
+        `  trusted root:   ${rootFile}   (also ${base}/metadata/1.root.json)\n` +
+        `  admin token:    ${path.join(config.devDir, 'admin-token')}\n\n`,
+    );
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    server.close();
+    server.closeAllConnections();
+    await repo.close();
+    await db.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const args = argv.filter((a) => a !== '--production');
+  if (args.includes('--help') || args.includes('-h') || args[0] === 'help') {
+    process.stdout.write(HELP);
+    return;
+  }
+  const config = loadConfig(process.env, argv);
+  const [command = 'start', sub] = args;
+  switch (command) {
+    case 'start':
+      return start(config);
+    case 'migrate':
+      await withDatabase(config, async (url) => {
+        const knex = createKnex(url, 1);
+        try {
+          const applied = await migrateLatest(knex);
+          process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'schema is up to date\n');
+        } finally {
+          await knex.destroy();
+        }
+      });
+      return;
+    case 'migrate:down':
+      await withDatabase(config, async (url) => {
+        const knex = createKnex(url, 1);
+        try {
+          const reverted = await migrateRollbackAll(knex);
+          process.stdout.write(`reverted: ${reverted.join(', ') || 'nothing'}\n`);
+        } finally {
+          await knex.destroy();
+        }
+      });
+      return;
+    case 'online-keys': {
+      const store = keyStoreFor(config);
+      if (sub === 'show') {
+        const keys = await currentOnlinePublicKeys(store);
+        if (!keys) throw new Error('no online keys yet: run `tuf-server online-keys create`');
+        process.stdout.write(`${JSON.stringify(keys, null, 2)}\n`);
+      } else if (sub === 'create') {
+        process.stdout.write(`${JSON.stringify(await ensureOnlineKeys(store), null, 2)}\n`);
+      } else if (sub === 'rotate') {
+        const role = args[2];
+        if (!ONLINE_ROLES.includes(role as never)) throw new Error('usage: tuf-server online-keys rotate snapshot|timestamp');
+        const signer = await store.create(role as 'snapshot' | 'timestamp');
+        process.stdout.write(`${JSON.stringify({ [role!]: signer.publicKey }, null, 2)}\n`);
+      } else {
+        throw new Error('usage: tuf-server online-keys show|create|rotate ROLE');
+      }
+      return;
+    }
+    case 'admin-token':
+      await withKnex(config, async (knex) => {
+        const name = option(args, '--name');
+        if (sub === 'create') {
+          if (!name) throw new Error('usage: tuf-server admin-token create --name NAME');
+          process.stdout.write(`${await createAdminToken(knex, name)}\n`);
+        } else if (sub === 'list') {
+          for (const t of await listAdminTokens(knex)) {
+            process.stdout.write(`${t.name}\tcreated ${t.created_at.toISOString()}\t${t.revoked_at ? `revoked ${t.revoked_at.toISOString()}` : 'active'}\n`);
+          }
+        } else if (sub === 'revoke') {
+          if (!name) throw new Error('usage: tuf-server admin-token revoke --name NAME');
+          if (!(await revokeAdminToken(knex, name))) throw new Error(`no active token named ${name}`);
+          process.stdout.write(`revoked ${name}\n`);
+        } else {
+          throw new Error('usage: tuf-server admin-token create|list|revoke');
+        }
+      });
+      return;
+    default:
+      throw new Error(`unknown command ${command}; see --help`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: Error) => {
+  process.stderr.write(`tuf-server: ${err.message}\n`);
+  process.exit(1);
+});

