@@ -1,0 +1,151 @@
+#!/usr/bin/env -S node --import tsx
+// tuf-carry: moves files between the offline ceremony and the server, on a connected machine.
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { isPlainObject } from '../core/canonical.ts';
+import { sha256Hex } from '../core/canonical.ts';
+
+const HELP = `tuf-carry: carries ceremony files to a TUF repository server and back
+
+Every command needs --server URL and an admin token in TUF_ADMIN_TOKEN (or --token-file FILE).
+
+Commands:
+  bootstrap ROOT TARGETS [--files DIR] [--file PATH=LOCALFILE ...]
+      Upload the target files, then root v1 and targets v1. The server verifies both and
+      publishes snapshot v1 and timestamp v1.
+  push FILE [--files DIR] [--file PATH=LOCALFILE ...]
+      Upload a new root or targets version (and the target files it lists).
+  pull --out DIR
+      Fetch what the next ceremony needs: the current root and targets, the server's online
+      public keys (online-keys.json) and its status (status.json).
+
+Target files: with --files DIR, the file for target PATH is DIR/PATH; --file names one explicitly.
+The server refuses targets metadata that lists a file it does not hold.
+`;
+
+interface Options {
+  server: string;
+  token: string;
+}
+
+async function call(opts: Options, method: string, urlPath: string, body?: unknown, raw?: Buffer): Promise<unknown> {
+  const res = await fetch(`${opts.server.replace(/\/$/, '')}${urlPath}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${opts.token}`,
+      ...(raw ? { 'content-type': 'application/octet-stream' } : body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(raw ? { body: raw } : body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON; report the text
+  }
+  if (!res.ok) {
+    const err = isPlainObject(parsed) && isPlainObject(parsed.error) ? parsed.error : { code: String(res.status), message: text };
+    throw new Error(`${method} ${urlPath}: ${res.status} ${String(err.code)}: ${String(err.message)}`);
+  }
+  return parsed;
+}
+
+function readDoc(file: string): Record<string, unknown> {
+  const value = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
+  if (!isPlainObject(value) || !isPlainObject(value.signed)) throw new Error(`${file} is not TUF metadata`);
+  return value;
+}
+
+/** Uploads the bytes of every target the document lists that a local file is given for. */
+async function uploadTargetFiles(opts: Options, doc: Record<string, unknown>, dir: string | undefined, explicit: string[]): Promise<void> {
+  const signed = doc.signed as Record<string, unknown>;
+  if (signed._type !== 'targets' || !isPlainObject(signed.targets)) return;
+  const local = new Map<string, string>();
+  for (const spec of explicit) {
+    const eq = spec.indexOf('=');
+    if (eq <= 0) throw new Error(`--file takes PATH=LOCALFILE, got ${spec}`);
+    local.set(spec.slice(0, eq), spec.slice(eq + 1));
+  }
+  for (const [targetPath, entry] of Object.entries(signed.targets)) {
+    const file = local.get(targetPath) ?? (dir ? path.join(dir, targetPath) : undefined);
+    if (!file || !fs.existsSync(file)) continue;
+    const bytes = fs.readFileSync(file);
+    const expected = isPlainObject(entry) && isPlainObject(entry.hashes) ? entry.hashes.sha256 : undefined;
+    if (sha256Hex(bytes) !== expected) throw new Error(`${file} does not match the sha256 listed for target ${targetPath}`);
+    const result = (await call(opts, 'PUT', '/admin/blobs', undefined, bytes)) as { created: boolean };
+    process.stdout.write(`target ${targetPath}: ${result.created ? 'uploaded' : 'already held'} (${bytes.length} bytes)\n`);
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(HELP);
+    return;
+  }
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      server: { type: 'string' },
+      'token-file': { type: 'string' },
+      out: { type: 'string' },
+      files: { type: 'string' },
+      file: { type: 'string', multiple: true },
+    },
+  });
+  const server = values.server ?? process.env.TUF_SERVER;
+  if (!server) throw new Error('give --server URL (or TUF_SERVER)');
+  const token = values['token-file'] ? fs.readFileSync(values['token-file'], 'utf8').trim() : process.env.TUF_ADMIN_TOKEN;
+  if (!token) throw new Error('no admin token: set TUF_ADMIN_TOKEN or give --token-file');
+  const opts: Options = { server, token };
+  switch (command) {
+    case 'bootstrap': {
+      const [rootFile, targetsFile] = positionals;
+      if (!rootFile || !targetsFile) throw new Error('usage: tuf-carry bootstrap ROOT TARGETS');
+      const root = readDoc(rootFile);
+      const targets = readDoc(targetsFile);
+      await uploadTargetFiles(opts, targets, values.files, values.file ?? []);
+      const result = await call(opts, 'POST', '/admin/bootstrap', { root, targets });
+      process.stdout.write(`bootstrapped: ${JSON.stringify(result)}\n`);
+      return;
+    }
+    case 'push': {
+      const file = positionals[0];
+      if (!file) throw new Error('usage: tuf-carry push FILE');
+      const doc = readDoc(file);
+      const type = (doc.signed as Record<string, unknown>)._type;
+      if (type !== 'root' && type !== 'targets') throw new Error(`${file}: only root and targets are pushed (got ${String(type)})`);
+      await uploadTargetFiles(opts, doc, values.files, values.file ?? []);
+      const result = await call(opts, 'POST', `/admin/metadata/${type}`, doc);
+      process.stdout.write(`accepted: ${JSON.stringify(result)}\n`);
+      return;
+    }
+    case 'pull': {
+      const out = values.out ?? '.';
+      fs.mkdirSync(out, { recursive: true });
+      const status = (await call(opts, 'GET', '/admin/status')) as { roles: Record<string, { version: number }>; onlineKeys: unknown };
+      fs.writeFileSync(path.join(out, 'status.json'), `${JSON.stringify(status, null, 2)}\n`);
+      fs.writeFileSync(path.join(out, 'online-keys.json'), `${JSON.stringify(status.onlineKeys, null, 2)}\n`);
+      for (const role of ['root', 'targets']) {
+        const head = status.roles[role];
+        if (!head) continue;
+        const res = await fetch(`${server.replace(/\/$/, '')}/metadata/${head.version}.${role}.json`);
+        if (!res.ok) throw new Error(`GET ${head.version}.${role}.json: ${res.status}`);
+        const doc = JSON.parse(await res.text()) as unknown;
+        fs.writeFileSync(path.join(out, `${head.version}.${role}.json`), `${JSON.stringify(doc, null, 2)}\n`);
+      }
+      process.stdout.write(`wrote status.json, online-keys.json and the current root and targets to ${out}\n`);
+      return;
+    }
+    default:
+      throw new Error(`unknown command ${command}; see --help`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: Error) => {
+  process.stderr.write(`tuf-carry: ${err.message}\n`);
+  process.exit(1);
+});
