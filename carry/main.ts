@@ -36,7 +36,7 @@ async function call(opts: Options, method: string, urlPath: string, body?: unkno
       authorization: `Bearer ${opts.token}`,
       ...(raw ? { 'content-type': 'application/octet-stream' } : body !== undefined ? { 'content-type': 'application/json' } : {}),
     },
-    ...(raw ? { body: raw } : body !== undefined ? { body: JSON.stringify(body) } : {}),
+    ...(raw ? { body: new Uint8Array(raw) } : body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   const text = await res.text();
   let parsed: unknown = text;

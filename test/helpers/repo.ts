@@ -1,0 +1,116 @@
+import type http from 'node:http';
+import type { KeyObject } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { initialTargetsSigned, rootSigned, DEFAULT_ROOT_EXPIRY_SECONDS } from '../../core/ceremony.ts';
+import { ManualClock } from '../../core/clock.ts';
+import { generatePrivateKey } from '../../core/keys.ts';
+import { expiresAfter, signEnvelope, type Envelope } from '../../core/metadata.ts';
+import { privateKeySigner } from '../../core/signer.ts';
+import { loadConfig, type Config } from '../../server/config.ts';
+import { createAdminToken } from '../../server/http/adminAuth.ts';
+import { currentOnlinePublicKeys, ensureOnlineKeys, FileKeyStore } from '../../server/onlineKeys.ts';
+import { assembleRepository, listen, type Repository } from '../../server/runtime.ts';
+import { createTestDatabase } from './db.ts';
+
+export interface TestRepo {
+  repo: Repository;
+  server: http.Server;
+  baseUrl: string;
+  clock: ManualClock;
+  adminToken: string;
+  home: string;
+  databaseUrl: string;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Share a database (and online keys) with another instance: several server processes. */
+  databaseUrl?: string;
+  home?: string;
+  clock?: ManualClock;
+  env?: Record<string, string>;
+}
+
+export async function startTestRepo(opts: StartOptions = {}): Promise<TestRepo> {
+  const home = opts.home ?? fs.mkdtempSync(path.join(os.tmpdir(), 'tuf-test-home-'));
+  const db = opts.databaseUrl ? null : await createTestDatabase();
+  const databaseUrl = opts.databaseUrl ?? db!.url;
+  const config: Config = loadConfig({ TUF_HOME: home, DATABASE_URL: databaseUrl, PORT: '0', ...opts.env });
+  const keyStore = new FileKeyStore(config.onlineKeysDir);
+  await ensureOnlineKeys(keyStore);
+  const clock = opts.clock ?? new ManualClock(new Date());
+  const log = pino({ level: 'silent' });
+  const repo = await assembleRepository({ config, databaseUrl, log, clock, keyStore, resignTimer: false });
+  const server = await listen(repo.app, '127.0.0.1', 0);
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  const adminToken = await createAdminToken(repo.knex, `test-${Math.random().toString(36).slice(2)}`);
+  return {
+    repo,
+    server,
+    baseUrl: `http://127.0.0.1:${port}`,
+    clock,
+    adminToken,
+    home,
+    databaseUrl,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await repo.close();
+      if (db) await db.drop();
+    },
+  };
+}
+
+export interface CeremonyKeys {
+  root: KeyObject[];
+  targets: KeyObject[];
+}
+
+export function newKeys(rootCount = 1, targetsCount = 1): CeremonyKeys {
+  return {
+    root: Array.from({ length: rootCount }, (_, i) => generatePrivateKey(i % 2 === 0 ? 'ed25519' : 'ecdsa')),
+    targets: Array.from({ length: targetsCount }, () => generatePrivateKey('ed25519')),
+  };
+}
+
+export async function onlineKeysOf(t: TestRepo) {
+  return (await currentOnlinePublicKeys(t.repo.keyStore))!;
+}
+
+/** Root v1 signed by `signWith` (indexes into keys.root), for the given online keys. */
+export async function makeRoot(
+  t: TestRepo,
+  keys: CeremonyKeys,
+  opts: { version?: number; rootThreshold?: number; signWith?: number[]; expires?: string; online?: { snapshot: unknown; timestamp: unknown } } = {},
+): Promise<Envelope> {
+  const online = (opts.online as Awaited<ReturnType<typeof onlineKeysOf>> | undefined) ?? (await onlineKeysOf(t));
+  const signed = rootSigned({
+    version: opts.version ?? 1,
+    expires: opts.expires ?? expiresAfter(t.clock.now(), DEFAULT_ROOT_EXPIRY_SECONDS),
+    rootKeys: keys.root.map((k) => privateKeySigner(k).publicKey),
+    rootThreshold: opts.rootThreshold ?? 1,
+    targetsKeys: keys.targets.map((k) => privateKeySigner(k).publicKey),
+    targetsThreshold: 1,
+    snapshotKey: online.snapshot,
+    timestampKey: online.timestamp,
+  });
+  const signWith = opts.signWith ?? keys.root.map((_, i) => i);
+  return signEnvelope(signed, signWith.map((i) => privateKeySigner(keys.root[i]!)));
+}
+
+export async function makeTargets(t: TestRepo, keys: CeremonyKeys): Promise<Envelope> {
+  return signEnvelope(initialTargetsSigned(t.clock.now()), [privateKeySigner(keys.targets[0]!)]);
+}
+
+export async function bootstrapped(opts: StartOptions = {}): Promise<{ t: TestRepo; keys: CeremonyKeys; root: Envelope; targets: Envelope }> {
+  const t = await startTestRepo(opts);
+  const keys = newKeys();
+  const root = await makeRoot(t, keys);
+  const targets = await makeTargets(t, keys);
+  await t.repo.service.bootstrap(root, targets, 'test');
+  return { t, keys, root, targets };
+}
