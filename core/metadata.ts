@@ -113,9 +113,13 @@ export function parseMetadata<T extends 'root' | 'targets'>(value: unknown, type
   };
 }
 
-/** The exact bytes the repository serves for a document: canonical JSON, no ambiguity left. */
+/**
+ * The exact bytes the repository serves for a document: compact JSON of the parsed object, so no
+ * duplicate key or formatting trick of the upload survives. Not canonical JSON: that form leaves
+ * control characters (the newlines of a PEM key) unescaped and is not valid JSON to a client.
+ */
 export function servedBytes(envelope: Envelope): Buffer {
-  return canonicalBytes(envelope);
+  return Buffer.from(JSON.stringify(envelope), 'utf8');
 }
 
 export async function signEnvelope(signed: JsonObject, signers: Signer[]): Promise<Envelope> {
