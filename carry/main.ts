@@ -1,4 +1,3 @@
-#!/usr/bin/env -S node --import tsx
 // tuf-carry: moves files between the offline ceremony and the server, on a connected machine.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -80,13 +79,8 @@ async function uploadTargetFiles(opts: Options, doc: Record<string, unknown>, di
 }
 
 async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
-  if (!command || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(HELP);
-    return;
-  }
-  const { values, positionals } = parseArgs({
-    args: rest,
+  const { values, positionals: all } = parseArgs({
+    args: argv,
     allowPositionals: true,
     options: {
       server: { type: 'string' },
@@ -94,8 +88,14 @@ async function main(argv: string[]): Promise<void> {
       out: { type: 'string' },
       files: { type: 'string' },
       file: { type: 'string', multiple: true },
+      help: { type: 'boolean', short: 'h' },
     },
   });
+  const [command, ...positionals] = all;
+  if (!command || values.help || command === 'help') {
+    process.stdout.write(HELP);
+    return;
+  }
   const server = values.server ?? process.env.TUF_SERVER;
   if (!server) throw new Error('give --server URL (or TUF_SERVER)');
   const token = values['token-file'] ? fs.readFileSync(values['token-file'], 'utf8').trim() : process.env.TUF_ADMIN_TOKEN;

@@ -1,4 +1,3 @@
-#!/usr/bin/env -S node --import tsx
 // tuf-offline: the key ceremony tool. Works on files only and opens no network connection; move
 // files to and from the server with tuf-carry on a connected machine.
 import fs from 'node:fs';

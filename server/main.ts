@@ -1,4 +1,3 @@
-#!/usr/bin/env -S node --import tsx
 // tuf-server: the repository server and its operator commands.
 import path from 'node:path';
 import { loadConfig, type Config } from './config.ts';
