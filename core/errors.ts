@@ -20,7 +20,12 @@ export type TufErrorCode =
   | 'unknown_metadata'
   | 'target_file_missing'
   | 'target_hash_mismatch'
-  | 'signed_mismatch'; // merging signatures over different `signed` content
+  | 'signed_mismatch' // merging signatures over different `signed` content
+  | 'not_delegated' // no delegation for this project in top-level targets
+  | 'path_not_delegated' // a target path outside the delegation's paths
+  | 'already_delegated' // a registration for a project that already has maintainers
+  | 'stale_request' // a signed request whose time is too far from the server's
+  | 'nested_delegation'; // project roles may not delegate further
 
 export class TufError extends Error {
   override readonly name = 'TufError';

@@ -11,6 +11,8 @@ import type { SignatureJson } from './metadata.ts';
 import { classicKeyVerifier, type SignatureVerifier } from './verify.ts';
 
 export const IDENTITY_KEYTYPE = 'sigstore-oidc';
+/** The top-level target through which clients learn which Sigstore the repository trusts. */
+export const SIGSTORE_TRUSTED_ROOT_TARGET = 'sigstore/trusted_root.json';
 export const IDENTITY_SCHEME = 'Fulcio';
 
 export interface IdentityKey extends TufKey {

@@ -101,7 +101,7 @@ export function checkOnlineKeys(root: Root, online: OnlineKeys): void {
   }
 }
 
-function checkTargetEntries(targets: ParsedMetadata<'targets'>): void {
+export function checkTargetEntries(targets: ParsedMetadata<'targets'>): void {
   const entries = targets.envelope.signed.targets;
   if (!isPlainObject(entries)) throw new TufError('malformed', 'targets: "targets" must be an object');
   for (const [path, entry] of Object.entries(entries)) {

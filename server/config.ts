@@ -30,7 +30,18 @@ export interface Config {
   timestampMaxAgeSeconds: number;
   maxMetadataBytes: number;
   maxTargetBytes: number;
+  /** A maintainer upload: metadata plus base64 files. */
+  maxUploadBytes: number;
   logLevel: string;
+  /** Sigstore trusted root file (SIGSTORE_TRUSTED_ROOT); null: the local one in dev mode, else public-good. */
+  sigstoreTrustedRootFile: string | null;
+  /** Advertised to maintainer tools; in dev mode the local Sigstore's URLs replace them. */
+  sigstoreFulcioUrl: string;
+  sigstoreRekorUrl: string;
+  /** Run the local Sigstore (OIDC issuer, Fulcio, Rekor) under /dev/sigstore: dev mode only. */
+  devSigstore: boolean;
+  projectMaxExpirySeconds: number;
+  registrationMaxSkewSeconds: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -55,6 +66,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
   }
   const databaseUrl = env.DATABASE_URL || null;
   if (production && !databaseUrl) throw new Error('configuration: production mode requires DATABASE_URL');
+  const maxTargetBytes = int(env, 'MAX_TARGET_BYTES', 100 * 1024 * 1024, 1);
   const fraction = Number(env.RESIGN_REMAINING_FRACTION ?? '0.5');
   if (!(fraction > 0 && fraction < 1)) throw new Error('configuration: RESIGN_REMAINING_FRACTION must be between 0 and 1');
   return {
@@ -76,7 +88,14 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     metadataCacheBytes: int(env, 'METADATA_CACHE_BYTES', 256 * 1024 * 1024, 1024),
     timestampMaxAgeSeconds: int(env, 'TIMESTAMP_MAX_AGE_SECONDS', 30),
     maxMetadataBytes: int(env, 'MAX_METADATA_BYTES', 10 * 1024 * 1024, 1024),
-    maxTargetBytes: int(env, 'MAX_TARGET_BYTES', 100 * 1024 * 1024, 1),
+    maxTargetBytes,
+    maxUploadBytes: Math.ceil((maxTargetBytes * 4) / 3) + 1024 * 1024,
     logLevel: env.LOG_LEVEL ?? 'info',
+    sigstoreTrustedRootFile: env.SIGSTORE_TRUSTED_ROOT ? path.resolve(root, env.SIGSTORE_TRUSTED_ROOT) : null,
+    sigstoreFulcioUrl: env.SIGSTORE_FULCIO_URL ?? 'https://fulcio.sigstore.dev',
+    sigstoreRekorUrl: env.SIGSTORE_REKOR_URL ?? 'https://rekor.sigstore.dev',
+    devSigstore: !production && env.DEV_SIGSTORE !== 'false',
+    projectMaxExpirySeconds: int(env, 'PROJECT_MAX_EXPIRY_SECONDS', 366 * 86_400, 60),
+    registrationMaxSkewSeconds: int(env, 'REGISTRATION_MAX_SKEW_SECONDS', 600, 1),
   };
 }

@@ -7,7 +7,10 @@ import { DEFAULT_ROOT_EXPIRY_SECONDS, initialTargetsSigned, rootSigned } from '.
 import type { Clock } from '../core/clock.ts';
 import { encodePrivateKeyFile } from '../core/keyFile.ts';
 import { generatePrivateKey } from '../core/keys.ts';
-import { expiresAfter, servedBytes, signEnvelope } from '../core/metadata.ts';
+import { describeTarget, expiresAfter, servedBytes, signEnvelope } from '../core/metadata.ts';
+import { sha256Hex } from '../core/canonical.ts';
+import { SIGSTORE_TRUSTED_ROOT_TARGET } from '../core/identity.ts';
+import { putBlob } from './db/targetsRepo.ts';
 import { privateKeySigner } from '../core/signer.ts';
 import { findActiveAdminToken } from './db/adminTokensRepo.ts';
 import type { Knex } from 'knex';
@@ -22,6 +25,9 @@ export const DEV_KEY_PASSPHRASE = 'insecure-dev-passphrase';
 export async function runDevCeremony(opts: {
   devDir: string;
   service: RepositoryService;
+  knex: Knex;
+  /** Published as the target sigstore/trusted_root.json, so clients learn it through TUF. */
+  sigstoreTrustedRoot: unknown;
   keyStore: OnlineKeyStore;
   clock: Clock;
   log: Logger;
@@ -45,7 +51,12 @@ export async function runDevCeremony(opts: {
     }),
     [privateKeySigner(rootKey)],
   );
-  const targets = await signEnvelope(initialTargetsSigned(now), [privateKeySigner(targetsKey)]);
+  const trustedRootBytes = Buffer.from(`${JSON.stringify(opts.sigstoreTrustedRoot, null, 2)}\n`);
+  await putBlob(opts.knex, sha256Hex(trustedRootBytes), trustedRootBytes);
+  const targets = await signEnvelope(
+    initialTargetsSigned(now, { [SIGSTORE_TRUSTED_ROOT_TARGET]: describeTarget(trustedRootBytes) }),
+    [privateKeySigner(targetsKey)],
+  );
   const keysDir = path.join(devDir, 'keys');
   fs.mkdirSync(keysDir, { recursive: true, mode: 0o700 });
   writeFileAtomic(path.join(keysDir, 'dev-root.key.json'), JSON.stringify(encodePrivateKeyFile('dev-root', rootKey, DEV_KEY_PASSPHRASE), null, 2), 0o600);

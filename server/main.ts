@@ -6,7 +6,7 @@ import { createKnex, migrateLatest, migrateRollbackAll } from './db/knex.ts';
 import { ensureDevAdminToken, runDevCeremony } from './devCeremony.ts';
 import { createAdminToken } from './http/adminAuth.ts';
 import { currentOnlinePublicKeys, ensureOnlineKeys, ONLINE_ROLES } from './onlineKeys.ts';
-import { assembleRepository, createLogger, keyStoreFor, listen, openDatabase } from './runtime.ts';
+import { assembleRepository, createLogger, keyStoreFor, listen, openDatabase, resolveSigstore } from './runtime.ts';
 
 const HELP = `tuf-server: a TUF repository server with identity delegations
 
@@ -72,13 +72,15 @@ async function start(config: Config): Promise<void> {
     log.warn('DEVELOPMENT MODE: keys and a ceremony are created automatically. Use --production (or NODE_ENV=production) for real deployments.');
     if (!config.onlineKeysFromEnv) await ensureOnlineKeys(keyStore);
   }
+  const sigstore = await resolveSigstore(config);
+  if (sigstore.devRouter) log.warn({ issuer: sigstore.advert.oidcIssuer }, 'DEVELOPMENT MODE: a local Sigstore (OIDC issuer, Fulcio, Rekor) serves /dev/sigstore and mints identities for anyone');
   const db = await openDatabase(config, log);
-  const repo = await assembleRepository({ config, databaseUrl: db.url, log, keyStore });
+  const repo = await assembleRepository({ config, databaseUrl: db.url, log, keyStore, sigstore });
   if (!(await repo.service.isBootstrapped())) {
     if (config.production) {
       log.warn('not bootstrapped yet: run the offline key ceremony and `tuf-carry bootstrap` (see README)');
     } else {
-      await runDevCeremony({ devDir: config.devDir, service: repo.service, keyStore, clock: repo.clock, log });
+      await runDevCeremony({ devDir: config.devDir, service: repo.service, knex: repo.knex, sigstoreTrustedRoot: sigstore.trustedRoot, keyStore, clock: repo.clock, log });
       await repo.cache.reloadAll();
     }
   }

@@ -13,6 +13,12 @@ import { MetadataCache } from './metadataCache.ts';
 import { createMetrics } from './metrics.ts';
 import { EnvKeyStore, FileKeyStore, type OnlineKeyStore } from './onlineKeys.ts';
 import { RepositoryService } from './services/repository.ts';
+import { ProjectService } from './services/projects.ts';
+import { IdentitySignatureVerifier } from '../core/identity.ts';
+import { publicGoodTrustedRoot } from '../core/publicGoodTrustedRoot.ts';
+import type { SigstoreAdvert } from './http/projectRoutes.ts';
+import type { Router } from 'express';
+import { createLocalSigstore } from '../sigstore-local/localSigstore.ts';
 
 export function createLogger(level: string): Logger {
   return pino({
@@ -47,6 +53,32 @@ export function keyStoreFor(config: Config): OnlineKeyStore {
   return config.onlineKeysFromEnv ? new EnvKeyStore(config.onlineKeysFromEnv) : new FileKeyStore(config.onlineKeysDir);
 }
 
+/** Which Sigstore the repository trusts, and what it tells maintainer tools. */
+export interface SigstoreSetup {
+  trustedRoot: unknown;
+  advert: SigstoreAdvert;
+  devRouter?: Router;
+}
+
+/**
+ * Dev mode runs a local Sigstore under PUBLIC_URL/dev/sigstore (state in DEV_DIR/sigstore, so
+ * signatures stay valid across restarts). Otherwise: SIGSTORE_TRUSTED_ROOT, or public-good.
+ */
+export async function resolveSigstore(config: Config): Promise<SigstoreSetup> {
+  if (config.devSigstore) {
+    const local = await createLocalSigstore({ baseUrl: `${config.publicUrl.replace(/\/$/, '')}/dev/sigstore`, stateDir: path.join(config.devDir, 'sigstore') });
+    return {
+      trustedRoot: local.trustedRoot,
+      advert: { fulcioUrl: local.fulcioUrl, rekorUrl: local.rekorUrl, oidcIssuer: local.issuerUrl, devTokenUrl: `${local.issuerUrl}/token` },
+      devRouter: local.router,
+    };
+  }
+  const trustedRoot = config.sigstoreTrustedRootFile
+    ? JSON.parse(fs.readFileSync(config.sigstoreTrustedRootFile, 'utf8'))
+    : publicGoodTrustedRoot();
+  return { trustedRoot, advert: { fulcioUrl: config.sigstoreFulcioUrl, rekorUrl: config.sigstoreRekorUrl, oidcIssuer: null, devTokenUrl: null } };
+}
+
 export interface Repository {
   config: Config;
   log: Logger;
@@ -55,6 +87,8 @@ export interface Repository {
   databaseUrl: string;
   keyStore: OnlineKeyStore;
   service: RepositoryService;
+  projects: ProjectService;
+  sigstore: SigstoreSetup;
   cache: MetadataCache;
   app: ReturnType<typeof createApp>;
   /** Runs one re-sign check now (the timer calls it every resignCheckIntervalSeconds). */
@@ -68,6 +102,7 @@ export interface AssembleOptions {
   log: Logger;
   clock?: Clock;
   keyStore?: OnlineKeyStore;
+  sigstore: SigstoreSetup;
   /** Start the periodic re-sign timer (tests drive `resignTick` themselves). */
   resignTimer?: boolean;
 }
@@ -79,6 +114,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
   const knex = createKnex(opts.databaseUrl);
   await migrateLatest(knex);
   const keyStore = opts.keyStore ?? keyStoreFor(config);
+  const verifier = new IdentitySignatureVerifier(opts.sigstore.trustedRoot);
   const cache = new MetadataCache(knex, log.child({ component: 'cache' }), config.metadataCacheBytes);
   const service = new RepositoryService({
     knex,
@@ -87,14 +123,35 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     snapshotExpirySeconds: config.snapshotExpirySeconds,
     timestampExpirySeconds: config.timestampExpirySeconds,
     resignRemainingFraction: config.resignRemainingFraction,
+    verifier,
     onPublished: (published) => {
       cache.applyPublished(published).catch((err) => log.warn({ err: String(err) }, 'cache update after publish failed'));
     },
   });
   await service.init();
+  const projects = new ProjectService({
+    knex,
+    clock,
+    repository: service,
+    verifier,
+    projectMaxExpirySeconds: config.projectMaxExpirySeconds,
+    registrationMaxSkewSeconds: config.registrationMaxSkewSeconds,
+  });
   await cache.start(opts.databaseUrl, config.cacheReloadIntervalSeconds);
   const metrics = createMetrics(cache, clock);
-  const app = createApp({ knex, service, cache, keyStore, metrics, clock, logger: log, config });
+  const app = createApp({
+    knex,
+    service,
+    projects,
+    sigstore: opts.sigstore.advert,
+    ...(opts.sigstore.devRouter ? { devSigstoreRouter: opts.sigstore.devRouter } : {}),
+    cache,
+    keyStore,
+    metrics,
+    clock,
+    logger: log,
+    config,
+  });
 
   const resignTick = async () => {
     const published = await service.refreshExpiring();
@@ -118,6 +175,8 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     databaseUrl: opts.databaseUrl,
     keyStore,
     service,
+    projects,
+    sigstore: opts.sigstore,
     cache,
     app,
     resignTick,

@@ -51,3 +51,28 @@ export interface AdminTokenRow {
   created_at: Date;
   revoked_at: Date | null;
 }
+
+export interface RegistrationRow {
+  id: string;
+  project: string;
+  identity: string;
+  issuer: string;
+  requested_at: Date;
+  request_sha256: string;
+  signature: Record<string, unknown>;
+  status: 'pending' | 'approved' | 'rejected';
+  created_at: Date;
+  decided_at: Date | null;
+}
+
+export interface PendingUploadRow {
+  id: string;
+  role: string;
+  version: number;
+  signed_sha256: string;
+  envelope: { signed: Record<string, unknown>; signatures: Record<string, unknown>[] };
+  status: 'pending' | 'published' | 'dropped';
+  reason: string | null;
+  created_at: Date;
+  updated_at: Date;
+}

@@ -11,6 +11,7 @@ import { currentOnlinePublicKeys, type OnlineKeyStore } from '../onlineKeys.ts';
 import type { RepositoryService } from '../services/repository.ts';
 import { requireAdmin } from './adminAuth.ts';
 import { HttpError, toHttp } from './errors.ts';
+import { parseBody } from './schema.ts';
 
 const jsonObject = z.record(z.string(), z.unknown());
 const bootstrapBody = z.object({ root: jsonObject, targets: jsonObject }).strict();
@@ -18,15 +19,6 @@ const auditQuery = z.object({
   after: z.coerce.number().int().min(0).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
-
-function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const result = schema.safeParse(value);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    throw new HttpError(400, 'bad_request', `${what}: ${issue ? `${issue.path.join('.') || '(body)'}: ${issue.message}` : 'invalid'}`);
-  }
-  return result.data;
-}
 
 export interface AdminRouteDeps {
   knex: Knex;
@@ -59,16 +51,16 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     };
 
   router.post('/admin/bootstrap', json, counted('bootstrap', async (req) => {
-    const body = parse(bootstrapBody, req.body, 'bootstrap');
+    const body = parseBody(bootstrapBody, req.body, 'bootstrap');
     return service.bootstrap(body.root, body.targets, actor(req));
   }));
 
   router.post('/admin/metadata/root', json, counted('root', async (req) => {
-    return service.submitRoot(parse(jsonObject, req.body, 'root'), actor(req));
+    return service.submitRoot(parseBody(jsonObject, req.body, 'root'), actor(req));
   }));
 
   router.post('/admin/metadata/targets', json, counted('targets', async (req) => {
-    return service.submitTargets(parse(jsonObject, req.body, 'targets'), actor(req));
+    return service.submitTargets(parseBody(jsonObject, req.body, 'targets'), actor(req));
   }));
 
   router.put(
@@ -98,7 +90,7 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
   });
 
   router.get('/admin/audit', async (req, res) => {
-    const q = parse(auditQuery, req.query, 'audit query');
+    const q = parseBody(auditQuery, req.query, 'audit query');
     const rows = await listAudit(deps.knex, { limit: q.limit, ...(q.after !== undefined ? { afterId: q.after } : {}) });
     res.json({ entries: rows.map((r) => ({ ...r, id: Number(r.id) })) });
   });

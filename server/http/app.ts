@@ -9,6 +9,9 @@ import type { MetadataCache } from '../metadataCache.ts';
 import type { Metrics } from '../metrics.ts';
 import type { OnlineKeyStore } from '../onlineKeys.ts';
 import type { RepositoryService } from '../services/repository.ts';
+import type { ProjectService } from '../services/projects.ts';
+import { projectRoutes, type SigstoreAdvert } from './projectRoutes.ts';
+import type { Router } from 'express';
 import { adminRoutes } from './adminRoutes.ts';
 import { errorHandler, HttpError } from './errors.ts';
 import { healthRoutes } from './healthRoutes.ts';
@@ -18,6 +21,10 @@ import { targetRoutes } from './targetRoutes.ts';
 export interface AppDeps {
   knex: Knex;
   service: RepositoryService;
+  projects: ProjectService;
+  sigstore: SigstoreAdvert;
+  /** Dev mode: the local Sigstore, mounted at /dev/sigstore. */
+  devSigstoreRouter?: Router;
   cache: MetadataCache;
   keyStore: OnlineKeyStore;
   metrics: Metrics;
@@ -27,6 +34,7 @@ export interface AppDeps {
     timestampMaxAgeSeconds: number;
     maxMetadataBytes: number;
     maxTargetBytes: number;
+    maxUploadBytes: number;
     readyMinTimestampRemainingSeconds: number;
   };
 }
@@ -68,6 +76,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(metadataRoutes(deps.cache, deps.config.timestampMaxAgeSeconds));
   app.use(targetRoutes(deps.knex));
   app.use(healthRoutes({ ...deps, readyMinTimestampRemainingSeconds: deps.config.readyMinTimestampRemainingSeconds }));
+  app.use(projectRoutes({ ...deps, maxUploadBytes: deps.config.maxUploadBytes, maxMetadataBytes: deps.config.maxMetadataBytes }));
+  if (deps.devSigstoreRouter) app.use('/dev/sigstore', deps.devSigstoreRouter);
   app.use(adminRoutes({ ...deps, maxMetadataBytes: deps.config.maxMetadataBytes, maxTargetBytes: deps.config.maxTargetBytes }));
   app.use((_req, _res, next) => next(new HttpError(404, 'not_found', 'no such endpoint')));
   app.use(errorHandler);

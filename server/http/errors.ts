@@ -38,6 +38,11 @@ const STATUS: Record<TufErrorCode, number> = {
   unknown_metadata: 404,
   target_file_missing: 422,
   target_hash_mismatch: 422,
+  not_delegated: 404,
+  path_not_delegated: 403,
+  already_delegated: 409,
+  stale_request: 422,
+  nested_delegation: 400,
 };
 
 export interface ErrorBody {

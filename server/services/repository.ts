@@ -6,6 +6,9 @@ import type { Clock } from '../../core/clock.ts';
 import { TufError } from '../../core/errors.ts';
 import { parseMetadata, servedBytes, type ParsedMetadata } from '../../core/metadata.ts';
 import { checkOnlineKeys, verifyRootUpdate, verifyTargetsUpdate } from '../../core/updates.ts';
+import { delegationMaintainers, findDelegation } from '../../core/delegations.ts';
+import type { SignatureVerifier } from '../../core/verify.ts';
+import { decideRegistrations, listRegistrations } from '../db/projectsRepo.ts';
 import { appendAudit } from '../db/auditRepo.ts';
 import type { Db } from '../db/knex.ts';
 import { getHead, getMetadataVersion, insertMetadataVersion, listHeads } from '../db/metadataRepo.ts';
@@ -22,6 +25,21 @@ import {
 
 export const NOTIFY_CHANNEL = 'tuf_metadata';
 
+/** The target records of a targets document; every listed file must already be held. */
+export async function targetRecordsWithFiles(db: Db, targets: ParsedMetadata<'targets'>): Promise<TargetRecord[]> {
+  const records: TargetRecord[] = [];
+  for (const [path, file] of Object.entries(targets.model.targets)) {
+    const sha256 = file.hashes.sha256!;
+    // Every listed target is downloadable: its bytes must already be uploaded.
+    if (!(await blobExists(db, sha256))) {
+      throw new TufError('target_file_missing', `target ${path}: upload its file (sha256 ${sha256}) with or before the metadata`, { path, sha256 });
+    }
+    const custom = file.unrecognizedFields.custom as Record<string, unknown> | undefined;
+    records.push({ path, length: file.length, hashes: file.hashes, ...(custom ? { custom } : {}) });
+  }
+  return records;
+}
+
 export interface RepositoryDeps {
   knex: Knex;
   clock: Clock;
@@ -29,6 +47,8 @@ export interface RepositoryDeps {
   snapshotExpirySeconds: number;
   timestampExpirySeconds: number;
   resignRemainingFraction: number;
+  /** Verifies signatures of submitted metadata: ordinary keys, and identity keys (TAP 18). */
+  verifier: SignatureVerifier;
   /** Called after commit with what was published, so this process serves it at once. */
   onPublished?: (published: Published[]) => void;
 }
@@ -40,6 +60,7 @@ export interface SubmitResult {
 export class RepositoryService {
   readonly signers: OnlineSigners;
   private rootCache: ParsedMetadata<'root'> | null = null;
+  private targetsCache: ParsedMetadata<'targets'> | null = null;
 
   constructor(private readonly deps: RepositoryDeps) {
     this.signers = new OnlineSigners(deps.keyStore);
@@ -60,6 +81,17 @@ export class RepositoryService {
     return this.rootCache;
   }
 
+  /** The current top-level targets, parsed; memoized by version. */
+  async currentTargets(db: Db = this.deps.knex): Promise<ParsedMetadata<'targets'> | null> {
+    const head = await getHead(db, 'targets');
+    if (!head) return null;
+    if (this.targetsCache?.version === head.version) return this.targetsCache;
+    const row = await getMetadataVersion(db, 'targets', head.version);
+    if (!row) throw new Error(`targets head v${head.version} has no stored bytes`);
+    this.targetsCache = parseMetadata(JSON.parse(row.bytes.toString('utf8')), 'targets', `stored targets v${head.version}`);
+    return this.targetsCache;
+  }
+
   async isBootstrapped(): Promise<boolean> {
     return (await getHead(this.deps.knex, 'root')) !== undefined;
   }
@@ -70,7 +102,7 @@ export class RepositoryService {
     return keys;
   }
 
-  private publishContext(db: Db, root: Root, actor: string, reason: string): PublishContext {
+  publishContext(db: Db, root: Root, actor: string, reason: string): PublishContext {
     return {
       db,
       root,
@@ -84,7 +116,7 @@ export class RepositoryService {
   }
 
   /** Runs `work` in a transaction holding the publishing lock, then announces what it published. */
-  private async publishing(work: (trx: Knex.Transaction) => Promise<Published[]>): Promise<Published[]> {
+  async publishing(work: (trx: Knex.Transaction) => Promise<Published[]>): Promise<Published[]> {
     const published = await this.deps.knex.transaction(async (trx) => {
       await takePublishLock(trx);
       const result = await work(trx);
@@ -98,22 +130,8 @@ export class RepositoryService {
     return published;
   }
 
-  private async requireTargetFiles(db: Db, targets: ParsedMetadata<'targets'>): Promise<TargetRecord[]> {
-    const records: TargetRecord[] = [];
-    for (const [path, file] of Object.entries(targets.model.targets)) {
-      const sha256 = file.hashes.sha256!;
-      // Every listed target is downloadable: its bytes must already be uploaded.
-      if (!(await blobExists(db, sha256))) {
-        throw new TufError('target_file_missing', `target ${path}: upload its file (sha256 ${sha256}) before the metadata`, { path, sha256 });
-      }
-      const custom = file.unrecognizedFields.custom as Record<string, unknown> | undefined;
-      records.push({ path, length: file.length, hashes: file.hashes, ...(custom ? { custom } : {}) });
-    }
-    return records;
-  }
-
   private async storeTargets(trx: Db, targets: ParsedMetadata<'targets'>, actor: string): Promise<void> {
-    const records = await this.requireTargetFiles(trx, targets);
+    const records = await targetRecordsWithFiles(trx, targets);
     await insertMetadataVersion(trx, { role: 'targets', version: targets.version, bytes: servedBytes(targets.envelope), expires: targets.expires });
     await replaceTargetRecords(trx, 'targets', targets.version, records);
     await appendAudit(trx, {
@@ -123,6 +141,20 @@ export class RepositoryService {
       version: targets.version,
       details: { signedBy: targets.envelope.signatures.map((s) => s.keyid), targets: records.length },
     });
+    await this.approveDelegatedRegistrations(trx, targets);
+  }
+
+  /** Pending registrations that this targets version delegates become approved. */
+  private async approveDelegatedRegistrations(trx: Db, targets: ParsedMetadata<'targets'>): Promise<void> {
+    const pending = await listRegistrations(trx, { status: 'pending' });
+    const approved = pending.filter((r) => {
+      const delegation = findDelegation(targets.model, r.project);
+      return delegation !== null && delegationMaintainers(delegation).some((m) => m.identity === r.identity && m.issuer === r.issuer);
+    });
+    await decideRegistrations(trx, approved.map((r) => r.id), 'approved');
+    for (const r of approved) {
+      await appendAudit(trx, { actor: 'server', action: 'registration.approved', role: r.project, version: targets.version, details: { identity: r.identity, issuer: r.issuer } });
+    }
   }
 
   /** Root v1 and targets v1 from the key ceremony; then snapshot v1 and timestamp v1. */
@@ -133,9 +165,9 @@ export class RepositoryService {
     const published = await this.publishing(async (trx) => {
       if (await getHead(trx, 'root')) throw new TufError('already_bootstrapped', 'the repository is already bootstrapped; submit new versions instead');
       const now = this.deps.clock.now();
-      verifyRootUpdate(root, null, now);
+      verifyRootUpdate(root, null, now, this.deps.verifier);
       checkOnlineKeys(root.model, online);
-      verifyTargetsUpdate(targets, root, null, now);
+      verifyTargetsUpdate(targets, root, null, now, this.deps.verifier);
       await insertMetadataVersion(trx, { role: 'root', version: 1, bytes: servedBytes(root.envelope), expires: root.expires });
       await appendAudit(trx, { actor, action: 'root.accepted', role: 'root', version: 1, details: { bootstrap: true, signedBy: root.envelope.signatures.map((s) => s.keyid) } });
       await this.storeTargets(trx, targets, actor);
@@ -155,7 +187,7 @@ export class RepositoryService {
     const published = await this.publishing(async (trx) => {
       const trusted = await this.trustedRoot(trx);
       if (!trusted) throw new TufError('not_bootstrapped', 'the repository is not bootstrapped yet');
-      verifyRootUpdate(candidate, trusted, this.deps.clock.now());
+      verifyRootUpdate(candidate, trusted, this.deps.clock.now(), this.deps.verifier);
       checkOnlineKeys(candidate.model, online);
       await insertMetadataVersion(trx, { role: 'root', version: candidate.version, bytes: servedBytes(candidate.envelope), expires: candidate.expires });
       await appendAudit(trx, { actor, action: 'root.accepted', role: 'root', version: candidate.version, details: { signedBy: candidate.envelope.signatures.map((s) => s.keyid) } });
@@ -171,7 +203,7 @@ export class RepositoryService {
       const root = await this.trustedRoot(trx);
       if (!root) throw new TufError('not_bootstrapped', 'the repository is not bootstrapped yet');
       const head = await getHead(trx, 'targets');
-      verifyTargetsUpdate(candidate, root, head?.version ?? null, this.deps.clock.now());
+      verifyTargetsUpdate(candidate, root, head?.version ?? null, this.deps.clock.now(), this.deps.verifier);
       await this.storeTargets(trx, candidate, actor);
       return [
         { role: 'targets', version: candidate.version },

@@ -14,6 +14,7 @@ import { createAdminToken } from '../../server/http/adminAuth.ts';
 import { currentOnlinePublicKeys, ensureOnlineKeys, FileKeyStore } from '../../server/onlineKeys.ts';
 import { assembleRepository, listen, type Repository } from '../../server/runtime.ts';
 import { createTestDatabase } from './db.ts';
+import { startLocalSigstore, type LocalSigstoreServer } from './sigstore.ts';
 
 export interface TestRepo {
   repo: Repository;
@@ -22,6 +23,7 @@ export interface TestRepo {
   clock: ManualClock;
   adminToken: string;
   home: string;
+  sigstore: LocalSigstoreServer;
   databaseUrl: string;
   close(): Promise<void>;
 }
@@ -32,6 +34,8 @@ export interface StartOptions {
   home?: string;
   clock?: ManualClock;
   env?: Record<string, string>;
+  /** Share a local Sigstore; by default each repository gets its own. */
+  sigstore?: LocalSigstoreServer;
 }
 
 export async function startTestRepo(opts: StartOptions = {}): Promise<TestRepo> {
@@ -43,7 +47,9 @@ export async function startTestRepo(opts: StartOptions = {}): Promise<TestRepo> 
   await ensureOnlineKeys(keyStore);
   const clock = opts.clock ?? new ManualClock(new Date());
   const log = pino({ level: 'silent' });
-  const repo = await assembleRepository({ config, databaseUrl, log, clock, keyStore, resignTimer: false });
+  const ownSigstore = opts.sigstore ? null : await startLocalSigstore();
+  const sigstore = opts.sigstore ?? ownSigstore!;
+  const repo = await assembleRepository({ config, databaseUrl, log, clock, keyStore, resignTimer: false, sigstore: sigstore.setup });
   const server = await listen(repo.app, '127.0.0.1', 0);
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
@@ -55,11 +61,13 @@ export async function startTestRepo(opts: StartOptions = {}): Promise<TestRepo> 
     clock,
     adminToken,
     home,
+    sigstore,
     databaseUrl,
     async close() {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
       await repo.close();
+      if (ownSigstore) await ownSigstore.close();
       if (db) await db.drop();
     },
   };

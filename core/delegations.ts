@@ -1,0 +1,198 @@
+// Project roles delegated to identities (TAP 18): building delegations, and verifying what
+// maintainers upload and register. Pure: trusted metadata and time are arguments.
+import type { Targets } from '@tufjs/models';
+import { canonicalBytes, isPlainObject, sha256Hex, type JsonObject } from './canonical.ts';
+import { DAY_SECONDS } from './ceremony.ts';
+import { TufError } from './errors.ts';
+import { identityKey, identityKeyid, type IdentitySignatureVerifier } from './identity.ts';
+import { keyidOf, type TufKey } from './keys.ts';
+import { expiresAfter, type Envelope, type ParsedMetadata } from './metadata.ts';
+import { assertDelegatedRoleName } from './names.ts';
+import { checkTargetEntries } from './updates.ts';
+import { checkThreshold, type RoleSpec, type SignatureVerdict, type SignatureVerifier } from './verify.ts';
+
+export const DEFAULT_PROJECT_EXPIRY_SECONDS = 90 * DAY_SECONDS;
+
+export interface Maintainer {
+  identity: string;
+  issuer: string;
+}
+
+export interface Delegation {
+  name: string;
+  keys: Record<string, TufKey>;
+  role: RoleSpec;
+  paths: string[];
+  /** tuf-js's own path matching, so the server and clients agree on what is delegated. */
+  isDelegatedPath(path: string): boolean;
+}
+
+/** The delegation for `project` in top-level targets, or null. */
+export function findDelegation(targets: Targets, project: string): Delegation | null {
+  const role = targets.delegations?.roles?.[project];
+  if (!role || !targets.delegations) return null;
+  const keys: Record<string, TufKey> = {};
+  for (const keyid of role.keyIDs) {
+    const key = targets.delegations.keys[keyid];
+    if (key) keys[keyid] = key.toJSON() as unknown as TufKey;
+  }
+  return {
+    name: project,
+    keys,
+    role: { keyids: role.keyIDs, threshold: role.threshold },
+    paths: role.paths ?? [],
+    isDelegatedPath: (path) => role.isDelegatedPath(path),
+  };
+}
+
+/** Each maintainer's identity key, keyid and the delegation's identities, for display. */
+export function delegationMaintainers(d: Delegation): (Maintainer & { keyid: string })[] {
+  return d.role.keyids.flatMap((keyid) => {
+    const key = d.keys[keyid];
+    if (!key || key.keytype !== 'sigstore-oidc') return [];
+    return [{ keyid, identity: String(key.keyval.identity), issuer: String(key.keyval.issuer) }];
+  });
+}
+
+/**
+ * Targets N+1 delegating `<project>/*` to the maintainers' identities (replacing an existing
+ * delegation of the same name), with a new version and expiry set by the caller.
+ */
+export function withDelegation(targetsSigned: JsonObject, project: string, maintainers: Maintainer[], threshold: number): JsonObject {
+  assertDelegatedRoleName(project);
+  if (maintainers.length === 0) throw new TufError('malformed', 'a delegation needs at least one identity');
+  const keys = maintainers.map((m) => identityKey(m.identity, m.issuer));
+  const keyids = [...new Set(keys.map(keyidOf))];
+  if (!Number.isInteger(threshold) || threshold < 1 || threshold > keyids.length) {
+    throw new TufError('malformed', `threshold ${threshold} needs between 1 and ${keyids.length} distinct identities`);
+  }
+  const next = structuredClone(targetsSigned);
+  const delegations = (isPlainObject(next.delegations) ? next.delegations : { keys: {}, roles: [] }) as { keys: JsonObject; roles: JsonObject[] };
+  delegations.roles = delegations.roles.filter((r) => r.name !== project);
+  delegations.roles.push({ name: project, keyids, threshold, paths: [`${project}/*`], terminating: true });
+  for (const key of keys) delegations.keys[keyidOf(key)] = key as unknown as JsonObject;
+  pruneUnusedKeys(delegations);
+  next.delegations = delegations as unknown as JsonObject;
+  return next;
+}
+
+export function withoutDelegation(targetsSigned: JsonObject, project: string): JsonObject {
+  const next = structuredClone(targetsSigned);
+  const delegations = next.delegations as { keys: JsonObject; roles: JsonObject[] } | undefined;
+  if (!delegations || !delegations.roles.some((r) => r.name === project)) {
+    throw new TufError('not_delegated', `targets does not delegate ${project}`);
+  }
+  delegations.roles = delegations.roles.filter((r) => r.name !== project);
+  pruneUnusedKeys(delegations);
+  return next;
+}
+
+function pruneUnusedKeys(delegations: { keys: JsonObject; roles: JsonObject[] }): void {
+  const used = new Set(delegations.roles.flatMap((r) => (Array.isArray(r.keyids) ? r.keyids.map(String) : [])));
+  for (const keyid of Object.keys(delegations.keys)) if (!used.has(keyid)) delete delegations.keys[keyid];
+}
+
+export interface UploadDecision {
+  publish: boolean;
+  validKeyids: string[];
+  threshold: number;
+  verdicts: SignatureVerdict[];
+}
+
+/**
+ * A project role version from maintainers. Refuses in a fixed order; a version signed by some but
+ * not enough of the delegated identities is returned with publish = false (held as pending).
+ */
+export function verifyProjectUpload(opts: {
+  candidate: ParsedMetadata<'targets'>;
+  delegation: Delegation;
+  currentVersion: number | null;
+  now: Date;
+  verifier: SignatureVerifier;
+  maxExpirySeconds: number;
+}): UploadDecision {
+  const { candidate, delegation } = opts;
+  // TUF 5.6.3 (for a delegated role): signatures by the delegation's keys, distinct keyids
+  const result = checkThreshold(candidate.envelope.signatures, candidate.signedBytes, delegation.keys, delegation.role, opts.verifier);
+  if (result.validKeyids.length === 0) {
+    throw new TufError('threshold_not_met', `${delegation.name} v${candidate.version}: no valid signature by an identity delegated for ${delegation.name}`, { verdicts: result.verdicts });
+  }
+  // TUF 5.6.4 (rollback): exactly the next version
+  const expected = (opts.currentVersion ?? 0) + 1;
+  if (candidate.version !== expected) {
+    throw new TufError('version_not_next', `${delegation.name} version ${candidate.version} is not the next version ${expected}`);
+  }
+  // TUF 5.6.5 (freeze): not expired, and not further out than the repository allows
+  if (candidate.expires.getTime() <= opts.now.getTime()) {
+    throw new TufError('expired', `${delegation.name} v${candidate.version} expired at ${String(candidate.envelope.signed.expires)}`);
+  }
+  if (candidate.expires.getTime() > opts.now.getTime() + opts.maxExpirySeconds * 1000) {
+    throw new TufError('expiry_too_far', `${delegation.name}: expiry must be before ${expiresAfter(opts.now, opts.maxExpirySeconds)}`);
+  }
+  checkTargetEntries(candidate);
+  // TUF 5.7.5 (delegated paths): every target inside the delegation
+  for (const path of Object.keys(candidate.model.targets)) {
+    if (!delegation.isDelegatedPath(path)) {
+      throw new TufError('path_not_delegated', `target ${path} is outside ${delegation.name}'s paths (${delegation.paths.join(', ')})`);
+    }
+  }
+  if (candidate.envelope.signed.delegations !== undefined) {
+    throw new TufError('nested_delegation', `${delegation.name} may not delegate further`);
+  }
+  return { publish: result.met, validKeyids: result.validKeyids, threshold: result.threshold, verdicts: result.verdicts };
+}
+
+/** Combines the valid signatures of two envelopes over the same signed bytes. */
+export function unionSignatures(a: Envelope, b: Envelope): Envelope {
+  if (!canonicalBytes(a.signed).equals(canonicalBytes(b.signed))) throw new TufError('signed_mismatch', 'different signed content');
+  const byKeyid = new Map(a.signatures.map((s) => [s.keyid, s]));
+  for (const s of b.signatures) if (!byKeyid.has(s.keyid)) byKeyid.set(s.keyid, s);
+  return { signed: a.signed, signatures: [...byKeyid.values()] };
+}
+
+/** Keeps only the signatures that verify (so stored pending metadata carries no junk). */
+export function validSignaturesOnly(envelope: Envelope, validKeyids: string[]): Envelope {
+  const valid = new Set(validKeyids);
+  return { signed: envelope.signed, signatures: envelope.signatures.filter((s) => valid.has(s.keyid)) };
+}
+
+export interface RegistrationRequest {
+  project: string;
+  identity: string;
+  issuer: string;
+  requestedAt: Date;
+  requestSha256: string;
+}
+
+export function registrationSigned(project: string, maintainer: Maintainer, now: Date): JsonObject {
+  assertDelegatedRoleName(project);
+  identityKey(maintainer.identity, maintainer.issuer); // validates both
+  return { _type: 'registration', project, identity: maintainer.identity, issuer: maintainer.issuer, requested_at: expiresAfter(now, 0) };
+}
+
+/** A maintainer's claim on a project: signed by the very identity it names, recently. */
+export function verifyRegistration(value: unknown, now: Date, verifier: IdentitySignatureVerifier, maxSkewSeconds: number): RegistrationRequest {
+  if (!isPlainObject(value) || !isPlainObject(value.signed) || !Array.isArray(value.signatures) || value.signatures.length !== 1) {
+    throw new TufError('malformed', 'a registration is {"signed": {...}, "signatures": [one Sigstore signature]}');
+  }
+  const signed = value.signed;
+  const { project, identity, issuer, requested_at: requestedAt } = signed;
+  if (signed._type !== 'registration' || typeof project !== 'string' || typeof identity !== 'string' || typeof issuer !== 'string' || typeof requestedAt !== 'string') {
+    throw new TufError('malformed', 'registration needs _type "registration", project, identity, issuer and requested_at');
+  }
+  const extra = Object.keys(signed).filter((k) => !['_type', 'project', 'identity', 'issuer', 'requested_at'].includes(k));
+  if (extra.length > 0) throw new TufError('malformed', `registration has unexpected fields: ${extra.join(', ')}`);
+  assertDelegatedRoleName(project);
+  const key = identityKey(identity, issuer);
+  const at = Date.parse(requestedAt);
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/.test(requestedAt) || Number.isNaN(at)) throw new TufError('malformed', 'requested_at must look like 2030-01-01T00:00:00Z');
+  if (Math.abs(at - now.getTime()) > maxSkewSeconds * 1000) {
+    throw new TufError('stale_request', `requested_at is more than ${maxSkewSeconds} s from the server's time; sign a fresh request`);
+  }
+  const signature = value.signatures[0] as { keyid?: unknown; sig?: unknown };
+  if (!isPlainObject(signature) || typeof signature.sig !== 'string') throw new TufError('malformed', 'the signature needs "sig" and "bundle"');
+  const bytes = canonicalBytes(signed);
+  const verdict = verifier.explain(key, { keyid: identityKeyid(identity, issuer), sig: signature.sig, bundle: signature.bundle }, bytes);
+  if (!verdict.valid) throw new TufError('threshold_not_met', `registration is not signed by ${identity} at ${issuer}: ${verdict.reason}`);
+  return { project, identity, issuer, requestedAt: new Date(at), requestSha256: sha256Hex(bytes) };
+}

@@ -1,0 +1,69 @@
+import type { Envelope } from '../../core/metadata.ts';
+import type { Db } from './knex.ts';
+import type { PendingUploadRow, RegistrationRow } from './rows.ts';
+
+export interface NewRegistration {
+  project: string;
+  identity: string;
+  issuer: string;
+  requestedAt: Date;
+  requestSha256: string;
+  signature: Record<string, unknown>;
+}
+
+/** Inserts a registration; an identical signed request already stored is returned instead. */
+export async function insertRegistration(db: Db, r: NewRegistration): Promise<{ row: RegistrationRow; created: boolean }> {
+  const inserted = await db<RegistrationRow>('registrations')
+    .insert({
+      project: r.project,
+      identity: r.identity,
+      issuer: r.issuer,
+      requested_at: r.requestedAt,
+      request_sha256: r.requestSha256,
+      signature: r.signature,
+    } as never)
+    .onConflict('request_sha256')
+    .ignore()
+    .returning('*');
+  if (inserted[0]) return { row: inserted[0] as RegistrationRow, created: true };
+  const existing = await db<RegistrationRow>('registrations').where({ request_sha256: r.requestSha256 }).first();
+  return { row: existing!, created: false };
+}
+
+export async function listRegistrations(db: Db, filter: { status?: string; project?: string }): Promise<RegistrationRow[]> {
+  const q = db<RegistrationRow>('registrations').orderBy('id');
+  if (filter.status) q.where({ status: filter.status as RegistrationRow['status'] });
+  if (filter.project) q.where({ project: filter.project });
+  return q;
+}
+
+export async function decideRegistrations(db: Db, ids: string[], status: 'approved' | 'rejected'): Promise<number> {
+  if (ids.length === 0) return 0;
+  return db<RegistrationRow>('registrations').whereIn('id', ids).where({ status: 'pending' }).update({ status, decided_at: db.fn.now() as never });
+}
+
+export async function findPending(db: Db, role: string, signedSha256: string): Promise<PendingUploadRow | undefined> {
+  return db<PendingUploadRow>('pending_uploads').where({ role, signed_sha256: signedSha256 }).first();
+}
+
+export async function listPending(db: Db, role: string): Promise<PendingUploadRow[]> {
+  return db<PendingUploadRow>('pending_uploads').where({ role, status: 'pending' }).orderBy('id');
+}
+
+export async function upsertPending(db: Db, role: string, version: number, signedSha256: string, envelope: Envelope): Promise<void> {
+  await db<PendingUploadRow>('pending_uploads')
+    .insert({ role, version, signed_sha256: signedSha256, envelope: envelope as never, status: 'pending' })
+    .onConflict(['role', 'signed_sha256'])
+    .merge({ envelope: envelope as never, updated_at: db.fn.now() as never });
+}
+
+/** Closes every pending version of `role` at or below `version`: the published one, and the overtaken. */
+export async function closePending(db: Db, role: string, version: number, publishedSha256: string): Promise<number> {
+  await db<PendingUploadRow>('pending_uploads')
+    .where({ role, status: 'pending', signed_sha256: publishedSha256 })
+    .update({ status: 'published', updated_at: db.fn.now() as never });
+  return db<PendingUploadRow>('pending_uploads')
+    .where({ role, status: 'pending' })
+    .where('version', '<=', version)
+    .update({ status: 'dropped', reason: `overtaken: version ${version} of ${role} was published with other content`, updated_at: db.fn.now() as never });
+}

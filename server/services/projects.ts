@@ -1,0 +1,199 @@
+// Maintainers: registration requests, and project role uploads signed with identities (TAP 18).
+// Verification is core's; this service loads the trusted delegation, stores, and publishes.
+import type { Knex } from 'knex';
+import { sha256Hex, sha512Hex } from '../../core/canonical.ts';
+import type { Clock } from '../../core/clock.ts';
+import {
+  delegationMaintainers,
+  findDelegation,
+  unionSignatures,
+  validSignaturesOnly,
+  verifyProjectUpload,
+  verifyRegistration,
+  type Delegation,
+} from '../../core/delegations.ts';
+import { TufError } from '../../core/errors.ts';
+import type { IdentitySignatureVerifier } from '../../core/identity.ts';
+import { parseMetadata, servedBytes, type Envelope, type ParsedMetadata } from '../../core/metadata.ts';
+import { assertDelegatedRoleName } from '../../core/names.ts';
+import { appendAudit } from '../db/auditRepo.ts';
+import type { Db } from '../db/knex.ts';
+import { getHead, insertMetadataVersion } from '../db/metadataRepo.ts';
+import { closePending, findPending, insertRegistration, listPending, upsertPending } from '../db/projectsRepo.ts';
+import type { PendingUploadRow, RegistrationRow } from '../db/rows.ts';
+import { putBlob, replaceTargetRecords } from '../db/targetsRepo.ts';
+import { publishSnapshotAndTimestamp, type Published } from './publisher.ts';
+import { targetRecordsWithFiles, type RepositoryService } from './repository.ts';
+
+export interface ProjectDeps {
+  knex: Knex;
+  clock: Clock;
+  repository: RepositoryService;
+  verifier: IdentitySignatureVerifier;
+  projectMaxExpirySeconds: number;
+  registrationMaxSkewSeconds: number;
+}
+
+export type UploadResult =
+  | { status: 'published'; version: number; published: Published[] }
+  | { status: 'pending'; version: number; signatures: number; threshold: number; signedSha256: string };
+
+export interface ProjectInfo {
+  project: string;
+  delegated: boolean;
+  maintainers: { identity: string; issuer: string; keyid: string }[];
+  threshold: number | null;
+  paths: string[];
+  version: number | null;
+  pending: PendingView[];
+}
+
+export interface PendingView {
+  version: number;
+  signedSha256: string;
+  signedBy: string[];
+  createdAt: string;
+  metadata: Envelope;
+}
+
+function pendingView(row: PendingUploadRow): PendingView {
+  return {
+    version: row.version,
+    signedSha256: row.signed_sha256,
+    signedBy: row.envelope.signatures.map((s) => String(s.keyid)),
+    createdAt: row.created_at.toISOString(),
+    metadata: row.envelope as unknown as Envelope,
+  };
+}
+
+export class ProjectService {
+  constructor(private readonly deps: ProjectDeps) {}
+
+  private async delegationFor(db: Db, project: string): Promise<{ delegation: Delegation }> {
+    assertDelegatedRoleName(project);
+    const targets = await this.deps.repository.currentTargets(db);
+    if (!targets) throw new TufError('not_bootstrapped', 'the repository is not bootstrapped yet');
+    const delegation = findDelegation(targets.model, project);
+    if (!delegation) throw new TufError('not_delegated', `project ${project} is not delegated to any maintainer; register first and wait for an admin's approval`);
+    return { delegation };
+  }
+
+  async info(project: string): Promise<ProjectInfo> {
+    assertDelegatedRoleName(project);
+    const targets = await this.deps.repository.currentTargets();
+    const delegation = targets ? findDelegation(targets.model, project) : null;
+    const head = await getHead(this.deps.knex, project);
+    const pending = delegation ? (await listPending(this.deps.knex, project)).map(pendingView) : [];
+    return {
+      project,
+      delegated: delegation !== null,
+      maintainers: delegation ? delegationMaintainers(delegation) : [],
+      threshold: delegation?.role.threshold ?? null,
+      paths: delegation?.paths ?? [],
+      version: head?.version ?? null,
+      pending,
+    };
+  }
+
+  async register(body: unknown): Promise<{ registration: RegistrationRow; created: boolean }> {
+    const request = verifyRegistration(body, this.deps.clock.now(), this.deps.verifier, this.deps.registrationMaxSkewSeconds);
+    const targets = await this.deps.repository.currentTargets();
+    if (targets && findDelegation(targets.model, request.project)) {
+      throw new TufError('already_delegated', `project ${request.project} already has maintainers; ask them or an admin to add you`);
+    }
+    const signature = (body as { signatures: Record<string, unknown>[] }).signatures[0]!;
+    const { row, created } = await insertRegistration(this.deps.knex, { ...request, signature });
+    if (created) {
+      await appendAudit(this.deps.knex, {
+        actor: `identity:${request.identity}`,
+        action: 'registration.requested',
+        role: request.project,
+        details: { issuer: request.issuer, id: Number(row.id) },
+      });
+    }
+    return { registration: row, created };
+  }
+
+  /** Checks uploaded files against the metadata, before anything is stored. */
+  private checkFiles(candidate: ParsedMetadata<'targets'>, files: Record<string, Buffer>): void {
+    for (const [path, bytes] of Object.entries(files)) {
+      const entry = candidate.model.targets[path];
+      if (!entry) throw new TufError('target_hash_mismatch', `file ${path} is not listed in the metadata`);
+      if (bytes.length !== entry.length) throw new TufError('target_hash_mismatch', `file ${path}: ${bytes.length} bytes, metadata says ${entry.length}`);
+      if (sha256Hex(bytes) !== entry.hashes.sha256) throw new TufError('target_hash_mismatch', `file ${path}: sha256 differs from the metadata`);
+      if (entry.hashes.sha512 !== undefined && sha512Hex(bytes) !== entry.hashes.sha512) {
+        throw new TufError('target_hash_mismatch', `file ${path}: sha512 differs from the metadata`);
+      }
+    }
+  }
+
+  /**
+   * A new version of a project role. Published (with snapshot and timestamp, in one transaction)
+   * once the delegation's threshold of identities signed it; held as pending before that.
+   */
+  async upload(project: string, metadata: unknown, files: Record<string, Buffer>, actor: string): Promise<UploadResult> {
+    const candidate = parseMetadata(metadata, 'targets', project);
+    const now = () => this.deps.clock.now();
+    const signedSha256 = sha256Hex(candidate.signedBytes);
+    // Signature checks (about 4 ms each) run before the publishing lock is taken.
+    const verify = async (db: Db, envelope: Envelope) => {
+      const { delegation } = await this.delegationFor(db, project);
+      const head = await getHead(db, project);
+      const parsed = envelope === candidate.envelope ? candidate : parseMetadata(envelope, 'targets', project);
+      const decision = verifyProjectUpload({
+        candidate: parsed,
+        delegation,
+        currentVersion: head?.version ?? null,
+        now: now(),
+        verifier: this.deps.verifier,
+        maxExpirySeconds: this.deps.projectMaxExpirySeconds,
+      });
+      return { decision };
+    };
+    await verify(this.deps.knex, candidate.envelope); // fail fast, before any file is stored
+    this.checkFiles(candidate, files);
+    for (const bytes of Object.values(files)) await putBlob(this.deps.knex, sha256Hex(bytes), bytes);
+
+    let result: UploadResult | null = null;
+    await this.deps.repository.publishing(async (trx) => {
+      // Under the lock: merge with signatures collected earlier for the same bytes, re-verify
+      // against the current delegation and version (another process may have moved them on).
+      const pending = await findPending(trx, project, signedSha256);
+      const merged = pending && pending.status === 'pending' ? unionSignatures(pending.envelope as unknown as Envelope, candidate.envelope) : candidate.envelope;
+      const { decision } = await verify(trx, merged);
+      const kept = validSignaturesOnly(merged, decision.validKeyids);
+      if (!decision.publish) {
+        await upsertPending(trx, project, candidate.version, signedSha256, kept);
+        await appendAudit(trx, { actor, action: 'project.pending', role: project, version: candidate.version, details: { signedBy: decision.validKeyids, threshold: decision.threshold } });
+        result = { status: 'pending', version: candidate.version, signatures: decision.validKeyids.length, threshold: decision.threshold, signedSha256 };
+        return [];
+      }
+      const parsedKept = parseMetadata(kept, 'targets', project);
+      const records = await targetRecordsWithFiles(trx, parsedKept);
+      await insertMetadataVersion(trx, { role: project, version: candidate.version, bytes: servedBytes(kept), expires: candidate.expires });
+      await replaceTargetRecords(trx, project, candidate.version, records);
+      const dropped = await closePending(trx, project, candidate.version, signedSha256);
+      await appendAudit(trx, {
+        actor,
+        action: 'project.published',
+        role: project,
+        version: candidate.version,
+        details: { signedBy: decision.validKeyids, targets: records.length, droppedPending: dropped },
+      });
+      const root = await this.deps.repository.trustedRoot(trx);
+      const published = [
+        { role: project, version: candidate.version },
+        ...(await publishSnapshotAndTimestamp(this.deps.repository.publishContext(trx, root!.model, 'server', `${project} v${candidate.version}`))),
+      ];
+      result = { status: 'published', version: candidate.version, published };
+      return published;
+    });
+    return result!;
+  }
+
+  async pending(project: string): Promise<PendingView[]> {
+    await this.delegationFor(this.deps.knex, project);
+    return (await listPending(this.deps.knex, project)).map(pendingView);
+  }
+}
+

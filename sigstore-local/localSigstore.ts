@@ -1,0 +1,214 @@
+// A local Sigstore for development and tests: an OIDC issuer that mints tokens for any identity,
+// and Fulcio and Rekor served from @sigstore/mock's request handlers. The mock Fulcio trusts any
+// token, so this wrapper verifies each token for real (signature, issuer, audience, expiry) before
+// a certificate is issued. Never run it in production: it hands out identities to anyone who asks.
+import crypto, { type KeyObject } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import express, { Router } from 'express';
+import * as jose from 'jose';
+import { HashAlgorithm, PublicKeyDetails, TrustedRoot } from '@sigstore/protobuf-specs';
+
+// Deep imports: the package index loads nock, which patches node:http globally (DESIGN.md section 5).
+const require = createRequire(import.meta.url);
+const fulcio = require('@sigstore/mock/dist/fulcio/index.js') as typeof import('@sigstore/mock/dist/fulcio/index.js');
+const rekor = require('@sigstore/mock/dist/rekor/index.js') as typeof import('@sigstore/mock/dist/rekor/index.js');
+
+export interface LocalSigstoreOptions {
+  /** Where the router is reachable, e.g. http://127.0.0.1:8080/dev/sigstore (no trailing slash). */
+  baseUrl: string;
+  /** Persist keys and the trusted root here, so signatures stay valid across restarts. */
+  stateDir?: string;
+}
+
+export interface MintOptions {
+  /** An e-mail (becomes `email`, verified) or a URI such as a CI workflow identity (becomes `sub`). */
+  identity: string;
+  expiresInSeconds?: number;
+  audience?: string;
+}
+
+export interface LocalSigstore {
+  issuerUrl: string;
+  fulcioUrl: string;
+  rekorUrl: string;
+  /** Sigstore trusted root (protobuf JSON) for this instance. */
+  trustedRoot: unknown;
+  mintToken(opts: MintOptions): Promise<string>;
+  router: Router;
+}
+
+type KeyPair = { publicKey: KeyObject; privateKey: KeyObject };
+
+function loadOrCreateKey(stateDir: string | undefined, name: string): KeyPair {
+  const file = stateDir ? path.join(stateDir, `${name}.pem`) : null;
+  if (file && fs.existsSync(file)) {
+    const privateKey = crypto.createPrivateKey(fs.readFileSync(file, 'utf8'));
+    return { privateKey, publicKey: crypto.createPublicKey(privateKey) };
+  }
+  const pair = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  if (file) {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    fs.writeFileSync(file, pair.privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+  }
+  return pair;
+}
+
+function spki(key: KeyObject): Buffer {
+  return key.export({ format: 'der', type: 'spki' });
+}
+
+function buildTrustedRoot(urls: { fulcio: string; rekor: string }, caCert: Buffer, tlogKey: Buffer, ctKey: Buffer, ctLogId: Buffer): unknown {
+  // Back-dated: integrated times are whole seconds and would fall before a precise start.
+  const start = new Date(Date.now() - 3600_000);
+  const log = (baseUrl: string, key: Buffer, keyId: Buffer) => ({
+    baseUrl,
+    hashAlgorithm: HashAlgorithm.SHA2_256,
+    publicKey: { rawBytes: key, keyDetails: PublicKeyDetails.PKIX_ECDSA_P256_SHA_256, validFor: { start, end: undefined } },
+    logId: { keyId },
+    checkpointKeyId: undefined,
+    operator: 'local',
+  });
+  return TrustedRoot.toJSON({
+    mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
+    tlogs: [log(urls.rekor, tlogKey, crypto.createHash('sha256').update(tlogKey).digest())],
+    certificateAuthorities: [
+      {
+        subject: { organization: 'sigstore.mock', commonName: 'sigstore' },
+        uri: urls.fulcio,
+        certChain: { certificates: [{ rawBytes: caCert }] },
+        validFor: { start, end: undefined },
+        operator: 'local',
+      },
+    ],
+    ctlogs: [log(`${urls.fulcio}/ct`, ctKey, ctLogId)],
+    timestampAuthorities: [],
+  } as never);
+}
+
+/** The trusted root names the URLs; state made for one URL cannot serve another. */
+function checkStateUrl(stateDir: string | undefined, base: string): void {
+  if (!stateDir) return;
+  const file = path.join(stateDir, 'base-url');
+  if (fs.existsSync(file)) {
+    const recorded = fs.readFileSync(file, 'utf8').trim();
+    if (recorded !== base) {
+      throw new Error(`local Sigstore state in ${stateDir} was made for ${recorded}, not ${base}: use the same PUBLIC_URL, or remove ${stateDir} (and the repository data signed with it)`);
+    }
+  } else {
+    fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(file, `${base}\n`);
+  }
+}
+
+export async function createLocalSigstore(opts: LocalSigstoreOptions): Promise<LocalSigstore> {
+  const base = opts.baseUrl.replace(/\/$/, '');
+  checkStateUrl(opts.stateDir, base);
+  const issuerUrl = `${base}/oidc`;
+  const fulcioUrl = `${base}/fulcio`;
+  const rekorUrl = `${base}/rekor`;
+  const caKey = loadOrCreateKey(opts.stateDir, 'fulcio-ca');
+  const ctKey = loadOrCreateKey(opts.stateDir, 'ct-log');
+  const tlogKey = loadOrCreateKey(opts.stateDir, 'rekor');
+  const oidcKey = loadOrCreateKey(opts.stateDir, 'oidc');
+
+  const ctLog = await fulcio.initializeCTLog(ctKey);
+  const ca = await fulcio.initializeCA(caKey, ctLog);
+  // The checkpoint's signer name is this URL's host; the trusted root's tlog baseUrl must contain it.
+  const tlog = await rekor.initializeTLog(rekorUrl, tlogKey);
+  const fulcioFn = fulcio.fulcioHandler(ca, { strict: true, subjectClaim: 'sub' }).fn;
+  const rekorFn = rekor.rekorHandler(tlog, { strict: true }).fn;
+
+  // The CA certificate is regenerated at every start (same key, same name); the first one is kept
+  // in the trusted root, and leaf certificates signed by the same key chain to it.
+  const rootFile = opts.stateDir ? path.join(opts.stateDir, 'trusted_root.json') : null;
+  let trustedRoot: unknown;
+  if (rootFile && fs.existsSync(rootFile)) {
+    trustedRoot = JSON.parse(fs.readFileSync(rootFile, 'utf8'));
+  } else {
+    trustedRoot = buildTrustedRoot({ fulcio: fulcioUrl, rekor: rekorUrl }, ca.rootCertificate as unknown as Buffer, spki(tlogKey.publicKey), spki(ctKey.publicKey), Buffer.from(ctLog.logID.buffer));
+    if (rootFile) fs.writeFileSync(rootFile, `${JSON.stringify(trustedRoot, null, 2)}\n`);
+  }
+
+  const jwk = { ...(await jose.exportJWK(oidcKey.publicKey)), kid: 'local-1', alg: 'ES256', use: 'sig' };
+  const jwks = jose.createLocalJWKSet({ keys: [jwk] });
+
+  const mintToken = async ({ identity, expiresInSeconds = 300, audience = 'sigstore' }: MintOptions) => {
+    const isEmail = identity.includes('@') && !identity.includes('/');
+    const claims = isEmail ? { email: identity, email_verified: true } : {};
+    return new jose.SignJWT(claims)
+      .setProtectedHeader({ alg: 'ES256', kid: 'local-1' })
+      .setIssuer(issuerUrl)
+      .setSubject(identity)
+      .setAudience(audience)
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(Date.now() / 1000) + expiresInSeconds)
+      .sign(oidcKey.privateKey);
+  };
+
+  const router = Router();
+  const text = express.text({ type: () => true, limit: '64kb' });
+
+  router.get('/oidc/.well-known/openid-configuration', (_req, res) => {
+    res.json({ issuer: issuerUrl, jwks_uri: `${issuerUrl}/jwks`, id_token_signing_alg_values_supported: ['ES256'] });
+  });
+  router.get('/oidc/jwks', (_req, res) => {
+    res.json({ keys: [jwk] });
+  });
+  router.post('/oidc/token', express.json({ limit: '4kb' }), async (req, res) => {
+    const identity = (req.body as { identity?: unknown })?.identity;
+    if (typeof identity !== 'string' || identity.length === 0 || identity.length > 512) {
+      res.status(400).json({ error: 'give {"identity": "<e-mail or URI>"}' });
+      return;
+    }
+    res.json({ id_token: await mintToken({ identity }) });
+  });
+
+  router.post('/fulcio/api/v2/signingCert', text, async (req, res) => {
+    let body: { credentials?: { oidcIdentityToken?: string } };
+    try {
+      body = JSON.parse(String(req.body));
+    } catch {
+      res.status(400).type('text/plain').send('request is not JSON');
+      return;
+    }
+    const token = body.credentials?.oidcIdentityToken;
+    if (typeof token !== 'string') {
+      res.status(400).type('text/plain').send('no OIDC token');
+      return;
+    }
+    let subject: string;
+    try {
+      const { payload } = await jose.jwtVerify(token, jwks, { issuer: issuerUrl, audience: 'sigstore', algorithms: ['ES256'] });
+      if (typeof payload.email === 'string') {
+        if (payload.email_verified !== true) throw new Error('e-mail not verified');
+        subject = payload.email;
+      } else if (typeof payload.sub === 'string') {
+        subject = payload.sub;
+      } else {
+        throw new Error('token has no subject');
+      }
+    } catch (err) {
+      // The token itself is never echoed.
+      res.status(401).type('text/plain').send(`OIDC token refused: ${(err as Error).message}`);
+      return;
+    }
+    // Hand the mock only what it needs, from the verified token.
+    const verified = `${jose.base64url.encode(JSON.stringify({ alg: 'none' }))}.${jose.base64url.encode(JSON.stringify({ sub: subject, iss: issuerUrl }))}.`;
+    body.credentials = { oidcIdentityToken: verified };
+    const result = await fulcioFn(JSON.stringify(body));
+    res.status(result.statusCode).type(result.contentType ?? 'text/plain').send(result.response);
+  });
+
+  router.post('/rekor/api/v1/log/entries', text, async (req, res) => {
+    const result = await rekorFn(String(req.body));
+    res.status(result.statusCode).type(result.contentType ?? 'text/plain').send(result.response);
+  });
+
+  router.get('/trusted_root.json', (_req, res) => {
+    res.json(trustedRoot);
+  });
+
+  return { issuerUrl, fulcioUrl, rekorUrl, trustedRoot, mintToken, router };
+}
