@@ -17,7 +17,8 @@ Commands:
       Upload a new root or targets version (and the target files it lists).
   pull --out DIR
       Fetch what the next ceremony needs: the current root and targets, the server's online
-      public keys (online-keys.json) and its status (status.json).
+      public keys (online-keys.json), its status (status.json) and the pending maintainer
+      registrations (registrations.json, for \`tuf-offline delegate --registrations\`).
 
 Target files: with --files DIR, the file for target PATH is DIR/PATH; --file names one explicitly.
 The server refuses targets metadata that lists a file it does not hold.
@@ -129,6 +130,8 @@ async function main(argv: string[]): Promise<void> {
       const status = (await call(opts, 'GET', '/admin/status')) as { roles: Record<string, { version: number }>; onlineKeys: unknown };
       fs.writeFileSync(path.join(out, 'status.json'), `${JSON.stringify(status, null, 2)}\n`);
       fs.writeFileSync(path.join(out, 'online-keys.json'), `${JSON.stringify(status.onlineKeys, null, 2)}\n`);
+      const registrations = await call(opts, 'GET', '/admin/registrations?status=pending');
+      fs.writeFileSync(path.join(out, 'registrations.json'), `${JSON.stringify(registrations, null, 2)}\n`);
       for (const role of ['root', 'targets']) {
         const head = status.roles[role];
         if (!head) continue;
@@ -137,7 +140,8 @@ async function main(argv: string[]): Promise<void> {
         const doc = JSON.parse(await res.text()) as unknown;
         fs.writeFileSync(path.join(out, `${head.version}.${role}.json`), `${JSON.stringify(doc, null, 2)}\n`);
       }
-      process.stdout.write(`wrote status.json, online-keys.json and the current root and targets to ${out}\n`);
+      const count = (registrations as { registrations: unknown[] }).registrations.length;
+      process.stdout.write(`wrote status.json, online-keys.json, registrations.json (${count} pending) and the current root and targets to ${out}\n`);
       return;
     }
     default:

@@ -18,6 +18,7 @@ import { generatePrivateKey, type KeyAlgorithm, type TufKey } from '../core/keys
 import { canonicalBytes } from '../core/canonical.ts';
 import { describeTarget, expiresAfter, parseMetadata, type Envelope, type TargetEntry } from '../core/metadata.ts';
 import { privateKeySigner } from '../core/signer.ts';
+import { withDelegation, withoutDelegation, type Maintainer } from '../core/delegations.ts';
 import { mergeSignatures, metadataStatus, withSignature } from '../core/status.ts';
 import { loadPrivateKey, readEnvelopeFile, readJson, readPassphrase, writeJson } from './files.ts';
 
@@ -39,6 +40,13 @@ Commands:
   edit-targets --from TARGETS --out FILE [--add PATH=LOCALFILE ...] [--remove PATH ...]
                [--expires-days D]
       Targets N+1 from N with targets added, replaced or removed; unsigned.
+  delegate --from TARGETS --out FILE --project NAME [--threshold N] [--expires-days D]
+           (--identity ID --issuer URL) ... | --registrations FILE
+      Targets N+1 delegating NAME/* to OIDC identities (TAP 18), replacing NAME's previous
+      delegation. --registrations takes the pending requests that \`tuf-carry pull\` wrote, and
+      delegates to every identity that asked for NAME (check them first!).
+  undelegate --from TARGETS --out FILE --project NAME [--expires-days D]
+      Targets N+1 without NAME's delegation.
   sign FILE --key KEYFILE [--out FILE]
       Add this key's signature (each admin signs on their own machine).
   merge --out FILE FILE1 FILE2 ...
@@ -78,6 +86,20 @@ function parseAdds(adds: string[] | undefined): Record<string, TargetEntry> {
     out[targetPath] = describeTarget(fs.readFileSync(local));
   }
   return out;
+}
+
+function maintainersFrom(values: { identity?: string[]; issuer?: string[]; registrations?: string }, project: string): Maintainer[] {
+  if (values.registrations) {
+    const file = readJson(values.registrations) as { registrations?: { project: string; identity: string; issuer: string; status: string }[] };
+    const wanted = (file.registrations ?? []).filter((r) => r.project === project && r.status === 'pending');
+    if (wanted.length === 0) fail(`${values.registrations} holds no pending registration for ${project}`);
+    const unique = new Map(wanted.map((r) => [`${r.identity}\n${r.issuer}`, { identity: r.identity, issuer: r.issuer }]));
+    return [...unique.values()];
+  }
+  const ids = values.identity ?? [];
+  const issuers = values.issuer ?? [];
+  if (ids.length === 0 || ids.length !== issuers.length) fail('give --identity and --issuer in pairs (or --registrations FILE)');
+  return ids.map((identity, i) => ({ identity, issuer: issuers[i]! }));
 }
 
 function unsigned(signed: Envelope['signed']): Envelope {
@@ -131,6 +153,11 @@ async function main(argv: string[]): Promise<number> {
       'expires-days': { type: 'string' },
       add: { type: 'string', multiple: true },
       remove: { type: 'string', multiple: true },
+      project: { type: 'string' },
+      identity: { type: 'string', multiple: true },
+      issuer: { type: 'string', multiple: true },
+      threshold: { type: 'string' },
+      registrations: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -196,6 +223,26 @@ async function main(argv: string[]): Promise<number> {
         remove: values.remove ?? [],
         expirySeconds: expirySeconds(values['expires-days'], DEFAULT_TARGETS_EXPIRY_SECONDS),
       }, now);
+      writeJson(out, unsigned(signed));
+      process.stdout.write(`wrote unsigned targets v${String(signed.version)} to ${out}\n`);
+      return 0;
+    }
+    case 'delegate':
+    case 'undelegate': {
+      const from = readEnvelopeFile(values.from ?? fail(`${command} needs --from`));
+      const out = values.out ?? fail(`${command} needs --out`);
+      const project = values.project ?? fail(`${command} needs --project`);
+      let signed;
+      if (command === 'undelegate') {
+        signed = withoutDelegation(from.signed, project);
+      } else {
+        const maintainers = maintainersFrom(values, project);
+        const n = values.threshold === undefined ? 1 : Number(values.threshold);
+        signed = withDelegation(from.signed, project, maintainers, n);
+        for (const m of maintainers) process.stdout.write(`  ${project}: ${m.identity} at ${m.issuer}\n`);
+      }
+      // Version and expiry move on like any other targets edit.
+      signed = editedTargetsSigned(signed, { expirySeconds: expirySeconds(values['expires-days'], DEFAULT_TARGETS_EXPIRY_SECONDS) }, now);
       writeJson(out, unsigned(signed));
       process.stdout.write(`wrote unsigned targets v${String(signed.version)} to ${out}\n`);
       return 0;

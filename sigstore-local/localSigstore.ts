@@ -20,6 +20,8 @@ export interface LocalSigstoreOptions {
   baseUrl: string;
   /** Persist keys and the trusted root here, so signatures stay valid across restarts. */
   stateDir?: string;
+  /** More issuers Fulcio trusts, served at /oidc/<name> (tests use one to check issuer matching). */
+  extraIssuers?: string[];
 }
 
 export interface MintOptions {
@@ -27,10 +29,14 @@ export interface MintOptions {
   identity: string;
   expiresInSeconds?: number;
   audience?: string;
+  /** One of extraIssuers; the main issuer by default. */
+  issuer?: string;
 }
 
 export interface LocalSigstore {
   issuerUrl: string;
+  /** URL of an extra issuer. */
+  issuerUrlOf(name: string): string;
   fulcioUrl: string;
   rekorUrl: string;
   /** Sigstore trusted root (protobuf JSON) for this instance. */
@@ -131,31 +137,66 @@ export async function createLocalSigstore(opts: LocalSigstoreOptions): Promise<L
     if (rootFile) fs.writeFileSync(rootFile, `${JSON.stringify(trustedRoot, null, 2)}\n`);
   }
 
-  const jwk = { ...(await jose.exportJWK(oidcKey.publicKey)), kid: 'local-1', alg: 'ES256', use: 'sig' };
-  const jwks = jose.createLocalJWKSet({ keys: [jwk] });
+  // One signing key per issuer; Fulcio accepts a token from any of them, verified for real.
+  const issuers = new Map<string, { url: string; key: KeyPair; jwk: jose.JWK }>();
+  for (const name of ['', ...(opts.extraIssuers ?? [])]) {
+    if (name !== '' && !/^[a-z0-9-]{1,32}$/.test(name)) throw new Error(`issuer name ${name}: lowercase letters, digits and -`);
+    const key = name === '' ? oidcKey : loadOrCreateKey(opts.stateDir, `oidc-${name}`);
+    const kid = name === '' ? 'local-1' : `local-${name}`;
+    const jwk = { ...(await jose.exportJWK(key.publicKey)), kid, alg: 'ES256', use: 'sig' };
+    issuers.set(name, { url: name === '' ? issuerUrl : `${issuerUrl}/${name}`, key, jwk });
+  }
+  const issuerUrlOf = (name: string) => {
+    const i = issuers.get(name);
+    if (!i) throw new Error(`no issuer ${name}`);
+    return i.url;
+  };
 
-  const mintToken = async ({ identity, expiresInSeconds = 300, audience = 'sigstore' }: MintOptions) => {
+  const mintToken = async ({ identity, expiresInSeconds = 300, audience = 'sigstore', issuer = '' }: MintOptions) => {
+    const iss = issuers.get(issuer);
+    if (!iss) throw new Error(`no issuer ${issuer}`);
     const isEmail = identity.includes('@') && !identity.includes('/');
     const claims = isEmail ? { email: identity, email_verified: true } : {};
     return new jose.SignJWT(claims)
-      .setProtectedHeader({ alg: 'ES256', kid: 'local-1' })
-      .setIssuer(issuerUrl)
+      .setProtectedHeader({ alg: 'ES256', kid: String(iss.jwk.kid) })
+      .setIssuer(iss.url)
       .setSubject(identity)
       .setAudience(audience)
       .setIssuedAt()
       .setExpirationTime(Math.floor(Date.now() / 1000) + expiresInSeconds)
-      .sign(oidcKey.privateKey);
+      .sign(iss.key.privateKey);
+  };
+
+  /** Verifies signature, issuer, audience and expiry; returns the subject Fulcio certifies. */
+  const verifyToken = async (token: string): Promise<{ subject: string; issuer: string }> => {
+    const { iss } = jose.decodeJwt(token);
+    const known = [...issuers.values()].find((i) => i.url === iss);
+    if (!known) throw new Error('unknown issuer');
+    const { payload } = await jose.jwtVerify(token, jose.createLocalJWKSet({ keys: [known.jwk] }), {
+      issuer: known.url,
+      audience: 'sigstore',
+      algorithms: ['ES256'],
+    });
+    if (typeof payload.email === 'string') {
+      if (payload.email_verified !== true) throw new Error('e-mail not verified');
+      return { subject: payload.email, issuer: known.url };
+    }
+    if (typeof payload.sub === 'string') return { subject: payload.sub, issuer: known.url };
+    throw new Error('token has no subject');
   };
 
   const router = Router();
   const text = express.text({ type: () => true, limit: '64kb' });
 
-  router.get('/oidc/.well-known/openid-configuration', (_req, res) => {
-    res.json({ issuer: issuerUrl, jwks_uri: `${issuerUrl}/jwks`, id_token_signing_alg_values_supported: ['ES256'] });
-  });
-  router.get('/oidc/jwks', (_req, res) => {
-    res.json({ keys: [jwk] });
-  });
+  for (const [name, issuer] of issuers) {
+    const prefix = name === '' ? '/oidc' : `/oidc/${name}`;
+    router.get(`${prefix}/.well-known/openid-configuration`, (_req, res) => {
+      res.json({ issuer: issuer.url, jwks_uri: `${issuer.url}/jwks`, id_token_signing_alg_values_supported: ['ES256'] });
+    });
+    router.get(`${prefix}/jwks`, (_req, res) => {
+      res.json({ keys: [issuer.jwk] });
+    });
+  }
   router.post('/oidc/token', express.json({ limit: '4kb' }), async (req, res) => {
     const identity = (req.body as { identity?: unknown })?.identity;
     if (typeof identity !== 'string' || identity.length === 0 || identity.length > 512) {
@@ -178,25 +219,17 @@ export async function createLocalSigstore(opts: LocalSigstoreOptions): Promise<L
       res.status(400).type('text/plain').send('no OIDC token');
       return;
     }
-    let subject: string;
+    let verified: { subject: string; issuer: string };
     try {
-      const { payload } = await jose.jwtVerify(token, jwks, { issuer: issuerUrl, audience: 'sigstore', algorithms: ['ES256'] });
-      if (typeof payload.email === 'string') {
-        if (payload.email_verified !== true) throw new Error('e-mail not verified');
-        subject = payload.email;
-      } else if (typeof payload.sub === 'string') {
-        subject = payload.sub;
-      } else {
-        throw new Error('token has no subject');
-      }
+      verified = await verifyToken(token);
     } catch (err) {
       // The token itself is never echoed.
       res.status(401).type('text/plain').send(`OIDC token refused: ${(err as Error).message}`);
       return;
     }
     // Hand the mock only what it needs, from the verified token.
-    const verified = `${jose.base64url.encode(JSON.stringify({ alg: 'none' }))}.${jose.base64url.encode(JSON.stringify({ sub: subject, iss: issuerUrl }))}.`;
-    body.credentials = { oidcIdentityToken: verified };
+    const claims = { sub: verified.subject, iss: verified.issuer };
+    body.credentials = { oidcIdentityToken: `${jose.base64url.encode(JSON.stringify({ alg: 'none' }))}.${jose.base64url.encode(JSON.stringify(claims))}.` };
     const result = await fulcioFn(JSON.stringify(body));
     res.status(result.statusCode).type(result.contentType ?? 'text/plain').send(result.response);
   });
@@ -210,5 +243,5 @@ export async function createLocalSigstore(opts: LocalSigstoreOptions): Promise<L
     res.json(trustedRoot);
   });
 
-  return { issuerUrl, fulcioUrl, rekorUrl, trustedRoot, mintToken, router };
+  return { issuerUrl, issuerUrlOf, fulcioUrl, rekorUrl, trustedRoot, mintToken, router };
 }

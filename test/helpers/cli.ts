@@ -14,6 +14,8 @@ const LAUNCHERS: Record<string, string> = {
   'server/main.ts': 'bin/tuf-server.mjs',
   'keys-offline/main.ts': 'bin/tuf-offline.mjs',
   'carry/main.ts': 'bin/tuf-carry.mjs',
+  'maintainer/main.ts': 'bin/tuf-maintainer.mjs',
+  'client/main.ts': 'bin/tuf-client.mjs',
 };
 
 /**

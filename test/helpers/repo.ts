@@ -14,6 +14,13 @@ import { createAdminToken } from '../../server/http/adminAuth.ts';
 import { currentOnlinePublicKeys, ensureOnlineKeys, FileKeyStore } from '../../server/onlineKeys.ts';
 import { assembleRepository, listen, type Repository } from '../../server/runtime.ts';
 import { createTestDatabase } from './db.ts';
+import { canonicalBytes, sha256Hex, type JsonObject } from '../../core/canonical.ts';
+import { editedTargetsSigned } from '../../core/ceremony.ts';
+import { withDelegation, type Maintainer } from '../../core/delegations.ts';
+import { identityKeyid, SIGSTORE_TRUSTED_ROOT_TARGET } from '../../core/identity.ts';
+import { describeTarget } from '../../core/metadata.ts';
+import { putBlob } from '../../server/db/targetsRepo.ts';
+import { signWithIdentity } from '../../maintainer/identitySigner.ts';
 import { startLocalSigstore, type LocalSigstoreServer } from './sigstore.ts';
 
 export interface TestRepo {
@@ -121,4 +128,42 @@ export async function bootstrapped(opts: StartOptions = {}): Promise<{ t: TestRe
   const targets = await makeTargets(t, keys);
   await t.repo.service.bootstrap(root, targets, 'test');
   return { t, keys, root, targets };
+}
+
+/** Bootstraps with the Sigstore trusted root published as sigstore/trusted_root.json. */
+export async function bootstrappedWithSigstore(opts: StartOptions = {}) {
+  const t = await startTestRepo(opts);
+  const keys = newKeys();
+  const root = await makeRoot(t, keys);
+  const trustedRootBytes = Buffer.from(JSON.stringify(t.sigstore.setup.trustedRoot));
+  await putBlob(t.repo.knex, sha256Hex(trustedRootBytes), trustedRootBytes);
+  const targets = await signEnvelope(
+    initialTargetsSigned(t.clock.now(), { [SIGSTORE_TRUSTED_ROOT_TARGET]: describeTarget(trustedRootBytes) }),
+    [privateKeySigner(keys.targets[0]!)],
+  );
+  await t.repo.service.bootstrap(root, targets, 'test');
+  return { t, keys, root, targets };
+}
+
+/** Admin approval: the next top-level targets delegating `project` to identities (at the main local issuer unless given). */
+export async function delegateProject(t: TestRepo, keys: CeremonyKeys, project: string, identities: (string | Maintainer)[], threshold = 1): Promise<void> {
+  const current = await t.repo.service.currentTargets();
+  const maintainers = identities.map((i) => (typeof i === 'string' ? { identity: i, issuer: t.sigstore.sigstore.issuerUrl } : i));
+  const next = editedTargetsSigned(withDelegation(current!.envelope.signed, project, maintainers, threshold), {}, t.clock.now());
+  await t.repo.service.submitTargets(await signEnvelope(next, [privateKeySigner(keys.targets[0]!)]), 'test');
+}
+
+/** Signs `signed` with each identity through the local Sigstore, as tuf-maintainer does. */
+export async function signAs(t: TestRepo, signed: JsonObject, signers: { identity: string; issuer?: string; keyIssuer?: string }[]): Promise<Envelope> {
+  const signatures = [];
+  for (const s of signers) {
+    const issuerUrl = s.issuer ? t.sigstore.sigstore.issuerUrlOf(s.issuer) : t.sigstore.sigstore.issuerUrl;
+    const keyid = identityKeyid(s.identity, s.keyIssuer ?? issuerUrl);
+    signatures.push(
+      await signWithIdentity(canonicalBytes(signed), keyid, { fulcioUrl: t.sigstore.sigstore.fulcioUrl, rekorUrl: t.sigstore.sigstore.rekorUrl }, {
+        getToken: () => t.sigstore.sigstore.mintToken({ identity: s.identity, ...(s.issuer ? { issuer: s.issuer } : {}) }),
+      }),
+    );
+  }
+  return { signed, signatures };
 }

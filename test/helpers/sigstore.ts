@@ -16,7 +16,7 @@ export async function startLocalSigstore(): Promise<LocalSigstoreServer> {
   const server: http.Server = await listen(app, '127.0.0.1', 0);
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
-  const sigstore = await createLocalSigstore({ baseUrl: `http://127.0.0.1:${port}` });
+  const sigstore = await createLocalSigstore({ baseUrl: `http://127.0.0.1:${port}`, extraIssuers: ['other'] });
   app.use(sigstore.router);
   return {
     sigstore,

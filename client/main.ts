@@ -1,0 +1,95 @@
+// tuf-client: fetch and verify targets from a repository whose projects are delegated to
+// identities, and explain the signatures of one metadata file.
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { explainRole } from '../core/explain.ts';
+import { IdentitySignatureVerifier } from '../core/identity.ts';
+import { publicGoodTrustedRoot } from '../core/publicGoodTrustedRoot.ts';
+import { IdentityClient } from './identityUpdater.ts';
+
+const HELP = `tuf-client: verified downloads from a TUF repository with identity delegations (TAP 18)
+
+Commands:
+  fetch TARGET --server URL --root ROOT.json --out FILE [--dir STATE] [--sigstore-trusted-root F]
+      Verify root -> timestamp -> snapshot -> targets -> the project's identity-signed role, then
+      download TARGET and check its length and hashes. ROOT.json is the trusted root you got by
+      a trusted path; it is only read the first time (STATE keeps what was verified since;
+      default .tuf-client). The Sigstore trusted root comes from the repository's own target
+      sigstore/trusted_root.json unless given.
+  verify FILE --delegator FILE --role NAME [--sigstore-trusted-root F]
+      For one metadata file: each signature's keyid, identity, issuer and verdict against the
+      delegator (root or targets metadata). Exits 1 unless the threshold is met. Without
+      --sigstore-trusted-root the public-good Sigstore instance is trusted.
+`;
+
+function readJson(file: string): unknown {
+  return JSON.parse(fs.readFileSync(file, 'utf8'));
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      server: { type: 'string' },
+      root: { type: 'string' },
+      out: { type: 'string' },
+      dir: { type: 'string' },
+      delegator: { type: 'string' },
+      role: { type: 'string' },
+      'sigstore-trusted-root': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, arg] = positionals;
+  if (!command || values.help || command === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const sigstoreRoot = values['sigstore-trusted-root'] ? readJson(values['sigstore-trusted-root']) : undefined;
+  if (command === 'fetch') {
+    if (!arg) throw new Error('fetch needs a TARGET path');
+    const server = (values.server ?? process.env.TUF_SERVER ?? '').replace(/\/$/, '');
+    if (!server) throw new Error('give --server URL');
+    if (!values.out) throw new Error('give --out FILE');
+    const state = values.dir ?? '.tuf-client';
+    const metadataDir = path.join(state, 'metadata');
+    if (!fs.existsSync(path.join(metadataDir, 'root.json'))) {
+      if (!values.root) throw new Error(`no trusted root yet in ${metadataDir}: give --root ROOT.json`);
+      fs.mkdirSync(metadataDir, { recursive: true });
+      fs.copyFileSync(values.root, path.join(metadataDir, 'root.json'));
+    }
+    const client = new IdentityClient({
+      metadataBaseUrl: `${server}/metadata`,
+      targetBaseUrl: `${server}/targets`,
+      metadataDir,
+      targetDir: path.join(state, 'targets'),
+      ...(sigstoreRoot !== undefined ? { sigstoreTrustedRoot: sigstoreRoot } : {}),
+    });
+    const file = await client.download(arg, values.out);
+    process.stdout.write(`verified and saved ${arg} to ${file}\n`);
+    return 0;
+  }
+  if (command === 'verify') {
+    if (!arg || !values.delegator || !values.role) throw new Error('usage: tuf-client verify FILE --delegator FILE --role NAME');
+    const verifier = new IdentitySignatureVerifier(sigstoreRoot ?? publicGoodTrustedRoot());
+    const report = explainRole(readJson(arg), readJson(values.delegator), values.role, verifier);
+    const lines = [`${report.role} v${report.version}: ${report.validKeyids.length}/${report.threshold} valid signatures, threshold ${report.met ? 'MET' : 'NOT MET'}`];
+    for (const s of report.signatures) {
+      const who = s.identity ? `${s.identity} (${s.issuer})` : (s.keytype ?? 'unknown key');
+      lines.push(`  ${s.keyid.slice(0, 16)}  ${who}  ${s.valid ? 'valid' : `INVALID: ${s.reason}`}`);
+    }
+    process.stdout.write(`${lines.join('\n')}\n`);
+    return report.met ? 0 : 1;
+  }
+  throw new Error(`unknown command ${command}; see --help`);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    process.stderr.write(`tuf-client: ${err.message}\n`);
+    process.exit(2);
+  },
+);

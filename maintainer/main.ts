@@ -1,0 +1,198 @@
+// tuf-maintainer: register for a project and publish releases, signing with your OIDC identity
+// through Sigstore (TAP 18). No key to keep: each signature gets a 10-minute certificate.
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { canonicalBytes, isPlainObject, type JsonObject } from '../core/canonical.ts';
+import { DAY_SECONDS } from '../core/ceremony.ts';
+import { DEFAULT_PROJECT_EXPIRY_SECONDS, registrationSigned } from '../core/delegations.ts';
+import { identityKeyid } from '../core/identity.ts';
+import { buildTargetsSigned, describeTarget, expiresAfter, type Envelope, type TargetEntry } from '../core/metadata.ts';
+import { assertTargetPath } from '../core/names.ts';
+import { RepositoryApi, type ProjectInfo } from './api.ts';
+import { redactTokens, signWithIdentity, type SigstoreEndpoints, type TokenSource } from './identitySigner.ts';
+import { identityOfToken, tokenSource } from './tokens.ts';
+
+const HELP = `tuf-maintainer: publish to a TUF repository by signing with your OIDC identity (Sigstore)
+
+Usage: tuf-maintainer <command> --server URL --project NAME [options]
+
+Commands:
+  register                 Ask for NAME: a Sigstore-signed request the admins approve offline.
+  publish FILE...          Publish files as NAME/<file name> in the next version of NAME's role.
+                           [--expires-days D] (90) [--remove PATH ...]
+  cosign [--version N]     Add your signature to a version waiting for more maintainers.
+  status                   Show maintainers, threshold, current version and pending versions.
+
+Identity (the token is never printed):
+  --token-file FILE        an OIDC token in a file
+  SIGSTORE_ID_TOKEN        an OIDC token in the environment
+  (GitHub Actions)         the workflow's ambient token (permissions: id-token: write)
+  --dev-identity EMAIL     development servers only: a token from the local issuer
+
+Sigstore endpoints default to what the server advertises (GET /api/v1/config);
+override with --fulcio-url and --rekor-url.
+`;
+
+interface Context {
+  api: RepositoryApi;
+  project: string;
+  endpoints: SigstoreEndpoints;
+  tokens: TokenSource;
+}
+
+function fail(message: string): never {
+  throw new Error(message);
+}
+
+/** Fetches the token once to learn who we are; Fulcio certifies exactly that identity. */
+async function whoAmI(tokens: TokenSource): Promise<{ identity: string; issuer: string; token: string }> {
+  const token = await tokens.getToken();
+  return { ...identityOfToken(token), token };
+}
+
+function myKeyid(info: ProjectInfo, me: { identity: string; issuer: string }): string {
+  const mine = info.maintainers.find((m) => m.identity === me.identity && m.issuer === me.issuer);
+  if (!mine) {
+    const list = info.maintainers.map((m) => `${m.identity} at ${m.issuer}`).join('; ') || 'none';
+    fail(`${me.identity} at ${me.issuer} is not a maintainer of ${info.project} (maintainers: ${list})`);
+  }
+  return mine.keyid;
+}
+
+async function sign(ctx: Context, signed: JsonObject, keyid: string, token: string): Promise<Envelope> {
+  let used = false;
+  // The token we already read is used first; a second signature fetches a fresh one.
+  const once: TokenSource = { getToken: async () => (used ? ctx.tokens.getToken() : ((used = true), token)) };
+  const signature = await signWithIdentity(canonicalBytes(signed), keyid, ctx.endpoints, once);
+  return { signed, signatures: [signature] };
+}
+
+async function register(ctx: Context): Promise<void> {
+  const me = await whoAmI(ctx.tokens);
+  const signed = registrationSigned(ctx.project, me, new Date());
+  const request = await sign(ctx, signed, identityKeyid(me.identity, me.issuer), me.token);
+  const res = await ctx.api.register(request);
+  const r = res.body.registration;
+  process.stdout.write(`registration ${r.id} for ${ctx.project} by ${me.identity} (${me.issuer}): ${r.status}${res.status === 200 ? ' (already recorded)' : ''}\n`);
+  process.stdout.write('an admin approves it offline with `tuf-offline delegate`; then you can publish\n');
+}
+
+async function publish(ctx: Context, files: string[], expiresDays: number, remove: string[]): Promise<void> {
+  if (files.length === 0 && remove.length === 0) fail('publish needs at least one FILE (or --remove PATH)');
+  const me = await whoAmI(ctx.tokens);
+  const info = await ctx.api.project(ctx.project);
+  if (!info.delegated) fail(`project ${ctx.project} is not delegated yet: register, and wait for an admin to approve`);
+  const keyid = myKeyid(info, me);
+  const current = info.version ? await ctx.api.metadata(`${info.version}.${ctx.project}.json`) : null;
+  const targets: Record<string, TargetEntry> = {};
+  if (current && isPlainObject(current.signed.targets)) {
+    for (const [p, entry] of Object.entries(current.signed.targets)) targets[p] = entry as unknown as TargetEntry;
+  }
+  for (const p of remove) {
+    if (!(p in targets)) fail(`cannot remove ${p}: not in ${ctx.project} v${info.version}`);
+    delete targets[p];
+  }
+  const uploads: Record<string, Buffer> = {};
+  for (const file of files) {
+    const targetPath = `${ctx.project}/${path.basename(file)}`;
+    assertTargetPath(targetPath);
+    const bytes = fs.readFileSync(file);
+    targets[targetPath] = describeTarget(bytes);
+    uploads[targetPath] = bytes;
+  }
+  const version = (info.version ?? 0) + 1;
+  const signed = buildTargetsSigned({ version, expires: expiresAfter(new Date(), expiresDays * DAY_SECONDS), targets });
+  const envelope = await sign(ctx, signed, keyid, me.token);
+  const res = await ctx.api.upload(ctx.project, envelope, uploads);
+  if (res.body.status === 'published') {
+    process.stdout.write(`published ${ctx.project} v${version} (${Object.keys(uploads).join(', ') || 'no new files'}), signed by ${me.identity}\n`);
+  } else {
+    process.stdout.write(`${ctx.project} v${version} is pending: ${res.body.signatures}/${res.body.threshold} signatures; another maintainer runs \`tuf-maintainer cosign\`\n`);
+  }
+}
+
+async function cosign(ctx: Context, version: number | undefined): Promise<void> {
+  const me = await whoAmI(ctx.tokens);
+  const info = await ctx.api.project(ctx.project);
+  const keyid = myKeyid(info, me);
+  const candidates = info.pending.filter((p) => version === undefined || p.version === version);
+  if (candidates.length === 0) fail(`no pending version of ${ctx.project}${version ? ` numbered ${version}` : ''}`);
+  if (candidates.length > 1) fail(`several pending versions (${candidates.map((c) => c.version).join(', ')}): choose one with --version`);
+  const pending = candidates[0]!;
+  if (pending.signedBy.includes(keyid)) fail(`you already signed ${ctx.project} v${pending.version}`);
+  const targets = isPlainObject(pending.metadata.signed.targets) ? Object.keys(pending.metadata.signed.targets) : [];
+  process.stdout.write(`co-signing ${ctx.project} v${pending.version}: ${targets.join(', ') || 'no targets'}\n`);
+  const envelope = await sign(ctx, pending.metadata.signed, keyid, me.token);
+  const res = await ctx.api.upload(ctx.project, envelope, {});
+  process.stdout.write(res.body.status === 'published'
+    ? `published ${ctx.project} v${pending.version}\n`
+    : `${ctx.project} v${pending.version}: ${res.body.signatures}/${res.body.threshold} signatures\n`);
+}
+
+async function status(api: RepositoryApi, project: string): Promise<void> {
+  const info = await api.project(project);
+  const lines = [`${project}: ${info.delegated ? `delegated, threshold ${info.threshold}` : 'not delegated'}, current version ${info.version ?? 'none'}`];
+  for (const m of info.maintainers) lines.push(`  maintainer ${m.identity} at ${m.issuer} (keyid ${m.keyid.slice(0, 16)})`);
+  for (const p of info.pending) lines.push(`  pending v${p.version}: ${p.signedBy.length}/${info.threshold} signatures since ${p.createdAt}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      server: { type: 'string' },
+      project: { type: 'string' },
+      'token-file': { type: 'string' },
+      'dev-identity': { type: 'string' },
+      'fulcio-url': { type: 'string' },
+      'rekor-url': { type: 'string' },
+      'expires-days': { type: 'string' },
+      remove: { type: 'string', multiple: true },
+      version: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (!command || values.help || command === 'help') {
+    process.stdout.write(HELP);
+    return;
+  }
+  const server = values.server ?? process.env.TUF_SERVER ?? fail('give --server URL (or TUF_SERVER)');
+  const project = values.project ?? fail('give --project NAME');
+  const api = new RepositoryApi(server);
+  if (command === 'status') return status(api, project);
+  const config = await api.config();
+  const ctx: Context = {
+    api,
+    project,
+    endpoints: {
+      fulcioUrl: values['fulcio-url'] ?? config.sigstore.fulcioUrl,
+      rekorUrl: values['rekor-url'] ?? config.sigstore.rekorUrl,
+    },
+    tokens: tokenSource({
+      ...(values['token-file'] ? { tokenFile: values['token-file'] } : {}),
+      ...(values['dev-identity'] ? { devIdentity: values['dev-identity'] } : {}),
+      devTokenUrl: config.sigstore.devTokenUrl,
+    }),
+  };
+  const days = values['expires-days'] === undefined ? DEFAULT_PROJECT_EXPIRY_SECONDS / DAY_SECONDS : Number(values['expires-days']);
+  if (!Number.isInteger(days) || days < 1) fail('--expires-days must be a positive integer');
+  switch (command) {
+    case 'register':
+      return register(ctx);
+    case 'publish':
+      return publish(ctx, rest, days, values.remove ?? []);
+    case 'cosign':
+      return cosign(ctx, values.version === undefined ? undefined : Number(values.version));
+    default:
+      fail(`unknown command ${command}; see --help`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: Error) => {
+  process.stderr.write(`tuf-maintainer: ${redactTokens(err.message)}\n`);
+  process.exit(1);
+});
