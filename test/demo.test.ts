@@ -1,0 +1,86 @@
+// `npm start` on a fresh directory, then `npm run demo` twice against it: the real commands, a
+// real server process with its own embedded PostgreSQL, its local Sigstore and dev ceremony.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { freePort } from '../server/db/embeddedPostgres.ts';
+
+const repo = path.resolve(import.meta.dirname, '..');
+let home: string;
+let server: ChildProcess;
+let url: string;
+let serverOutput = '';
+
+before(async () => {
+  home = fs.mkdtempSync(path.join(os.tmpdir(), 'tuf-dev-'));
+  fs.chmodSync(home, 0o755);
+  const port = await freePort();
+  url = `http://127.0.0.1:${port}`;
+  server = spawn(process.execPath, [path.join(repo, 'bin', 'tuf-server.mjs'), 'start'], {
+    cwd: home,
+    env: { ...process.env, PORT: String(port), PUBLIC_URL: url, LOG_LEVEL: 'info', NODE_ENV: 'development' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server.stdout!.on('data', (d) => (serverOutput += d));
+  server.stderr!.on('data', (d) => (serverOutput += d));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (server.exitCode !== null) throw new Error(`server exited: ${serverOutput}`);
+    try {
+      if ((await fetch(`${url}/readyz`)).status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`server not ready: ${serverOutput}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+});
+
+after(async () => {
+  server.kill('SIGTERM');
+  if (server.exitCode === null) await new Promise((r) => server.once('exit', r));
+  fs.rmSync(home, { recursive: true, force: true });
+});
+
+function demo(): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'scripts', 'demo.ts')], {
+      cwd: repo,
+      env: { ...process.env, DEMO_SERVER: url, DEV_DIR: path.join(home, '.dev') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('close', (code) => resolve({ code: code ?? 1, out }));
+  });
+}
+
+test('npm start prints where to point a client, and warns that it is a development setup', () => {
+  assert.match(serverOutput, new RegExp(`metadata URL:\\s+${url}/metadata/`));
+  assert.match(serverOutput, /trusted root:\s+\S+\.dev\/1\.root\.json/);
+  assert.match(serverOutput, /DEVELOPMENT CEREMONY/);
+  assert.ok(fs.existsSync(path.join(home, '.dev', '1.root.json')));
+});
+
+test('the demo story runs, and runs again against the same server', async () => {
+  const first = await demo();
+  assert.equal(first.code, 0, first.out);
+  assert.match(first.out, /register demo-maintainer@example\.com/);
+  assert.match(first.out, /published demo v1/);
+  assert.match(first.out, /verified and saved demo\/demo-1\.0\.tgz/);
+  assert.match(first.out, /demo v1: 1\/1 valid signatures, threshold MET/);
+  const second = await demo();
+  assert.equal(second.code, 0, second.out);
+  assert.match(second.out, /already a maintainer of demo/);
+  assert.match(second.out, /published demo v2/);
+});
+
+test('tokens and private keys never reach the server log', () => {
+  assert.doesNotMatch(serverOutput, /eyJ[A-Za-z0-9_-]{10,}\./, 'no JWT');
+  assert.doesNotMatch(serverOutput, /PRIVATE KEY/);
+  assert.doesNotMatch(serverOutput, /tufadm_/);
+});
