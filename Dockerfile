@@ -9,7 +9,10 @@ COPY server ./server
 COPY migrations ./migrations
 COPY keys-offline ./keys-offline
 COPY carry ./carry
-RUN mkdir -p /var/lib/tuf/online-keys && chown -R node:node /var/lib/tuf
+COPY client ./client
+COPY maintainer ./maintainer
+COPY sigstore-local ./sigstore-local
+RUN mkdir -p /var/lib/tuf/online-keys /home/node/tuf && chown -R node:node /var/lib/tuf /home/node/tuf
 USER node
 ENV NODE_ENV=production \
     PORT=8080 \

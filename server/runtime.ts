@@ -124,8 +124,9 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     timestampExpirySeconds: config.timestampExpirySeconds,
     resignRemainingFraction: config.resignRemainingFraction,
     verifier,
-    onPublished: (published) => {
-      cache.applyPublished(published).catch((err) => log.warn({ err: String(err) }, 'cache update after publish failed'));
+    onPublished: async (published) => {
+      // If this fails, the notification and the periodic reload still bring the cache up to date.
+      await cache.applyPublished(published).catch((err) => log.warn({ err: String(err) }, 'cache update after publish failed'));
     },
   });
   await service.init();
@@ -155,10 +156,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
 
   const resignTick = async () => {
     const published = await service.refreshExpiring();
-    if (published.length > 0) {
-      await cache.applyPublished(published);
-      log.info({ published }, 're-signed before expiry');
-    }
+    if (published.length > 0) log.info({ published }, 're-signed before expiry');
   };
   let timer: NodeJS.Timeout | null = null;
   if (opts.resignTimer !== false) {

@@ -49,8 +49,11 @@ export interface RepositoryDeps {
   resignRemainingFraction: number;
   /** Verifies signatures of submitted metadata: ordinary keys, and identity keys (TAP 18). */
   verifier: SignatureVerifier;
-  /** Called after commit with what was published, so this process serves it at once. */
-  onPublished?: (published: Published[]) => void;
+  /**
+   * Called after commit with what was published; awaited, so that once a write is answered this
+   * process already serves it. Must not throw (the change is committed either way).
+   */
+  onPublished?: (published: Published[]) => Promise<void>;
 }
 
 export interface SubmitResult {
@@ -126,7 +129,7 @@ export class RepositoryService {
       }
       return result;
     });
-    if (published.length > 0) this.deps.onPublished?.(published);
+    if (published.length > 0) await this.deps.onPublished?.(published);
     return published;
   }
 
