@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isPlainObject } from '../core/canonical.ts';
 import { sha256Hex } from '../core/canonical.ts';
+import { jsonRequest } from '../maintainer/api.ts';
 
 const HELP = `tuf-carry: carries ceremony files to a TUF repository server and back
 
@@ -30,26 +31,8 @@ interface Options {
 }
 
 async function call(opts: Options, method: string, urlPath: string, body?: unknown, raw?: Buffer): Promise<unknown> {
-  const res = await fetch(`${opts.server.replace(/\/$/, '')}${urlPath}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${opts.token}`,
-      ...(raw ? { 'content-type': 'application/octet-stream' } : body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(raw ? { body: new Uint8Array(raw) } : body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // not JSON; report the text
-  }
-  if (!res.ok) {
-    const err = isPlainObject(parsed) && isPlainObject(parsed.error) ? parsed.error : { code: String(res.status), message: text };
-    throw new Error(`${method} ${urlPath}: ${res.status} ${String(err.code)}: ${String(err.message)}`);
-  }
-  return parsed;
+  const options = { token: opts.token, ...(raw ? { raw } : body !== undefined ? { json: body } : {}) };
+  return (await jsonRequest<unknown>(opts.server, method, urlPath, options)).body;
 }
 
 function readDoc(file: string): Record<string, unknown> {

@@ -1,5 +1,6 @@
 // The repository's maintainer API, as the maintainer tool and the demo use it.
 import type { Envelope } from '../core/metadata.ts';
+import type { ProjectInfoJson } from '../core/apiTypes.ts';
 
 export class ApiError extends Error {
   constructor(
@@ -11,40 +12,51 @@ export class ApiError extends Error {
   }
 }
 
-export interface ProjectInfo {
-  project: string;
-  delegated: boolean;
-  maintainers: { identity: string; issuer: string; keyid: string }[];
-  threshold: number | null;
-  paths: string[];
-  version: number | null;
-  pending: { version: number; signedSha256: string; signedBy: string[]; createdAt: string; metadata: Envelope }[];
-}
+export type ProjectInfo = ProjectInfoJson;
 
 export interface ServerConfig {
   sigstore: { fulcioUrl: string; rekorUrl: string; oidcIssuer: string | null; devTokenUrl: string | null };
 }
 
+export interface RequestOptions {
+  /** Admin bearer token. */
+  token?: string;
+  json?: unknown;
+  raw?: Buffer;
+}
+
+/** One JSON request to the repository; errors carry the server's stable error code. */
+export async function jsonRequest<T>(base: string, method: string, path: string, opts: RequestOptions = {}): Promise<{ status: number; body: T }> {
+  const headers: Record<string, string> = {};
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  let body: string | Uint8Array<ArrayBuffer> | undefined;
+  if (opts.raw) {
+    headers['content-type'] = 'application/octet-stream';
+    body = new Uint8Array(opts.raw);
+  } else if (opts.json !== undefined) {
+    headers['content-type'] = 'application/json';
+    body = JSON.stringify(opts.json);
+  }
+  const res = await fetch(`${base.replace(/\/$/, '')}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // keep the text
+  }
+  if (!res.ok) {
+    const err = (parsed as { error?: { code?: string; message?: string } })?.error;
+    throw new ApiError(res.status, err?.code ?? String(res.status), `${method} ${path}: ${res.status} ${err?.code ?? ''}: ${err?.message ?? text}`);
+  }
+  return { status: res.status, body: parsed as T };
+}
+
 export class RepositoryApi {
   constructor(private readonly base: string) {}
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-    const res = await fetch(`${this.base.replace(/\/$/, '')}${path}`, {
-      method,
-      ...(body !== undefined ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // keep the text
-    }
-    if (!res.ok) {
-      const err = (parsed as { error?: { code?: string; message?: string } })?.error;
-      throw new ApiError(res.status, err?.code ?? String(res.status), `${method} ${path}: ${res.status} ${err?.code ?? ''}: ${err?.message ?? text}`);
-    }
-    return { status: res.status, body: parsed as T };
+  private call<T>(method: string, path: string, json?: unknown): Promise<{ status: number; body: T }> {
+    return jsonRequest<T>(this.base, method, path, json !== undefined ? { json } : {});
   }
 
   async config(): Promise<ServerConfig> {

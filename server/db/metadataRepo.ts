@@ -33,6 +33,16 @@ export async function getHead(db: Db, role: string): Promise<RoleHeadRow | undef
   return db<RoleHeadRow>('role_heads').where({ role }).first();
 }
 
+/** Version and SHA-256 of a role's current version, without its bytes. */
+export async function getHeadDigest(db: Db, role: string): Promise<{ version: number; sha256: string } | undefined> {
+  return db('metadata_versions as m')
+    .join('role_heads as h', function () {
+      this.on('h.role', 'm.role').andOn('h.version', 'm.version');
+    })
+    .where('m.role', role)
+    .first('m.version', 'm.sha256');
+}
+
 export async function getHeadVersions(db: Db, roles: string[]): Promise<MetadataVersionRow[]> {
   if (roles.length === 0) return [];
   return db<MetadataVersionRow>('metadata_versions as m')

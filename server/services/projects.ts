@@ -16,6 +16,7 @@ import { TufError } from '../../core/errors.ts';
 import type { IdentitySignatureVerifier } from '../../core/identity.ts';
 import { parseMetadata, servedBytes, type Envelope, type ParsedMetadata } from '../../core/metadata.ts';
 import { assertDelegatedRoleName } from '../../core/names.ts';
+import type { PendingJson, ProjectInfoJson } from '../../core/apiTypes.ts';
 import { appendAudit } from '../db/auditRepo.ts';
 import type { Db } from '../db/knex.ts';
 import { getHead, insertMetadataVersion } from '../db/metadataRepo.ts';
@@ -38,25 +39,7 @@ export type UploadResult =
   | { status: 'published'; version: number; published: Published[] }
   | { status: 'pending'; version: number; signatures: number; threshold: number; signedSha256: string };
 
-export interface ProjectInfo {
-  project: string;
-  delegated: boolean;
-  maintainers: { identity: string; issuer: string; keyid: string }[];
-  threshold: number | null;
-  paths: string[];
-  version: number | null;
-  pending: PendingView[];
-}
-
-export interface PendingView {
-  version: number;
-  signedSha256: string;
-  signedBy: string[];
-  createdAt: string;
-  metadata: Envelope;
-}
-
-function pendingView(row: PendingUploadRow): PendingView {
+function pendingView(row: PendingUploadRow): PendingJson {
   return {
     version: row.version,
     signedSha256: row.signed_sha256,
@@ -78,7 +61,7 @@ export class ProjectService {
     return { delegation };
   }
 
-  async info(project: string): Promise<ProjectInfo> {
+  async info(project: string): Promise<ProjectInfoJson> {
     assertDelegatedRoleName(project);
     const targets = await this.deps.repository.currentTargets();
     const delegation = targets ? findDelegation(targets.model, project) : null;
@@ -191,7 +174,7 @@ export class ProjectService {
     return result!;
   }
 
-  async pending(project: string): Promise<PendingView[]> {
+  async pending(project: string): Promise<PendingJson[]> {
     await this.delegationFor(this.deps.knex, project);
     return (await listPending(this.deps.knex, project)).map(pendingView);
   }

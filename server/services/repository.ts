@@ -11,7 +11,7 @@ import type { SignatureVerifier } from '../../core/verify.ts';
 import { decideRegistrations, listRegistrations } from '../db/projectsRepo.ts';
 import { appendAudit } from '../db/auditRepo.ts';
 import type { Db } from '../db/knex.ts';
-import { getHead, getMetadataVersion, insertMetadataVersion, listHeads } from '../db/metadataRepo.ts';
+import { getHead, getHeadDigest, getMetadataVersion, insertMetadataVersion, listHeads } from '../db/metadataRepo.ts';
 import { blobExists, replaceTargetRecords, type TargetRecord } from '../db/targetsRepo.ts';
 import { currentOnlinePublicKeys, type OnlineKeyStore } from '../onlineKeys.ts';
 import {
@@ -62,8 +62,7 @@ export interface SubmitResult {
 
 export class RepositoryService {
   readonly signers: OnlineSigners;
-  private rootCache: ParsedMetadata<'root'> | null = null;
-  private targetsCache: ParsedMetadata<'targets'> | null = null;
+  private readonly parsed = new Map<string, { version: number; sha256: string; doc: ParsedMetadata<'root' | 'targets'> }>();
 
   constructor(private readonly deps: RepositoryDeps) {
     this.signers = new OnlineSigners(deps.keyStore);
@@ -73,26 +72,30 @@ export class RepositoryService {
     await this.signers.load();
   }
 
-  /** The current root, parsed; memoized by version. */
-  async trustedRoot(db: Db = this.deps.knex): Promise<ParsedMetadata<'root'> | null> {
-    const head = await getHead(db, 'root');
+  /**
+   * The current version of a top-level role, parsed. Memoized by version and digest: a version
+   * parsed inside a transaction that rolled back must never be mistaken for a committed one.
+   */
+  private async loadCurrent<T extends 'root' | 'targets'>(db: Db, role: T): Promise<ParsedMetadata<T> | null> {
+    const head = await getHeadDigest(db, role);
     if (!head) return null;
-    if (this.rootCache?.version === head.version) return this.rootCache;
-    const row = await getMetadataVersion(db, 'root', head.version);
-    if (!row) throw new Error(`root head v${head.version} has no stored bytes`);
-    this.rootCache = parseMetadata(JSON.parse(row.bytes.toString('utf8')), 'root', `stored root v${head.version}`);
-    return this.rootCache;
+    const cached = this.parsed.get(role);
+    if (cached && cached.version === head.version && cached.sha256 === head.sha256) return cached.doc as ParsedMetadata<T>;
+    const row = await getMetadataVersion(db, role, head.version);
+    if (!row) throw new Error(`${role} head v${head.version} has no stored bytes`);
+    const doc = parseMetadata(JSON.parse(row.bytes.toString('utf8')), role, `stored ${role} v${head.version}`);
+    this.parsed.set(role, { version: head.version, sha256: row.sha256, doc });
+    return doc;
   }
 
-  /** The current top-level targets, parsed; memoized by version. */
+  /** The current root, parsed. */
+  async trustedRoot(db: Db = this.deps.knex): Promise<ParsedMetadata<'root'> | null> {
+    return this.loadCurrent(db, 'root');
+  }
+
+  /** The current top-level targets, parsed. */
   async currentTargets(db: Db = this.deps.knex): Promise<ParsedMetadata<'targets'> | null> {
-    const head = await getHead(db, 'targets');
-    if (!head) return null;
-    if (this.targetsCache?.version === head.version) return this.targetsCache;
-    const row = await getMetadataVersion(db, 'targets', head.version);
-    if (!row) throw new Error(`targets head v${head.version} has no stored bytes`);
-    this.targetsCache = parseMetadata(JSON.parse(row.bytes.toString('utf8')), 'targets', `stored targets v${head.version}`);
-    return this.targetsCache;
+    return this.loadCurrent(db, 'targets');
   }
 
   async isBootstrapped(): Promise<boolean> {

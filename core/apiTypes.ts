@@ -1,0 +1,20 @@
+// The JSON the maintainer API answers, shared by the server and the tools that read it.
+import type { Envelope } from './metadata.ts';
+
+export interface PendingJson {
+  version: number;
+  signedSha256: string;
+  signedBy: string[];
+  createdAt: string;
+  metadata: Envelope;
+}
+
+export interface ProjectInfoJson {
+  project: string;
+  delegated: boolean;
+  maintainers: { identity: string; issuer: string; keyid: string }[];
+  threshold: number | null;
+  paths: string[];
+  version: number | null;
+  pending: PendingJson[];
+}
