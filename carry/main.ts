@@ -14,8 +14,9 @@ Commands:
   bootstrap ROOT TARGETS [--files DIR] [--file PATH=LOCALFILE ...]
       Upload the target files, then root v1 and targets v1. The server verifies both and
       publishes snapshot v1 and timestamp v1.
-  push FILE [--files DIR] [--file PATH=LOCALFILE ...]
-      Upload a new root or targets version (and the target files it lists).
+  push FILE [--with-targets TARGETS] [--files DIR] [--file PATH=LOCALFILE ...]
+      Upload a new root or targets version (and the target files it lists). A root that changes
+      the targets keys goes with the targets re-signed by the new keys: --with-targets.
   pull --out DIR
       Fetch what the next ceremony needs: the current root and targets, the server's online
       public keys (online-keys.json), its status (status.json) and the pending maintainer
@@ -71,6 +72,7 @@ async function main(argv: string[]): Promise<void> {
       'token-file': { type: 'string' },
       out: { type: 'string' },
       files: { type: 'string' },
+      'with-targets': { type: 'string' },
       file: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
@@ -102,8 +104,10 @@ async function main(argv: string[]): Promise<void> {
       const doc = readDoc(file);
       const type = (doc.signed as Record<string, unknown>)._type;
       if (type !== 'root' && type !== 'targets') throw new Error(`${file}: only root and targets are pushed (got ${String(type)})`);
-      await uploadTargetFiles(opts, doc, values.files, values.file ?? []);
-      const result = await call(opts, 'POST', `/admin/metadata/${type}`, doc);
+      const withTargets = values['with-targets'] ? readDoc(values['with-targets']) : null;
+      if (withTargets && type !== 'root') throw new Error('--with-targets goes with a root');
+      await uploadTargetFiles(opts, withTargets ?? doc, values.files, values.file ?? []);
+      const result = await call(opts, 'POST', `/admin/metadata/${type}`, withTargets ? { root: doc, targets: withTargets } : doc);
       process.stdout.write(`accepted: ${JSON.stringify(result)}\n`);
       return;
     }

@@ -17,4 +17,6 @@ export interface ProjectInfoJson {
   paths: string[];
   version: number | null;
   pending: PendingJson[];
+  /** Set when a delegation change left the published version without enough valid signatures. */
+  needsResigning: { version: number; targetsVersion: number; reason: string } | null;
 }

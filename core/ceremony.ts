@@ -1,7 +1,7 @@
 // What a key ceremony produces, as pure functions shared by the offline tool and the dev ceremony.
 import { isPlainObject, type JsonObject } from './canonical.ts';
 import { TufError } from './errors.ts';
-import type { TufKey } from './keys.ts';
+import { keyidOf, type TufKey } from './keys.ts';
 import { buildRootSigned, buildTargetsSigned, expiresAfter, type RoleType, type TargetEntry } from './metadata.ts';
 import { assertTargetPath } from './names.ts';
 
@@ -67,4 +67,63 @@ export function editedTargetsSigned(current: JsonObject, edit: TargetsEdit, now:
     expires: expiresAfter(now, edit.expirySeconds ?? DEFAULT_TARGETS_EXPIRY_SECONDS),
     targets,
   };
+}
+
+export type OfflineRole = 'root' | 'targets';
+
+export interface RootEdit {
+  add?: { role: OfflineRole; key: TufKey }[];
+  /** Keyids (or unique keyid prefixes of at least 8 characters) to remove from a role. */
+  remove?: { role: OfflineRole; keyid: string }[];
+  thresholds?: Partial<Record<OfflineRole, number>>;
+  /** New online keys (from `tuf-server online-keys show`), replacing the current ones. */
+  online?: { snapshot: TufKey; timestamp: TufKey };
+  expirySeconds?: number;
+}
+
+/**
+ * Root N+1 from N: keys added to or removed from root and targets, thresholds changed, online keys
+ * replaced. Keys no role uses any more are dropped. The result still has to be signed by the
+ * thresholds of N and of N+1.
+ */
+export function editedRootSigned(current: JsonObject, edit: RootEdit, now: Date): JsonObject {
+  if (current._type !== 'root' || typeof current.version !== 'number') throw new TufError('wrong_type', 'not a root');
+  const next = structuredClone(current) as JsonObject & { keys: Record<string, JsonObject>; roles: Record<string, { keyids: string[]; threshold: number }> };
+  const role = (name: string) => {
+    const r = next.roles[name];
+    if (!r) throw new TufError('malformed', `root has no ${name} role`);
+    return r;
+  };
+  for (const { role: name, keyid } of edit.remove ?? []) {
+    const r = role(name);
+    const matches = r.keyids.filter((k) => k === keyid || (keyid.length >= 8 && k.startsWith(keyid)));
+    if (matches.length !== 1) throw new TufError('unknown_key', `${name} has ${matches.length === 0 ? 'no' : 'several'} keys matching ${keyid}`);
+    r.keyids = r.keyids.filter((k) => k !== matches[0]);
+  }
+  for (const { role: name, key } of edit.add ?? []) {
+    const keyid = keyidOf(key);
+    const r = role(name);
+    if (!r.keyids.includes(keyid)) r.keyids.push(keyid);
+    next.keys[keyid] = structuredClone(key) as JsonObject;
+  }
+  if (edit.online) {
+    for (const name of ['snapshot', 'timestamp'] as const) {
+      const key = edit.online[name];
+      const keyid = keyidOf(key);
+      role(name).keyids = [keyid];
+      role(name).threshold = 1;
+      next.keys[keyid] = structuredClone(key) as JsonObject;
+    }
+  }
+  for (const [name, threshold] of Object.entries(edit.thresholds ?? {})) role(name).threshold = threshold;
+  const used = new Set(Object.values(next.roles).flatMap((r) => r.keyids));
+  for (const keyid of Object.keys(next.keys)) if (!used.has(keyid)) delete next.keys[keyid];
+  for (const [name, r] of Object.entries(next.roles)) {
+    if (!Number.isInteger(r.threshold) || r.threshold < 1 || r.threshold > r.keyids.length) {
+      throw new TufError('malformed', `${name}: threshold ${r.threshold} cannot be met by ${r.keyids.length} key(s)`);
+    }
+  }
+  next.version = current.version + 1;
+  next.expires = expiresAfter(now, edit.expirySeconds ?? DEFAULT_ROOT_EXPIRY_SECONDS);
+  return next;
 }

@@ -196,3 +196,24 @@ export function verifyRegistration(value: unknown, now: Date, verifier: Identity
   if (!verdict.valid) throw new TufError('threshold_not_met', `registration is not signed by ${identity} at ${issuer}: ${verdict.reason}`);
   return { project, identity, issuer, requestedAt: new Date(at), requestSha256: sha256Hex(bytes) };
 }
+
+/** Names of the delegated roles whose keys, threshold or paths differ between two targets versions. */
+export function changedDelegations(before: Targets | null, after: Targets): string[] {
+  const names = new Set([...Object.keys(before?.delegations?.roles ?? {}), ...Object.keys(after.delegations?.roles ?? {})]);
+  const describe = (t: Targets | null, name: string) => {
+    const d = t ? findDelegation(t, name) : null;
+    if (!d) return 'none';
+    const keys = d.role.keyids.map((k) => `${k}=${JSON.stringify(d.keys[k] ?? null)}`).sort();
+    return JSON.stringify([keys, d.role.threshold, d.paths]);
+  };
+  return [...names].filter((n) => describe(before, n) !== describe(after, n)).sort();
+}
+
+/** Why a published project role no longer meets its (new) delegation, or null if it does. */
+export function resignReason(role: ParsedMetadata<'targets'>, delegation: Delegation, verifier: SignatureVerifier): string | null {
+  const result = checkThreshold(role.envelope.signatures, role.signedBytes, delegation.keys, delegation.role, verifier);
+  if (!result.met) return `v${role.version} has ${result.validKeyids.length} valid signature(s) of the ${result.threshold} now required`;
+  const outside = Object.keys(role.model.targets).filter((p) => !delegation.isDelegatedPath(p));
+  if (outside.length > 0) return `v${role.version} lists targets outside the delegated paths: ${outside.join(', ')}`;
+  return null;
+}

@@ -25,7 +25,8 @@ export type TufErrorCode =
   | 'path_not_delegated' // a target path outside the delegation's paths
   | 'already_delegated' // a registration for a project that already has maintainers
   | 'stale_request' // a signed request whose time is too far from the server's
-  | 'nested_delegation'; // project roles may not delegate further
+  | 'nested_delegation' // project roles may not delegate further
+  | 'targets_resign_required'; // a root that changes the targets keys needs re-signed targets with it
 
 export class TufError extends Error {
   override readonly name = 'TufError';

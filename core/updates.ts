@@ -69,36 +69,44 @@ export function verifyRootUpdate(
   }
 }
 
+/** The online keys the server holds for each role (after a rotation, more than one). */
 export interface OnlineKeys {
-  snapshot: TufKey;
-  timestamp: TufKey;
+  snapshot: TufKey[];
+  timestamp: TufKey[];
 }
 
-/** Root must delegate snapshot and timestamp to exactly the keys the server holds, threshold 1. */
-export function checkOnlineKeys(root: Root, online: OnlineKeys): void {
+function sameKey(a: { keyType: string; scheme: string; keyVal: Record<string, string> }, b: TufKey): boolean {
+  return a.keyType === b.keytype && a.scheme === b.scheme && a.keyVal.public === b.keyval.public;
+}
+
+/**
+ * Root must delegate snapshot and timestamp, threshold 1, to a key the server holds: otherwise
+ * the server could not sign them, or would sign with a key clients no longer trust.
+ */
+export function checkOnlineKeys(root: Root, held: OnlineKeys): void {
   for (const name of ['snapshot', 'timestamp'] as const) {
     const role = rootRole(root, name);
-    const serverKey = online[name];
-    const ours = keyidOf(serverKey);
-    const match = role.keyids.find((keyid) => {
+    const match = role.keyids.some((keyid) => {
       const key = root.keys[keyid];
-      return (
-        key !== undefined &&
-        key.keyType === serverKey.keytype &&
-        key.scheme === serverKey.scheme &&
-        key.keyVal.public === serverKey.keyval.public
-      );
+      return key !== undefined && held[name].some((h) => sameKey(key, h));
     });
     if (!match) {
-      throw new TufError('online_keys_mismatch', `root's ${name} role does not list the server's ${name} key (keyid ${ours})`, {
+      throw new TufError('online_keys_mismatch', `root's ${name} role lists no key the server holds (it holds ${held[name].map((k) => keyidOf(k).slice(0, 16)).join(', ') || 'none'})`, {
         role: name,
-        expectedKeyid: ours,
+        held: held[name].map((k) => keyidOf(k)),
       });
     }
     if (role.threshold !== 1) {
       throw new TufError('online_keys_mismatch', `root's ${name} threshold must be 1: the server signs ${name} with one online key`);
     }
   }
+}
+
+/** Whether two roots delegate `name` identically (same keyids and threshold). */
+export function sameRoleDelegation(a: Root, b: Root, name: 'root' | 'targets' | 'snapshot' | 'timestamp'): boolean {
+  const x = rootRole(a, name);
+  const y = rootRole(b, name);
+  return x.threshold === y.threshold && x.keyids.length === y.keyids.length && x.keyids.every((k) => y.keyids.includes(k));
 }
 
 export function checkTargetEntries(targets: ParsedMetadata<'targets'>): void {

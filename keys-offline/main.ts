@@ -8,7 +8,9 @@ import {
   DAY_SECONDS,
   DEFAULT_ROOT_EXPIRY_SECONDS,
   DEFAULT_TARGETS_EXPIRY_SECONDS,
+  editedRootSigned,
   editedTargetsSigned,
+  type RootEdit,
   initialTargetsSigned,
   rootSigned,
 } from '../core/ceremony.ts';
@@ -35,6 +37,14 @@ Commands:
       Build root v1 (unsigned). --online-keys is the output of \`tuf-server online-keys show\`.
   bump-root --from ROOT --out FILE [--expires-days D]
       Root N+1 with the same keys and a new expiry, unsigned; sign with N's and N+1's keys.
+  edit-root --from ROOT --out FILE [--add-root-key PUB ...] [--remove-root-key KEYID ...]
+            [--root-threshold N] [--add-targets-key PUB ...] [--remove-targets-key KEYID ...]
+            [--targets-threshold N] [--online-keys FILE] [--expires-days D]
+      Root N+1 with keys rotated, thresholds changed, or new online keys (from
+      \`tuf-server online-keys show\` after \`online-keys rotate\`). KEYID may be a prefix of
+      8+ characters. Sign it with the threshold of N's root keys AND of N+1's.
+      If the targets keys change, re-sign targets too (edit-targets, sign with the new keys) and
+      push both: \`tuf-carry push N+1.root.json --with-targets T.json\`.
   init-targets --out FILE [--add PATH=LOCALFILE ...] [--expires-days D]
       Build targets v1 (unsigned).
   edit-targets --from TARGETS --out FILE [--add PATH=LOCALFILE ...] [--remove PATH ...]
@@ -150,6 +160,10 @@ async function main(argv: string[]): Promise<number> {
       'root-threshold': { type: 'string' },
       'targets-key': { type: 'string', multiple: true },
       'targets-threshold': { type: 'string' },
+      'add-root-key': { type: 'string', multiple: true },
+      'remove-root-key': { type: 'string', multiple: true },
+      'add-targets-key': { type: 'string', multiple: true },
+      'remove-targets-key': { type: 'string', multiple: true },
       'expires-days': { type: 'string' },
       add: { type: 'string', multiple: true },
       remove: { type: 'string', multiple: true },
@@ -206,6 +220,31 @@ async function main(argv: string[]): Promise<number> {
       const signed = bumpedRootSigned(from.signed, now, expirySeconds(values['expires-days'], DEFAULT_ROOT_EXPIRY_SECONDS));
       writeJson(out, unsigned(signed));
       process.stdout.write(`wrote unsigned root v${String(signed.version)} to ${out}\n`);
+      return 0;
+    }
+    case 'edit-root': {
+      const from = readEnvelopeFile(values.from ?? fail('edit-root needs --from'));
+      const out = values.out ?? fail('edit-root needs --out');
+      const online = values['online-keys'] ? readJson(values['online-keys']) : undefined;
+      if (online !== undefined && !isPlainObject(online)) fail('--online-keys: expected {"snapshot": key, "timestamp": key}');
+      const thresholds: RootEdit['thresholds'] = {};
+      if (values['root-threshold'] !== undefined) thresholds.root = Number(values['root-threshold']);
+      if (values['targets-threshold'] !== undefined) thresholds.targets = Number(values['targets-threshold']);
+      const signed = editedRootSigned(from.signed, {
+        add: [
+          ...(values['add-root-key'] ?? []).map((f) => ({ role: 'root' as const, key: readPublicKey(readJson(f), f).public })),
+          ...(values['add-targets-key'] ?? []).map((f) => ({ role: 'targets' as const, key: readPublicKey(readJson(f), f).public })),
+        ],
+        remove: [
+          ...(values['remove-root-key'] ?? []).map((keyid) => ({ role: 'root' as const, keyid })),
+          ...(values['remove-targets-key'] ?? []).map((keyid) => ({ role: 'targets' as const, keyid })),
+        ],
+        thresholds,
+        ...(online ? { online: { snapshot: readPublicKey(online.snapshot, 'online-keys snapshot').public, timestamp: readPublicKey(online.timestamp, 'online-keys timestamp').public } } : {}),
+        expirySeconds: expirySeconds(values['expires-days'], DEFAULT_ROOT_EXPIRY_SECONDS),
+      }, now);
+      writeJson(out, unsigned(signed));
+      process.stdout.write(`wrote unsigned root v${String(signed.version)} to ${out}; check it with: tuf-offline status ${out} --previous ${values.from}\n`);
       return 0;
     }
     case 'init-targets': {

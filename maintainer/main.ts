@@ -22,6 +22,8 @@ Commands:
   publish FILE...          Publish files as NAME/<file name> in the next version of NAME's role.
                            [--expires-days D] (90) [--remove PATH ...]
   cosign [--version N]     Add your signature to a version waiting for more maintainers.
+  resign                   Publish the next version with the same files, signed by you: after
+                           the admins changed the maintainers, clients need the current ones.
   status                   Show maintainers, threshold, current version and pending versions.
 
 Identity (the token is never printed):
@@ -78,8 +80,8 @@ async function register(ctx: Context): Promise<void> {
   process.stdout.write('an admin approves it offline with `tuf-offline delegate`; then you can publish\n');
 }
 
-async function publish(ctx: Context, files: string[], expiresDays: number, remove: string[]): Promise<void> {
-  if (files.length === 0 && remove.length === 0) fail('publish needs at least one FILE (or --remove PATH)');
+async function publish(ctx: Context, files: string[], expiresDays: number, remove: string[], allowUnchanged = false): Promise<void> {
+  if (files.length === 0 && remove.length === 0 && !allowUnchanged) fail('publish needs at least one FILE (or --remove PATH)');
   const me = await whoAmI(ctx.tokens);
   const info = await ctx.api.project(ctx.project);
   if (!info.delegated) fail(`project ${ctx.project} is not delegated yet: register, and wait for an admin to approve`);
@@ -135,6 +137,7 @@ async function status(api: RepositoryApi, project: string): Promise<void> {
   const lines = [`${project}: ${info.delegated ? `delegated, threshold ${info.threshold}` : 'not delegated'}, current version ${info.version ?? 'none'}`];
   for (const m of info.maintainers) lines.push(`  maintainer ${m.identity} at ${m.issuer} (keyid ${m.keyid.slice(0, 16)})`);
   for (const p of info.pending) lines.push(`  pending v${p.version}: ${p.signedBy.length}/${info.threshold} signatures since ${p.createdAt}`);
+  if (info.needsResigning) lines.push(`  NEEDS RE-SIGNING: ${info.needsResigning.reason} (since targets v${info.needsResigning.targetsVersion}); run \`tuf-maintainer resign\``);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
@@ -185,6 +188,8 @@ async function main(argv: string[]): Promise<void> {
       return register(ctx);
     case 'publish':
       return publish(ctx, rest, days, values.remove ?? []);
+    case 'resign':
+      return publish(ctx, [], days, [], true);
     case 'cosign':
       return cosign(ctx, values.version === undefined ? undefined : Number(values.version));
     default:

@@ -42,6 +42,8 @@ export interface Config {
   devSigstore: boolean;
   projectMaxExpirySeconds: number;
   registrationMaxSkewSeconds: number;
+  /** Warn (API, /readyz) when root or targets expire within this window: time for a ceremony. */
+  expiryWarningSeconds: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -97,5 +99,6 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     devSigstore: !production && env.DEV_SIGSTORE !== 'false',
     projectMaxExpirySeconds: int(env, 'PROJECT_MAX_EXPIRY_SECONDS', 366 * 86_400, 60),
     registrationMaxSkewSeconds: int(env, 'REGISTRATION_MAX_SKEW_SECONDS', 600, 1),
+    expiryWarningSeconds: int(env, 'EXPIRY_WARNING_SECONDS', 30 * 86_400, 0),
   };
 }

@@ -80,6 +80,14 @@ export interface OnlinePublicKeys {
   timestamp: TufKey;
 }
 
+/** Every key held, per role: what a root may name. */
+export async function heldOnlinePublicKeys(store: OnlineKeyStore): Promise<{ snapshot: TufKey[]; timestamp: TufKey[] }> {
+  return {
+    snapshot: (await store.list('snapshot')).map((s) => s.publicKey),
+    timestamp: (await store.list('timestamp')).map((s) => s.publicKey),
+  };
+}
+
 /** The newest key of each role: what a ceremony puts into root. */
 export async function currentOnlinePublicKeys(store: OnlineKeyStore): Promise<OnlinePublicKeys | null> {
   const snapshot = (await store.list('snapshot')).at(-1);

@@ -1,6 +1,6 @@
 import type { Envelope } from '../../core/metadata.ts';
 import type { Db } from './knex.ts';
-import type { PendingUploadRow, RegistrationRow } from './rows.ts';
+import type { PendingUploadRow, RegistrationRow, ResignNeededRow } from './rows.ts';
 
 export interface NewRegistration {
   project: string;
@@ -66,4 +66,18 @@ export async function closePending(db: Db, role: string, version: number, publis
     .where({ role, status: 'pending' })
     .where('version', '<=', version)
     .update({ status: 'dropped', reason: `overtaken: version ${version} of ${role} was published with other content`, updated_at: db.fn.now() as never });
+}
+
+export async function markResignNeeded(db: Db, row: Omit<ResignNeededRow, 'detected_at'>): Promise<void> {
+  await db<ResignNeededRow>('resign_needed').insert(row).onConflict('role').merge(['role_version', 'targets_version', 'reason']);
+}
+
+export async function clearResignNeeded(db: Db, role: string): Promise<void> {
+  await db<ResignNeededRow>('resign_needed').where({ role }).delete();
+}
+
+export async function listResignNeeded(db: Db, role?: string): Promise<ResignNeededRow[]> {
+  const q = db<ResignNeededRow>('resign_needed').orderBy('role');
+  if (role) q.where({ role });
+  return q;
 }

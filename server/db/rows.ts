@@ -76,3 +76,11 @@ export interface PendingUploadRow {
   created_at: Date;
   updated_at: Date;
 }
+
+export interface ResignNeededRow {
+  role: string;
+  role_version: number;
+  targets_version: number;
+  reason: string;
+  detected_at: Date;
+}

@@ -7,6 +7,8 @@ import { putBlob } from '../db/targetsRepo.ts';
 import { appendAudit } from '../db/auditRepo.ts';
 import type { MetadataCache } from '../metadataCache.ts';
 import type { Metrics } from '../metrics.ts';
+import type { Clock } from '../../core/clock.ts';
+import { offlineExpiry } from '../expiry.ts';
 import { currentOnlinePublicKeys, type OnlineKeyStore } from '../onlineKeys.ts';
 import type { RepositoryService } from '../services/repository.ts';
 import { requireAdmin } from './adminAuth.ts';
@@ -15,6 +17,7 @@ import { parseBody } from './schema.ts';
 
 const jsonObject = z.record(z.string(), z.unknown());
 const bootstrapBody = z.object({ root: jsonObject, targets: jsonObject }).strict();
+const rootWithTargets = z.object({ root: jsonObject, targets: jsonObject }).strict();
 const auditQuery = z.object({
   after: z.coerce.number().int().min(0).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
@@ -26,8 +29,10 @@ export interface AdminRouteDeps {
   cache: MetadataCache;
   keyStore: OnlineKeyStore;
   metrics: Metrics;
+  clock: Clock;
   maxMetadataBytes: number;
   maxTargetBytes: number;
+  expiryWarningSeconds: number;
 }
 
 export function adminRoutes(deps: AdminRouteDeps): Router {
@@ -55,8 +60,14 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     return service.bootstrap(body.root, body.targets, actor(req));
   }));
 
+  // Either a root document, or {root, targets} when the root changes the targets keys.
   router.post('/admin/metadata/root', json, counted('root', async (req) => {
-    return service.submitRoot(parseBody(jsonObject, req.body, 'root'), actor(req));
+    const body = parseBody(jsonObject, req.body, 'root');
+    if ('root' in body || 'targets' in body) {
+      const pair = parseBody(rootWithTargets, body, 'root with targets');
+      return service.submitRoot(pair.root, actor(req), pair.targets);
+    }
+    return service.submitRoot(body, actor(req));
   }));
 
   router.post('/admin/metadata/targets', json, counted('targets', async (req) => {
@@ -86,6 +97,7 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
       bootstrapped: roles.root !== undefined,
       roles,
       onlineKeys: await currentOnlinePublicKeys(deps.keyStore),
+      offlineExpiry: offlineExpiry(deps.cache, deps.clock, deps.expiryWarningSeconds),
     });
   });
 

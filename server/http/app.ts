@@ -36,6 +36,7 @@ export interface AppDeps {
     maxTargetBytes: number;
     maxUploadBytes: number;
     readyMinTimestampRemainingSeconds: number;
+    expiryWarningSeconds: number;
   };
 }
 
@@ -75,10 +76,10 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use(metadataRoutes(deps.cache, deps.config.timestampMaxAgeSeconds));
   app.use(targetRoutes(deps.knex));
-  app.use(healthRoutes({ ...deps, readyMinTimestampRemainingSeconds: deps.config.readyMinTimestampRemainingSeconds }));
+  app.use(healthRoutes({ ...deps, readyMinTimestampRemainingSeconds: deps.config.readyMinTimestampRemainingSeconds, expiryWarningSeconds: deps.config.expiryWarningSeconds }));
   app.use(projectRoutes({ ...deps, maxUploadBytes: deps.config.maxUploadBytes, maxMetadataBytes: deps.config.maxMetadataBytes }));
   if (deps.devSigstoreRouter) app.use('/dev/sigstore', deps.devSigstoreRouter);
-  app.use(adminRoutes({ ...deps, maxMetadataBytes: deps.config.maxMetadataBytes, maxTargetBytes: deps.config.maxTargetBytes }));
+  app.use(adminRoutes({ ...deps, maxMetadataBytes: deps.config.maxMetadataBytes, maxTargetBytes: deps.config.maxTargetBytes, expiryWarningSeconds: deps.config.expiryWarningSeconds }));
   app.use((_req, _res, next) => next(new HttpError(404, 'not_found', 'no such endpoint')));
   app.use(errorHandler);
   return app;

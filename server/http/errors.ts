@@ -43,6 +43,7 @@ const STATUS: Record<TufErrorCode, number> = {
   already_delegated: 409,
   stale_request: 422,
   nested_delegation: 400,
+  targets_resign_required: 409,
 };
 
 export interface ErrorBody {

@@ -2,7 +2,7 @@ import express, { Router } from 'express';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { appendAudit } from '../db/auditRepo.ts';
-import { decideRegistrations, listRegistrations } from '../db/projectsRepo.ts';
+import { decideRegistrations, listRegistrations, listResignNeeded } from '../db/projectsRepo.ts';
 import type { RegistrationRow } from '../db/rows.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ProjectService } from '../services/projects.ts';
@@ -79,6 +79,11 @@ export function projectRoutes(deps: { knex: Knex; projects: ProjectService; metr
     const q = parseBody(registrationsQuery, req.query, 'registrations query');
     const rows = await listRegistrations(deps.knex, q);
     res.json({ registrations: rows.map(registrationView) });
+  });
+
+  router.get('/admin/projects/resign-needed', requireAdmin(deps.knex), async (_req, res) => {
+    const rows = await listResignNeeded(deps.knex);
+    res.json({ projects: rows.map((r) => ({ project: r.role, version: r.role_version, targetsVersion: r.targets_version, reason: r.reason, detectedAt: r.detected_at.toISOString() })) });
   });
 
   router.post('/admin/registrations/:id/reject', requireAdmin(deps.knex), async (req, res) => {

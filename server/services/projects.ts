@@ -20,7 +20,7 @@ import type { PendingJson, ProjectInfoJson } from '../../core/apiTypes.ts';
 import { appendAudit } from '../db/auditRepo.ts';
 import type { Db } from '../db/knex.ts';
 import { getHead, insertMetadataVersion } from '../db/metadataRepo.ts';
-import { closePending, findPending, insertRegistration, listPending, upsertPending } from '../db/projectsRepo.ts';
+import { clearResignNeeded, closePending, findPending, insertRegistration, listPending, listResignNeeded, upsertPending } from '../db/projectsRepo.ts';
 import type { PendingUploadRow, RegistrationRow } from '../db/rows.ts';
 import { putBlob, replaceTargetRecords } from '../db/targetsRepo.ts';
 import { publishSnapshotAndTimestamp, type Published } from './publisher.ts';
@@ -67,7 +67,9 @@ export class ProjectService {
     const delegation = targets ? findDelegation(targets.model, project) : null;
     const head = await getHead(this.deps.knex, project);
     const pending = delegation ? (await listPending(this.deps.knex, project)).map(pendingView) : [];
+    const [resign] = await listResignNeeded(this.deps.knex, project);
     return {
+      needsResigning: resign ? { version: resign.role_version, targetsVersion: resign.targets_version, reason: resign.reason } : null,
       project,
       delegated: delegation !== null,
       maintainers: delegation ? delegationMaintainers(delegation) : [],
@@ -156,6 +158,7 @@ export class ProjectService {
       await insertMetadataVersion(trx, { role: project, version: candidate.version, bytes: servedBytes(kept), expires: candidate.expires });
       await replaceTargetRecords(trx, project, candidate.version, records);
       const dropped = await closePending(trx, project, candidate.version, signedSha256);
+      await clearResignNeeded(trx, project);
       await appendAudit(trx, {
         actor,
         action: 'project.published',

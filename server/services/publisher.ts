@@ -43,6 +43,17 @@ export class OnlineSigners {
    * The held key that root lists for `role`, under root's keyid for it (another tool may have
    * computed that keyid by another rule). Prefers the newest key.
    */
+  /** Like forRoot, re-reading the key store once on a miss (another process may have rotated). */
+  async signerFor(role: OnlineRole, root: Root): Promise<Signer> {
+    try {
+      return this.forRoot(role, root);
+    } catch (err) {
+      if (!(err instanceof OnlineSignerUnavailable)) throw err;
+      await this.load();
+      return this.forRoot(role, root);
+    }
+  }
+
   forRoot(role: OnlineRole, root: Root): Signer {
     const keyids = root.roles[role]?.keyIDs ?? [];
     for (const signer of [...this.signers[role]].reverse()) {
@@ -78,7 +89,7 @@ async function signAndStore(ctx: PublishContext, role: OnlineRole, build: (versi
   const version = (head?.version ?? 0) + 1;
   const lifetime = role === 'snapshot' ? ctx.snapshotExpirySeconds : ctx.timestampExpirySeconds;
   const expires = expiresAfter(ctx.clock.now(), lifetime);
-  const envelope = await signEnvelope(build(version, expires), [ctx.signers.forRoot(role, ctx.root)]);
+  const envelope = await signEnvelope(build(version, expires), [await ctx.signers.signerFor(role, ctx.root)]);
   const bytes = servedBytes(envelope);
   await insertMetadataVersion(ctx.db, { role, version, bytes, expires: new Date(expires) });
   await appendAudit(ctx.db, { actor: ctx.actor, action: `${role}.signed`, role, version, details: { reason: ctx.reason } });

@@ -5,15 +5,16 @@ import type { Root } from '@tufjs/models';
 import type { Clock } from '../../core/clock.ts';
 import { TufError } from '../../core/errors.ts';
 import { parseMetadata, servedBytes, type ParsedMetadata } from '../../core/metadata.ts';
-import { checkOnlineKeys, verifyRootUpdate, verifyTargetsUpdate } from '../../core/updates.ts';
-import { delegationMaintainers, findDelegation } from '../../core/delegations.ts';
+import { checkOnlineKeys, rootKeys, rootRole, sameRoleDelegation, verifyRootUpdate, verifyTargetsUpdate } from '../../core/updates.ts';
+import { checkThreshold } from '../../core/verify.ts';
+import { changedDelegations, delegationMaintainers, findDelegation, resignReason } from '../../core/delegations.ts';
 import type { SignatureVerifier } from '../../core/verify.ts';
-import { decideRegistrations, listRegistrations } from '../db/projectsRepo.ts';
+import { clearResignNeeded, decideRegistrations, listRegistrations, markResignNeeded } from '../db/projectsRepo.ts';
 import { appendAudit } from '../db/auditRepo.ts';
 import type { Db } from '../db/knex.ts';
 import { getHead, getHeadDigest, getMetadataVersion, insertMetadataVersion, listHeads } from '../db/metadataRepo.ts';
 import { blobExists, replaceTargetRecords, type TargetRecord } from '../db/targetsRepo.ts';
-import { currentOnlinePublicKeys, type OnlineKeyStore } from '../onlineKeys.ts';
+import { heldOnlinePublicKeys, type OnlineKeyStore } from '../onlineKeys.ts';
 import {
   OnlineSigners,
   publishSnapshotAndTimestamp,
@@ -102,10 +103,14 @@ export class RepositoryService {
     return (await getHead(this.deps.knex, 'root')) !== undefined;
   }
 
-  private async onlinePublicKeys() {
-    const keys = await currentOnlinePublicKeys(this.deps.keyStore);
-    if (!keys) throw new TufError('not_bootstrapped', 'the server has no online keys yet (run: tuf-server online-keys create)');
-    return keys;
+  /** Every online key held (re-read, so a key rotated by `tuf-server online-keys rotate` counts). */
+  private async heldOnlineKeys() {
+    await this.signers.load();
+    const held = await heldOnlinePublicKeys(this.deps.keyStore);
+    if (held.snapshot.length === 0 || held.timestamp.length === 0) {
+      throw new TufError('not_bootstrapped', 'the server has no online keys yet (run: tuf-server online-keys create)');
+    }
+    return held;
   }
 
   publishContext(db: Db, root: Root, actor: string, reason: string): PublishContext {
@@ -137,6 +142,7 @@ export class RepositoryService {
   }
 
   private async storeTargets(trx: Db, targets: ParsedMetadata<'targets'>, actor: string): Promise<void> {
+    const previous = await this.currentTargets(trx);
     const records = await targetRecordsWithFiles(trx, targets);
     await insertMetadataVersion(trx, { role: 'targets', version: targets.version, bytes: servedBytes(targets.envelope), expires: targets.expires });
     await replaceTargetRecords(trx, 'targets', targets.version, records);
@@ -148,6 +154,32 @@ export class RepositoryService {
       details: { signedBy: targets.envelope.signatures.map((s) => s.keyid), targets: records.length },
     });
     await this.approveDelegatedRegistrations(trx, targets);
+    await this.reviewDelegations(trx, previous, targets);
+  }
+
+  /**
+   * After maintainers or thresholds change, finds the project roles whose published metadata no
+   * longer meets the delegation: clients refuse them until a maintainer re-signs. Only changed
+   * delegations are checked.
+   */
+  private async reviewDelegations(trx: Db, previous: ParsedMetadata<'targets'> | null, next: ParsedMetadata<'targets'>): Promise<void> {
+    for (const name of changedDelegations(previous?.model ?? null, next.model)) {
+      const delegation = findDelegation(next.model, name);
+      const head = await getHead(trx, name);
+      if (!delegation || !head) {
+        await clearResignNeeded(trx, name);
+        continue;
+      }
+      const row = await getMetadataVersion(trx, name, head.version);
+      const role = parseMetadata(JSON.parse(row!.bytes.toString('utf8')), 'targets', name);
+      const reason = resignReason(role, delegation, this.deps.verifier);
+      if (reason) {
+        await markResignNeeded(trx, { role: name, role_version: head.version, targets_version: next.version, reason });
+        await appendAudit(trx, { actor: 'server', action: 'project.resign_needed', role: name, version: head.version, details: { reason, targetsVersion: next.version } });
+      } else {
+        await clearResignNeeded(trx, name);
+      }
+    }
   }
 
   /** Pending registrations that this targets version delegates become approved. */
@@ -167,7 +199,7 @@ export class RepositoryService {
   async bootstrap(rootJson: unknown, targetsJson: unknown, actor: string): Promise<SubmitResult> {
     const root = parseMetadata(rootJson, 'root', 'root');
     const targets = parseMetadata(targetsJson, 'targets', 'targets');
-    const online = await this.onlinePublicKeys();
+    const online = await this.heldOnlineKeys();
     const published = await this.publishing(async (trx) => {
       if (await getHead(trx, 'root')) throw new TufError('already_bootstrapped', 'the repository is already bootstrapped; submit new versions instead');
       const now = this.deps.clock.now();
@@ -186,18 +218,45 @@ export class RepositoryService {
     return { published };
   }
 
-  /** Root N+1, signed by the thresholds of root N and of itself, still naming the server's online keys. */
-  async submitRoot(rootJson: unknown, actor: string): Promise<SubmitResult> {
+  /**
+   * Root N+1, signed by the thresholds of root N and of itself, naming online keys the server
+   * holds. When it changes the targets keys so that the current targets no longer verifies, the
+   * re-signed targets N+1 must come with it; when it changes the online keys, snapshot and
+   * timestamp are re-signed with the new ones. All in one transaction: no client ever sees a root
+   * without metadata its keys verify.
+   */
+  async submitRoot(rootJson: unknown, actor: string, targetsJson?: unknown): Promise<SubmitResult> {
     const candidate = parseMetadata(rootJson, 'root', 'root');
-    const online = await this.onlinePublicKeys();
+    const targets = targetsJson === undefined ? null : parseMetadata(targetsJson, 'targets', 'targets');
+    const online = await this.heldOnlineKeys();
     const published = await this.publishing(async (trx) => {
       const trusted = await this.trustedRoot(trx);
       if (!trusted) throw new TufError('not_bootstrapped', 'the repository is not bootstrapped yet');
-      verifyRootUpdate(candidate, trusted, this.deps.clock.now(), this.deps.verifier);
+      const now = this.deps.clock.now();
+      verifyRootUpdate(candidate, trusted, now, this.deps.verifier);
       checkOnlineKeys(candidate.model, online);
+      const currentTargets = await this.currentTargets(trx);
+      if (targets) {
+        verifyTargetsUpdate(targets, candidate, currentTargets?.version ?? null, now, this.deps.verifier);
+      } else if (currentTargets && !sameRoleDelegation(trusted.model, candidate.model, 'targets')) {
+        const still = checkThreshold(currentTargets.envelope.signatures, currentTargets.signedBytes, rootKeys(candidate.model), rootRole(candidate.model, 'targets'), this.deps.verifier);
+        if (!still.met) {
+          throw new TufError('targets_resign_required', `root v${candidate.version} changes the targets keys and targets v${currentTargets.version} does not verify under it: send targets v${currentTargets.version + 1} signed by the new keys together with this root`);
+        }
+      }
       await insertMetadataVersion(trx, { role: 'root', version: candidate.version, bytes: servedBytes(candidate.envelope), expires: candidate.expires });
       await appendAudit(trx, { actor, action: 'root.accepted', role: 'root', version: candidate.version, details: { signedBy: candidate.envelope.signatures.map((s) => s.keyid) } });
-      return [{ role: 'root', version: candidate.version }];
+      const out: Published[] = [{ role: 'root', version: candidate.version }];
+      if (targets) {
+        await this.storeTargets(trx, targets, actor);
+        out.push({ role: 'targets', version: targets.version });
+      }
+      const onlineChanged = !sameRoleDelegation(trusted.model, candidate.model, 'snapshot') || !sameRoleDelegation(trusted.model, candidate.model, 'timestamp');
+      if (targets || onlineChanged) {
+        const reason = onlineChanged ? `root v${candidate.version} changed the online keys` : `targets v${targets!.version}`;
+        out.push(...(await publishSnapshotAndTimestamp(this.publishContext(trx, candidate.model, 'server', reason))));
+      }
+      return out;
     });
     return { published };
   }
