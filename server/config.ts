@@ -44,6 +44,8 @@ export interface Config {
   registrationMaxSkewSeconds: number;
   /** Warn (API, /readyz) when root or targets expire within this window: time for a ceremony. */
   expiryWarningSeconds: number;
+  /** Write requests (POST/PUT) a client address may make per minute, per process; 0 turns it off. */
+  writeRateLimitPerMinute: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -100,5 +102,6 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     projectMaxExpirySeconds: int(env, 'PROJECT_MAX_EXPIRY_SECONDS', 366 * 86_400, 60),
     registrationMaxSkewSeconds: int(env, 'REGISTRATION_MAX_SKEW_SECONDS', 600, 1),
     expiryWarningSeconds: int(env, 'EXPIRY_WARNING_SECONDS', 30 * 86_400, 0),
+    writeRateLimitPerMinute: int(env, 'WRITE_RATE_LIMIT_PER_MINUTE', 600, 0),
   };
 }

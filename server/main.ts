@@ -6,6 +6,8 @@ import { createKnex, migrateLatest, migrateRollbackAll } from './db/knex.ts';
 import { ensureDevAdminToken, runDevCeremony } from './devCeremony.ts';
 import { createAdminToken } from './http/adminAuth.ts';
 import { currentOnlinePublicKeys, ensureOnlineKeys, ONLINE_ROLES } from './onlineKeys.ts';
+import { IdentitySignatureVerifier } from '../core/identity.ts';
+import { verifyHistory } from './services/historyCheck.ts';
 import { assembleRepository, createLogger, keyStoreFor, listen, openDatabase, resolveSigstore } from './runtime.ts';
 
 const HELP = `tuf-server: a TUF repository server with identity delegations
@@ -28,6 +30,10 @@ Commands:
   admin-token create --name N  Create an admin API token; printed once, stored only as a hash.
   admin-token list             List tokens (names and dates, never the tokens).
   admin-token revoke --name N  Revoke a token.
+  audit verify                 Check that the stored history is consistent with what was published:
+                               hashes, gapless versions, signatures under the root and delegation in
+                               force, snapshot/timestamp entries resolving to stored bytes, audit
+                               entries. Exits 1 and lists the problems if any.
 
 Environment (see README for all): DATABASE_URL, PORT (8080), HOST, PUBLIC_URL, DATA_DIR (.data),
 DEV_DIR (.dev), ONLINE_KEYS_DIR (.data/online-keys), TUF_SNAPSHOT_KEY / TUF_TIMESTAMP_KEY (PEM),
@@ -188,6 +194,16 @@ async function main(argv: string[]): Promise<void> {
         }
       });
       return;
+    case 'audit': {
+      if (sub !== 'verify') throw new Error('usage: tuf-server audit verify');
+      const sigstore = await resolveSigstore(config);
+      const verifier = new IdentitySignatureVerifier(sigstore.trustedRoot);
+      const result = await withKnex(config, (knex) => verifyHistory(knex, verifier));
+      for (const p of result.problems) process.stdout.write(`${p.role} v${p.version}: ${p.problem}\n`);
+      process.stdout.write(`${result.versionsChecked} versions checked, ${result.problems.length} problem(s)\n`);
+      if (result.problems.length > 0) process.exitCode = 1;
+      return;
+    }
     default:
       throw new Error(`unknown command ${command}; see --help`);
   }

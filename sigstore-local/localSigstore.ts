@@ -22,6 +22,8 @@ export interface LocalSigstoreOptions {
   stateDir?: string;
   /** More issuers Fulcio trusts, served at /oidc/<name> (tests use one to check issuer matching). */
   extraIssuers?: string[];
+  /** Sees every token minted (tests record them to check that no log ever contains one). */
+  onMint?: (token: string) => void;
 }
 
 export interface MintOptions {
@@ -164,7 +166,11 @@ export async function createLocalSigstore(opts: LocalSigstoreOptions): Promise<L
       .setAudience(audience)
       .setIssuedAt()
       .setExpirationTime(Math.floor(Date.now() / 1000) + expiresInSeconds)
-      .sign(iss.key.privateKey);
+      .sign(iss.key.privateKey)
+      .then((token) => {
+        opts.onMint?.(token);
+        return token;
+      });
   };
 
   /** Verifies signature, issuer, audience and expiry; returns the subject Fulcio certifies. */

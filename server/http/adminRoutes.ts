@@ -14,6 +14,7 @@ import type { RepositoryService } from '../services/repository.ts';
 import { requireAdmin } from './adminAuth.ts';
 import { HttpError, toHttp } from './errors.ts';
 import { parseBody } from './schema.ts';
+import { jsonShapeGuard } from './limits.ts';
 
 const jsonObject = z.record(z.string(), z.unknown());
 const bootstrapBody = z.object({ root: jsonObject, targets: jsonObject }).strict();
@@ -39,7 +40,7 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
   const router = Router();
   const { service, metrics } = deps;
   router.use('/admin', requireAdmin(deps.knex));
-  const json = express.json({ limit: deps.maxMetadataBytes, strict: true });
+  const json: express.RequestHandler[] = [express.json({ limit: deps.maxMetadataBytes, strict: true }), jsonShapeGuard()];
   const actor = (req: Request) => String(req.res?.locals.actor ?? 'unknown');
 
   /** Counts accepted and refused uploads by kind and reason, then passes errors on. */
@@ -55,13 +56,13 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
       }
     };
 
-  router.post('/admin/bootstrap', json, counted('bootstrap', async (req) => {
+  router.post('/admin/bootstrap', ...json, counted('bootstrap', async (req) => {
     const body = parseBody(bootstrapBody, req.body, 'bootstrap');
     return service.bootstrap(body.root, body.targets, actor(req));
   }));
 
   // Either a root document, or {root, targets} when the root changes the targets keys.
-  router.post('/admin/metadata/root', json, counted('root', async (req) => {
+  router.post('/admin/metadata/root', ...json, counted('root', async (req) => {
     const body = parseBody(jsonObject, req.body, 'root');
     if ('root' in body || 'targets' in body) {
       const pair = parseBody(rootWithTargets, body, 'root with targets');
@@ -70,7 +71,7 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     return service.submitRoot(body, actor(req));
   }));
 
-  router.post('/admin/metadata/targets', json, counted('targets', async (req) => {
+  router.post('/admin/metadata/targets', ...json, counted('targets', async (req) => {
     return service.submitTargets(parseBody(jsonObject, req.body, 'targets'), actor(req));
   }));
 

@@ -17,6 +17,7 @@ import { errorHandler, HttpError } from './errors.ts';
 import { healthRoutes } from './healthRoutes.ts';
 import { metadataRoutes } from './metadataRoutes.ts';
 import { targetRoutes } from './targetRoutes.ts';
+import { writeRateLimit } from './limits.ts';
 
 export interface AppDeps {
   knex: Knex;
@@ -37,6 +38,7 @@ export interface AppDeps {
     maxUploadBytes: number;
     readyMinTimestampRemainingSeconds: number;
     expiryWarningSeconds: number;
+    writeRateLimitPerMinute: number;
   };
 }
 
@@ -74,6 +76,7 @@ export function createApp(deps: AppDeps): express.Express {
     next();
   });
 
+  app.use(writeRateLimit(deps.config.writeRateLimitPerMinute, deps.clock));
   app.use(metadataRoutes(deps.cache, deps.config.timestampMaxAgeSeconds));
   app.use(targetRoutes(deps.knex));
   app.use(healthRoutes({ ...deps, readyMinTimestampRemainingSeconds: deps.config.readyMinTimestampRemainingSeconds, expiryWarningSeconds: deps.config.expiryWarningSeconds }));

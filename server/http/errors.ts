@@ -3,7 +3,7 @@ import type { ErrorRequestHandler } from 'express';
 import { TufError, type TufErrorCode } from '../../core/errors.ts';
 import { OnlineSignerUnavailable } from '../services/publisher.ts';
 
-export type HttpErrorCode = TufErrorCode | 'unauthorized' | 'not_found' | 'too_large' | 'bad_request' | 'unavailable' | 'internal';
+export type HttpErrorCode = TufErrorCode | 'unauthorized' | 'not_found' | 'too_large' | 'too_deep' | 'rate_limited' | 'bad_request' | 'unavailable' | 'internal';
 
 /** Errors raised by the HTTP layer itself (auth, schema, size). */
 export class HttpError extends Error {

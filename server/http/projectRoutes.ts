@@ -1,4 +1,4 @@
-import express, { Router } from 'express';
+import express, { Router, type RequestHandler } from 'express';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { appendAudit } from '../db/auditRepo.ts';
@@ -9,6 +9,7 @@ import type { ProjectService } from '../services/projects.ts';
 import { requireAdmin } from './adminAuth.ts';
 import { HttpError, toHttp } from './errors.ts';
 import { parseBody } from './schema.ts';
+import { jsonShapeGuard } from './limits.ts';
 
 const uploadBody = z
   .object({
@@ -36,13 +37,13 @@ function registrationView(r: RegistrationRow) {
 export function projectRoutes(deps: { knex: Knex; projects: ProjectService; metrics: Metrics; sigstore: SigstoreAdvert; maxUploadBytes: number; maxMetadataBytes: number }): Router {
   const router = Router();
   const { projects, metrics } = deps;
-  const json = express.json({ limit: deps.maxMetadataBytes });
+  const json: RequestHandler[] = [express.json({ limit: deps.maxMetadataBytes }), jsonShapeGuard()];
 
   router.get('/api/v1/config', (_req, res) => {
     res.json({ sigstore: deps.sigstore });
   });
 
-  router.post('/api/v1/registrations', json, async (req, res, next) => {
+  router.post('/api/v1/registrations', ...json, async (req, res, next) => {
     try {
       const { registration, created } = await projects.register(req.body);
       metrics.uploads.inc({ kind: 'registration', result: 'accepted', reason: '' });
@@ -61,12 +62,12 @@ export function projectRoutes(deps: { knex: Knex; projects: ProjectService; metr
     res.json({ pending: await projects.pending(req.params.project) });
   });
 
-  router.post('/api/v1/projects/:project/uploads', express.json({ limit: deps.maxUploadBytes }), async (req, res, next) => {
+  router.post('/api/v1/projects/:project/uploads', express.json({ limit: deps.maxUploadBytes }), jsonShapeGuard(), async (req, res, next) => {
     try {
       const body = parseBody(uploadBody, req.body, 'upload');
       const files: Record<string, Buffer> = {};
       for (const [path, b64] of Object.entries(body.files)) files[path] = Buffer.from(b64, 'base64');
-      const result = await projects.upload(req.params.project!, body.metadata, files, 'maintainer-upload');
+      const result = await projects.upload(String(req.params.project), body.metadata, files, 'maintainer-upload');
       metrics.uploads.inc({ kind: 'project', result: result.status === 'published' ? 'accepted' : 'pending', reason: '' });
       res.status(result.status === 'published' ? 201 : 202).json(result);
     } catch (err) {

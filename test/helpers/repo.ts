@@ -3,7 +3,6 @@ import type { KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pino from 'pino';
 import { initialTargetsSigned, rootSigned, DEFAULT_ROOT_EXPIRY_SECONDS } from '../../core/ceremony.ts';
 import { ManualClock } from '../../core/clock.ts';
 import { generatePrivateKey } from '../../core/keys.ts';
@@ -22,6 +21,7 @@ import { describeTarget } from '../../core/metadata.ts';
 import { putBlob } from '../../server/db/targetsRepo.ts';
 import { signWithIdentity } from '../../maintainer/identitySigner.ts';
 import { startLocalSigstore, type LocalSigstoreServer } from './sigstore.ts';
+import { recordSecret, testLogger } from './secrets.ts';
 
 export interface TestRepo {
   repo: Repository;
@@ -53,7 +53,7 @@ export async function startTestRepo(opts: StartOptions = {}): Promise<TestRepo> 
   const keyStore = new FileKeyStore(config.onlineKeysDir);
   await ensureOnlineKeys(keyStore);
   const clock = opts.clock ?? new ManualClock(new Date());
-  const log = pino({ level: 'silent' });
+  const log = testLogger();
   const ownSigstore = opts.sigstore ? null : await startLocalSigstore();
   const sigstore = opts.sigstore ?? ownSigstore!;
   const repo = await assembleRepository({ config, databaseUrl, log, clock, keyStore, resignTimer: false, sigstore: sigstore.setup });
@@ -61,6 +61,12 @@ export async function startTestRepo(opts: StartOptions = {}): Promise<TestRepo> 
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
   const adminToken = await createAdminToken(repo.knex, `test-${Math.random().toString(36).slice(2)}`);
+  recordSecret(adminToken);
+  for (const role of ['snapshot', 'timestamp'] as const) {
+    for (const f of fs.readdirSync(config.onlineKeysDir).filter((n) => n.startsWith(role))) {
+      recordSecret(JSON.parse(fs.readFileSync(path.join(config.onlineKeysDir, f), 'utf8')).private_key_pem);
+    }
+  }
   return {
     repo,
     server,

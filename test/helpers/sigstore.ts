@@ -3,6 +3,7 @@ import express from 'express';
 import { createLocalSigstore, type LocalSigstore } from '../../sigstore-local/localSigstore.ts';
 import { listen } from '../../server/runtime.ts';
 import type { SigstoreSetup } from '../../server/runtime.ts';
+import { recordSecret } from './secrets.ts';
 
 export interface LocalSigstoreServer {
   sigstore: LocalSigstore;
@@ -16,7 +17,7 @@ export async function startLocalSigstore(): Promise<LocalSigstoreServer> {
   const server: http.Server = await listen(app, '127.0.0.1', 0);
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
-  const sigstore = await createLocalSigstore({ baseUrl: `http://127.0.0.1:${port}`, extraIssuers: ['other'] });
+  const sigstore = await createLocalSigstore({ baseUrl: `http://127.0.0.1:${port}`, extraIssuers: ['other'], onMint: recordSecret });
   app.use(sigstore.router);
   return {
     sigstore,

@@ -1,0 +1,127 @@
+// Verifies that the stored history is consistent with what was published: every stored version's
+// bytes match their recorded hash, versions of each role run 1..head without gaps, every version
+// verifies under the root (and delegation) in force when it was stored, every snapshot entry and
+// timestamp entry resolves to stored bytes with the listed version, length and hash, and every
+// version has its audit entry. Read-only; `tuf-server audit verify` runs it.
+import type { Knex } from 'knex';
+import { canonicalBytes, isPlainObject, sha256Hex } from '../../core/canonical.ts';
+import { findDelegation } from '../../core/delegations.ts';
+import { parseMetadata, type Envelope, type ParsedMetadata } from '../../core/metadata.ts';
+import { rootKeys, rootRole } from '../../core/updates.ts';
+import { checkThreshold, type SignatureVerifier } from '../../core/verify.ts';
+import type { MetadataVersionRow } from '../db/rows.ts';
+
+export interface HistoryProblem {
+  role: string;
+  version: number;
+  problem: string;
+}
+
+export interface HistoryReport {
+  versionsChecked: number;
+  problems: HistoryProblem[];
+}
+
+const TOP = new Set(['root', 'targets', 'snapshot', 'timestamp']);
+const AUDIT_ACTIONS: Record<string, string[]> = {
+  root: ['root.accepted'],
+  targets: ['targets.accepted'],
+  snapshot: ['snapshot.signed'],
+  timestamp: ['timestamp.signed'],
+};
+
+export async function verifyHistory(knex: Knex, verifier: SignatureVerifier, batchSize = 500): Promise<HistoryReport> {
+  const problems: HistoryProblem[] = [];
+  const report = (role: string, version: number, problem: string) => problems.push({ role, version, problem });
+  let root: ParsedMetadata<'root'> | null = null;
+  let targets: ParsedMetadata<'targets'> | null = null;
+  /** role -> version -> {sha256, length}, for resolving snapshot and timestamp entries. */
+  const stored = new Map<string, Map<number, { sha256: string; length: number }>>();
+  const lastVersion = new Map<string, number>();
+  const audited = new Set<string>();
+  for (const a of await knex('audit_log').whereNotNull('role').whereNotNull('version').select('role', 'version', 'action')) {
+    audited.add(`${a.role}\n${a.version}\n${a.action}`);
+  }
+  let checked = 0;
+  let afterId = '0';
+  for (;;) {
+    const rows: MetadataVersionRow[] = await knex('metadata_versions').where('id', '>', afterId).orderBy('id').limit(batchSize);
+    if (rows.length === 0) break;
+    afterId = rows[rows.length - 1]!.id;
+    for (const row of rows) {
+      checked += 1;
+      const { role, version } = row;
+      if (sha256Hex(row.bytes) !== row.sha256 || row.bytes.length !== row.length) report(role, version, 'stored bytes do not match their recorded sha256/length');
+      const previous = lastVersion.get(role) ?? 0;
+      if (version !== previous + 1) report(role, version, `follows version ${previous}: versions must run without gaps`);
+      lastVersion.set(role, version);
+      if (!stored.has(role)) stored.set(role, new Map());
+      stored.get(role)!.set(version, { sha256: row.sha256, length: row.length });
+      const actions = AUDIT_ACTIONS[role] ?? ['project.published'];
+      if (!actions.some((a) => audited.has(`${role}\n${version}\n${a}`))) report(role, version, 'no audit entry records it');
+
+      let doc: Envelope;
+      try {
+        doc = JSON.parse(row.bytes.toString('utf8')) as Envelope;
+        if (!isPlainObject(doc) || !isPlainObject(doc.signed) || doc.signed.version !== version) throw new Error('version differs');
+      } catch (err) {
+        report(role, version, `stored bytes are not this version's metadata (${(err as Error).message})`);
+        continue;
+      }
+      const bytes = canonicalBytes(doc.signed);
+      if (role === 'root') {
+        try {
+          const parsed = parseMetadata(doc, 'root', `root v${version}`);
+          const own = checkThreshold(doc.signatures, bytes, rootKeys(parsed.model), rootRole(parsed.model, 'root'), verifier);
+          const prior = root ? checkThreshold(doc.signatures, bytes, rootKeys(root.model), rootRole(root.model, 'root'), verifier) : own;
+          if (!own.met || !prior.met) report(role, version, 'not signed by the root thresholds of itself and of the previous root');
+          root = parsed;
+        } catch (err) {
+          report(role, version, (err as Error).message);
+        }
+        continue;
+      }
+      if (!root) {
+        report(role, version, 'stored before any root');
+        continue;
+      }
+      if (role === 'targets' || role === 'snapshot' || role === 'timestamp') {
+        const r = checkThreshold(doc.signatures, bytes, rootKeys(root.model), rootRole(root.model, role), verifier);
+        if (!r.met) report(role, version, `not signed by the ${role} key(s) of root v${root.version}`);
+      }
+      if (role === 'targets') {
+        try {
+          targets = parseMetadata(doc, 'targets', `targets v${version}`);
+        } catch (err) {
+          report(role, version, (err as Error).message);
+        }
+      } else if (role === 'snapshot') {
+        const meta = isPlainObject(doc.signed.meta) ? doc.signed.meta : {};
+        for (const [file, entry] of Object.entries(meta)) {
+          const name = file.replace(/\.json$/, '');
+          const e = entry as { version?: number; length?: number; hashes?: { sha256?: string } };
+          const target = stored.get(name)?.get(Number(e.version));
+          if (!target) report(role, version, `lists ${file} v${e.version}, which was not stored before it`);
+          else if (target.length !== e.length || target.sha256 !== e.hashes?.sha256) report(role, version, `lists ${file} v${e.version} with another hash or length than stored`);
+        }
+        if (!('targets.json' in meta)) report(role, version, 'does not list targets.json');
+      } else if (role === 'timestamp') {
+        const e = (isPlainObject(doc.signed.meta) ? doc.signed.meta['snapshot.json'] : undefined) as { version?: number; length?: number; hashes?: { sha256?: string } } | undefined;
+        const snap = e ? stored.get('snapshot')?.get(Number(e.version)) : undefined;
+        if (!snap || snap.length !== e?.length || snap.sha256 !== e?.hashes?.sha256) report(role, version, 'its snapshot entry does not resolve to a stored snapshot with that hash and length');
+      } else if (!TOP.has(role)) {
+        const delegation = targets ? findDelegation(targets.model, role) : null;
+        if (!delegation) {
+          report(role, version, 'stored while no targets version delegated it');
+          continue;
+        }
+        const r = checkThreshold(doc.signatures, bytes, delegation.keys, delegation.role, verifier);
+        if (!r.met) report(role, version, `not signed by the threshold of its delegation in targets v${targets!.version}`);
+      }
+    }
+  }
+  for (const head of await knex('role_heads').select('role', 'version')) {
+    if (lastVersion.get(head.role) !== head.version) report(head.role, head.version, `role_heads says v${head.version}, stored history ends at v${lastVersion.get(head.role) ?? 0}`);
+  }
+  return { versionsChecked: checked, problems };
+}
