@@ -112,6 +112,11 @@ export function verifyProjectUpload(opts: {
   maxExpirySeconds: number;
 }): UploadDecision {
   const { candidate, delegation } = opts;
+  // Structure before cryptography: a document with malformed entries is refused as such.
+  checkTargetEntries(candidate);
+  if (candidate.envelope.signed.delegations !== undefined) {
+    throw new TufError('nested_delegation', `${delegation.name} may not delegate further`);
+  }
   // TUF 5.6.3 (for a delegated role): signatures by the delegation's keys, distinct keyids
   const result = checkThreshold(candidate.envelope.signatures, candidate.signedBytes, delegation.keys, delegation.role, opts.verifier);
   if (result.validKeyids.length === 0) {
@@ -129,15 +134,11 @@ export function verifyProjectUpload(opts: {
   if (candidate.expires.getTime() > opts.now.getTime() + opts.maxExpirySeconds * 1000) {
     throw new TufError('expiry_too_far', `${delegation.name}: expiry must be before ${expiresAfter(opts.now, opts.maxExpirySeconds)}`);
   }
-  checkTargetEntries(candidate);
   // TUF 5.7.5 (delegated paths): every target inside the delegation
   for (const path of Object.keys(candidate.model.targets)) {
     if (!delegation.isDelegatedPath(path)) {
       throw new TufError('path_not_delegated', `target ${path} is outside ${delegation.name}'s paths (${delegation.paths.join(', ')})`);
     }
-  }
-  if (candidate.envelope.signed.delegations !== undefined) {
-    throw new TufError('nested_delegation', `${delegation.name} may not delegate further`);
   }
   return { publish: result.met, validKeyids: result.validKeyids, threshold: result.threshold, verdicts: result.verdicts };
 }

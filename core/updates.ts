@@ -146,6 +146,9 @@ export function verifyTargetsUpdate(
   now: Date,
   verifier?: SignatureVerifier,
 ): void {
+  // Structure before cryptography.
+  checkTargetEntries(candidate);
+  checkDelegationNames(candidate);
   // TUF 5.6.3: signed by a threshold of root's targets keys
   requireThreshold(`targets v${candidate.version}`, candidate.envelope.signatures, candidate.signedBytes,
     rootKeys(trustedRoot.model), rootRole(trustedRoot.model, 'targets'), verifier);
@@ -158,6 +161,4 @@ export function verifyTargetsUpdate(
   if (candidate.expires.getTime() <= now.getTime()) {
     throw new TufError('expired', `targets v${candidate.version} expired at ${candidate.envelope.signed.expires}`);
   }
-  checkTargetEntries(candidate);
-  checkDelegationNames(candidate);
 }
