@@ -9,7 +9,9 @@ const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url))
 export function createKnex(databaseUrl: string, poolMax = 10): Knex {
   const knex = knexFactory({
     client: 'pg',
-    connection: { connectionString: databaseUrl, application_name: 'tuf-repository' },
+    connection: { connectionString: databaseUrl, application_name: 'tuf-repository', connectionTimeoutMillis: 5000 },
+    // While the database is down, fail requests within seconds (503) instead of queueing them.
+    acquireConnectionTimeout: 10_000,
     pool: {
       min: 0,
       max: poolMax,

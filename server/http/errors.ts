@@ -46,6 +46,14 @@ const STATUS: Record<TufErrorCode, number> = {
   targets_resign_required: 409,
 };
 
+/** Connection-level failures of PostgreSQL (down, restarting, unreachable), not query errors. */
+function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; name?: unknown; message?: unknown };
+  if (e?.name === 'KnexTimeoutError') return true;
+  if (typeof e?.code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006'].includes(e.code)) return true;
+  return typeof e?.message === 'string' && /Connection terminated|connection is closed|Client has encountered a connection error/i.test(e.message);
+}
+
 export interface ErrorBody {
   error: { code: HttpErrorCode; message: string; details?: Record<string, unknown> };
 }
@@ -56,6 +64,9 @@ export function toHttp(err: unknown): { status: number; body: ErrorBody } {
   }
   if (err instanceof HttpError) {
     return { status: err.status, body: { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } } };
+  }
+  if (isDatabaseUnavailable(err)) {
+    return { status: 503, body: { error: { code: 'unavailable', message: 'the database is unavailable; retry shortly' } } };
   }
   if (err instanceof OnlineSignerUnavailable) {
     return { status: 503, body: { error: { code: 'unavailable', message: err.message } } };

@@ -1,5 +1,6 @@
 // Signs snapshot and timestamp with the online keys, inside the caller's transaction. Callers hold
 // the publishing lock, so exactly one writer ever signs a given version.
+import os from 'node:os';
 import type { Root } from '@tufjs/models';
 import {
   buildSnapshotSigned,
@@ -17,6 +18,9 @@ import type { Db } from '../db/knex.ts';
 import { getHead, getHeadVersions, insertMetadataVersion, listSnapshotEntries } from '../db/metadataRepo.ts';
 import type { OnlineKeyStore, OnlineRole } from '../onlineKeys.ts';
 import { ONLINE_ROLES } from '../onlineKeys.ts';
+
+/** Which server process signed: recorded with every online signature, for the audit trail. */
+export const INSTANCE = `${os.hostname()}:${process.pid}`;
 
 /** Key for pg_advisory_xact_lock: every transaction that publishes metadata takes it first. */
 export const PUBLISH_LOCK_KEY = 0x7475665f707562n; // "tuf_pub"
@@ -92,7 +96,7 @@ async function signAndStore(ctx: PublishContext, role: OnlineRole, build: (versi
   const envelope = await signEnvelope(build(version, expires), [await ctx.signers.signerFor(role, ctx.root)]);
   const bytes = servedBytes(envelope);
   await insertMetadataVersion(ctx.db, { role, version, bytes, expires: new Date(expires) });
-  await appendAudit(ctx.db, { actor: ctx.actor, action: `${role}.signed`, role, version, details: { reason: ctx.reason } });
+  await appendAudit(ctx.db, { actor: ctx.actor, action: `${role}.signed`, role, version, details: { reason: ctx.reason, instance: INSTANCE } });
   return { version, bytes };
 }
 
