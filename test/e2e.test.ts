@@ -136,3 +136,8 @@ test('root v2 signed by 2 of 3 admins: a client that trusted v1 moves to v2', as
   await updater('fresh').refresh();
   assert.equal(trustedVersion('fresh', 'root'), 2);
 });
+
+test('the stored history is consistent with everything published (tuf-server audit verify)', async () => {
+  const out = await mustRun('server/main.ts', ['audit', 'verify'], { DATABASE_URL: t.databaseUrl, TUF_HOME: t.home, DEV_SIGSTORE: 'false' });
+  assert.match(out, /^\d+ versions checked, 0 problem\(s\)$/m);
+});

@@ -271,5 +271,18 @@ describe('clients refuse what the delegated identities did not sign', () => {
       await c.refresh();
       await assert.rejects(c.getTargetInfo('demo/evil.tgz'), /signed by 0\/1 keys/, what);
     }
+    // The history check finds exactly what bypassed the server's checks.
+    fs.writeFileSync(path.join(work, 'sigstore-root-for-audit.json'), JSON.stringify(t.sigstore.setup.trustedRoot));
+    const audit = await runCli('server/main.ts', ['audit', 'verify'], {
+      DATABASE_URL: t.databaseUrl,
+      TUF_HOME: t.home,
+      DEV_SIGSTORE: 'false',
+      SIGSTORE_TRUSTED_ROOT: path.join(work, 'sigstore-root-for-audit.json'),
+    });
+    assert.equal(audit.status, 1, audit.stderr);
+    const flagged = audit.stdout.split('\n').filter((l) => /^demo v\d+: /.test(l));
+    assert.ok(flagged.some((l) => /not signed by the threshold of its delegation/.test(l)), audit.stdout);
+    assert.ok(flagged.some((l) => /no audit entry records it/.test(l)), audit.stdout);
+    assert.deepEqual(audit.stdout.split('\n').filter((l) => /^[a-z0-9.-]+ v\d+: /.test(l) && !l.startsWith('demo ')), [], 'nothing else flagged');
   });
 });
