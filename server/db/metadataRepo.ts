@@ -7,6 +7,8 @@ export interface NewMetadataVersion {
   version: number;
   bytes: Buffer;
   expires: Date;
+  /** Snapshot only: the highest role change it includes. */
+  coversSeq?: string;
 }
 
 /** Inserts a version and moves the role's head to it. The unique (role, version) index refuses reuse. */
@@ -18,11 +20,51 @@ export async function insertMetadataVersion(db: Db, v: NewMetadataVersion): Prom
     sha256: sha256Hex(v.bytes),
     length: v.bytes.length,
     expires: v.expires,
-  });
+    ...(v.coversSeq !== undefined ? { covers_seq: v.coversSeq } : {}),
+  } as never);
   await db<RoleHeadRow>('role_heads')
     .insert({ role: v.role, version: v.version, expires: v.expires, updated_at: db.fn.now() as unknown as Date })
     .onConflict('role')
-    .merge(['version', 'expires', 'updated_at']);
+    .merge({ version: v.version, expires: v.expires, updated_at: db.fn.now() as never, change_seq: db.raw(`nextval('role_change_seq')`) as never });
+}
+
+const NOT_IN_SNAPSHOT = ['root', 'snapshot', 'timestamp'];
+
+/** The highest change of any role snapshot lists ('0' when none). */
+export async function maxSnapshotChangeSeq(db: Db): Promise<string> {
+  const row = await db('role_heads').whereNotIn('role', NOT_IN_SNAPSHOT).max({ seq: 'change_seq' }).first();
+  return String(row?.seq ?? '0');
+}
+
+/** The current snapshot's version, digest and the change sequence it covers. */
+export async function snapshotHeadInfo(db: Db): Promise<{ version: number; sha256: string; covers_seq: string | null } | undefined> {
+  return db('metadata_versions as m')
+    .join('role_heads as h', function () {
+      this.on('h.role', 'm.role').andOn('h.version', 'm.version');
+    })
+    .where('m.role', 'snapshot')
+    .first('m.version', 'm.sha256', 'm.covers_seq');
+}
+
+export interface SnapshotEntryRow {
+  role: string;
+  version: number;
+  sha256: string;
+  length: number;
+  change_seq: string;
+}
+
+/** Heads of the roles snapshot lists, changed after `afterSeq` (all when null), up to `uptoSeq`. */
+export async function snapshotEntriesChanged(db: Db, afterSeq: string | null, uptoSeq: string): Promise<SnapshotEntryRow[]> {
+  const q = db('metadata_versions as m')
+    .join('role_heads as h', function () {
+      this.on('h.role', 'm.role').andOn('h.version', 'm.version');
+    })
+    .whereNotIn('m.role', NOT_IN_SNAPSHOT)
+    .where('h.change_seq', '<=', uptoSeq)
+    .select('m.role', 'm.version', 'm.sha256', 'm.length', 'h.change_seq');
+  if (afterSeq !== null) q.where('h.change_seq', '>', afterSeq);
+  return q;
 }
 
 export async function getMetadataVersion(db: Db, role: string, version: number): Promise<MetadataVersionRow | undefined> {
@@ -57,14 +99,4 @@ export async function listHeads(db: Db, roles?: string[]): Promise<RoleHeadRow[]
   const q = db<RoleHeadRow>('role_heads').select('*');
   if (roles) q.whereIn('role', roles);
   return q;
-}
-
-/** Heads of every targets role (top-level and delegated): what snapshot lists. */
-export async function listSnapshotEntries(db: Db): Promise<Pick<MetadataVersionRow, 'role' | 'version' | 'sha256' | 'length'>[]> {
-  return db('metadata_versions as m')
-    .join('role_heads as h', function () {
-      this.on('h.role', 'm.role').andOn('h.version', 'm.version');
-    })
-    .whereNotIn('m.role', ['root', 'snapshot', 'timestamp'])
-    .select('m.role', 'm.version', 'm.sha256', 'm.length');
 }

@@ -9,6 +9,7 @@ export interface MetadataVersionRow {
   length: number;
   expires: Date;
   created_at: Date;
+  covers_seq: string | null;
 }
 
 export interface RoleHeadRow {
@@ -16,6 +17,8 @@ export interface RoleHeadRow {
   version: number;
   expires: Date;
   updated_at: Date;
+  /** bigint: a string */
+  change_seq: string;
 }
 
 export interface TargetRecordRow {

@@ -23,7 +23,10 @@ import { getHead, insertMetadataVersion } from '../db/metadataRepo.ts';
 import { clearResignNeeded, closePending, findPending, insertRegistration, listPending, listResignNeeded, upsertPending } from '../db/projectsRepo.ts';
 import type { PendingUploadRow, RegistrationRow } from '../db/rows.ts';
 import { putBlob, replaceTargetRecords } from '../db/targetsRepo.ts';
-import { publishSnapshotAndTimestamp, type Published } from './publisher.ts';
+import type { Published } from './publisher.ts';
+
+/** First key of the two-key advisory lock that serializes one project role's versions. */
+const ROLE_LOCK_CLASS = 7_302_005;
 import { targetRecordsWithFiles, type RepositoryService } from './repository.ts';
 
 export interface ProjectDeps {
@@ -140,8 +143,12 @@ export class ProjectService {
     for (const bytes of Object.values(files)) await putBlob(this.deps.knex, sha256Hex(bytes), bytes);
 
     let result: UploadResult | null = null;
+    // The role commit holds the publishing lock shared (many commit at once) and the role's own
+    // lock exclusive (its versions stay in order). Snapshot and timestamp follow in a second
+    // transaction that covers every commit made meanwhile: uploads coalesce into one snapshot.
     await this.deps.repository.publishing(async (trx) => {
-      // Under the lock: merge with signatures collected earlier for the same bytes, re-verify
+      await trx.raw('select pg_advisory_xact_lock(?, hashtext(?))', [ROLE_LOCK_CLASS, project]);
+      // Under the locks: merge with signatures collected earlier for the same bytes, re-verify
       // against the current delegation and version (another process may have moved them on).
       const pending = await findPending(trx, project, signedSha256);
       const merged = pending && pending.status === 'pending' ? unionSignatures(pending.envelope as unknown as Envelope, candidate.envelope) : candidate.envelope;
@@ -166,15 +173,15 @@ export class ProjectService {
         version: candidate.version,
         details: { signedBy: decision.validKeyids, targets: records.length, droppedPending: dropped },
       });
-      const root = await this.deps.repository.trustedRoot(trx);
-      const published = [
-        { role: project, version: candidate.version },
-        ...(await publishSnapshotAndTimestamp(this.deps.repository.publishContext(trx, root!.model, 'server', `${project} v${candidate.version}`))),
-      ];
-      result = { status: 'published', version: candidate.version, published };
-      return published;
-    });
-    return result!;
+      result = { status: 'published', version: candidate.version, published: [{ role: project, version: candidate.version }] };
+      return [{ role: project, version: candidate.version }];
+    }, 'shared');
+    const r = result as UploadResult | null;
+    if (r?.status === 'published') {
+      // Answered only once a snapshot and timestamp include it (here or by a concurrent publisher).
+      r.published.push(...(await this.deps.repository.publishPendingChanges(`${project} v${r.version}`)));
+    }
+    return r!;
   }
 
   async pending(project: string): Promise<PendingJson[]> {

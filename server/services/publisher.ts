@@ -15,7 +15,8 @@ import type { Signer } from '../../core/signer.ts';
 import type { Clock } from '../../core/clock.ts';
 import { appendAudit } from '../db/auditRepo.ts';
 import type { Db } from '../db/knex.ts';
-import { getHead, getHeadVersions, insertMetadataVersion, listSnapshotEntries } from '../db/metadataRepo.ts';
+import { getHead, getHeadVersions, insertMetadataVersion, maxSnapshotChangeSeq, snapshotEntriesChanged, snapshotHeadInfo } from '../db/metadataRepo.ts';
+import { sha256Hex } from '../../core/canonical.ts';
 import type { OnlineKeyStore, OnlineRole } from '../onlineKeys.ts';
 import { ONLINE_ROLES } from '../onlineKeys.ts';
 
@@ -25,8 +26,46 @@ export const INSTANCE = `${os.hostname()}:${process.pid}`;
 /** Key for pg_advisory_xact_lock: every transaction that publishes metadata takes it first. */
 export const PUBLISH_LOCK_KEY = 0x7475665f707562n; // "tuf_pub"
 
-export async function takePublishLock(trx: Db): Promise<void> {
-  await trx.raw('select pg_advisory_xact_lock(?::bigint)', [PUBLISH_LOCK_KEY.toString()]);
+/**
+ * Exclusive: whoever signs snapshot/timestamp or changes top-level metadata. Shared: a project
+ * role commit, so that many commit at once while none overlaps a publication or a change of
+ * delegations (and so each snapshot sees every commit that finished before it).
+ */
+export async function takePublishLock(trx: Db, mode: 'exclusive' | 'shared' = 'exclusive'): Promise<void> {
+  const fn = mode === 'exclusive' ? 'pg_advisory_xact_lock' : 'pg_advisory_xact_lock_shared';
+  await trx.raw(`select ${fn}(?::bigint)`, [PUBLISH_LOCK_KEY.toString()]);
+}
+
+/**
+ * The snapshot's meta, kept in memory between publications so that the next one only reads the
+ * roles changed since (role_heads.change_seq). Keyed by the version and digest of the snapshot it
+ * describes: after a rolled-back or foreign publication it does not match, and is rebuilt.
+ */
+export class SnapshotMeta {
+  private state: { version: number; sha256: string; coversSeq: string; meta: Map<string, MetaEntry> } | null = null;
+
+  async build(db: Db): Promise<{ meta: Map<string, MetaEntry>; coversSeq: string; remember(version: number, sha256: string): void }> {
+    const upto = await maxSnapshotChangeSeq(db);
+    const head = await snapshotHeadInfo(db);
+    const s = this.state;
+    let meta: Map<string, MetaEntry>;
+    let rows;
+    if (s && head && head.covers_seq !== null && s.version === head.version && s.sha256 === head.sha256) {
+      meta = new Map(s.meta);
+      rows = await snapshotEntriesChanged(db, s.coversSeq, upto);
+    } else {
+      meta = new Map();
+      rows = await snapshotEntriesChanged(db, null, upto);
+    }
+    for (const r of rows) meta.set(`${r.role}.json`, { version: r.version, length: r.length, hashes: { sha256: r.sha256 } });
+    return {
+      meta,
+      coversSeq: upto,
+      remember: (version, sha256) => {
+        this.state = { version, sha256, coversSeq: upto, meta };
+      },
+    };
+  }
 }
 
 export class OnlineSignerUnavailable extends Error {
@@ -81,6 +120,7 @@ export interface PublishContext {
   timestampExpirySeconds: number;
   actor: string;
   reason: string;
+  snapshotMeta: SnapshotMeta;
 }
 
 export interface Published {
@@ -88,24 +128,24 @@ export interface Published {
   version: number;
 }
 
-async function signAndStore(ctx: PublishContext, role: OnlineRole, build: (version: number, expires: string) => ReturnType<typeof buildSnapshotSigned>): Promise<{ version: number; bytes: Buffer }> {
+async function signAndStore(ctx: PublishContext, role: OnlineRole, build: (version: number, expires: string) => ReturnType<typeof buildSnapshotSigned>, coversSeq?: string): Promise<{ version: number; bytes: Buffer }> {
   const head = await getHead(ctx.db, role);
   const version = (head?.version ?? 0) + 1;
   const lifetime = role === 'snapshot' ? ctx.snapshotExpirySeconds : ctx.timestampExpirySeconds;
   const expires = expiresAfter(ctx.clock.now(), lifetime);
   const envelope = await signEnvelope(build(version, expires), [await ctx.signers.signerFor(role, ctx.root)]);
   const bytes = servedBytes(envelope);
-  await insertMetadataVersion(ctx.db, { role, version, bytes, expires: new Date(expires) });
+  await insertMetadataVersion(ctx.db, { role, version, bytes, expires: new Date(expires), ...(coversSeq !== undefined ? { coversSeq } : {}) });
   await appendAudit(ctx.db, { actor: ctx.actor, action: `${role}.signed`, role, version, details: { reason: ctx.reason, instance: INSTANCE } });
   return { version, bytes };
 }
 
 /** A new snapshot over the current head of every targets role, then a timestamp over it. */
 export async function publishSnapshotAndTimestamp(ctx: PublishContext): Promise<Published[]> {
-  const entries = await listSnapshotEntries(ctx.db);
-  const meta: Record<string, MetaEntry> = {};
-  for (const e of entries) meta[`${e.role}.json`] = { version: e.version, length: e.length, hashes: { sha256: e.sha256 } };
-  const snapshot = await signAndStore(ctx, 'snapshot', (v, exp) => buildSnapshotSigned(v, exp, meta));
+  const built = await ctx.snapshotMeta.build(ctx.db);
+  const meta = Object.fromEntries(built.meta);
+  const snapshot = await signAndStore(ctx, 'snapshot', (v, exp) => buildSnapshotSigned(v, exp, meta), built.coversSeq);
+  built.remember(snapshot.version, sha256Hex(snapshot.bytes));
   const timestamp = await signAndStore(ctx, 'timestamp', (v, exp) =>
     buildTimestampSigned(v, exp, metaEntryFor(snapshot.version, snapshot.bytes)));
   return [

@@ -12,11 +12,12 @@ import type { SignatureVerifier } from '../../core/verify.ts';
 import { clearResignNeeded, decideRegistrations, listRegistrations, markResignNeeded } from '../db/projectsRepo.ts';
 import { appendAudit } from '../db/auditRepo.ts';
 import type { Db } from '../db/knex.ts';
-import { getHead, getHeadDigest, getMetadataVersion, insertMetadataVersion, listHeads } from '../db/metadataRepo.ts';
+import { getHead, getHeadDigest, getMetadataVersion, insertMetadataVersion, listHeads, maxSnapshotChangeSeq, snapshotHeadInfo } from '../db/metadataRepo.ts';
 import { blobExists, replaceTargetRecords, type TargetRecord } from '../db/targetsRepo.ts';
 import { heldOnlinePublicKeys, type OnlineKeyStore } from '../onlineKeys.ts';
 import {
   OnlineSigners,
+  SnapshotMeta,
   publishSnapshotAndTimestamp,
   publishTimestamp,
   takePublishLock,
@@ -63,6 +64,7 @@ export interface SubmitResult {
 
 export class RepositoryService {
   readonly signers: OnlineSigners;
+  private readonly snapshotMeta = new SnapshotMeta();
   private readonly parsed = new Map<string, { version: number; sha256: string; doc: ParsedMetadata<'root' | 'targets'> }>();
 
   constructor(private readonly deps: RepositoryDeps) {
@@ -123,13 +125,17 @@ export class RepositoryService {
       timestampExpirySeconds: this.deps.timestampExpirySeconds,
       actor,
       reason,
+      snapshotMeta: this.snapshotMeta,
     };
   }
 
-  /** Runs `work` in a transaction holding the publishing lock, then announces what it published. */
-  async publishing(work: (trx: Knex.Transaction) => Promise<Published[]>): Promise<Published[]> {
+  /**
+   * Runs `work` in a transaction holding the publishing lock (exclusive unless asked otherwise),
+   * then announces what it published.
+   */
+  async publishing(work: (trx: Knex.Transaction) => Promise<Published[]>, mode: 'exclusive' | 'shared' = 'exclusive'): Promise<Published[]> {
     const published = await this.deps.knex.transaction(async (trx) => {
-      await takePublishLock(trx);
+      await takePublishLock(trx, mode);
       const result = await work(trx);
       if (result.length > 0) {
         // Delivered to every listening server process when (and only if) the transaction commits.
@@ -278,6 +284,22 @@ export class RepositoryService {
     return { published };
   }
 
+  /**
+   * Publishes a snapshot (and timestamp) covering every role change committed since the current
+   * snapshot, if there is any. Concurrent callers coalesce: the first to get the lock publishes
+   * everything committed so far, and the others find nothing left to do.
+   */
+  async publishPendingChanges(reason: string): Promise<Published[]> {
+    return this.publishing(async (trx) => {
+      const upto = await maxSnapshotChangeSeq(trx);
+      const head = await snapshotHeadInfo(trx);
+      if (head && head.covers_seq !== null && BigInt(upto) <= BigInt(head.covers_seq)) return [];
+      const root = await this.trustedRoot(trx);
+      if (!root) return [];
+      return publishSnapshotAndTimestamp(this.publishContext(trx, root.model, 'server', reason));
+    });
+  }
+
   private dueForResign(expires: Date, lifetimeSeconds: number, now: Date): boolean {
     return expires.getTime() - now.getTime() <= lifetimeSeconds * 1000 * this.deps.resignRemainingFraction;
   }
@@ -298,6 +320,9 @@ export class RepositoryService {
       if (this.dueForResign(timestamp.expires, this.deps.timestampExpirySeconds, now)) return 'timestamp' as const;
       return null;
     };
+    // Role changes a crashed process committed but did not publish are published here.
+    const pending = await this.publishPendingChanges('changes left unpublished');
+    if (pending.length > 0) return pending;
     if ((await due(this.deps.knex)) === null) return [];
     return this.publishing(async (trx) => {
       const which = await due(trx);
