@@ -92,6 +92,15 @@ export function parseMetadata<T extends 'root' | 'targets'>(value: unknown, type
   if (typeof signed.expires !== 'string' || !EXPIRES.test(signed.expires) || Number.isNaN(Date.parse(signed.expires))) {
     throw new TufError('malformed', `${where}: expires must look like 2030-01-01T00:00:00Z`);
   }
+  const delegations = signed.delegations;
+  if (isPlainObject(delegations) && Array.isArray(delegations.roles)) {
+    const names = new Set<string>();
+    for (const r of delegations.roles) {
+      const name = isPlainObject(r) ? r.name : undefined;
+      if (typeof name === 'string' && names.has(name)) throw new TufError('malformed', `${where}: delegated role ${JSON.stringify(name)} is listed twice`);
+      if (typeof name === 'string') names.add(name);
+    }
+  }
   const signedBytes = canonicalBytes(signed);
   let model: Metadata<Root> | Metadata<Targets>;
   try {

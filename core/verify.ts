@@ -1,5 +1,6 @@
 // Signature threshold checks. Counting is by distinct keyid of the role; a signature that does not
 // verify, or whose key this verifier cannot handle, never counts (fail closed).
+import { canonicalBytes, sha256Hex, type JsonValue } from './canonical.ts';
 import { TufError } from './errors.ts';
 import { verifyKeySignature, type TufKey } from './keys.ts';
 import type { SignatureJson } from './metadata.ts';
@@ -90,4 +91,23 @@ export function requireThreshold(
     );
   }
   return result;
+}
+
+/**
+ * Remembers verdicts for one request, so that a check repeated under a lock (against possibly
+ * newer state) does not pay for the same Sigstore verification twice. Keyed by everything the
+ * verdict depends on: the key, the whole signature, and the signed bytes.
+ */
+export function memoizedVerifier(inner: SignatureVerifier): SignatureVerifier {
+  const verdicts = new Map<string, boolean>();
+  return {
+    verify(key, signature, signedBytes) {
+      const id = sha256Hex(canonicalBytes({ key, signature: signature as unknown as JsonValue, bytes: sha256Hex(signedBytes) }));
+      const known = verdicts.get(id);
+      if (known !== undefined) return known;
+      const verdict = inner.verify(key, signature, signedBytes) === true;
+      verdicts.set(id, verdict);
+      return verdict;
+    },
+  };
 }

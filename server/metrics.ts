@@ -7,6 +7,9 @@ export interface Metrics {
   httpRequests: client.Counter<'method' | 'route' | 'status'>;
   httpDuration: client.Histogram<'method' | 'route'>;
   uploads: client.Counter<'kind' | 'result' | 'reason'>;
+  snapshotBuild: client.Histogram;
+  snapshotBytes: client.Gauge;
+  snapshotEntries: client.Gauge;
 }
 
 /** One registry per app (no global default registry), so several apps can live in one process. */
@@ -59,5 +62,13 @@ export function createMetrics(cache: MetadataCache, clock: Clock): Metrics {
       }
     },
   });
-  return { registry, httpRequests, httpDuration, uploads };
+  const snapshotBuild = new client.Histogram({
+    name: 'tuf_snapshot_build_seconds',
+    help: 'Time to build, sign and store one snapshot (and so the delay it adds to a publication)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const snapshotBytes = new client.Gauge({ name: 'tuf_snapshot_bytes', help: 'Size of the last snapshot this process signed', registers: [registry] });
+  const snapshotEntries = new client.Gauge({ name: 'tuf_snapshot_entries', help: 'Roles listed by the last snapshot this process signed', registers: [registry] });
+  return { registry, httpRequests, httpDuration, uploads, snapshotBuild, snapshotBytes, snapshotEntries };
 }

@@ -116,6 +116,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
   const keyStore = opts.keyStore ?? keyStoreFor(config);
   const verifier = new IdentitySignatureVerifier(opts.sigstore.trustedRoot);
   const cache = new MetadataCache(knex, log.child({ component: 'cache' }), config.metadataCacheBytes);
+  const metrics = createMetrics(cache, clock);
   const service = new RepositoryService({
     knex,
     clock,
@@ -124,6 +125,11 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     timestampExpirySeconds: config.timestampExpirySeconds,
     resignRemainingFraction: config.resignRemainingFraction,
     verifier,
+    onSnapshot: (seconds, bytes, entries) => {
+      metrics.snapshotBuild.observe(seconds);
+      metrics.snapshotBytes.set(bytes);
+      metrics.snapshotEntries.set(entries);
+    },
     onPublished: async (published) => {
       // If this fails, the notification and the periodic reload still bring the cache up to date.
       await cache.applyPublished(published).catch((err) => log.warn({ err: String(err) }, 'cache update after publish failed'));
@@ -139,7 +145,6 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     registrationMaxSkewSeconds: config.registrationMaxSkewSeconds,
   });
   await cache.start(opts.databaseUrl, config.cacheReloadIntervalSeconds);
-  const metrics = createMetrics(cache, clock);
   const app = createApp({
     knex,
     service,

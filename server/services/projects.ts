@@ -15,6 +15,7 @@ import {
 import { TufError } from '../../core/errors.ts';
 import type { IdentitySignatureVerifier } from '../../core/identity.ts';
 import { parseMetadata, servedBytes, type Envelope, type ParsedMetadata } from '../../core/metadata.ts';
+import { memoizedVerifier } from '../../core/verify.ts';
 import { assertDelegatedRoleName } from '../../core/names.ts';
 import type { PendingJson, ProjectInfoJson } from '../../core/apiTypes.ts';
 import { appendAudit } from '../db/auditRepo.ts';
@@ -123,7 +124,9 @@ export class ProjectService {
     const candidate = parseMetadata(metadata, 'targets', project);
     const now = () => this.deps.clock.now();
     const signedSha256 = sha256Hex(candidate.signedBytes);
-    // Signature checks (about 4 ms each) run before the publishing lock is taken.
+    // Signature checks (about 4 ms each) run before the publishing lock is taken; the re-check
+    // under the lock reuses their verdicts.
+    const verifier = memoizedVerifier(this.deps.verifier);
     const verify = async (db: Db, envelope: Envelope) => {
       const { delegation } = await this.delegationFor(db, project);
       const head = await getHead(db, project);
@@ -133,7 +136,7 @@ export class ProjectService {
         delegation,
         currentVersion: head?.version ?? null,
         now: now(),
-        verifier: this.deps.verifier,
+        verifier,
         maxExpirySeconds: this.deps.projectMaxExpirySeconds,
       });
       return { decision };

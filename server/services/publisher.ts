@@ -121,6 +121,8 @@ export interface PublishContext {
   actor: string;
   reason: string;
   snapshotMeta: SnapshotMeta;
+  /** Told how long building and signing each snapshot took, and its size (metrics). */
+  onSnapshot?: (seconds: number, bytes: number, entries: number) => void;
 }
 
 export interface Published {
@@ -142,10 +144,12 @@ async function signAndStore(ctx: PublishContext, role: OnlineRole, build: (versi
 
 /** A new snapshot over the current head of every targets role, then a timestamp over it. */
 export async function publishSnapshotAndTimestamp(ctx: PublishContext): Promise<Published[]> {
+  const started = process.hrtime.bigint();
   const built = await ctx.snapshotMeta.build(ctx.db);
   const meta = Object.fromEntries(built.meta);
   const snapshot = await signAndStore(ctx, 'snapshot', (v, exp) => buildSnapshotSigned(v, exp, meta), built.coversSeq);
   built.remember(snapshot.version, sha256Hex(snapshot.bytes));
+  ctx.onSnapshot?.(Number(process.hrtime.bigint() - started) / 1e9, snapshot.bytes.length, built.meta.size);
   const timestamp = await signAndStore(ctx, 'timestamp', (v, exp) =>
     buildTimestampSigned(v, exp, metaEntryFor(snapshot.version, snapshot.bytes)));
   return [

@@ -51,6 +51,8 @@ export interface RepositoryDeps {
   resignRemainingFraction: number;
   /** Verifies signatures of submitted metadata: ordinary keys, and identity keys (TAP 18). */
   verifier: SignatureVerifier;
+  /** Observes each snapshot built (metrics). */
+  onSnapshot?: (seconds: number, bytes: number, entries: number) => void;
   /**
    * Called after commit with what was published; awaited, so that once a write is answered this
    * process already serves it. Must not throw (the change is committed either way).
@@ -126,6 +128,7 @@ export class RepositoryService {
       actor,
       reason,
       snapshotMeta: this.snapshotMeta,
+      ...(this.deps.onSnapshot ? { onSnapshot: this.deps.onSnapshot } : {}),
     };
   }
 
