@@ -40,23 +40,17 @@ async function currentTargets(): Promise<Envelope> {
   return JSON.parse((await request(t.baseUrl).get(`/metadata/${t.repo.cache.head('targets')!.version}.targets.json`)).text);
 }
 
-/** A client whose trusted state lives on in its directory between refreshes. */
-function updater(name: string): Updater {
+/** Where a client keeps its trusted state between refreshes; starts from root v1. */
+function clientOptions(name: string) {
   const metadataDir = path.join(work, name, 'metadata');
   if (!fs.existsSync(metadataDir)) {
     fs.mkdirSync(metadataDir, { recursive: true });
     fs.copyFileSync(path.join(work, '1.root.json'), path.join(metadataDir, 'root.json'));
   }
-  return new Updater({ metadataDir, metadataBaseUrl: `${t.baseUrl}/metadata`, targetDir: path.join(work, name, 'targets'), targetBaseUrl: `${t.baseUrl}/targets` });
+  return { metadataDir, metadataBaseUrl: `${t.baseUrl}/metadata`, targetDir: path.join(work, name, 'targets'), targetBaseUrl: `${t.baseUrl}/targets` };
 }
-function identityClient(name: string): IdentityClient {
-  const metadataDir = path.join(work, name, 'metadata');
-  if (!fs.existsSync(metadataDir)) {
-    fs.mkdirSync(metadataDir, { recursive: true });
-    fs.copyFileSync(path.join(work, '1.root.json'), path.join(metadataDir, 'root.json'));
-  }
-  return new IdentityClient({ metadataDir, metadataBaseUrl: `${t.baseUrl}/metadata`, targetDir: path.join(work, name, 'targets'), targetBaseUrl: `${t.baseUrl}/targets` });
-}
+const updater = (name: string) => new Updater(clientOptions(name));
+const identityClient = (name: string) => new IdentityClient(clientOptions(name));
 function trusted(name: string, role: string): Envelope {
   return JSON.parse(fs.readFileSync(path.join(work, name, 'metadata', `${role}.json`), 'utf8'));
 }
