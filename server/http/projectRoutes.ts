@@ -67,7 +67,7 @@ export function projectRoutes(deps: { knex: Knex; projects: ProjectService; metr
       const body = parseBody(uploadBody, req.body, 'upload');
       const files: Record<string, Buffer> = {};
       for (const [path, b64] of Object.entries(body.files)) files[path] = Buffer.from(b64, 'base64');
-      const result = await projects.upload(String(req.params.project), body.metadata, files, 'maintainer-upload');
+      const result = await projects.upload(String(req.params.project), body.metadata, files);
       metrics.uploads.inc({ kind: 'project', result: result.status === 'published' ? 'accepted' : 'pending', reason: '' });
       res.status(result.status === 'published' ? 201 : 202).json(result);
     } catch (err) {

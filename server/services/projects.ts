@@ -117,10 +117,10 @@ export class ProjectService {
   }
 
   /**
-   * A new version of a project role. Published (with snapshot and timestamp, in one transaction)
-   * once the delegation's threshold of identities signed it; held as pending before that.
+   * A new version of a project role. Stored once the delegation's threshold of identities signed
+   * it (held as pending before that), then answered once a snapshot and timestamp include it.
    */
-  async upload(project: string, metadata: unknown, files: Record<string, Buffer>, actor: string): Promise<UploadResult> {
+  async upload(project: string, metadata: unknown, files: Record<string, Buffer>): Promise<UploadResult> {
     const candidate = parseMetadata(metadata, 'targets', project);
     const now = () => this.deps.clock.now();
     const signedSha256 = sha256Hex(candidate.signedBytes);
@@ -139,7 +139,8 @@ export class ProjectService {
         verifier,
         maxExpirySeconds: this.deps.projectMaxExpirySeconds,
       });
-      return { decision };
+      const signers = decision.validKeyids.map((k) => String(delegation.keys[k]?.keyval.identity ?? k));
+      return { decision, actor: `identity:${signers.join(',')}` };
     };
     await verify(this.deps.knex, candidate.envelope); // fail fast, before any file is stored
     this.checkFiles(candidate, files);
@@ -155,7 +156,7 @@ export class ProjectService {
       // against the current delegation and version (another process may have moved them on).
       const pending = await findPending(trx, project, signedSha256);
       const merged = pending && pending.status === 'pending' ? unionSignatures(pending.envelope as unknown as Envelope, candidate.envelope) : candidate.envelope;
-      const { decision } = await verify(trx, merged);
+      const { decision, actor } = await verify(trx, merged);
       const kept = validSignaturesOnly(merged, decision.validKeyids);
       if (!decision.publish) {
         await upsertPending(trx, project, candidate.version, signedSha256, kept);
