@@ -61,26 +61,35 @@ export class MetadataCache {
     await this.warm(['timestamp', 'snapshot', 'targets', 'root']);
   }
 
-  /** Applies what a publishing transaction announced. */
+  /** Applies what a publishing transaction announced; bytes it carries are not read back. */
   async applyPublished(published: Published[]): Promise<void> {
-    const roles = published.map((p) => p.role);
-    await this.warm(roles);
+    const toRead: string[] = [];
+    for (const p of published) {
+      if (!p.file) {
+        // Our own publications come back as notifications too: nothing to read then.
+        if ((this.heads.get(p.role)?.version ?? 0) < p.version) toRead.push(p.role);
+        continue;
+      }
+      this.store({ role: p.role, version: p.version, bytes: p.file.bytes, etag: `"${p.file.sha256}"`, expires: p.file.expires });
+    }
+    if (toRead.length > 0) await this.warm(toRead);
+  }
+
+  /** Takes a current version into the cache, never moving a role backwards. */
+  private store(file: CachedFile): void {
+    const known = this.heads.get(file.role);
+    if (known && known.version > file.version) return;
+    this.heads.set(file.role, { version: file.version, expires: file.expires });
+    if (file.role === 'timestamp') {
+      if (!this.timestampFile || this.timestampFile.version < file.version) this.timestampFile = file;
+    } else {
+      this.remember(`${file.version}.${file.role}.json`, file);
+    }
   }
 
   private async warm(roles: string[]): Promise<void> {
-    const rows = await getHeadVersions(this.knex, roles);
-    for (const row of rows) {
-      const file = toCached(row);
-      const known = this.heads.get(row.role);
-      // Never move backwards: a slow query may return after a newer notification was applied.
-      if (known && known.version > row.version) continue;
-      this.heads.set(row.role, { version: row.version, expires: row.expires });
-      if (row.role === 'timestamp') {
-        if (!this.timestampFile || this.timestampFile.version < row.version) this.timestampFile = file;
-      } else {
-        this.remember(`${row.version}.${row.role}.json`, file);
-      }
-    }
+    // A slow query may return after a newer notification was applied: store() never goes back.
+    for (const row of await getHeadVersions(this.knex, roles)) this.store(toCached(row));
   }
 
   private remember(name: string, file: CachedFile): void {

@@ -128,9 +128,11 @@ export interface PublishContext {
 export interface Published {
   role: string;
   version: number;
+  /** The bytes just signed, so this process serves them without reading them back. Never notified. */
+  file?: { bytes: Buffer; sha256: string; expires: Date };
 }
 
-async function signAndStore(ctx: PublishContext, role: OnlineRole, build: (version: number, expires: string) => ReturnType<typeof buildSnapshotSigned>, coversSeq?: string): Promise<{ version: number; bytes: Buffer }> {
+async function signAndStore(ctx: PublishContext, role: OnlineRole, build: (version: number, expires: string) => ReturnType<typeof buildSnapshotSigned>, coversSeq?: string): Promise<{ version: number; bytes: Buffer; published: Published }> {
   const head = await getHead(ctx.db, role);
   const version = (head?.version ?? 0) + 1;
   const lifetime = role === 'snapshot' ? ctx.snapshotExpirySeconds : ctx.timestampExpirySeconds;
@@ -139,7 +141,7 @@ async function signAndStore(ctx: PublishContext, role: OnlineRole, build: (versi
   const bytes = servedBytes(envelope);
   await insertMetadataVersion(ctx.db, { role, version, bytes, expires: new Date(expires), ...(coversSeq !== undefined ? { coversSeq } : {}) });
   await appendAudit(ctx.db, { actor: ctx.actor, action: `${role}.signed`, role, version, details: { reason: ctx.reason, instance: INSTANCE } });
-  return { version, bytes };
+  return { version, bytes, published: { role, version, file: { bytes, sha256: sha256Hex(bytes), expires: new Date(expires) } } };
 }
 
 /** A new snapshot over the current head of every targets role, then a timestamp over it. */
@@ -148,13 +150,13 @@ export async function publishSnapshotAndTimestamp(ctx: PublishContext): Promise<
   const built = await ctx.snapshotMeta.build(ctx.db);
   const meta = Object.fromEntries(built.meta);
   const snapshot = await signAndStore(ctx, 'snapshot', (v, exp) => buildSnapshotSigned(v, exp, meta), built.coversSeq);
-  built.remember(snapshot.version, sha256Hex(snapshot.bytes));
+  built.remember(snapshot.version, snapshot.published.file!.sha256);
   ctx.onSnapshot?.(Number(process.hrtime.bigint() - started) / 1e9, snapshot.bytes.length, built.meta.size);
   const timestamp = await signAndStore(ctx, 'timestamp', (v, exp) =>
     buildTimestampSigned(v, exp, metaEntryFor(snapshot.version, snapshot.bytes)));
   return [
-    { role: 'snapshot', version: snapshot.version },
-    { role: 'timestamp', version: timestamp.version },
+    snapshot.published,
+    timestamp.published,
   ];
 }
 
@@ -164,5 +166,5 @@ export async function publishTimestamp(ctx: PublishContext): Promise<Published[]
   if (!snapshot) throw new Error('no snapshot to timestamp');
   const timestamp = await signAndStore(ctx, 'timestamp', (v, exp) =>
     buildTimestampSigned(v, exp, metaEntryFor(snapshot.version, snapshot.bytes)));
-  return [{ role: 'timestamp', version: timestamp.version }];
+  return [timestamp.published];
 }

@@ -142,7 +142,8 @@ export class RepositoryService {
       const result = await work(trx);
       if (result.length > 0) {
         // Delivered to every listening server process when (and only if) the transaction commits.
-        await trx.raw('select pg_notify(?, ?)', [NOTIFY_CHANNEL, JSON.stringify(result)]);
+        const announced = result.map(({ role, version }) => ({ role, version }));
+        await trx.raw('select pg_notify(?, ?)', [NOTIFY_CHANNEL, JSON.stringify(announced)]);
       }
       return result;
     });
