@@ -89,7 +89,9 @@ async function main(): Promise<void> {
   fs.writeFileSync(path.join(work, 'sigstore-root.json'), JSON.stringify(sigstore.trustedRoot));
 
   const port = await freePort();
-  const server = (serverProcess = spawn(process.execPath, [path.join(repoDir, 'bin', 'tuf-server.mjs'), 'start'], {
+  // BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server process.
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const server = (serverProcess = spawn(process.execPath, [...nodeArgs, path.join(repoDir, 'bin', 'tuf-server.mjs'), 'start'], {
     env: {
       ...process.env,
       NODE_ENV: 'production',

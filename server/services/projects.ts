@@ -147,6 +147,7 @@ export class ProjectService {
     for (const bytes of Object.values(files)) await putBlob(this.deps.knex, sha256Hex(bytes), bytes);
 
     let result: UploadResult | null = null;
+    let committedSeq: string | undefined;
     // The role commit holds the publishing lock shared (many commit at once) and the role's own
     // lock exclusive (its versions stay in order). Snapshot and timestamp follow in a second
     // transaction that covers every commit made meanwhile: uploads coalesce into one snapshot.
@@ -177,13 +178,15 @@ export class ProjectService {
         version: candidate.version,
         details: { signedBy: decision.validKeyids, targets: records.length, droppedPending: dropped },
       });
+      const seq = (await trx('role_heads').where({ role: project }).first('change_seq'))!.change_seq as string;
+      committedSeq = String(seq);
       result = { status: 'published', version: candidate.version, published: [{ role: project, version: candidate.version }] };
       return [{ role: project, version: candidate.version }];
     }, 'shared');
     const r = result as UploadResult | null;
     if (r?.status === 'published') {
       // Answered only once a snapshot and timestamp include it (here or by a concurrent publisher).
-      r.published.push(...(await this.deps.repository.publishPendingChanges(`${project} v${r.version}`)));
+      r.published.push(...(await this.deps.repository.publishPendingChanges(`${project} v${r.version}`, committedSeq)));
     }
     return r!;
   }

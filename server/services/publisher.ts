@@ -36,6 +36,12 @@ export async function takePublishLock(trx: Db, mode: 'exclusive' | 'shared' = 'e
   await trx.raw(`select ${fn}(?::bigint)`, [PUBLISH_LOCK_KEY.toString()]);
 }
 
+/** Takes the publishing lock exclusively if it is free; false without waiting otherwise. */
+export async function tryPublishLock(trx: Db): Promise<boolean> {
+  const res = await trx.raw('select pg_try_advisory_xact_lock(?::bigint) as ok', [PUBLISH_LOCK_KEY.toString()]);
+  return res.rows[0].ok === true;
+}
+
 /**
  * The snapshot's meta, kept in memory between publications so that the next one only reads the
  * roles changed since (role_heads.change_seq). Keyed by the version and digest of the snapshot it

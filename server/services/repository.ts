@@ -21,11 +21,15 @@ import {
   publishSnapshotAndTimestamp,
   publishTimestamp,
   takePublishLock,
+  tryPublishLock,
   type PublishContext,
   type Published,
 } from './publisher.ts';
 
 export const NOTIFY_CHANNEL = 'tuf_metadata';
+
+/** The publishing lock was taken; the caller decides whether to wait. */
+class LockBusy extends Error {}
 
 /** The target records of a targets document; every listed file must already be held. */
 export async function targetRecordsWithFiles(db: Db, targets: ParsedMetadata<'targets'>): Promise<TargetRecord[]> {
@@ -136,9 +140,13 @@ export class RepositoryService {
    * Runs `work` in a transaction holding the publishing lock (exclusive unless asked otherwise),
    * then announces what it published.
    */
-  async publishing(work: (trx: Knex.Transaction) => Promise<Published[]>, mode: 'exclusive' | 'shared' = 'exclusive'): Promise<Published[]> {
+  async publishing(work: (trx: Knex.Transaction) => Promise<Published[]>, mode: 'exclusive' | 'shared' | 'try-exclusive' = 'exclusive'): Promise<Published[]> {
     const published = await this.deps.knex.transaction(async (trx) => {
-      await takePublishLock(trx, mode);
+      if (mode === 'try-exclusive') {
+        if (!(await tryPublishLock(trx))) throw new LockBusy();
+      } else {
+        await takePublishLock(trx, mode);
+      }
       const result = await work(trx);
       if (result.length > 0) {
         // Delivered to every listening server process when (and only if) the transaction commits.
@@ -293,15 +301,35 @@ export class RepositoryService {
    * snapshot, if there is any. Concurrent callers coalesce: the first to get the lock publishes
    * everything committed so far, and the others find nothing left to do.
    */
-  async publishPendingChanges(reason: string): Promise<Published[]> {
-    return this.publishing(async (trx) => {
+  async publishPendingChanges(reason: string, untilSeq?: string): Promise<Published[]> {
+    const work = async (trx: Knex.Transaction) => {
       const upto = await maxSnapshotChangeSeq(trx);
       const head = await snapshotHeadInfo(trx);
       if (head && head.covers_seq !== null && BigInt(upto) <= BigInt(head.covers_seq)) return [];
       const root = await this.trustedRoot(trx);
       if (!root) return [];
       return publishSnapshotAndTimestamp(this.publishContext(trx, root.model, 'server', reason));
-    });
+    };
+    if (untilSeq === undefined) return this.publishing(work);
+    // Waiting for one change: while another process or request is publishing, do not queue behind
+    // it (queued exclusive requests would also hold up every role commit); poll whether its
+    // snapshot already covers the change, and try the lock again. Fall back to waiting in line.
+    for (let attempt = 0; attempt < 25; attempt++) {
+      const head = await snapshotHeadInfo(this.deps.knex);
+      if (head?.covers_seq && BigInt(head.covers_seq) >= BigInt(untilSeq)) {
+        // Published by someone else: make sure this process serves it before answering.
+        const ts = await getHead(this.deps.knex, 'timestamp');
+        await this.deps.onPublished?.([{ role: 'snapshot', version: head.version }, ...(ts ? [{ role: 'timestamp', version: ts.version }] : [])]);
+        return [];
+      }
+      try {
+        return await this.publishing(work, 'try-exclusive');
+      } catch (err) {
+        if (!(err instanceof LockBusy)) throw err;
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    return this.publishing(work);
   }
 
   private dueForResign(expires: Date, lifetimeSeconds: number, now: Date): boolean {
