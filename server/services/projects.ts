@@ -130,7 +130,8 @@ export class ProjectService {
     const verify = async (db: Db, envelope: Envelope) => {
       const { delegation } = await this.delegationFor(db, project);
       const head = await getHead(db, project);
-      const parsed = envelope === candidate.envelope ? candidate : parseMetadata(envelope, 'targets', project);
+      // A merged envelope has the candidate's signed bytes (unionSignatures checks): no re-parse.
+      const parsed = envelope === candidate.envelope ? candidate : { ...candidate, envelope };
       const decision = verifyProjectUpload({
         candidate: parsed,
         delegation,
@@ -165,8 +166,7 @@ export class ProjectService {
         result = { status: 'pending', version: candidate.version, signatures: decision.validKeyids.length, threshold: decision.threshold, signedSha256 };
         return [];
       }
-      const parsedKept = parseMetadata(kept, 'targets', project);
-      const records = await targetRecordsWithFiles(trx, parsedKept);
+      const records = await targetRecordsWithFiles(trx, { ...candidate, envelope: kept });
       await insertMetadataVersion(trx, { role: project, version: candidate.version, bytes: servedBytes(kept), expires: candidate.expires });
       await replaceTargetRecords(trx, project, candidate.version, records);
       const dropped = await closePending(trx, project, candidate.version, signedSha256);
