@@ -6,6 +6,8 @@ export interface NewMetadataVersion {
   role: string;
   version: number;
   bytes: Buffer;
+  /** Of `bytes`, when the caller already computed it. */
+  sha256?: string;
   expires: Date;
   /** Snapshot only: the highest role change it includes. */
   coversSeq?: string;
@@ -17,7 +19,7 @@ export async function insertMetadataVersion(db: Db, v: NewMetadataVersion): Prom
     role: v.role,
     version: v.version,
     bytes: v.bytes,
-    sha256: sha256Hex(v.bytes),
+    sha256: v.sha256 ?? sha256Hex(v.bytes),
     length: v.bytes.length,
     expires: v.expires,
     ...(v.coversSeq !== undefined ? { covers_seq: v.coversSeq } : {}),

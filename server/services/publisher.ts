@@ -2,15 +2,8 @@
 // the publishing lock, so exactly one writer ever signs a given version.
 import os from 'node:os';
 import type { Root } from '@tufjs/models';
-import {
-  buildSnapshotSigned,
-  buildTimestampSigned,
-  expiresAfter,
-  metaEntryFor,
-  servedBytes,
-  signEnvelope,
-  type MetaEntry,
-} from '../../core/metadata.ts';
+import { buildTimestampSigned, expiresAfter, servedBytes, signEnvelope, type MetaEntry } from '../../core/metadata.ts';
+import { SnapshotEntries, signSnapshotBytes, snapshotSignedBytes } from '../../core/snapshotText.ts';
 import type { Signer } from '../../core/signer.ts';
 import type { Clock } from '../../core/clock.ts';
 import { appendAudit } from '../db/auditRepo.ts';
@@ -43,32 +36,31 @@ export async function tryPublishLock(trx: Db): Promise<boolean> {
 }
 
 /**
- * The snapshot's meta, kept in memory between publications so that the next one only reads the
- * roles changed since (role_heads.change_seq). Keyed by the version and digest of the snapshot it
- * describes: after a rolled-back or foreign publication it does not match, and is rebuilt.
+ * The snapshot's entries, kept in memory between publications so that the next one only reads the
+ * roles changed since (role_heads.change_seq) and only canonicalizes those. Keyed by the version
+ * and digest of the snapshot they describe: after a rolled-back or foreign publication they do not
+ * match, and are rebuilt from every role.
  */
 export class SnapshotMeta {
-  private state: { version: number; sha256: string; coversSeq: string; meta: Map<string, MetaEntry> } | null = null;
+  private state: { version: number; sha256: string; coversSeq: string; entries: SnapshotEntries } | null = null;
 
-  async build(db: Db): Promise<{ meta: Map<string, MetaEntry>; coversSeq: string; remember(version: number, sha256: string): void }> {
+  async build(db: Db): Promise<{ metaText: string; size: number; coversSeq: string; remember(version: number, sha256: string): void }> {
     const upto = await maxSnapshotChangeSeq(db);
     const head = await snapshotHeadInfo(db);
     const s = this.state;
-    let meta: Map<string, MetaEntry>;
-    let rows;
-    if (s && head && head.covers_seq !== null && s.version === head.version && s.sha256 === head.sha256) {
-      meta = new Map(s.meta);
-      rows = await snapshotEntriesChanged(db, s.coversSeq, upto);
-    } else {
-      meta = new Map();
-      rows = await snapshotEntriesChanged(db, null, upto);
-    }
-    for (const r of rows) meta.set(`${r.role}.json`, { version: r.version, length: r.length, hashes: { sha256: r.sha256 } });
+    const incremental = s && head && head.covers_seq !== null && s.version === head.version && s.sha256 === head.sha256;
+    const entries = incremental ? s.entries : new SnapshotEntries();
+    const rows = await snapshotEntriesChanged(db, incremental ? s.coversSeq : null, upto);
+    const changes = new Map<string, MetaEntry>();
+    for (const r of rows) changes.set(`${r.role}.json`, { version: r.version, length: r.length, hashes: { sha256: r.sha256 } });
+    const next = entries.withChanges(changes);
     return {
-      meta,
+      metaText: next.metaText,
+      size: next.size,
       coversSeq: upto,
       remember: (version, sha256) => {
-        this.state = { version, sha256, coversSeq: upto, meta };
+        next.commit();
+        this.state = { version, sha256, coversSeq: upto, entries };
       },
     };
   }
@@ -138,39 +130,41 @@ export interface Published {
   file?: { bytes: Buffer; sha256: string; expires: Date };
 }
 
-async function signAndStore(ctx: PublishContext, role: OnlineRole, build: (version: number, expires: string) => ReturnType<typeof buildSnapshotSigned>, coversSeq?: string): Promise<{ version: number; bytes: Buffer; published: Published }> {
-  const head = await getHead(ctx.db, role);
-  const version = (head?.version ?? 0) + 1;
-  const lifetime = role === 'snapshot' ? ctx.snapshotExpirySeconds : ctx.timestampExpirySeconds;
-  const expires = expiresAfter(ctx.clock.now(), lifetime);
-  const envelope = await signEnvelope(build(version, expires), [await ctx.signers.signerFor(role, ctx.root)]);
-  const bytes = servedBytes(envelope);
-  await insertMetadataVersion(ctx.db, { role, version, bytes, expires: new Date(expires), ...(coversSeq !== undefined ? { coversSeq } : {}) });
+async function store(ctx: PublishContext, role: OnlineRole, version: number, expires: string, bytes: Buffer, coversSeq?: string): Promise<Published> {
+  const sha256 = sha256Hex(bytes);
+  await insertMetadataVersion(ctx.db, { role, version, bytes, sha256, expires: new Date(expires), ...(coversSeq !== undefined ? { coversSeq } : {}) });
   await appendAudit(ctx.db, { actor: ctx.actor, action: `${role}.signed`, role, version, details: { reason: ctx.reason, instance: INSTANCE } });
-  return { version, bytes, published: { role, version, file: { bytes, sha256: sha256Hex(bytes), expires: new Date(expires) } } };
+  return { role, version, file: { bytes, sha256, expires: new Date(expires) } };
+}
+
+async function nextVersion(ctx: PublishContext, role: OnlineRole): Promise<{ version: number; expires: string }> {
+  const head = await getHead(ctx.db, role);
+  const lifetime = role === 'snapshot' ? ctx.snapshotExpirySeconds : ctx.timestampExpirySeconds;
+  return { version: (head?.version ?? 0) + 1, expires: expiresAfter(ctx.clock.now(), lifetime) };
+}
+
+async function signTimestamp(ctx: PublishContext, snapshotVersion: number, snapshotBytes: Buffer, snapshotSha256?: string): Promise<Published> {
+  const { version, expires } = await nextVersion(ctx, 'timestamp');
+  const entry: MetaEntry = { version: snapshotVersion, length: snapshotBytes.length, hashes: { sha256: snapshotSha256 ?? sha256Hex(snapshotBytes) } };
+  const envelope = await signEnvelope(buildTimestampSigned(version, expires, entry), [await ctx.signers.signerFor('timestamp', ctx.root)]);
+  return store(ctx, 'timestamp', version, expires, servedBytes(envelope));
 }
 
 /** A new snapshot over the current head of every targets role, then a timestamp over it. */
 export async function publishSnapshotAndTimestamp(ctx: PublishContext): Promise<Published[]> {
   const started = process.hrtime.bigint();
   const built = await ctx.snapshotMeta.build(ctx.db);
-  const meta = Object.fromEntries(built.meta);
-  const snapshot = await signAndStore(ctx, 'snapshot', (v, exp) => buildSnapshotSigned(v, exp, meta), built.coversSeq);
-  built.remember(snapshot.version, snapshot.published.file!.sha256);
-  ctx.onSnapshot?.(Number(process.hrtime.bigint() - started) / 1e9, snapshot.bytes.length, built.meta.size);
-  const timestamp = await signAndStore(ctx, 'timestamp', (v, exp) =>
-    buildTimestampSigned(v, exp, metaEntryFor(snapshot.version, snapshot.bytes)));
-  return [
-    snapshot.published,
-    timestamp.published,
-  ];
+  const { version, expires } = await nextVersion(ctx, 'snapshot');
+  const bytes = await signSnapshotBytes(snapshotSignedBytes(version, expires, built.metaText), [await ctx.signers.signerFor('snapshot', ctx.root)]);
+  const snapshot = await store(ctx, 'snapshot', version, expires, bytes, built.coversSeq);
+  built.remember(version, snapshot.file!.sha256);
+  ctx.onSnapshot?.(Number(process.hrtime.bigint() - started) / 1e9, bytes.length, built.size);
+  return [snapshot, await signTimestamp(ctx, version, bytes, snapshot.file!.sha256)];
 }
 
 /** A new timestamp over the current snapshot (snapshot unchanged). */
 export async function publishTimestamp(ctx: PublishContext): Promise<Published[]> {
   const [snapshot] = await getHeadVersions(ctx.db, ['snapshot']);
   if (!snapshot) throw new Error('no snapshot to timestamp');
-  const timestamp = await signAndStore(ctx, 'timestamp', (v, exp) =>
-    buildTimestampSigned(v, exp, metaEntryFor(snapshot.version, snapshot.bytes)));
-  return [timestamp.published];
+  return [await signTimestamp(ctx, snapshot.version, snapshot.bytes, snapshot.sha256)];
 }

@@ -1,0 +1,87 @@
+// The snapshot text builder must give exactly the canonical bytes of the same object, through any
+// sequence of publications, and the served file must be JSON that tuf-js verifies.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { Key, Metadata, MetadataKind } from '@tufjs/models';
+import { canonicalBytes, sha256Hex } from '../../core/canonical.ts';
+import { TufError } from '../../core/errors.ts';
+import { generatePrivateKey } from '../../core/keys.ts';
+import { buildSnapshotSigned, type MetaEntry } from '../../core/metadata.ts';
+import { privateKeySigner } from '../../core/signer.ts';
+import { metaEntryText, signSnapshotBytes, SnapshotEntries, snapshotSignedBytes } from '../../core/snapshotText.ts';
+
+const EXPIRES = '2030-01-01T00:00:00Z';
+// Names in the role grammar plus a few that sort around them (digits, dots, upper case, `~`).
+const name = fc.stringMatching(/^[a-zA-Z0-9~][a-z0-9._~-]{0,12}$/).map((n) => `${n}.json`);
+const entry: fc.Arbitrary<MetaEntry> = fc.record({
+  version: fc.integer({ min: 1, max: 2 ** 31 }),
+  length: fc.integer({ min: 0, max: 2 ** 40 }),
+  hashes: fc.uint8Array({ minLength: 1, maxLength: 8 }).map((b) => ({ sha256: sha256Hex(b) })),
+});
+const changes = fc.array(fc.tuple(name, entry), { maxLength: 30 }).map((xs) => new Map(xs));
+
+test('snapshot text: equals canonical JSON of the same snapshot over any sequence of changes', () => {
+  fc.assert(
+    fc.property(fc.array(fc.tuple(changes, fc.boolean()), { minLength: 1, maxLength: 8 }), (steps) => {
+      const entries = new SnapshotEntries();
+      const model = new Map<string, MetaEntry>();
+      for (const [change, commit] of steps) {
+        const next = entries.withChanges(change);
+        const expected = new Map([...model, ...change]);
+        const fast = snapshotSignedBytes(7, EXPIRES, next.metaText);
+        assert.deepEqual(fast, canonicalBytes(buildSnapshotSigned(7, EXPIRES, Object.fromEntries(expected))));
+        assert.equal(next.size, expected.size);
+        // An uncommitted build (a failed transaction) leaves the entries as they were.
+        if (commit) {
+          next.commit();
+          for (const [k, v] of change) model.set(k, v);
+        }
+        assert.equal(entries.size, model.size);
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('snapshot text: the served file is JSON whose signature tuf-js verifies', async () => {
+  const signer = privateKeySigner(generatePrivateKey('ed25519'));
+  const entries = new SnapshotEntries();
+  const built = entries.withChanges(new Map([
+    ['targets.json', { version: 3, length: 1200, hashes: { sha256: sha256Hex(Buffer.from('t')) } }],
+    ['demo.json', { version: 1, length: 800, hashes: { sha256: sha256Hex(Buffer.from('d')) } }],
+  ]));
+  const signedBytes = snapshotSignedBytes(4, EXPIRES, built.metaText);
+  const served = await signSnapshotBytes(signedBytes, [signer]);
+  const parsed = JSON.parse(served.toString('utf8'));
+  assert.deepEqual(canonicalBytes(parsed.signed), signedBytes);
+  const md = Metadata.fromJSON(MetadataKind.Snapshot, parsed);
+  assert.equal(md.signed.version, 4);
+  assert.equal(md.signed.meta['demo.json']?.version, 1);
+  const key = Key.fromJSON(signer.keyid, signer.publicKey as never);
+  key.verifySignature(md); // throws when the signature does not hold
+  const tampered = Metadata.fromJSON(MetadataKind.Snapshot, JSON.parse(served.toString('utf8').replace('"version":1}', '"version":2}')));
+  assert.throws(() => key.verifySignature(tampered));
+});
+
+test('snapshot text: refuses entries the fixed layout cannot write canonically', () => {
+  const ok: MetaEntry = { version: 1, length: 1, hashes: { sha256: 'a'.repeat(64) } };
+  const bad: [string, MetaEntry][] = [
+    ['a"b.json', ok],
+    ['a\\b.json', ok],
+    ['a\nb.json', ok],
+    ['é.json', ok],
+    ['', ok],
+    ['a.json', { ...ok, version: 0 }],
+    ['a.json', { ...ok, version: 1.5 }],
+    ['a.json', { ...ok, length: -1 }],
+    ['a.json', { ...ok, hashes: { sha256: 'A'.repeat(64) } }],
+    ['a.json', { ...ok, hashes: { sha256: 'a'.repeat(63) } }],
+    ['a.json', { ...ok, hashes: { sha256: 'a'.repeat(64), sha512: 'b'.repeat(128) } as never }],
+  ];
+  for (const [n, e] of bad) {
+    assert.throws(() => metaEntryText(n, e), (err: unknown) => err instanceof TufError && err.code === 'malformed', JSON.stringify([n, e]));
+  }
+  assert.throws(() => snapshotSignedBytes(0, EXPIRES, ''), (err: unknown) => err instanceof TufError && err.code === 'malformed');
+  assert.throws(() => snapshotSignedBytes(1, '2030-01-01', ''), (err: unknown) => err instanceof TufError && err.code === 'malformed');
+});
