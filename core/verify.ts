@@ -40,6 +40,23 @@ export interface ThresholdResult {
   met: boolean;
 }
 
+type Candidate = { signature: SignatureJson; key: TufKey } | { signature: SignatureJson; key: null; reason: 'not_a_key_of_this_role' | 'key_missing' };
+
+/** Each signature with the role key it must verify under, or why it cannot count. */
+function candidates(signatures: SignatureJson[], keys: Record<string, TufKey>, role: RoleSpec): Candidate[] {
+  const authorized = new Set(role.keyids);
+  return signatures.map((signature) => {
+    if (!authorized.has(signature.keyid)) return { signature, key: null, reason: 'not_a_key_of_this_role' as const };
+    const key = Object.prototype.hasOwnProperty.call(keys, signature.keyid) ? keys[signature.keyid] : undefined;
+    return key ? { signature, key } : { signature, key: null, reason: 'key_missing' as const };
+  });
+}
+
+/** The (key, signature) pairs `checkThreshold` hands to its verifier, so they can be verified ahead. */
+export function signaturesToVerify(signatures: SignatureJson[], keys: Record<string, TufKey>, role: RoleSpec): { key: TufKey; signature: SignatureJson }[] {
+  return candidates(signatures, keys, role).flatMap((c) => (c.key ? [{ key: c.key, signature: c.signature }] : []));
+}
+
 export function checkThreshold(
   signatures: SignatureJson[],
   signedBytes: Uint8Array,
@@ -47,21 +64,12 @@ export function checkThreshold(
   role: RoleSpec,
   verifier: SignatureVerifier = classicKeyVerifier,
 ): ThresholdResult {
-  const authorized = new Set(role.keyids);
   const valid = new Set<string>();
   const verdicts: SignatureVerdict[] = [];
-  for (const signature of signatures) {
-    const { keyid } = signature;
-    if (!authorized.has(keyid)) {
-      verdicts.push({ keyid, valid: false, reason: 'not_a_key_of_this_role' });
-      continue;
-    }
-    const key = Object.prototype.hasOwnProperty.call(keys, keyid) ? keys[keyid] : undefined;
-    if (!key) {
-      verdicts.push({ keyid, valid: false, reason: 'key_missing' });
-      continue;
-    }
-    if (verifier.verify(key, signature, signedBytes) === true) {
+  for (const c of candidates(signatures, keys, role)) {
+    const { keyid } = c.signature;
+    if (!c.key) verdicts.push({ keyid, valid: false, reason: c.reason });
+    else if (verifier.verify(c.key, c.signature, signedBytes) === true) {
       valid.add(keyid);
       verdicts.push({ keyid, valid: true });
     } else {
@@ -98,16 +106,30 @@ export function requireThreshold(
  * newer state) does not pay for the same Sigstore verification twice. Keyed by everything the
  * verdict depends on: the key, the whole signature, and the signed bytes.
  */
-export function memoizedVerifier(inner: SignatureVerifier): SignatureVerifier {
+export interface MemoizedVerifier extends SignatureVerifier {
+  /** Records a verdict reached elsewhere by the same verification code (a worker thread). */
+  remember(key: TufKey, signature: SignatureJson, signedBytes: Uint8Array, verdict: boolean): void;
+  knows(key: TufKey, signature: SignatureJson, signedBytes: Uint8Array): boolean;
+}
+
+export function memoizedVerifier(inner: SignatureVerifier): MemoizedVerifier {
   const verdicts = new Map<string, boolean>();
+  const idOf = (key: TufKey, signature: SignatureJson, signedBytes: Uint8Array) =>
+    sha256Hex(canonicalBytes({ key, signature: signature as unknown as JsonValue, bytes: sha256Hex(signedBytes) }));
   return {
     verify(key, signature, signedBytes) {
-      const id = sha256Hex(canonicalBytes({ key, signature: signature as unknown as JsonValue, bytes: sha256Hex(signedBytes) }));
+      const id = idOf(key, signature, signedBytes);
       const known = verdicts.get(id);
       if (known !== undefined) return known;
       const verdict = inner.verify(key, signature, signedBytes) === true;
       verdicts.set(id, verdict);
       return verdict;
+    },
+    remember(key, signature, signedBytes, verdict) {
+      verdicts.set(idOf(key, signature, signedBytes), verdict === true);
+    },
+    knows(key, signature, signedBytes) {
+      return verdicts.has(idOf(key, signature, signedBytes));
     },
   };
 }

@@ -1,4 +1,5 @@
 // The one configuration object. Read once by the composition root (server/main.ts) and passed down.
+import os from 'node:os';
 import path from 'node:path';
 
 export interface Config {
@@ -46,6 +47,8 @@ export interface Config {
   expiryWarningSeconds: number;
   /** Write requests (POST/PUT) a client address may make per minute, per process; 0 turns it off. */
   writeRateLimitPerMinute: number;
+  /** Worker threads that verify upload signatures (VERIFY_WORKERS); 0 verifies on the main thread. */
+  verifyWorkers: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -103,5 +106,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     registrationMaxSkewSeconds: int(env, 'REGISTRATION_MAX_SKEW_SECONDS', 600, 1),
     expiryWarningSeconds: int(env, 'EXPIRY_WARNING_SECONDS', 30 * 86_400, 0),
     writeRateLimitPerMinute: int(env, 'WRITE_RATE_LIMIT_PER_MINUTE', 600, 0),
+    // One core for the main thread, the rest (at most 4) for Sigstore verification.
+    verifyWorkers: int(env, 'VERIFY_WORKERS', Math.min(4, Math.max(1, os.availableParallelism() - 1)), 0),
   };
 }

@@ -5,7 +5,7 @@ import pg from 'pg';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { getHeadVersions, getMetadataVersion, listHeads } from './db/metadataRepo.ts';
-import { NOTIFY_CHANNEL } from './services/repository.ts';
+import { decodeAnnouncement, NOTIFY_CHANNEL } from './services/announcements.ts';
 import type { Published } from './services/publisher.ts';
 
 export interface CachedFile {
@@ -37,6 +37,8 @@ export class MetadataCache {
 
   constructor(
     private readonly knex: Knex,
+    /** This instance's origin: its own announcements are skipped (already applied). */
+    private readonly origin: string,
     private readonly log: Logger,
     private readonly maxBytes: number,
   ) {}
@@ -178,13 +180,9 @@ export class MetadataCache {
     client.on('end', () => lost());
     client.on('notification', (msg) => {
       if (msg.channel !== NOTIFY_CHANNEL || !msg.payload) return;
-      let published: Published[];
-      try {
-        published = JSON.parse(msg.payload) as Published[];
-      } catch {
-        return;
-      }
-      this.applyPublished(published).catch((err) => this.log.warn({ err: String(err) }, 'applying a notification failed'));
+      const announcement = decodeAnnouncement(msg.payload);
+      if (!announcement || announcement.origin === this.origin) return;
+      this.applyPublished(announcement.published).catch((err) => this.log.warn({ err: String(err) }, 'applying a notification failed'));
     });
     try {
       await client.connect();

@@ -1,4 +1,5 @@
 // Composition root: builds every part from the configuration, once, and wires them together.
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -13,6 +14,8 @@ import { MetadataCache } from './metadataCache.ts';
 import { createMetrics } from './metrics.ts';
 import { EnvKeyStore, FileKeyStore, type OnlineKeyStore } from './onlineKeys.ts';
 import { RepositoryService } from './services/repository.ts';
+import { WorkerVerifierPool } from './verifyPool.ts';
+import { INSTANCE } from './services/publisher.ts';
 import { ProjectService } from './services/projects.ts';
 import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { publicGoodTrustedRoot } from '../core/publicGoodTrustedRoot.ts';
@@ -115,10 +118,14 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
   await migrateLatest(knex);
   const keyStore = opts.keyStore ?? keyStoreFor(config);
   const verifier = new IdentitySignatureVerifier(opts.sigstore.trustedRoot);
-  const cache = new MetadataCache(knex, log.child({ component: 'cache' }), config.metadataCacheBytes);
+  const verifierPool = config.verifyWorkers > 0 ? new WorkerVerifierPool(opts.sigstore.trustedRoot, config.verifyWorkers, log.child({ component: 'verify-pool' })) : null;
+  // Names this instance in NOTIFY announcements; unique even for two instances in one process (tests).
+  const origin = `${INSTANCE}/${randomUUID()}`;
+  const cache = new MetadataCache(knex, origin, log.child({ component: 'cache' }), config.metadataCacheBytes);
   const metrics = createMetrics(cache, clock);
   const service = new RepositoryService({
     knex,
+    origin,
     clock,
     keyStore,
     snapshotExpirySeconds: config.snapshotExpirySeconds,
@@ -141,6 +148,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     clock,
     repository: service,
     verifier,
+    ...(verifierPool ? { verifierPool } : {}),
     projectMaxExpirySeconds: config.projectMaxExpirySeconds,
     registrationMaxSkewSeconds: config.registrationMaxSkewSeconds,
   });
@@ -186,6 +194,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     async close() {
       if (timer) clearInterval(timer);
       await cache.stop();
+      await verifierPool?.close();
       await knex.destroy();
     },
   };

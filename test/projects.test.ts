@@ -117,7 +117,14 @@ describe('publishing', () => {
     const res = await upload('demo', await signAs(t, release(1, v1), [{ identity: ALICE }]), v1);
     assert.equal(res.status, 201, JSON.stringify(res.body));
     assert.equal(res.body.status, 'published');
-    const snapshot = JSON.parse((await request(t.baseUrl).get(`/metadata/${t.repo.cache.head('snapshot')!.version}.snapshot.json`)).text);
+    // The answer names the versions that carry the upload, and nothing more (no signed bytes).
+    const snapshotVersion = t.repo.cache.head('snapshot')!.version;
+    assert.deepEqual(res.body.published, [
+      { role: 'demo', version: 1 },
+      { role: 'snapshot', version: snapshotVersion },
+      { role: 'timestamp', version: t.repo.cache.head('timestamp')!.version },
+    ]);
+    const snapshot = JSON.parse((await request(t.baseUrl).get(`/metadata/${snapshotVersion}.snapshot.json`)).text);
     assert.equal(snapshot.signed.meta['demo.json'].version, 1);
     const c = client('c1');
     const file = await c.download('demo/demo-1.0.tgz', path.join(work, 'c1', 'out.tgz'));

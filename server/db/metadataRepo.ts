@@ -13,8 +13,11 @@ export interface NewMetadataVersion {
   coversSeq?: string;
 }
 
-/** Inserts a version and moves the role's head to it. The unique (role, version) index refuses reuse. */
-export async function insertMetadataVersion(db: Db, v: NewMetadataVersion): Promise<void> {
+/**
+ * Inserts a version and moves the role's head to it. The unique (role, version) index refuses reuse.
+ * Returns the role's new change sequence (what a snapshot must cover to include this version).
+ */
+export async function insertMetadataVersion(db: Db, v: NewMetadataVersion): Promise<string> {
   await db<MetadataVersionRow>('metadata_versions').insert({
     role: v.role,
     version: v.version,
@@ -24,10 +27,12 @@ export async function insertMetadataVersion(db: Db, v: NewMetadataVersion): Prom
     expires: v.expires,
     ...(v.coversSeq !== undefined ? { covers_seq: v.coversSeq } : {}),
   } as never);
-  await db<RoleHeadRow>('role_heads')
+  const [head] = await db<RoleHeadRow>('role_heads')
     .insert({ role: v.role, version: v.version, expires: v.expires, updated_at: db.fn.now() as unknown as Date })
     .onConflict('role')
-    .merge({ version: v.version, expires: v.expires, updated_at: db.fn.now() as never, change_seq: db.raw(`nextval('role_change_seq')`) as never });
+    .merge({ version: v.version, expires: v.expires, updated_at: db.fn.now() as never, change_seq: db.raw(`nextval('role_change_seq')`) as never })
+    .returning('change_seq');
+  return String((head as { change_seq: string | number }).change_seq);
 }
 
 const NOT_IN_SNAPSHOT = ['root', 'snapshot', 'timestamp'];
@@ -38,8 +43,14 @@ export async function maxSnapshotChangeSeq(db: Db): Promise<string> {
   return String(row?.seq ?? '0');
 }
 
+export interface SnapshotHeadInfo {
+  version: number;
+  sha256: string;
+  covers_seq: string | null;
+}
+
 /** The current snapshot's version, digest and the change sequence it covers. */
-export async function snapshotHeadInfo(db: Db): Promise<{ version: number; sha256: string; covers_seq: string | null } | undefined> {
+export async function snapshotHeadInfo(db: Db): Promise<SnapshotHeadInfo | undefined> {
   return db('metadata_versions as m')
     .join('role_heads as h', function () {
       this.on('h.role', 'm.role').andOn('h.version', 'm.version');

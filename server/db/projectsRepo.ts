@@ -42,10 +42,6 @@ export async function decideRegistrations(db: Db, ids: string[], status: 'approv
   return db<RegistrationRow>('registrations').whereIn('id', ids).where({ status: 'pending' }).update({ status, decided_at: db.fn.now() as never });
 }
 
-export async function findPending(db: Db, role: string, signedSha256: string): Promise<PendingUploadRow | undefined> {
-  return db<PendingUploadRow>('pending_uploads').where({ role, signed_sha256: signedSha256 }).first();
-}
-
 export async function listPending(db: Db, role: string): Promise<PendingUploadRow[]> {
   return db<PendingUploadRow>('pending_uploads').where({ role, status: 'pending' }).orderBy('id');
 }

@@ -15,32 +15,35 @@ import {
 import { TufError } from '../../core/errors.ts';
 import type { IdentitySignatureVerifier } from '../../core/identity.ts';
 import { parseMetadata, servedBytes, type Envelope, type ParsedMetadata } from '../../core/metadata.ts';
-import { memoizedVerifier } from '../../core/verify.ts';
+import { memoizedVerifier, signaturesToVerify, type MemoizedVerifier } from '../../core/verify.ts';
 import { assertDelegatedRoleName } from '../../core/names.ts';
 import type { PendingJson, ProjectInfoJson } from '../../core/apiTypes.ts';
 import { appendAudit } from '../db/auditRepo.ts';
 import type { Db } from '../db/knex.ts';
 import { getHead, insertMetadataVersion } from '../db/metadataRepo.ts';
-import { clearResignNeeded, closePending, findPending, insertRegistration, listPending, listResignNeeded, upsertPending } from '../db/projectsRepo.ts';
+import { clearResignNeeded, closePending, insertRegistration, listPending, listResignNeeded, upsertPending } from '../db/projectsRepo.ts';
 import type { PendingUploadRow, RegistrationRow } from '../db/rows.ts';
 import { putBlob, replaceTargetRecords } from '../db/targetsRepo.ts';
-import type { Published } from './publisher.ts';
+import type { AsyncSignatureVerifier } from '../verifyPool.ts';
+import type { PublishedRole } from './publisher.ts';
+import { targetRecordsWithFiles, type RepositoryService } from './repository.ts';
 
 /** First key of the two-key advisory lock that serializes one project role's versions. */
 const ROLE_LOCK_CLASS = 7_302_005;
-import { targetRecordsWithFiles, type RepositoryService } from './repository.ts';
 
 export interface ProjectDeps {
   knex: Knex;
   clock: Clock;
   repository: RepositoryService;
   verifier: IdentitySignatureVerifier;
+  /** Verifies upload signatures off the main thread first; absent, the main thread does it all. */
+  verifierPool?: AsyncSignatureVerifier;
   projectMaxExpirySeconds: number;
   registrationMaxSkewSeconds: number;
 }
 
 export type UploadResult =
-  | { status: 'published'; version: number; published: Published[] }
+  | { status: 'published'; version: number; published: PublishedRole[] }
   | { status: 'pending'; version: number; signatures: number; threshold: number; signedSha256: string };
 
 function pendingView(row: PendingUploadRow): PendingJson {
@@ -103,6 +106,17 @@ export class ProjectService {
     return { registration: row, created };
   }
 
+  /** Verdicts for the signatures a threshold check will look at, reached on worker threads. */
+  private async verifyAhead(verifier: MemoizedVerifier, envelope: Envelope, signedBytes: Buffer, delegation: Delegation): Promise<void> {
+    const pool = this.deps.verifierPool;
+    if (!pool) return;
+    const unknown = signaturesToVerify(envelope.signatures, delegation.keys, delegation.role).filter(({ key, signature }) => !verifier.knows(key, signature, signedBytes));
+    await Promise.all(unknown.map(async ({ key, signature }) => {
+      const verdict = await pool.verify(key, signature, signedBytes);
+      if (verdict !== null) verifier.remember(key, signature, signedBytes, verdict);
+    }));
+  }
+
   /** Checks uploaded files against the metadata, before anything is stored. */
   private checkFiles(candidate: ParsedMetadata<'targets'>, files: Record<string, Buffer>): void {
     for (const [path, bytes] of Object.entries(files)) {
@@ -132,6 +146,7 @@ export class ProjectService {
       const head = await getHead(db, project);
       // A merged envelope has the candidate's signed bytes (unionSignatures checks): no re-parse.
       const parsed = envelope === candidate.envelope ? candidate : { ...candidate, envelope };
+      await this.verifyAhead(verifier, envelope, candidate.signedBytes, delegation);
       const decision = verifyProjectUpload({
         candidate: parsed,
         delegation,
@@ -156,8 +171,9 @@ export class ProjectService {
       await trx.raw('select pg_advisory_xact_lock(?, hashtext(?))', [ROLE_LOCK_CLASS, project]);
       // Under the locks: merge with signatures collected earlier for the same bytes, re-verify
       // against the current delegation and version (another process may have moved them on).
-      const pending = await findPending(trx, project, signedSha256);
-      const merged = pending && pending.status === 'pending' ? unionSignatures(pending.envelope as unknown as Envelope, candidate.envelope) : candidate.envelope;
+      const open = await listPending(trx, project);
+      const pending = open.find((p) => p.signed_sha256 === signedSha256);
+      const merged = pending ? unionSignatures(pending.envelope as unknown as Envelope, candidate.envelope) : candidate.envelope;
       const { decision, actor } = await verify(trx, merged);
       const kept = validSignaturesOnly(merged, decision.validKeyids);
       if (!decision.publish) {
@@ -167,9 +183,17 @@ export class ProjectService {
         return [];
       }
       const records = await targetRecordsWithFiles(trx, { ...candidate, envelope: kept });
-      await insertMetadataVersion(trx, { role: project, version: candidate.version, bytes: servedBytes(kept), expires: candidate.expires });
+      // This commit need not wait for its own WAL flush: the request is answered only after a
+      // snapshot covering it commits synchronously, and that snapshot transaction read this commit,
+      // so its commit record comes later in the WAL and flushing it makes this one durable too. A
+      // crash before then loses only a version nobody was told about and no snapshot lists.
+      await trx.raw('set local synchronous_commit = off');
+      const bytes = servedBytes(kept);
+      const sha256 = sha256Hex(bytes);
+      committedSeq = await insertMetadataVersion(trx, { role: project, version: candidate.version, bytes, sha256, expires: candidate.expires });
       await replaceTargetRecords(trx, project, candidate.version, records);
-      const dropped = await closePending(trx, project, candidate.version, signedSha256);
+      // Under the role lock nobody else adds pending versions of this role: none open, none to close.
+      const dropped = open.length > 0 ? await closePending(trx, project, candidate.version, signedSha256) : 0;
       await clearResignNeeded(trx, project);
       await appendAudit(trx, {
         actor,
@@ -178,10 +202,9 @@ export class ProjectService {
         version: candidate.version,
         details: { signedBy: decision.validKeyids, targets: records.length, droppedPending: dropped },
       });
-      const seq = (await trx('role_heads').where({ role: project }).first('change_seq'))!.change_seq as string;
-      committedSeq = String(seq);
       result = { status: 'published', version: candidate.version, published: [{ role: project, version: candidate.version }] };
-      return [{ role: project, version: candidate.version }];
+      // The bytes go to this process's cache as they are, without a read back.
+      return [{ role: project, version: candidate.version, file: { bytes, sha256, expires: candidate.expires } }];
     }, 'shared');
     const r = result as UploadResult | null;
     if (r?.status === 'published') {

@@ -8,7 +8,7 @@ import type { Signer } from '../../core/signer.ts';
 import type { Clock } from '../../core/clock.ts';
 import { appendAudit } from '../db/auditRepo.ts';
 import type { Db } from '../db/knex.ts';
-import { getHead, getHeadVersions, insertMetadataVersion, maxSnapshotChangeSeq, snapshotEntriesChanged, snapshotHeadInfo } from '../db/metadataRepo.ts';
+import { getHead, getHeadVersions, insertMetadataVersion, maxSnapshotChangeSeq, snapshotEntriesChanged, snapshotHeadInfo, type SnapshotHeadInfo } from '../db/metadataRepo.ts';
 import { sha256Hex } from '../../core/canonical.ts';
 import type { OnlineKeyStore, OnlineRole } from '../onlineKeys.ts';
 import { ONLINE_ROLES } from '../onlineKeys.ts';
@@ -35,6 +35,12 @@ export async function tryPublishLock(trx: Db): Promise<boolean> {
   return res.rows[0].ok === true;
 }
 
+/** The highest role change and the current snapshot, when the caller read them in this transaction. */
+export interface SnapshotState {
+  upto: string;
+  head: SnapshotHeadInfo | undefined;
+}
+
 /**
  * The snapshot's entries, kept in memory between publications so that the next one only reads the
  * roles changed since (role_heads.change_seq) and only canonicalizes those. Keyed by the version
@@ -44,9 +50,9 @@ export async function tryPublishLock(trx: Db): Promise<boolean> {
 export class SnapshotMeta {
   private state: { version: number; sha256: string; coversSeq: string; entries: SnapshotEntries } | null = null;
 
-  async build(db: Db): Promise<{ metaText: string; size: number; coversSeq: string; remember(version: number, sha256: string): void }> {
-    const upto = await maxSnapshotChangeSeq(db);
-    const head = await snapshotHeadInfo(db);
+  async build(db: Db, known?: SnapshotState): Promise<{ metaText: string; size: number; coversSeq: string; remember(version: number, sha256: string): void }> {
+    const upto = known ? known.upto : await maxSnapshotChangeSeq(db);
+    const head = known ? known.head : await snapshotHeadInfo(db);
     const s = this.state;
     const incremental = s && head && head.covers_seq !== null && s.version === head.version && s.sha256 === head.sha256;
     const entries = incremental ? s.entries : new SnapshotEntries();
@@ -123,9 +129,12 @@ export interface PublishContext {
   onSnapshot?: (seconds: number, bytes: number, entries: number) => void;
 }
 
-export interface Published {
+export interface PublishedRole {
   role: string;
   version: number;
+}
+
+export interface Published extends PublishedRole {
   /** The bytes just signed, so this process serves them without reading them back. Never notified. */
   file?: { bytes: Buffer; sha256: string; expires: Date };
 }
@@ -151,9 +160,9 @@ async function signTimestamp(ctx: PublishContext, snapshotVersion: number, snaps
 }
 
 /** A new snapshot over the current head of every targets role, then a timestamp over it. */
-export async function publishSnapshotAndTimestamp(ctx: PublishContext): Promise<Published[]> {
+export async function publishSnapshotAndTimestamp(ctx: PublishContext, known?: SnapshotState): Promise<Published[]> {
   const started = process.hrtime.bigint();
-  const built = await ctx.snapshotMeta.build(ctx.db);
+  const built = await ctx.snapshotMeta.build(ctx.db, known);
   const { version, expires } = await nextVersion(ctx, 'snapshot');
   const bytes = await signSnapshotBytes(snapshotSignedBytes(version, expires, built.metaText), [await ctx.signers.signerFor('snapshot', ctx.root)]);
   const snapshot = await store(ctx, 'snapshot', version, expires, bytes, built.coversSeq);

@@ -24,9 +24,10 @@ import {
   tryPublishLock,
   type PublishContext,
   type Published,
+  type PublishedRole,
 } from './publisher.ts';
-
-export const NOTIFY_CHANNEL = 'tuf_metadata';
+import { PublicationGroup, type RoundOutcome } from './publicationGroup.ts';
+import { encodeAnnouncement, NOTIFY_CHANNEL } from './announcements.ts';
 
 /** The publishing lock was taken; the caller decides whether to wait. */
 class LockBusy extends Error {}
@@ -48,6 +49,8 @@ export async function targetRecordsWithFiles(db: Db, targets: ParsedMetadata<'ta
 
 export interface RepositoryDeps {
   knex: Knex;
+  /** Tags this instance's announcements, so that its own cache skips them (see announcements.ts). */
+  origin: string;
   clock: Clock;
   keyStore: OnlineKeyStore;
   snapshotExpirySeconds: number;
@@ -65,13 +68,17 @@ export interface RepositoryDeps {
 }
 
 export interface SubmitResult {
-  published: Published[];
+  published: PublishedRole[];
 }
+
+/** Retries of the publishing lock before a round waits in line for it. */
+const TRY_LOCK_ATTEMPTS = 25;
 
 export class RepositoryService {
   readonly signers: OnlineSigners;
   private readonly snapshotMeta = new SnapshotMeta();
   private readonly parsed = new Map<string, { version: number; sha256: string; doc: ParsedMetadata<'root' | 'targets'> }>();
+  private readonly group = new PublicationGroup<PublishedRole[]>((target, reasons) => this.publishCovering(target, reasons));
 
   constructor(private readonly deps: RepositoryDeps) {
     this.signers = new OnlineSigners(deps.keyStore);
@@ -138,9 +145,10 @@ export class RepositoryService {
 
   /**
    * Runs `work` in a transaction holding the publishing lock (exclusive unless asked otherwise),
-   * then announces what it published.
+   * then announces what it published. Returns roles and versions only: the signed bytes some
+   * entries carry are for this process's cache, never for a response.
    */
-  async publishing(work: (trx: Knex.Transaction) => Promise<Published[]>, mode: 'exclusive' | 'shared' | 'try-exclusive' = 'exclusive'): Promise<Published[]> {
+  async publishing(work: (trx: Knex.Transaction) => Promise<Published[]>, mode: 'exclusive' | 'shared' | 'try-exclusive' = 'exclusive'): Promise<PublishedRole[]> {
     const published = await this.deps.knex.transaction(async (trx) => {
       if (mode === 'try-exclusive') {
         if (!(await tryPublishLock(trx))) throw new LockBusy();
@@ -150,13 +158,12 @@ export class RepositoryService {
       const result = await work(trx);
       if (result.length > 0) {
         // Delivered to every listening server process when (and only if) the transaction commits.
-        const announced = result.map(({ role, version }) => ({ role, version }));
-        await trx.raw('select pg_notify(?, ?)', [NOTIFY_CHANNEL, JSON.stringify(announced)]);
+        await trx.raw('select pg_notify(?, ?)', [NOTIFY_CHANNEL, encodeAnnouncement(this.deps.origin, result)]);
       }
       return result;
     });
     if (published.length > 0) await this.deps.onPublished?.(published);
-    return published;
+    return published.map(({ role, version }) => ({ role, version }));
   }
 
   private async storeTargets(trx: Db, targets: ParsedMetadata<'targets'>, actor: string): Promise<void> {
@@ -297,39 +304,56 @@ export class RepositoryService {
   }
 
   /**
-   * Publishes a snapshot (and timestamp) covering every role change committed since the current
-   * snapshot, if there is any. Concurrent callers coalesce: the first to get the lock publishes
-   * everything committed so far, and the others find nothing left to do.
+   * Publishes a snapshot (and timestamp) covering every role change committed so far, if the
+   * current one does not. With `untilSeq` (an upload waiting for its commit), joins this process's
+   * publication group: the request is answered once a snapshot covering that change is served,
+   * by a round that may cover many other uploads too.
    */
-  async publishPendingChanges(reason: string, untilSeq?: string): Promise<Published[]> {
-    const work = async (trx: Knex.Transaction) => {
-      const upto = await maxSnapshotChangeSeq(trx);
-      const head = await snapshotHeadInfo(trx);
-      if (head && head.covers_seq !== null && BigInt(upto) <= BigInt(head.covers_seq)) return [];
-      const root = await this.trustedRoot(trx);
-      if (!root) return [];
-      return publishSnapshotAndTimestamp(this.publishContext(trx, root.model, 'server', reason));
-    };
-    if (untilSeq === undefined) return this.publishing(work);
-    // Waiting for one change: while another process or request is publishing, do not queue behind
-    // it (queued exclusive requests would also hold up every role commit); poll whether its
-    // snapshot already covers the change, and try the lock again. Fall back to waiting in line.
-    for (let attempt = 0; attempt < 25; attempt++) {
+  async publishPendingChanges(reason: string, untilSeq?: string): Promise<PublishedRole[]> {
+    if (untilSeq !== undefined) return this.group.waitFor(BigInt(untilSeq), reason);
+    return this.publishing(async (trx) => (await this.publishChanges(trx, reason))?.published ?? []);
+  }
+
+  /** Under the lock: snapshot and timestamp over every committed change, unless already covered. Null before bootstrap. */
+  private async publishChanges(trx: Knex.Transaction, reason: string): Promise<{ covers: bigint; published: Published[] } | null> {
+    const upto = await maxSnapshotChangeSeq(trx);
+    const head = await snapshotHeadInfo(trx);
+    if (head && head.covers_seq !== null && BigInt(upto) <= BigInt(head.covers_seq)) return { covers: BigInt(head.covers_seq), published: [] };
+    const root = await this.trustedRoot(trx);
+    if (!root) return null;
+    const published = await publishSnapshotAndTimestamp(this.publishContext(trx, root.model, 'server', reason), { upto, head });
+    return { covers: BigInt(upto), published };
+  }
+
+  /** One round of the publication group: returns once the served snapshot covers change `target`. */
+  private async publishCovering(target: bigint, reasons: string[]): Promise<RoundOutcome<PublishedRole[]>> {
+    const reason = reasons.length <= 3 ? reasons.join(', ') : `${reasons.slice(0, 3).join(', ')} and ${reasons.length - 3} more`;
+    for (let attempt = 0; ; attempt++) {
       const head = await snapshotHeadInfo(this.deps.knex);
-      if (head?.covers_seq && BigInt(head.covers_seq) >= BigInt(untilSeq)) {
-        // Published by someone else: make sure this process serves it before answering.
+      if (head && head.covers_seq !== null && BigInt(head.covers_seq) >= target) {
+        // Published by another process: make sure this one serves it before answering.
         const ts = await getHead(this.deps.knex, 'timestamp');
-        await this.deps.onPublished?.([{ role: 'snapshot', version: head.version }, ...(ts ? [{ role: 'timestamp', version: ts.version }] : [])]);
-        return [];
+        const announced = [{ role: 'snapshot', version: head.version }, ...(ts ? [{ role: 'timestamp', version: ts.version }] : [])];
+        await this.deps.onPublished?.(announced);
+        return { covers: BigInt(head.covers_seq), result: announced };
       }
+      // While another process publishes, do not queue behind it (a queued exclusive request also
+      // holds up every role commit): try the lock, and look again shortly. In the end, wait in line.
+      let covers = -1n;
       try {
-        return await this.publishing(work, 'try-exclusive');
+        const published = await this.publishing(async (trx) => {
+          const outcome = await this.publishChanges(trx, reason);
+          if (!outcome) throw new TufError('not_bootstrapped', 'the repository is not bootstrapped yet');
+          covers = outcome.covers;
+          return outcome.published;
+        }, attempt < TRY_LOCK_ATTEMPTS ? 'try-exclusive' : 'exclusive');
+        // Nothing published means another process covered it meanwhile: the next look finds it.
+        if (published.length > 0) return { covers, result: published };
       } catch (err) {
         if (!(err instanceof LockBusy)) throw err;
+        await new Promise((r) => setTimeout(r, 2));
       }
-      await new Promise((r) => setTimeout(r, 2));
     }
-    return this.publishing(work);
   }
 
   private dueForResign(expires: Date, lifetimeSeconds: number, now: Date): boolean {
@@ -341,7 +365,7 @@ export class RepositoryService {
    * of their lifetime is left. Safe to call from every process: the lock and a re-check inside it
    * make exactly one of them sign.
    */
-  async refreshExpiring(): Promise<Published[]> {
+  async refreshExpiring(): Promise<PublishedRole[]> {
     const due = async (db: Db) => {
       const now = this.deps.clock.now();
       const heads = await listHeads(db, ['snapshot', 'timestamp']);
