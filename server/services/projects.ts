@@ -168,7 +168,8 @@ export class ProjectService {
     // lock exclusive (its versions stay in order). Snapshot and timestamp follow in a second
     // transaction that covers every commit made meanwhile: uploads coalesce into one snapshot.
     await this.deps.repository.publishing(async (trx) => {
-      await trx.raw('select pg_advisory_xact_lock(?, hashtext(?))', [ROLE_LOCK_CLASS, project]);
+      // Asynchronous commit from the start (one round trip less); a pending version turns it back on.
+      await trx.raw(`select pg_advisory_xact_lock(?, hashtext(?)), set_config('synchronous_commit', 'off', true)`, [ROLE_LOCK_CLASS, project]);
       // Under the locks: merge with signatures collected earlier for the same bytes, re-verify
       // against the current delegation and version (another process may have moved them on).
       const open = await listPending(trx, project);
@@ -177,17 +178,19 @@ export class ProjectService {
       const { decision, actor } = await verify(trx, merged);
       const kept = validSignaturesOnly(merged, decision.validKeyids);
       if (!decision.publish) {
+        // Answered without a snapshot: this commit must be durable on its own.
+        await trx.raw('set local synchronous_commit = on');
         await upsertPending(trx, project, candidate.version, signedSha256, kept);
         await appendAudit(trx, { actor, action: 'project.pending', role: project, version: candidate.version, details: { signedBy: decision.validKeyids, threshold: decision.threshold } });
         result = { status: 'pending', version: candidate.version, signatures: decision.validKeyids.length, threshold: decision.threshold, signedSha256 };
         return [];
       }
       const records = await targetRecordsWithFiles(trx, { ...candidate, envelope: kept });
-      // This commit need not wait for its own WAL flush: the request is answered only after a
-      // snapshot covering it commits synchronously, and that snapshot transaction read this commit,
-      // so its commit record comes later in the WAL and flushing it makes this one durable too. A
-      // crash before then loses only a version nobody was told about and no snapshot lists.
-      await trx.raw('set local synchronous_commit = off');
+      // This commit need not wait for its own WAL flush (synchronous_commit is off, set with the
+      // lock): the request is answered only after a snapshot covering it commits synchronously,
+      // and that snapshot transaction read this commit, so its commit record comes later in the WAL
+      // and flushing it makes this one durable too. A crash before then loses only a version
+      // nobody was told about and no snapshot lists.
       const bytes = servedBytes(kept);
       const sha256 = sha256Hex(bytes);
       committedSeq = await insertMetadataVersion(trx, { role: project, version: candidate.version, bytes, sha256, expires: candidate.expires });

@@ -146,10 +146,11 @@ async function store(ctx: PublishContext, role: OnlineRole, version: number, exp
   return { role, version, file: { bytes, sha256, expires: new Date(expires) } };
 }
 
-async function nextVersion(ctx: PublishContext, role: OnlineRole): Promise<{ version: number; expires: string }> {
-  const head = await getHead(ctx.db, role);
+/** The role's next version (after `current`, when the caller read it in this transaction) and expiry. */
+async function nextVersion(ctx: PublishContext, role: OnlineRole, current?: number): Promise<{ version: number; expires: string }> {
+  const head = current === undefined ? (await getHead(ctx.db, role))?.version ?? 0 : current;
   const lifetime = role === 'snapshot' ? ctx.snapshotExpirySeconds : ctx.timestampExpirySeconds;
-  return { version: (head?.version ?? 0) + 1, expires: expiresAfter(ctx.clock.now(), lifetime) };
+  return { version: head + 1, expires: expiresAfter(ctx.clock.now(), lifetime) };
 }
 
 async function signTimestamp(ctx: PublishContext, snapshotVersion: number, snapshotBytes: Buffer, snapshotSha256?: string): Promise<Published> {
@@ -163,7 +164,7 @@ async function signTimestamp(ctx: PublishContext, snapshotVersion: number, snaps
 export async function publishSnapshotAndTimestamp(ctx: PublishContext, known?: SnapshotState): Promise<Published[]> {
   const started = process.hrtime.bigint();
   const built = await ctx.snapshotMeta.build(ctx.db, known);
-  const { version, expires } = await nextVersion(ctx, 'snapshot');
+  const { version, expires } = await nextVersion(ctx, 'snapshot', known ? (known.head?.version ?? 0) : undefined);
   const bytes = await signSnapshotBytes(snapshotSignedBytes(version, expires, built.metaText), [await ctx.signers.signerFor('snapshot', ctx.root)]);
   const snapshot = await store(ctx, 'snapshot', version, expires, bytes, built.coversSeq);
   built.remember(version, snapshot.file!.sha256);

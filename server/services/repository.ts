@@ -5,6 +5,7 @@ import type { Root } from '@tufjs/models';
 import type { Clock } from '../../core/clock.ts';
 import { TufError } from '../../core/errors.ts';
 import { parseMetadata, servedBytes, type ParsedMetadata } from '../../core/metadata.ts';
+import { sha256Hex } from '../../core/canonical.ts';
 import { checkOnlineKeys, rootKeys, rootRole, sameRoleDelegation, verifyRootUpdate, verifyTargetsUpdate } from '../../core/updates.ts';
 import { checkThreshold } from '../../core/verify.ts';
 import { changedDelegations, delegationMaintainers, findDelegation, resignReason } from '../../core/delegations.ts';
@@ -169,7 +170,12 @@ export class RepositoryService {
   private async storeTargets(trx: Db, targets: ParsedMetadata<'targets'>, actor: string): Promise<void> {
     const previous = await this.currentTargets(trx);
     const records = await targetRecordsWithFiles(trx, targets);
-    await insertMetadataVersion(trx, { role: 'targets', version: targets.version, bytes: servedBytes(targets.envelope), expires: targets.expires });
+    const bytes = servedBytes(targets.envelope);
+    const sha256 = sha256Hex(bytes);
+    await insertMetadataVersion(trx, { role: 'targets', version: targets.version, bytes, sha256, expires: targets.expires });
+    // Parsed already: with thousands of delegations tuf-js takes seconds to read it again, and the
+    // next upload would pay for it. Keyed by digest, so a rolled-back version is never taken.
+    this.parsed.set('targets', { version: targets.version, sha256, doc: targets });
     await replaceTargetRecords(trx, 'targets', targets.version, records);
     await appendAudit(trx, {
       actor,
@@ -329,16 +335,7 @@ export class RepositoryService {
   private async publishCovering(target: bigint, reasons: string[]): Promise<RoundOutcome<PublishedRole[]>> {
     const reason = reasons.length <= 3 ? reasons.join(', ') : `${reasons.slice(0, 3).join(', ')} and ${reasons.length - 3} more`;
     for (let attempt = 0; ; attempt++) {
-      const head = await snapshotHeadInfo(this.deps.knex);
-      if (head && head.covers_seq !== null && BigInt(head.covers_seq) >= target) {
-        // Published by another process: make sure this one serves it before answering.
-        const ts = await getHead(this.deps.knex, 'timestamp');
-        const announced = [{ role: 'snapshot', version: head.version }, ...(ts ? [{ role: 'timestamp', version: ts.version }] : [])];
-        await this.deps.onPublished?.(announced);
-        return { covers: BigInt(head.covers_seq), result: announced };
-      }
-      // While another process publishes, do not queue behind it (a queued exclusive request also
-      // holds up every role commit): try the lock, and look again shortly. In the end, wait in line.
+      // Try to publish first: in the common case (one process) nobody else did.
       let covers = -1n;
       try {
         const published = await this.publishing(async (trx) => {
@@ -347,12 +344,22 @@ export class RepositoryService {
           covers = outcome.covers;
           return outcome.published;
         }, attempt < TRY_LOCK_ATTEMPTS ? 'try-exclusive' : 'exclusive');
-        // Nothing published means another process covered it meanwhile: the next look finds it.
         if (published.length > 0) return { covers, result: published };
+        // Nothing to publish: another process covered the change already; announce its snapshot.
       } catch (err) {
         if (!(err instanceof LockBusy)) throw err;
-        await new Promise((r) => setTimeout(r, 2));
+        // While another process publishes, do not queue behind it (a queued exclusive request also
+        // holds up every role commit): see whether it covers the change, and try again shortly.
       }
+      const head = await snapshotHeadInfo(this.deps.knex);
+      if (head && head.covers_seq !== null && BigInt(head.covers_seq) >= target) {
+        // Make sure this process serves it before answering.
+        const ts = await getHead(this.deps.knex, 'timestamp');
+        const announced = [{ role: 'snapshot', version: head.version }, ...(ts ? [{ role: 'timestamp', version: ts.version }] : [])];
+        await this.deps.onPublished?.(announced);
+        return { covers: BigInt(head.covers_seq), result: announced };
+      }
+      await new Promise((r) => setTimeout(r, 2));
     }
   }
 
