@@ -55,8 +55,9 @@ export class SnapshotEntries {
 
   /**
    * The meta object's text with `changes` applied over these entries, and a function that applies
-   * them here for good. Nothing changes here until `commit` is called: a publication whose
-   * transaction fails leaves the entries as they were.
+   * them here for good. Nothing changes here until `commit` is called. (The server commits when
+   * the snapshot row is written; should its transaction still roll back, the entries no longer
+   * match the stored snapshot's digest and the server rebuilds them from every role.)
    */
   withChanges(changes: ReadonlyMap<string, MetaEntry>): { metaText: string; size: number; commit(): void } {
     const changed = new Map<string, string>();

@@ -61,7 +61,13 @@ export class WorkerVerifierPool implements AsyncSignatureVerifier {
     const id = this.nextId++;
     return new Promise((resolve) => {
       slot.pending.set(id, resolve);
-      worker.postMessage({ id, key, signature, signedBytes } satisfies VerifyRequest);
+      try {
+        worker.postMessage({ id, key, signature, signedBytes } satisfies VerifyRequest);
+      } catch {
+        // Could not be sent (not cloneable, worker gone): no verdict, the caller verifies itself.
+        slot.pending.delete(id);
+        resolve(null);
+      }
     });
   }
 
