@@ -18,12 +18,11 @@ import { privateKeySigner } from '../core/signer.ts';
 import { signWithIdentity } from '../maintainer/identitySigner.ts';
 import { ensureDatabase, freePort, startEmbeddedPostgres } from '../server/db/embeddedPostgres.ts';
 import { createKnex, migrateLatest } from '../server/db/knex.ts';
-import { createAdminToken } from '../server/http/adminAuth.ts';
+import { AdminTokens } from '../server/admin/adminTokens.ts';
 import { ensureOnlineKeys, FileKeyStore } from '../server/onlineKeys.ts';
 import { listen } from '../server/runtime.ts';
 import express from 'express';
 import { createLocalSigstore } from '../sigstore-local/localSigstore.ts';
-import { PUBLISH_LOCK_KEY } from '../server/services/publisher.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
 if (values.help) {
@@ -78,7 +77,7 @@ async function main(): Promise<void> {
   const knex = createKnex(dbUrl, 4);
   await migrateLatest(knex);
   const online = await ensureOnlineKeys(new FileKeyStore(path.join(work, 'online-keys')));
-  const token = await createAdminToken(knex, 'bench');
+  const token = await new AdminTokens(knex).create('bench');
 
   // A local Sigstore in this process (maintainers sign through it; the server only verifies).
   const sigApp = express();
@@ -275,7 +274,7 @@ async function main(): Promise<void> {
   rows.push({ case: `scale: seed ${N} roles, ${N * P.targetsPerProject} targets`, metric: 'bulk seeding time', value: (performance.now() - seedStart) / 1000, unit: 's', note: 'signed and inserted straight into the database' });
 
   log('scale: first publication over every role (full snapshot build), then incremental ones');
-  const scaleProject = nextProject++;
+  const scaleProject = nextProject;
   const scaleBodies: string[] = [];
   for (let v = 1; v <= 6; v++) scaleBodies.push(await presign(scaleProject, v));
   const scalePublish: number[] = [];

@@ -20,3 +20,21 @@ export interface ProjectInfoJson {
   /** Set when a delegation change left the published version without enough valid signatures. */
   needsResigning: { version: number; targetsVersion: number; reason: string } | null;
 }
+
+export interface RegistrationJson {
+  id: number;
+  project: string;
+  identity: string;
+  issuer: string;
+  status: 'pending' | 'approved' | 'rejected';
+  requestedAt: string;
+  createdAt: string;
+}
+
+export interface ResignNeededJson {
+  project: string;
+  version: number;
+  targetsVersion: number;
+  reason: string;
+  detectedAt: string;
+}

@@ -5,11 +5,12 @@ import { canonicalBytes, isPlainObject, sha256Hex, type JsonObject } from './can
 import { DAY_SECONDS } from './ceremony.ts';
 import { TufError } from './errors.ts';
 import { identityKey, identityKeyid, type IdentitySignatureVerifier } from './identity.ts';
-import { keyidOf, type TufKey } from './keys.ts';
-import { expiresAfter, type Envelope, type ParsedMetadata } from './metadata.ts';
+import { keyidOf } from './keys.ts';
+import { expiresAfter, isTufDateTime, type Envelope, type ParsedMetadata } from './metadata.ts';
 import { assertDelegatedRoleName } from './names.ts';
 import { checkTargetEntries } from './updates.ts';
-import { checkThreshold, type RoleSpec, type SignatureVerdict, type SignatureVerifier } from './verify.ts';
+import { checkThreshold, type SignatureVerdict, type SignatureVerifier } from './verify.ts';
+import { delegationIn, verifyDelegate, type Delegation } from './delegate.ts';
 
 export const DEFAULT_PROJECT_EXPIRY_SECONDS = 90 * DAY_SECONDS;
 
@@ -18,31 +19,11 @@ export interface Maintainer {
   issuer: string;
 }
 
-export interface Delegation {
-  name: string;
-  keys: Record<string, TufKey>;
-  role: RoleSpec;
-  paths: string[];
-  /** tuf-js's own path matching, so the server and clients agree on what is delegated. */
-  isDelegatedPath(path: string): boolean;
-}
+export type { Delegation } from './delegate.ts';
 
-/** The delegation for `project` in top-level targets, or null. */
+/** The delegation for `project` listed by top-level targets, or null. */
 export function findDelegation(targets: Targets, project: string): Delegation | null {
-  const role = targets.delegations?.roles?.[project];
-  if (!role || !targets.delegations) return null;
-  const keys: Record<string, TufKey> = {};
-  for (const keyid of role.keyIDs) {
-    const key = targets.delegations.keys[keyid];
-    if (key) keys[keyid] = key.toJSON() as unknown as TufKey;
-  }
-  return {
-    name: project,
-    keys,
-    role: { keyids: role.keyIDs, threshold: role.threshold },
-    paths: role.paths ?? [],
-    isDelegatedPath: (path) => role.isDelegatedPath(path),
-  };
+  return delegationIn('targets', targets, project);
 }
 
 /** Each maintainer's identity key, keyid and the delegation's identities, for display. */
@@ -117,20 +98,18 @@ export function verifyProjectUpload(opts: {
   if (candidate.envelope.signed.delegations !== undefined) {
     throw new TufError('nested_delegation', `${delegation.name} may not delegate further`);
   }
-  // TUF 5.6.3 (for a delegated role): signatures by the delegation's keys, distinct keyids
-  const result = checkThreshold(candidate.envelope.signatures, candidate.signedBytes, delegation.keys, delegation.role, opts.verifier);
-  if (result.validKeyids.length === 0) {
-    throw new TufError('threshold_not_met', `${delegation.name} v${candidate.version}: no valid signature by an identity delegated for ${delegation.name}`, { verdicts: result.verdicts });
-  }
-  // TUF 5.6.4 (rollback): exactly the next version
-  const expected = (opts.currentVersion ?? 0) + 1;
-  if (candidate.version !== expected) {
-    throw new TufError('version_not_next', `${delegation.name} version ${candidate.version} is not the next version ${expected}`);
-  }
-  // TUF 5.6.5 (freeze): not expired, and not further out than the repository allows
-  if (candidate.expires.getTime() <= opts.now.getTime()) {
-    throw new TufError('expired', `${delegation.name} v${candidate.version} expired at ${String(candidate.envelope.signed.expires)}`);
-  }
+  // TUF 5.6.3-5.6.5 against the delegator: signatures (distinct keyids, some may be missing:
+  // pending), exactly the next version, not expired.
+  const result = verifyDelegate({
+    name: delegation.name,
+    candidate,
+    authorities: [{ label: `an identity delegated for ${delegation.name}`, keys: delegation.keys, role: delegation.role }],
+    currentVersion: opts.currentVersion,
+    now: opts.now,
+    verifier: opts.verifier,
+    belowThreshold: 'pending',
+  });
+  // Repository policy: not further out than the repository allows
   if (candidate.expires.getTime() > opts.now.getTime() + opts.maxExpirySeconds * 1000) {
     throw new TufError('expiry_too_far', `${delegation.name}: expiry must be before ${expiresAfter(opts.now, opts.maxExpirySeconds)}`);
   }
@@ -186,7 +165,7 @@ export function verifyRegistration(value: unknown, now: Date, verifier: Identity
   assertDelegatedRoleName(project);
   const key = identityKey(identity, issuer);
   const at = Date.parse(requestedAt);
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/.test(requestedAt) || Number.isNaN(at)) throw new TufError('malformed', 'requested_at must look like 2030-01-01T00:00:00Z');
+  if (!isTufDateTime(requestedAt)) throw new TufError('malformed', 'requested_at must look like 2030-01-01T00:00:00Z');
   if (Math.abs(at - now.getTime()) > maxSkewSeconds * 1000) {
     throw new TufError('stale_request', `requested_at is more than ${maxSkewSeconds} s from the server's time; sign a fresh request`);
   }
@@ -205,7 +184,7 @@ export function changedDelegations(before: Targets | null, after: Targets): stri
     const d = t ? findDelegation(t, name) : null;
     if (!d) return 'none';
     const keys = d.role.keyids.map((k) => `${k}=${JSON.stringify(d.keys[k] ?? null)}`).sort();
-    return JSON.stringify([keys, d.role.threshold, d.paths]);
+    return JSON.stringify([keys, d.role.threshold, d.paths, d.pathHashPrefixes]);
   };
   return [...names].filter((n) => describe(before, n) !== describe(after, n)).sort();
 }

@@ -25,6 +25,7 @@ const ISSUER_URL = /^https?:\/\/[^\s]+$/;
 
 /** Builds an identity key; identity and issuer are taken literally (no patterns). */
 export function identityKey(identity: string, issuer: string): IdentityKey {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
   if (identity.length === 0 || identity.length > 512 || /[\s\u0000-\u001f]/.test(identity)) {
     throw new TufError('malformed', `identity ${JSON.stringify(identity)} must be a non-empty string without spaces or control characters`);
   }

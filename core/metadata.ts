@@ -32,7 +32,15 @@ export interface ParsedMetadata<T extends RoleType = RoleType> {
   model: ModelFor<T>;
 }
 
-const EXPIRES = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
+
+/** TUF's date-time form, `2030-01-01T00:00:00Z` (no fractions), and a real date. */
+export function isTufDateTime(value: unknown): value is string {
+  if (typeof value !== 'string' || !DATE_TIME.test(value)) return false;
+  // Date.parse rolls impossible dates over (02-30 to March 2, 24:00 to the next day): refuse those.
+  const parsed = new Date(value);
+  return !Number.isNaN(parsed.getTime()) && formatExpires(parsed) === value;
+}
 
 /** TUF writes expiry without milliseconds. */
 export function formatExpires(date: Date): string {
@@ -89,7 +97,7 @@ export function parseMetadata<T extends 'root' | 'targets'>(value: unknown, type
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
     throw new TufError('malformed', `${where}: version must be a positive integer`);
   }
-  if (typeof signed.expires !== 'string' || !EXPIRES.test(signed.expires) || Number.isNaN(Date.parse(signed.expires))) {
+  if (!isTufDateTime(signed.expires)) {
     throw new TufError('malformed', `${where}: expires must look like 2030-01-01T00:00:00Z`);
   }
   const delegations = signed.delegations;

@@ -5,7 +5,7 @@
 // order canonical JSON sorts them. The result is byte-for-byte what `canonicalBytes` gives for the
 // same object (a property test holds the two together).
 import { TufError } from './errors.ts';
-import { SPEC_VERSION, type MetaEntry, type SignatureJson } from './metadata.ts';
+import { SPEC_VERSION, isTufDateTime, type MetaEntry, type SignatureJson } from './metadata.ts';
 import type { Signer } from './signer.ts';
 
 // Canonical JSON escapes only `"` and `\`; JSON also escapes control characters. With printable
@@ -80,7 +80,7 @@ export class SnapshotEntries {
 /** Canonical bytes of a snapshot's `signed`, from the meta object's text. */
 export function snapshotSignedBytes(version: number, expires: string, metaText: string): Buffer {
   if (!Number.isSafeInteger(version) || version < 1) throw new TufError('malformed', 'snapshot version must be a positive integer');
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/.test(expires)) throw new TufError('malformed', 'snapshot expiry must look like 2030-01-01T00:00:00Z');
+  if (!isTufDateTime(expires)) throw new TufError('malformed', 'snapshot expiry must look like 2030-01-01T00:00:00Z');
   // Keys in canonical order: _type, expires, meta, spec_version, version.
   return Buffer.from(`{"_type":"snapshot","expires":"${expires}","meta":{${metaText}},"spec_version":"${SPEC_VERSION}","version":${version}}`, 'utf8');
 }

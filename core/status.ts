@@ -5,6 +5,7 @@ import { canonicalBytes, isPlainObject, type JsonObject } from './canonical.ts';
 import { TufError } from './errors.ts';
 import { parseMetadata, type Envelope, type ParsedMetadata, type SignatureJson } from './metadata.ts';
 import { rootKeys, rootRole } from './updates.ts';
+import { TOP_LEVEL_ROLES } from './names.ts';
 import { checkThreshold, type ThresholdResult } from './verify.ts';
 
 /** Adds or replaces one signature; every other signature is kept. */
@@ -52,7 +53,7 @@ function describeRole(root: Root, name: 'root' | 'targets' | 'snapshot' | 'times
 
 function rootChanges(current: Root, previous: Root): string[] {
   const out: string[] = [];
-  for (const name of ['root', 'targets', 'snapshot', 'timestamp'] as const) {
+  for (const name of TOP_LEVEL_ROLES) {
     const before = describeRole(previous, name);
     const after = describeRole(current, name);
     if (before !== after) out.push(`${name}: ${before} -> ${after}`);

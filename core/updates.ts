@@ -7,23 +7,24 @@ import { isPlainObject } from './canonical.ts';
 import type { TufKey } from './keys.ts';
 import { keyidOf } from './keys.ts';
 import type { ParsedMetadata } from './metadata.ts';
-import { assertDelegatedRoleName, assertTargetPath } from './names.ts';
-import { requireThreshold, type RoleSpec, type SignatureVerifier } from './verify.ts';
+import { assertDelegatedRoleName, assertTargetPath, TOP_LEVEL_ROLES, type TopLevelRole } from './names.ts';
+import type { RoleSpec, SignatureVerifier } from './verify.ts';
+import { verifyDelegate } from './delegate.ts';
 
 export function rootKeys(root: Root): Record<string, TufKey> {
-  const keys: Record<string, TufKey> = {};
+  const keys: Record<string, TufKey> = Object.create(null);
   for (const [keyid, key] of Object.entries(root.keys)) keys[keyid] = key.toJSON() as unknown as TufKey;
   return keys;
 }
 
-export function rootRole(root: Root, name: 'root' | 'targets' | 'snapshot' | 'timestamp'): RoleSpec {
+export function rootRole(root: Root, name: TopLevelRole): RoleSpec {
   const role = root.roles[name];
   if (!role) throw new TufError('malformed', `root has no "${name}" role`);
   return { keyids: role.keyIDs, threshold: role.threshold };
 }
 
 function checkRootStructure(root: Root): void {
-  for (const name of ['root', 'targets', 'snapshot', 'timestamp'] as const) {
+  for (const name of TOP_LEVEL_ROLES) {
     const role = rootRole(root, name);
     const known = role.keyids.filter((k) => Object.prototype.hasOwnProperty.call(root.keys, k));
     if (known.length !== role.keyids.length) throw new TufError('malformed', `root: role "${name}" names a keyid missing from "keys"`);
@@ -44,25 +45,21 @@ export function verifyRootUpdate(
   now: Date,
   verifier?: SignatureVerifier,
 ): void {
-  const { envelope, signedBytes, model } = candidate;
+  const { model } = candidate;
   checkRootStructure(model);
-  if (trusted) {
-    // TUF 5.3.4: new root signed by a threshold of keys from the trusted root
-    requireThreshold(`root v${candidate.version} by root v${trusted.version}'s keys`, envelope.signatures, signedBytes,
-      rootKeys(trusted.model), rootRole(trusted.model, 'root'), verifier);
-  }
-  // TUF 5.3.4: and by a threshold of its own keys
-  requireThreshold(`root v${candidate.version} by its own keys`, envelope.signatures, signedBytes,
-    rootKeys(model), rootRole(model, 'root'), verifier);
-  // TUF 5.3.5: version is exactly trusted + 1 (no rollback, no skip)
-  const expected = trusted ? trusted.version + 1 : 1;
-  if (candidate.version !== expected) {
-    throw new TufError('version_not_next', `root version ${candidate.version} is not the next version ${expected}`);
-  }
-  // TUF 5.3.10: a root clients would reject as expired is useless
-  if (candidate.expires.getTime() <= now.getTime()) {
-    throw new TufError('expired', `root v${candidate.version} expired at ${candidate.envelope.signed.expires}`);
-  }
+  // TUF 5.3.4: signed by a threshold of the trusted root's keys and of its own;
+  // TUF 5.3.5: exactly trusted + 1 (no rollback, no skip); TUF 5.3.10: not expired.
+  verifyDelegate({
+    name: 'root',
+    candidate,
+    authorities: [
+      ...(trusted ? [{ label: `root v${candidate.version} by root v${trusted.version}'s keys`, keys: rootKeys(trusted.model), role: rootRole(trusted.model, 'root') }] : []),
+      { label: `root v${candidate.version} by its own keys`, keys: rootKeys(model), role: rootRole(model, 'root') },
+    ],
+    currentVersion: trusted ? trusted.version : null,
+    now,
+    ...(verifier ? { verifier } : {}),
+  });
   // Repository policy: the server only publishes in the consistent-snapshot layout.
   if (model.consistentSnapshot !== true) {
     throw new TufError('consistent_snapshot_required', 'root must set consistent_snapshot to true');
@@ -103,7 +100,7 @@ export function checkOnlineKeys(root: Root, held: OnlineKeys): void {
 }
 
 /** Whether two roots delegate `name` identically (same keyids and threshold). */
-export function sameRoleDelegation(a: Root, b: Root, name: 'root' | 'targets' | 'snapshot' | 'timestamp'): boolean {
+export function sameRoleDelegation(a: Root, b: Root, name: TopLevelRole): boolean {
   const x = rootRole(a, name);
   const y = rootRole(b, name);
   return x.threshold === y.threshold && x.keyids.length === y.keyids.length && x.keyids.every((k) => y.keyids.includes(k));
@@ -149,16 +146,14 @@ export function verifyTargetsUpdate(
   // Structure before cryptography.
   checkTargetEntries(candidate);
   checkDelegationNames(candidate);
-  // TUF 5.6.3: signed by a threshold of root's targets keys
-  requireThreshold(`targets v${candidate.version}`, candidate.envelope.signatures, candidate.signedBytes,
-    rootKeys(trustedRoot.model), rootRole(trustedRoot.model, 'targets'), verifier);
-  // TUF 5.6.4 (rollback): the repository accepts only the next version
-  const expected = (currentVersion ?? 0) + 1;
-  if (candidate.version !== expected) {
-    throw new TufError('version_not_next', `targets version ${candidate.version} is not the next version ${expected}`);
-  }
-  // TUF 5.6.5: not expired
-  if (candidate.expires.getTime() <= now.getTime()) {
-    throw new TufError('expired', `targets v${candidate.version} expired at ${candidate.envelope.signed.expires}`);
-  }
+  // TUF 5.6.3: signed by a threshold of root's targets keys; TUF 5.6.4 (rollback): the
+  // repository accepts only the next version; TUF 5.6.5 (freeze): not expired.
+  verifyDelegate({
+    name: 'targets',
+    candidate,
+    authorities: [{ label: `targets v${candidate.version}`, keys: rootKeys(trustedRoot.model), role: rootRole(trustedRoot.model, 'targets') }],
+    currentVersion,
+    now,
+    ...(verifier ? { verifier } : {}),
+  });
 }

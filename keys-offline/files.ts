@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { decodePrivateKeyFile } from '../core/keyFile.ts';
+import { writeFileAtomic } from '../platform/atomicFile.ts';
 import type { Envelope } from '../core/metadata.ts';
 
 export function readJson(file: string): unknown {
@@ -21,14 +22,7 @@ export function readJson(file: string): unknown {
 }
 
 export function writeJson(file: string, value: unknown, mode = 0o644, overwrite = true): void {
-  if (!overwrite && fs.existsSync(file)) throw new Error(`${file} exists already; refusing to overwrite it`);
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, 'w', mode);
-  fs.writeSync(fd, `${JSON.stringify(value, null, 2)}\n`);
-  fs.fsyncSync(fd);
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`, { mode, overwrite });
 }
 
 export function readEnvelopeFile(file: string): Envelope {

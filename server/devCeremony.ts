@@ -12,19 +12,18 @@ import { sha256Hex } from '../core/canonical.ts';
 import { SIGSTORE_TRUSTED_ROOT_TARGET } from '../core/identity.ts';
 import { putBlob } from './db/targetsRepo.ts';
 import { privateKeySigner } from '../core/signer.ts';
-import { findActiveAdminToken } from './db/adminTokensRepo.ts';
 import type { Knex } from 'knex';
-import { createAdminToken, hashToken } from './http/adminAuth.ts';
+import type { AdminTokens } from './admin/adminTokens.ts';
+import type { AdmissionService } from './admission/adminMetadata.ts';
 import { currentOnlinePublicKeys, type OnlineKeyStore } from './onlineKeys.ts';
-import type { RepositoryService } from './services/repository.ts';
-import { writeFileAtomic } from './runtime.ts';
+import { writeFileAtomic } from '../platform/atomicFile.ts';
 
 /** Passphrase of the dev key files, so the offline tool can be tried on them (TUF_KEY_PASSPHRASE). */
 export const DEV_KEY_PASSPHRASE = 'insecure-dev-passphrase';
 
 export async function runDevCeremony(opts: {
   devDir: string;
-  service: RepositoryService;
+  admission: AdmissionService;
   knex: Knex;
   /** Published as the target sigstore/trusted_root.json, so clients learn it through TUF. */
   sigstoreTrustedRoot: unknown;
@@ -59,9 +58,9 @@ export async function runDevCeremony(opts: {
   );
   const keysDir = path.join(devDir, 'keys');
   fs.mkdirSync(keysDir, { recursive: true, mode: 0o700 });
-  writeFileAtomic(path.join(keysDir, 'dev-root.key.json'), JSON.stringify(encodePrivateKeyFile('dev-root', rootKey, DEV_KEY_PASSPHRASE), null, 2), 0o600);
-  writeFileAtomic(path.join(keysDir, 'dev-targets.key.json'), JSON.stringify(encodePrivateKeyFile('dev-targets', targetsKey, DEV_KEY_PASSPHRASE), null, 2), 0o600);
-  await opts.service.bootstrap(root, targets, 'dev-ceremony');
+  writeFileAtomic(path.join(keysDir, 'dev-root.key.json'), JSON.stringify(encodePrivateKeyFile('dev-root', rootKey, DEV_KEY_PASSPHRASE), null, 2), { mode: 0o600 });
+  writeFileAtomic(path.join(keysDir, 'dev-targets.key.json'), JSON.stringify(encodePrivateKeyFile('dev-targets', targetsKey, DEV_KEY_PASSPHRASE), null, 2), { mode: 0o600 });
+  await opts.admission.bootstrap(root, targets, 'dev-ceremony');
   writeFileAtomic(path.join(devDir, '1.root.json'), servedBytes(root).toString('utf8'));
   log.warn(
     { keys: keysDir },
@@ -71,13 +70,13 @@ export async function runDevCeremony(opts: {
 }
 
 /** Makes sure devDir/admin-token holds a token the database knows. */
-export async function ensureDevAdminToken(knex: Knex, devDir: string): Promise<string> {
+export async function ensureDevAdminToken(tokens: AdminTokens, devDir: string): Promise<string> {
   const file = path.join(devDir, 'admin-token');
   if (fs.existsSync(file)) {
     const token = fs.readFileSync(file, 'utf8').trim();
-    if (await findActiveAdminToken(knex, hashToken(token))) return file;
+    if (await tokens.authenticate(token)) return file;
   }
-  const token = await createAdminToken(knex, `dev-${Date.now()}`);
-  writeFileAtomic(file, `${token}\n`, 0o600);
+  const token = await tokens.create(`dev-${Date.now()}`);
+  writeFileAtomic(file, `${token}\n`, { mode: 0o600 });
   return file;
 }

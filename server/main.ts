@@ -1,13 +1,12 @@
 // tuf-server: the repository server and its operator commands.
 import path from 'node:path';
 import { loadConfig, type Config } from './config.ts';
-import { listAdminTokens, revokeAdminToken } from './db/adminTokensRepo.ts';
+import { AdminTokens } from './admin/adminTokens.ts';
 import { createKnex, migrateLatest, migrateRollbackAll } from './db/knex.ts';
 import { ensureDevAdminToken, runDevCeremony } from './devCeremony.ts';
-import { createAdminToken } from './http/adminAuth.ts';
 import { currentOnlinePublicKeys, ensureOnlineKeys, ONLINE_ROLES } from './onlineKeys.ts';
 import { IdentitySignatureVerifier } from '../core/identity.ts';
-import { verifyHistory } from './services/historyCheck.ts';
+import { verifyHistory } from './admin/historyCheck.ts';
 import { assembleRepository, createLogger, keyStoreFor, listen, openDatabase, resolveSigstore } from './runtime.ts';
 
 const HELP = `tuf-server: a TUF repository server with identity delegations
@@ -82,16 +81,16 @@ async function start(config: Config): Promise<void> {
   if (sigstore.devRouter) log.warn({ issuer: sigstore.advert.oidcIssuer }, 'DEVELOPMENT MODE: a local Sigstore (OIDC issuer, Fulcio, Rekor) serves /dev/sigstore and mints identities for anyone');
   const db = await openDatabase(config, log);
   const repo = await assembleRepository({ config, databaseUrl: db.url, log, keyStore, sigstore });
-  if (!(await repo.service.isBootstrapped())) {
+  if (!(await repo.current.isBootstrapped())) {
     if (config.production) {
       log.warn('not bootstrapped yet: run the offline key ceremony and `tuf-carry bootstrap` (see README)');
     } else {
-      await runDevCeremony({ devDir: config.devDir, service: repo.service, knex: repo.knex, sigstoreTrustedRoot: sigstore.trustedRoot, keyStore, clock: repo.clock, log });
+      await runDevCeremony({ devDir: config.devDir, admission: repo.admission, knex: repo.knex, sigstoreTrustedRoot: sigstore.trustedRoot, keyStore, clock: repo.clock, log });
       await repo.cache.reloadAll();
     }
   }
   if (!config.production) {
-    const tokenFile = await ensureDevAdminToken(repo.knex, config.devDir);
+    const tokenFile = await ensureDevAdminToken(repo.tokens, config.devDir);
     log.info({ tokenFile }, 'development admin token');
   }
   await repo.resignTick();
@@ -178,16 +177,17 @@ async function main(argv: string[]): Promise<void> {
     case 'admin-token':
       await withKnex(config, async (knex) => {
         const name = option(args, '--name');
+        const tokens = new AdminTokens(knex);
         if (sub === 'create') {
           if (!name) throw new Error('usage: tuf-server admin-token create --name NAME');
-          process.stdout.write(`${await createAdminToken(knex, name)}\n`);
+          process.stdout.write(`${await tokens.create(name)}\n`);
         } else if (sub === 'list') {
-          for (const t of await listAdminTokens(knex)) {
+          for (const t of await tokens.list()) {
             process.stdout.write(`${t.name}\tcreated ${t.created_at.toISOString()}\t${t.revoked_at ? `revoked ${t.revoked_at.toISOString()}` : 'active'}\n`);
           }
         } else if (sub === 'revoke') {
           if (!name) throw new Error('usage: tuf-server admin-token revoke --name NAME');
-          if (!(await revokeAdminToken(knex, name))) throw new Error(`no active token named ${name}`);
+          if (!(await tokens.revoke(name))) throw new Error(`no active token named ${name}`);
           process.stdout.write(`revoked ${name}\n`);
         } else {
           throw new Error('usage: tuf-server admin-token create|list|revoke');

@@ -1,6 +1,7 @@
 import client from 'prom-client';
 import type { Clock } from '../core/clock.ts';
-import type { MetadataCache } from './metadataCache.ts';
+import { TOP_LEVEL_ROLES } from '../core/names.ts';
+import type { MetadataCache } from './serving/metadataCache.ts';
 
 export interface Metrics {
   registry: client.Registry;
@@ -42,7 +43,7 @@ export function createMetrics(cache: MetadataCache, clock: Clock): Metrics {
     registers: [registry],
     collect() {
       this.reset();
-      for (const role of ['root', 'targets', 'snapshot', 'timestamp']) {
+      for (const role of TOP_LEVEL_ROLES) {
         const head = cache.head(role);
         if (head) this.set({ role }, head.version);
       }
@@ -56,7 +57,7 @@ export function createMetrics(cache: MetadataCache, clock: Clock): Metrics {
     collect() {
       this.reset();
       const now = clock.now().getTime();
-      for (const role of ['root', 'targets', 'snapshot', 'timestamp']) {
+      for (const role of TOP_LEVEL_ROLES) {
         const head = cache.head(role);
         if (head) this.set({ role }, Math.round((head.expires.getTime() - now) / 1000));
       }

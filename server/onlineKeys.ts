@@ -4,6 +4,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { generatePrivateKey, type TufKey } from '../core/keys.ts';
+import { writeFileAtomic } from '../platform/atomicFile.ts';
 import { privateKeySigner, type Signer } from '../core/signer.ts';
 
 export type OnlineRole = 'snapshot' | 'timestamp';
@@ -46,13 +47,8 @@ export class FileKeyStore implements OnlineKeyStore {
       private_key_pem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
     };
     const target = path.join(this.dir, `${role}-${signer.keyid}.json`);
-    const tmp = `${target}.tmp`;
-    // Written then renamed, so a crash never leaves a half-written key file.
-    const fd = fs.openSync(tmp, 'w', 0o600);
-    fs.writeSync(fd, JSON.stringify(file, null, 2));
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fs.renameSync(tmp, target);
+    // A crash never leaves a half-written key file.
+    writeFileAtomic(target, JSON.stringify(file, null, 2), { mode: 0o600 });
     return signer;
   }
 }

@@ -9,17 +9,25 @@ import { systemClock, type Clock } from '../core/clock.ts';
 import type { Config } from './config.ts';
 import { ensureDatabase, startEmbeddedPostgres, type EmbeddedPostgres } from './db/embeddedPostgres.ts';
 import { createKnex, migrateLatest } from './db/knex.ts';
+import { AdminService } from './admin/adminService.ts';
+import { AdminTokens } from './admin/adminTokens.ts';
+import { AdmissionService } from './admission/adminMetadata.ts';
 import { createApp } from './http/app.ts';
-import { MetadataCache } from './metadataCache.ts';
+import type { SigstoreAdvert } from './http/projectRoutes.ts';
 import { createMetrics } from './metrics.ts';
 import { EnvKeyStore, FileKeyStore, type OnlineKeyStore } from './onlineKeys.ts';
-import { RepositoryService } from './services/repository.ts';
+import { ProjectService } from './projects/projectService.ts';
+import { RegistrationService } from './projects/registrations.ts';
+import { CurrentMetadata } from './publication/currentMetadata.ts';
+import { OnlineSigners } from './publication/onlineSigners.ts';
+import { Publication } from './publication/publication.ts';
+import { INSTANCE } from './publication/signing.ts';
+import { MetadataCache } from './serving/metadataCache.ts';
+import { ReadinessCheck } from './serving/readiness.ts';
+import { TargetFiles } from './serving/targetFiles.ts';
 import { WorkerVerifierPool } from './verifyPool.ts';
-import { INSTANCE } from './services/publisher.ts';
-import { ProjectService } from './services/projects.ts';
 import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { publicGoodTrustedRoot } from '../core/publicGoodTrustedRoot.ts';
-import type { SigstoreAdvert } from './http/projectRoutes.ts';
 import type { Router } from 'express';
 import { createLocalSigstore } from '../sigstore-local/localSigstore.ts';
 
@@ -89,8 +97,12 @@ export interface Repository {
   knex: Knex;
   databaseUrl: string;
   keyStore: OnlineKeyStore;
-  service: RepositoryService;
+  current: CurrentMetadata;
+  publication: Publication;
+  admission: AdmissionService;
   projects: ProjectService;
+  registrations: RegistrationService;
+  tokens: AdminTokens;
   sigstore: SigstoreSetup;
   cache: MetadataCache;
   app: ReturnType<typeof createApp>;
@@ -110,7 +122,7 @@ export interface AssembleOptions {
   resignTimer?: boolean;
 }
 
-/** Wires the repository on a migrated database: service, cache (listening), app. Does not listen on a port. */
+/** Wires the repository on a migrated database: services, cache (listening), app. Does not listen on a port. */
 export async function assembleRepository(opts: AssembleOptions): Promise<Repository> {
   const { config, log } = opts;
   const clock = opts.clock ?? systemClock;
@@ -123,15 +135,18 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
   const origin = `${INSTANCE}/${randomUUID()}`;
   const cache = new MetadataCache(knex, origin, log.child({ component: 'cache' }), config.metadataCacheBytes);
   const metrics = createMetrics(cache, clock);
-  const service = new RepositoryService({
+  const current = new CurrentMetadata(knex);
+  const signers = new OnlineSigners(keyStore);
+  await signers.load();
+  const publication = new Publication({
     knex,
     origin,
     clock,
-    keyStore,
+    signers,
+    current,
     snapshotExpirySeconds: config.snapshotExpirySeconds,
     timestampExpirySeconds: config.timestampExpirySeconds,
     resignRemainingFraction: config.resignRemainingFraction,
-    verifier,
     onSnapshot: (seconds, bytes, entries) => {
       metrics.snapshotBuild.observe(seconds);
       metrics.snapshotBytes.set(bytes);
@@ -142,25 +157,30 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
       await cache.applyPublished(published).catch((err) => log.warn({ err: String(err) }, 'cache update after publish failed'));
     },
   });
-  await service.init();
+  const admission = new AdmissionService({ clock, publication, current, verifier });
   const projects = new ProjectService({
     knex,
     clock,
-    repository: service,
+    current,
+    publication,
     verifier,
     ...(verifierPool ? { verifierPool } : {}),
     projectMaxExpirySeconds: config.projectMaxExpirySeconds,
-    registrationMaxSkewSeconds: config.registrationMaxSkewSeconds,
   });
+  const registrations = new RegistrationService({ db: knex, clock, current, verifier, registrationMaxSkewSeconds: config.registrationMaxSkewSeconds });
+  const tokens = new AdminTokens(knex);
   await cache.start(opts.databaseUrl, config.cacheReloadIntervalSeconds);
   const app = createApp({
-    knex,
-    service,
+    admission,
+    admin: new AdminService({ knex, cache, keyStore, clock, expiryWarningSeconds: config.expiryWarningSeconds }),
+    tokens,
     projects,
+    registrations,
+    cache,
+    targetFiles: new TargetFiles(knex),
+    readiness: new ReadinessCheck({ knex, cache, clock, readyMinTimestampRemainingSeconds: config.readyMinTimestampRemainingSeconds, expiryWarningSeconds: config.expiryWarningSeconds }),
     sigstore: opts.sigstore.advert,
     ...(opts.sigstore.devRouter ? { devSigstoreRouter: opts.sigstore.devRouter } : {}),
-    cache,
-    keyStore,
     metrics,
     clock,
     logger: log,
@@ -168,7 +188,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
   });
 
   const resignTick = async () => {
-    const published = await service.refreshExpiring();
+    const published = await publication.refreshExpiring();
     if (published.length > 0) log.info({ published }, 're-signed before expiry');
   };
   let timer: NodeJS.Timeout | null = null;
@@ -185,8 +205,12 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     knex,
     databaseUrl: opts.databaseUrl,
     keyStore,
-    service,
+    current,
+    publication,
+    admission,
     projects,
+    registrations,
+    tokens,
     sigstore: opts.sigstore,
     cache,
     app,
@@ -207,11 +231,4 @@ export function listen(app: http.RequestListener, host: string, port: number): P
     server.once('error', reject);
     server.listen(port, host, () => resolve(server));
   });
-}
-
-export function writeFileAtomic(file: string, content: string, mode = 0o644): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, content, { mode });
-  fs.renameSync(tmp, file);
 }

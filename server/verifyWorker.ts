@@ -7,7 +7,7 @@ import type { VerifyRequest, VerifyResponse } from './verifyPool.ts';
 const verifier = new IdentitySignatureVerifier((workerData as { trustedRoot: unknown }).trustedRoot);
 
 parentPort!.on('message', (req: VerifyRequest) => {
-  let verdict = false;
+  let verdict: boolean;
   try {
     verdict = verifier.verify(req.key, req.signature, req.signedBytes) === true;
   } catch {

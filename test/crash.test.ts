@@ -17,9 +17,9 @@ import { buildTargetsSigned, describeTarget, expiresAfter, signEnvelope, type En
 import { privateKeySigner } from '../core/signer.ts';
 import { ensureDatabase, freePort, startEmbeddedPostgres, type EmbeddedPostgres } from '../server/db/embeddedPostgres.ts';
 import { createKnex, migrateLatest } from '../server/db/knex.ts';
-import { createAdminToken } from '../server/http/adminAuth.ts';
+import { AdminTokens } from '../server/admin/adminTokens.ts';
 import { ensureOnlineKeys, FileKeyStore } from '../server/onlineKeys.ts';
-import { verifyHistory } from '../server/services/historyCheck.ts';
+import { verifyHistory } from '../server/admin/historyCheck.ts';
 import { recordSecret } from './helpers/secrets.ts';
 import { startLocalSigstore, type LocalSigstoreServer } from './helpers/sigstore.ts';
 import { startServerProcess, type ServerProcess } from './helpers/serverProcess.ts';
@@ -50,7 +50,7 @@ before(async () => {
   await migrateLatest(knex);
   const keyStore = new FileKeyStore(path.join(dir, 'online-keys'));
   const online = await ensureOnlineKeys(keyStore);
-  const token = await createAdminToken(knex, 'crash-test');
+  const token = await new AdminTokens(knex).create('crash-test');
   adminToken = token;
   recordSecret(token);
   sigstore = await startLocalSigstore();

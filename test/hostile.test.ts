@@ -7,7 +7,7 @@ import request from 'supertest';
 import { canonicalBytes, type JsonObject } from '../core/canonical.ts';
 import { registrationSigned } from '../core/delegations.ts';
 import { buildTargetsSigned, describeTarget, expiresAfter, type Envelope } from '../core/metadata.ts';
-import { verifyHistory } from '../server/services/historyCheck.ts';
+import { verifyHistory } from '../server/admin/historyCheck.ts';
 import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { bootstrappedWithSigstore, delegateProject, signAs, startTestRepo, type CeremonyKeys, type TestRepo } from './helpers/repo.ts';
 

@@ -121,11 +121,11 @@ test('rollback: an older project role served for the newer version', async () =>
 
 test('freeze: a validly signed timestamp that has expired', async () => {
   // What an attacker replaying stale metadata achieves: the online key signed it, but it expired.
-  const root = await t.repo.service.trustedRoot();
+  const root = await t.repo.current.root();
   const snapshotHead = t.repo.cache.head('snapshot')!.version;
   const snapshotBytes = (await fetchUpstream(`/metadata/${snapshotHead}.snapshot.json`))!;
   const signed = buildTimestampSigned(t.repo.cache.head('timestamp')!.version + 1, '2020-01-01T00:00:00Z', metaEntryFor(snapshotHead, snapshotBytes));
-  const stale = servedBytes(await signEnvelope(signed, [await t.repo.service.signers.signerFor('timestamp', root!.model)]));
+  const stale = servedBytes(await signEnvelope(signed, [await t.repo.publication.signers.signerFor('timestamp', root!.model)]));
   await attack('freeze', async (p, up) => (p === '/metadata/timestamp.json' ? stale : up()), (c) => c.refresh(), /expired/i);
 });
 

@@ -7,14 +7,12 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import { Updater } from 'tuf-js';
-import { canonicalBytes, type JsonObject } from '../core/canonical.ts';
+import type { JsonObject } from '../core/canonical.ts';
 import { registrationSigned } from '../core/delegations.ts';
 import { identityKeyid } from '../core/identity.ts';
 import { buildTargetsSigned, describeTarget, expiresAfter, servedBytes, type Envelope } from '../core/metadata.ts';
 import { IdentityClient, identityVerificationInstalled } from '../client/identityUpdater.ts';
 import { insertMetadataVersion } from '../server/db/metadataRepo.ts';
-import { publishSnapshotAndTimestamp } from '../server/services/publisher.ts';
-import { signWithIdentity } from '../maintainer/identitySigner.ts';
 import { mustRun, runCli } from './helpers/cli.ts';
 import { bootstrappedWithSigstore, delegateProject, signAs, type CeremonyKeys, type TestRepo } from './helpers/repo.ts';
 
@@ -269,10 +267,10 @@ describe('clients refuse what the delegated identities did not sign', () => {
     for (const [i, [what, make]] of attacks.entries()) {
       const version = t.repo.cache.head('demo')!.version + 1;
       const evil = await make(version);
-      await t.repo.service.publishing(async (trx) => {
-        await insertMetadataVersion(trx, { role: 'demo', version, bytes: servedBytes(evil), expires: new Date(String(evil.signed.expires)) });
-        const root = await t.repo.service.trustedRoot(trx);
-        return [{ role: 'demo', version }, ...(await publishSnapshotAndTimestamp(t.repo.service.publishContext(trx, root!.model, 'server', 'attack')))];
+      await t.repo.publication.transaction('exclusive', async (tx) => {
+        await insertMetadataVersion(tx.db, { role: 'demo', version, bytes: servedBytes(evil), expires: new Date(String(evil.signed.expires)) });
+        tx.announce({ role: 'demo', version });
+        await tx.signSnapshotAndTimestamp('attack');
       });
       const c = client(`victim-${i}`);
       await c.refresh();

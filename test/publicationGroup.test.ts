@@ -2,8 +2,8 @@
 // arrivals wait for the next round, and a failed round fails exactly the requests it was for.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PublicationGroup } from '../server/services/publicationGroup.ts';
-import { decodeAnnouncement, encodeAnnouncement } from '../server/services/announcements.ts';
+import { PublicationGroup } from '../server/publication/group.ts';
+import { decodeAnnouncement, encodeAnnouncement } from '../server/db/notifications.ts';
 
 function deferred<T>() {
   let resolve!: (v: T) => void;

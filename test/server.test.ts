@@ -208,7 +208,7 @@ test('served bytes are compact JSON of the document, valid even with PEM keys', 
   try {
     const keys = newKeys(2, 1);
     const root = await makeRoot(t, keys);
-    await t.repo.service.bootstrap(root, await makeTargets(t, keys), 'test');
+    await t.repo.admission.bootstrap(root, await makeTargets(t, keys), 'test');
     const served = (await request(t.baseUrl).get('/metadata/1.root.json')).text;
     assert.equal(served, JSON.stringify(root));
     assert.notEqual(served, canonicalBytes(root).toString(), 'the ecdsa PEM key makes canonical JSON invalid JSON');

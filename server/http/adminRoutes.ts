@@ -1,20 +1,16 @@
+// Everything under /admin/*, behind one guard: admin-signed metadata, files, status, audit log,
+// registrations and roles awaiting re-signing.
 import express, { Router, type Request } from 'express';
-import type { Knex } from 'knex';
 import { z } from 'zod';
-import { sha256Hex } from '../../core/canonical.ts';
-import { listAudit } from '../db/auditRepo.ts';
-import { putBlob } from '../db/targetsRepo.ts';
-import { appendAudit } from '../db/auditRepo.ts';
-import type { MetadataCache } from '../metadataCache.ts';
+import type { AdminService } from '../admin/adminService.ts';
+import type { AdminTokens } from '../admin/adminTokens.ts';
+import type { AdmissionService } from '../admission/adminMetadata.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Clock } from '../../core/clock.ts';
-import { offlineExpiry } from '../expiry.ts';
-import { currentOnlinePublicKeys, type OnlineKeyStore } from '../onlineKeys.ts';
-import type { RepositoryService } from '../services/repository.ts';
+import type { RegistrationService } from '../projects/registrations.ts';
 import { requireAdmin } from './adminAuth.ts';
 import { HttpError, toHttp } from './errors.ts';
-import { parseBody } from './schema.ts';
 import { jsonShapeGuard } from './limits.ts';
+import { parseBody } from './schema.ts';
 
 const jsonObject = z.record(z.string(), z.unknown());
 const bootstrapBody = z.object({ root: jsonObject, targets: jsonObject }).strict();
@@ -23,23 +19,25 @@ const auditQuery = z.object({
   after: z.coerce.number().int().min(0).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
+const registrationsQuery = z.object({
+  status: z.enum(['pending', 'approved', 'rejected']).optional(),
+  project: z.string().max(64).optional(),
+});
 
 export interface AdminRouteDeps {
-  knex: Knex;
-  service: RepositoryService;
-  cache: MetadataCache;
-  keyStore: OnlineKeyStore;
+  tokens: AdminTokens;
+  admission: AdmissionService;
+  admin: AdminService;
+  registrations: RegistrationService;
   metrics: Metrics;
-  clock: Clock;
   maxMetadataBytes: number;
   maxTargetBytes: number;
-  expiryWarningSeconds: number;
 }
 
 export function adminRoutes(deps: AdminRouteDeps): Router {
   const router = Router();
-  const { service, metrics } = deps;
-  router.use('/admin', requireAdmin(deps.knex));
+  const { admission, metrics } = deps;
+  router.use('/admin', requireAdmin(deps.tokens));
   const json: express.RequestHandler[] = [express.json({ limit: deps.maxMetadataBytes, strict: true }), jsonShapeGuard()];
   const actor = (req: Request) => String(req.res?.locals.actor ?? 'unknown');
 
@@ -58,7 +56,7 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
 
   router.post('/admin/bootstrap', ...json, counted('bootstrap', async (req) => {
     const body = parseBody(bootstrapBody, req.body, 'bootstrap');
-    return service.bootstrap(body.root, body.targets, actor(req));
+    return admission.bootstrap(body.root, body.targets, actor(req));
   }));
 
   // Either a root document, or {root, targets} when the root changes the targets keys.
@@ -66,13 +64,13 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     const body = parseBody(jsonObject, req.body, 'root');
     if ('root' in body || 'targets' in body) {
       const pair = parseBody(rootWithTargets, body, 'root with targets');
-      return service.submitRoot(pair.root, actor(req), pair.targets);
+      return admission.submitRoot(pair.root, actor(req), pair.targets);
     }
-    return service.submitRoot(body, actor(req));
+    return admission.submitRoot(body, actor(req));
   }));
 
   router.post('/admin/metadata/targets', ...json, counted('targets', async (req) => {
-    return service.submitTargets(parseBody(jsonObject, req.body, 'targets'), actor(req));
+    return admission.submitTargets(parseBody(jsonObject, req.body, 'targets'), actor(req));
   }));
 
   router.put(
@@ -80,32 +78,33 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     express.raw({ type: () => true, limit: deps.maxTargetBytes }),
     counted('blob', async (req) => {
       if (!Buffer.isBuffer(req.body)) throw new HttpError(400, 'bad_request', 'send the file as the request body');
-      const content = req.body as Buffer;
-      const sha256 = sha256Hex(content);
-      const created = await putBlob(deps.knex, sha256, content);
-      if (created) await appendAudit(deps.knex, { actor: actor(req), action: 'blob.stored', details: { sha256, length: content.length } });
-      return { sha256, length: content.length, created };
+      return deps.admin.storeBlob(req.body, actor(req));
     }),
   );
 
   router.get('/admin/status', async (_req, res) => {
-    const roles: Record<string, { version: number; expires: string }> = {};
-    for (const role of ['root', 'targets', 'snapshot', 'timestamp']) {
-      const head = deps.cache.head(role);
-      if (head) roles[role] = { version: head.version, expires: head.expires.toISOString() };
-    }
-    res.json({
-      bootstrapped: roles.root !== undefined,
-      roles,
-      onlineKeys: await currentOnlinePublicKeys(deps.keyStore),
-      offlineExpiry: offlineExpiry(deps.cache, deps.clock, deps.expiryWarningSeconds),
-    });
+    res.json(await deps.admin.status());
   });
 
   router.get('/admin/audit', async (req, res) => {
     const q = parseBody(auditQuery, req.query, 'audit query');
-    const rows = await listAudit(deps.knex, { limit: q.limit, ...(q.after !== undefined ? { afterId: q.after } : {}) });
-    res.json({ entries: rows.map((r) => ({ ...r, id: Number(r.id) })) });
+    res.json({ entries: await deps.admin.audit({ limit: q.limit, ...(q.after !== undefined ? { afterId: q.after } : {}) }) });
+  });
+
+  router.get('/admin/registrations', async (req, res) => {
+    const q = parseBody(registrationsQuery, req.query, 'registrations query');
+    res.json({ registrations: await deps.registrations.list(q) });
+  });
+
+  router.post('/admin/registrations/:id/reject', async (req, res) => {
+    const id = String(req.params.id);
+    if (!/^\d{1,18}$/.test(id)) throw new HttpError(400, 'bad_request', 'registration id must be a number');
+    if (!(await deps.registrations.reject(id, actor(req)))) throw new HttpError(404, 'not_found', `no pending registration ${id}`);
+    res.json({ rejected: Number(id) });
+  });
+
+  router.get('/admin/projects/resign-needed', async (_req, res) => {
+    res.json({ projects: await deps.admin.resignNeeded() });
   });
 
   return router;

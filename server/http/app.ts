@@ -1,33 +1,39 @@
 // Builds the express app from explicit dependencies. No globals: tests build as many apps as they like.
 import { randomUUID } from 'node:crypto';
 import express from 'express';
-import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
-import type { Clock } from '../../core/clock.ts';
-import type { MetadataCache } from '../metadataCache.ts';
-import type { Metrics } from '../metrics.ts';
-import type { OnlineKeyStore } from '../onlineKeys.ts';
-import type { RepositoryService } from '../services/repository.ts';
-import type { ProjectService } from '../services/projects.ts';
-import { projectRoutes, type SigstoreAdvert } from './projectRoutes.ts';
 import type { Router } from 'express';
+import type { Clock } from '../../core/clock.ts';
+import type { AdminService } from '../admin/adminService.ts';
+import type { AdminTokens } from '../admin/adminTokens.ts';
+import type { AdmissionService } from '../admission/adminMetadata.ts';
+import type { Metrics } from '../metrics.ts';
+import type { ProjectService } from '../projects/projectService.ts';
+import type { RegistrationService } from '../projects/registrations.ts';
+import type { MetadataCache } from '../serving/metadataCache.ts';
+import type { ReadinessCheck } from '../serving/readiness.ts';
+import type { TargetFiles } from '../serving/targetFiles.ts';
 import { adminRoutes } from './adminRoutes.ts';
 import { errorHandler, HttpError } from './errors.ts';
 import { healthRoutes } from './healthRoutes.ts';
 import { metadataRoutes } from './metadataRoutes.ts';
+import { projectRoutes, type SigstoreAdvert } from './projectRoutes.ts';
 import { targetRoutes } from './targetRoutes.ts';
 import { writeRateLimit } from './limits.ts';
 
 export interface AppDeps {
-  knex: Knex;
-  service: RepositoryService;
+  admission: AdmissionService;
+  admin: AdminService;
+  tokens: AdminTokens;
   projects: ProjectService;
+  registrations: RegistrationService;
+  cache: MetadataCache;
+  targetFiles: TargetFiles;
+  readiness: ReadinessCheck;
   sigstore: SigstoreAdvert;
   /** Dev mode: the local Sigstore, mounted at /dev/sigstore. */
   devSigstoreRouter?: Router;
-  cache: MetadataCache;
-  keyStore: OnlineKeyStore;
   metrics: Metrics;
   clock: Clock;
   logger: Logger;
@@ -36,8 +42,6 @@ export interface AppDeps {
     maxMetadataBytes: number;
     maxTargetBytes: number;
     maxUploadBytes: number;
-    readyMinTimestampRemainingSeconds: number;
-    expiryWarningSeconds: number;
     writeRateLimitPerMinute: number;
   };
 }
@@ -78,11 +82,11 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use(writeRateLimit(deps.config.writeRateLimitPerMinute, deps.clock));
   app.use(metadataRoutes(deps.cache, deps.config.timestampMaxAgeSeconds));
-  app.use(targetRoutes(deps.knex));
-  app.use(healthRoutes({ ...deps, readyMinTimestampRemainingSeconds: deps.config.readyMinTimestampRemainingSeconds, expiryWarningSeconds: deps.config.expiryWarningSeconds }));
+  app.use(targetRoutes(deps.targetFiles));
+  app.use(healthRoutes(deps));
   app.use(projectRoutes({ ...deps, maxUploadBytes: deps.config.maxUploadBytes, maxMetadataBytes: deps.config.maxMetadataBytes }));
   if (deps.devSigstoreRouter) app.use('/dev/sigstore', deps.devSigstoreRouter);
-  app.use(adminRoutes({ ...deps, maxMetadataBytes: deps.config.maxMetadataBytes, maxTargetBytes: deps.config.maxTargetBytes, expiryWarningSeconds: deps.config.expiryWarningSeconds }));
+  app.use(adminRoutes({ ...deps, maxMetadataBytes: deps.config.maxMetadataBytes, maxTargetBytes: deps.config.maxTargetBytes }));
   app.use((_req, _res, next) => next(new HttpError(404, 'not_found', 'no such endpoint')));
   app.use(errorHandler);
   return app;

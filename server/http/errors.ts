@@ -1,7 +1,7 @@
 // The one place where domain errors become HTTP responses.
 import type { ErrorRequestHandler } from 'express';
 import { TufError, type TufErrorCode } from '../../core/errors.ts';
-import { OnlineSignerUnavailable } from '../services/publisher.ts';
+import { unavailableMessage } from '../failures.ts';
 
 export type HttpErrorCode = TufErrorCode | 'unauthorized' | 'not_found' | 'too_large' | 'too_deep' | 'rate_limited' | 'bad_request' | 'unavailable' | 'internal';
 
@@ -46,14 +46,6 @@ const STATUS: Record<TufErrorCode, number> = {
   targets_resign_required: 409,
 };
 
-/** Connection-level failures of PostgreSQL (down, restarting, unreachable), not query errors. */
-function isDatabaseUnavailable(err: unknown): boolean {
-  const e = err as { code?: unknown; name?: unknown; message?: unknown };
-  if (e?.name === 'KnexTimeoutError') return true;
-  if (typeof e?.code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006'].includes(e.code)) return true;
-  return typeof e?.message === 'string' && /Connection terminated|connection is closed|Client has encountered a connection error/i.test(e.message);
-}
-
 export interface ErrorBody {
   error: { code: HttpErrorCode; message: string; details?: Record<string, unknown> };
 }
@@ -65,12 +57,8 @@ export function toHttp(err: unknown): { status: number; body: ErrorBody } {
   if (err instanceof HttpError) {
     return { status: err.status, body: { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } } };
   }
-  if (isDatabaseUnavailable(err)) {
-    return { status: 503, body: { error: { code: 'unavailable', message: 'the database is unavailable; retry shortly' } } };
-  }
-  if (err instanceof OnlineSignerUnavailable) {
-    return { status: 503, body: { error: { code: 'unavailable', message: err.message } } };
-  }
+  const unavailable = unavailableMessage(err);
+  if (unavailable !== null) return { status: 503, body: { error: { code: 'unavailable', message: unavailable } } };
   const e = err as { type?: string; status?: number; limit?: number };
   if (e?.type === 'entity.too.large') {
     return { status: 413, body: { error: { code: 'too_large', message: `request body exceeds the limit of ${e.limit} bytes` } } };

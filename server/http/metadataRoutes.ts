@@ -1,5 +1,5 @@
 import { Router, type Response } from 'express';
-import type { CachedFile, MetadataCache } from '../metadataCache.ts';
+import type { CachedFile, MetadataCache } from '../serving/metadataCache.ts';
 import { HttpError } from './errors.ts';
 
 export const IMMUTABLE = 'public, max-age=31536000, immutable';

@@ -1,12 +1,11 @@
 import { Router } from 'express';
-import type { Knex } from 'knex';
 import { targetPathProblem } from '../../core/names.ts';
-import { findTargetRecord, getBlob } from '../db/targetsRepo.ts';
+import type { TargetFiles } from '../serving/targetFiles.ts';
 import { HttpError } from './errors.ts';
 import { IMMUTABLE, sendCached } from './metadataRoutes.ts';
 
 /** `/targets/<dir>/<sha256>.<name>`: the consistent-snapshot layout clients build from the first hash. */
-export function targetRoutes(knex: Knex): Router {
+export function targetRoutes(files: TargetFiles): Router {
   const router = Router();
   router.get('/targets/*segments', async (req, res, next) => {
     const segments = (req.params as unknown as { segments: string[] }).segments;
@@ -15,10 +14,9 @@ export function targetRoutes(knex: Knex): Router {
     const path = m ? [...segments.slice(0, -1), m[2]].join('/') : '';
     if (!m || targetPathProblem(path)) return next(new HttpError(404, 'not_found', 'no such target'));
     const sha256 = m[1]!;
-    const record = await findTargetRecord(knex, path, sha256);
-    const blob = record ? await getBlob(knex, sha256) : undefined;
-    if (!blob) return next(new HttpError(404, 'not_found', `no target ${path} with sha256 ${sha256}`));
-    sendCached(res, req.get('if-none-match'), `"${sha256}"`, IMMUTABLE, 'application/octet-stream', blob.content);
+    const content = await files.get(path, sha256);
+    if (!content) return next(new HttpError(404, 'not_found', `no target ${path} with sha256 ${sha256}`));
+    sendCached(res, req.get('if-none-match'), `"${sha256}"`, IMMUTABLE, 'application/octet-stream', content);
   });
   return router;
 }

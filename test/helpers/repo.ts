@@ -9,7 +9,6 @@ import { generatePrivateKey } from '../../core/keys.ts';
 import { expiresAfter, signEnvelope, type Envelope } from '../../core/metadata.ts';
 import { privateKeySigner } from '../../core/signer.ts';
 import { loadConfig, type Config } from '../../server/config.ts';
-import { createAdminToken } from '../../server/http/adminAuth.ts';
 import { currentOnlinePublicKeys, ensureOnlineKeys, FileKeyStore } from '../../server/onlineKeys.ts';
 import { assembleRepository, listen, type Repository } from '../../server/runtime.ts';
 import { createTestDatabase } from './db.ts';
@@ -60,7 +59,7 @@ export async function startTestRepo(opts: StartOptions = {}): Promise<TestRepo> 
   const server = await listen(repo.app, '127.0.0.1', 0);
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
-  const adminToken = await createAdminToken(repo.knex, `test-${Math.random().toString(36).slice(2)}`);
+  const adminToken = await repo.tokens.create(`test-${Math.random().toString(36).slice(2)}`);
   recordSecret(adminToken);
   for (const role of ['snapshot', 'timestamp'] as const) {
     for (const f of fs.readdirSync(config.onlineKeysDir).filter((n) => n.startsWith(role))) {
@@ -132,7 +131,7 @@ export async function bootstrapped(opts: StartOptions = {}): Promise<{ t: TestRe
   const keys = newKeys();
   const root = await makeRoot(t, keys);
   const targets = await makeTargets(t, keys);
-  await t.repo.service.bootstrap(root, targets, 'test');
+  await t.repo.admission.bootstrap(root, targets, 'test');
   return { t, keys, root, targets };
 }
 
@@ -147,16 +146,16 @@ export async function bootstrappedWithSigstore(opts: StartOptions = {}) {
     initialTargetsSigned(t.clock.now(), { [SIGSTORE_TRUSTED_ROOT_TARGET]: describeTarget(trustedRootBytes) }),
     [privateKeySigner(keys.targets[0]!)],
   );
-  await t.repo.service.bootstrap(root, targets, 'test');
+  await t.repo.admission.bootstrap(root, targets, 'test');
   return { t, keys, root, targets };
 }
 
 /** Admin approval: the next top-level targets delegating `project` to identities (at the main local issuer unless given). */
 export async function delegateProject(t: TestRepo, keys: CeremonyKeys, project: string, identities: (string | Maintainer)[], threshold = 1): Promise<void> {
-  const current = await t.repo.service.currentTargets();
+  const current = await t.repo.current.targets();
   const maintainers = identities.map((i) => (typeof i === 'string' ? { identity: i, issuer: t.sigstore.sigstore.issuerUrl } : i));
   const next = editedTargetsSigned(withDelegation(current!.envelope.signed, project, maintainers, threshold), {}, t.clock.now());
-  await t.repo.service.submitTargets(await signEnvelope(next, [privateKeySigner(keys.targets[0]!)]), 'test');
+  await t.repo.admission.submitTargets(await signEnvelope(next, [privateKeySigner(keys.targets[0]!)]), 'test');
 }
 
 /** Signs `signed` with each identity through the local Sigstore, as tuf-maintainer does. */

@@ -1,12 +1,12 @@
 // Serves metadata from memory. Versioned files never change, so once read they stay until evicted;
 // the current version of each role is known in memory, so requests for versions that do not exist
 // are answered without the database. Other processes announce what they publish with NOTIFY.
-import pg from 'pg';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { getHeadVersions, getMetadataVersion, listHeads } from './db/metadataRepo.ts';
-import { decodeAnnouncement, NOTIFY_CHANNEL } from './services/announcements.ts';
-import type { Published } from './services/publisher.ts';
+import { TOP_LEVEL_ROLES } from '../../core/names.ts';
+import { getHeadVersions, getMetadataVersion, listHeads } from '../db/metadataRepo.ts';
+import { AnnouncementListener } from '../db/notifications.ts';
+import type { PublishedFile } from './published.ts';
 
 export interface CachedFile {
   role: string;
@@ -31,8 +31,7 @@ export class MetadataCache {
   private lru = new Map<string, CachedFile>();
   private lruBytes = 0;
   private inflight = new Map<string, Promise<CachedFile | null>>();
-  private listener: pg.Client | null = null;
-  private stopped = false;
+  private listener: AnnouncementListener | null = null;
   private reloadTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -60,11 +59,11 @@ export class MetadataCache {
       // A notification applied while this query ran may already be newer.
       if (!known || known.version < h.version) this.heads.set(h.role, { version: h.version, expires: h.expires });
     }
-    await this.warm(['timestamp', 'snapshot', 'targets', 'root']);
+    await this.warm([...TOP_LEVEL_ROLES]);
   }
 
   /** Applies what a publishing transaction announced; bytes it carries are not read back. */
-  async applyPublished(published: Published[]): Promise<void> {
+  async applyPublished(published: PublishedFile[]): Promise<void> {
     const toRead: string[] = [];
     for (const p of published) {
       if (!p.file) {
@@ -137,10 +136,19 @@ export class MetadataCache {
     return pending;
   }
 
-  /** LISTENs for other processes' publications; reconnects and reloads everything after a drop. */
+  /** LISTENs for other processes' publications; reloads everything after a dropped connection. */
   async start(databaseUrl: string, reloadIntervalSeconds: number): Promise<void> {
     await this.reloadAll();
-    await this.listen(databaseUrl);
+    this.listener = new AnnouncementListener({
+      databaseUrl,
+      origin: this.origin,
+      log: this.log,
+      onAnnouncement: (published) => {
+        this.applyPublished(published).catch((err) => this.log.warn({ err: String(err) }, 'applying a notification failed'));
+      },
+      onReconnected: () => this.reloadAll(),
+    });
+    await this.listener.start();
     // Belt and braces: a notification lost while reconnecting is caught by the periodic reload.
     this.reloadTimer = setInterval(() => {
       this.reloadAll().catch((err) => this.log.warn({ err: String(err) }, 'metadata cache reload failed'));
@@ -148,59 +156,10 @@ export class MetadataCache {
     this.reloadTimer.unref();
   }
 
-  private reconnecting = false;
-
-  private scheduleReconnect(databaseUrl: string): void {
-    if (this.stopped || this.reconnecting) return;
-    this.reconnecting = true;
-    const attempt = async () => {
-      if (this.stopped) return;
-      try {
-        await this.listen(databaseUrl);
-        this.reconnecting = false;
-        await this.reloadAll();
-      } catch (err) {
-        this.log.warn({ err: String(err) }, 'metadata listener reconnect failed; retrying');
-        setTimeout(() => void attempt(), 1000).unref();
-      }
-    };
-    setTimeout(() => void attempt(), 200).unref();
-  }
-
-  private async listen(databaseUrl: string): Promise<void> {
-    const client = new pg.Client({ connectionString: databaseUrl, application_name: 'tuf-repository-listener' });
-    const lost = (err?: Error) => {
-      if (this.listener !== client) return;
-      this.listener = null;
-      this.log.warn({ err: err ? String(err) : 'connection ended' }, 'metadata listener connection lost');
-      client.end().catch(() => {});
-      this.scheduleReconnect(databaseUrl);
-    };
-    client.on('error', lost);
-    client.on('end', () => lost());
-    client.on('notification', (msg) => {
-      if (msg.channel !== NOTIFY_CHANNEL || !msg.payload) return;
-      const announcement = decodeAnnouncement(msg.payload);
-      if (!announcement || announcement.origin === this.origin) return;
-      this.applyPublished(announcement.published).catch((err) => this.log.warn({ err: String(err) }, 'applying a notification failed'));
-    });
-    try {
-      await client.connect();
-      await client.query(`listen ${NOTIFY_CHANNEL}`);
-    } catch (err) {
-      client.removeAllListeners('end');
-      await client.end().catch(() => {});
-      throw err;
-    }
-    this.listener = client;
-  }
-
   async stop(): Promise<void> {
-    this.stopped = true;
     if (this.reloadTimer) clearInterval(this.reloadTimer);
-    const client = this.listener;
+    await this.listener?.stop();
     this.listener = null;
-    if (client) await client.end().catch(() => {});
   }
 }
 

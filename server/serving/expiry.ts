@@ -1,4 +1,4 @@
-import type { Clock } from '../core/clock.ts';
+import type { Clock } from '../../core/clock.ts';
 import type { MetadataCache } from './metadataCache.ts';
 
 export interface OfflineExpiry {

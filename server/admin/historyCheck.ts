@@ -5,7 +5,8 @@
 // version has its audit entry. Read-only; `tuf-server audit verify` runs it.
 import type { Knex } from 'knex';
 import { canonicalBytes, isPlainObject, sha256Hex } from '../../core/canonical.ts';
-import { findDelegation } from '../../core/delegations.ts';
+import { locateDelegation } from '../../core/delegate.ts';
+import { TOP_LEVEL_ROLES } from '../../core/names.ts';
 import { parseMetadata, type Envelope, type ParsedMetadata } from '../../core/metadata.ts';
 import { rootKeys, rootRole } from '../../core/updates.ts';
 import { checkThreshold, type SignatureVerifier } from '../../core/verify.ts';
@@ -22,7 +23,7 @@ export interface HistoryReport {
   problems: HistoryProblem[];
 }
 
-const TOP = new Set(['root', 'targets', 'snapshot', 'timestamp']);
+const TOP = new Set<string>(TOP_LEVEL_ROLES);
 const AUDIT_ACTIONS: Record<string, string[]> = {
   root: ['root.accepted'],
   targets: ['targets.accepted'],
@@ -110,7 +111,8 @@ export async function verifyHistory(knex: Knex, verifier: SignatureVerifier, bat
         const snap = e ? stored.get('snapshot')?.get(Number(e.version)) : undefined;
         if (!snap || snap.length !== e?.length || snap.sha256 !== e?.hashes?.sha256) report(role, version, 'its snapshot entry does not resolve to a stored snapshot with that hash and length');
       } else if (!TOP.has(role)) {
-        const delegation = targets ? findDelegation(targets.model, role) : null;
+        // Project roles may not delegate further: their delegator is found in top-level targets.
+        const delegation = targets ? locateDelegation(role, targets.model, () => null) : null;
         if (!delegation) {
           report(role, version, 'stored while no targets version delegated it');
           continue;

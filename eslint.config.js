@@ -1,0 +1,94 @@
+// Lint rules, and the layering they hold: which folder may import which. See docs/design-notes.md
+// ("Map of the server") for what each folder owns.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const NETWORK = ['node:http', 'node:https', 'node:net', 'node:tls', 'node:dgram', 'http', 'https', 'net', 'tls', 'undici', 'pg', 'knex', 'express'];
+const NETWORK_GLOBALS = ['fetch', 'WebSocket', 'XMLHttpRequest', 'EventSource'].map((name) => ({ name, message: 'no network access from this folder' }));
+
+/** A no-restricted-imports rule from forbidden module names and path patterns, with a reason. */
+function forbid(reason, { names = [], patterns = [] }) {
+  return ['error', { paths: names.map((name) => ({ name, message: reason })), patterns: patterns.length ? [{ group: patterns, message: reason }] : [] }];
+}
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', '.data/**', '.dev/**', 'server/verifyWorker.mjs', 'bin/**', 'eslint.config.js'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { ecmaVersion: 2022, sourceType: 'module', globals: { process: 'readonly', Buffer: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', URL: 'readonly', fetch: 'readonly', structuredClone: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly', NodeJS: 'readonly', setImmediate: 'readonly', queueMicrotask: 'readonly', Response: 'readonly', Headers: 'readonly', performance: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-explicit-any': 'error',
+      'no-restricted-imports': forbid('only tests import test code', { patterns: ['**/test/**'] }),
+      eqeqeq: ['error', 'always'],
+      'no-prototype-builtins': 'off',
+      // An error's cause can carry what must not be logged (FulcioSigner puts the OIDC token in its
+      // messages): rethrowing with a cleaned message and no cause is deliberate.
+      'preserve-caught-error': 'off',
+    },
+  },
+  {
+    files: ['core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid('core/ is the pure TUF and TAP 18 domain: no files, network, database, HTTP or other folders', {
+        names: [...NETWORK, 'node:fs', 'fs', 'node:fs/promises', 'node:child_process'],
+        patterns: ['../server/**', '../client/**', '../keys-offline/**', '../maintainer/**', '../carry/**', '../platform/**', '../sigstore-local/**', '**/test/**'],
+      }),
+      'no-restricted-globals': ['error', ...NETWORK_GLOBALS],
+    },
+  },
+  {
+    files: ['keys-offline/**/*.ts', 'platform/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid('the offline tool runs on an air-gapped machine: no network code, no server code', {
+        names: NETWORK,
+        patterns: ['../server/**', '../client/**', '../carry/**', '../maintainer/**', '../sigstore-local/**', '**/test/**'],
+      }),
+      'no-restricted-globals': ['error', ...NETWORK_GLOBALS],
+    },
+  },
+  {
+    files: ['client/**/*.ts', 'maintainer/**/*.ts', 'carry/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid('tools talk to the server over HTTP only', { patterns: ['../server/**', '../keys-offline/**', '**/test/**'] }),
+    },
+  },
+  {
+    files: ['server/**/*.ts'],
+    ignores: ['server/db/**'],
+    rules: {
+      // db/ owns PostgreSQL: SQL, locks, commit modes, NOTIFY/LISTEN.
+      'no-restricted-syntax': ['error', { selector: "CallExpression[callee.property.name='raw'][callee.object.name!='express']", message: 'raw SQL belongs in server/db/' }],
+    },
+  },
+  {
+    files: ['server/http/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid('routes only route: the HTTP layer calls services and the read side, never the database', {
+        names: ['knex', 'pg'],
+        patterns: ['../db/**', '**/server/db/**', '**/test/**'],
+      }),
+    },
+  },
+  {
+    files: ['server/serving/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid('the read side knows nothing of the write side (beyond serving/published.ts)', {
+        patterns: ['../publication/**', '../admission/**', '../projects/**', '../admin/**', '../roles/**', '../http/**', '**/test/**'],
+      }),
+    },
+  },
+  {
+    files: ['server/db/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid('db/ is the bottom layer of the server: it imports no other server folder', {
+        patterns: ['../publication/**', '../admission/**', '../projects/**', '../admin/**', '../roles/**', '../http/**', '../serving/**', '**/test/**'],
+      }),
+    },
+  },
+  {
+    files: ['test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
+    rules: { 'no-restricted-imports': 'off', 'no-restricted-syntax': 'off' },
+  },
+);

@@ -1,0 +1,57 @@
+// What the admin API shows and stores besides signed metadata: repository status, the audit log,
+// roles awaiting re-signing, and files uploaded ahead of the targets metadata that lists them.
+import type { Knex } from 'knex';
+import { sha256Hex } from '../../core/canonical.ts';
+import type { Clock } from '../../core/clock.ts';
+import type { ResignNeededJson } from '../../core/apiTypes.ts';
+import { TOP_LEVEL_ROLES } from '../../core/names.ts';
+import { appendAudit, listAudit } from '../db/auditRepo.ts';
+import { listResignNeeded } from '../db/projectsRepo.ts';
+import { putBlob } from '../db/targetsRepo.ts';
+import { currentOnlinePublicKeys, type OnlineKeyStore } from '../onlineKeys.ts';
+import { offlineExpiry } from '../serving/expiry.ts';
+import type { MetadataCache } from '../serving/metadataCache.ts';
+
+export interface AdminServiceDeps {
+  knex: Knex;
+  cache: MetadataCache;
+  keyStore: OnlineKeyStore;
+  clock: Clock;
+  expiryWarningSeconds: number;
+}
+
+export class AdminService {
+  constructor(private readonly deps: AdminServiceDeps) {}
+
+  async status() {
+    const roles: Record<string, { version: number; expires: string }> = {};
+    for (const role of TOP_LEVEL_ROLES) {
+      const head = this.deps.cache.head(role);
+      if (head) roles[role] = { version: head.version, expires: head.expires.toISOString() };
+    }
+    return {
+      bootstrapped: roles.root !== undefined,
+      roles,
+      onlineKeys: await currentOnlinePublicKeys(this.deps.keyStore),
+      offlineExpiry: offlineExpiry(this.deps.cache, this.deps.clock, this.deps.expiryWarningSeconds),
+    };
+  }
+
+  async audit(opts: { afterId?: number; limit: number }) {
+    const rows = await listAudit(this.deps.knex, opts);
+    return rows.map((r) => ({ ...r, id: Number(r.id) }));
+  }
+
+  async resignNeeded(): Promise<ResignNeededJson[]> {
+    const rows = await listResignNeeded(this.deps.knex);
+    return rows.map((r) => ({ project: r.role, version: r.role_version, targetsVersion: r.targets_version, reason: r.reason, detectedAt: r.detected_at.toISOString() }));
+  }
+
+  /** Stores a file by its SHA-256 (once); targets metadata may then list it. */
+  async storeBlob(content: Buffer, actor: string): Promise<{ sha256: string; length: number; created: boolean }> {
+    const sha256 = sha256Hex(content);
+    const created = await putBlob(this.deps.knex, sha256, content);
+    if (created) await appendAudit(this.deps.knex, { actor, action: 'blob.stored', details: { sha256, length: content.length } });
+    return { sha256, length: content.length, created };
+  }
+}

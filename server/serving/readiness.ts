@@ -1,0 +1,48 @@
+// /readyz: whether this process should get traffic, and what an operator should plan for.
+import type { Knex } from 'knex';
+import type { Clock } from '../../core/clock.ts';
+import { databaseAnswers } from '../db/unavailable.ts';
+import { offlineExpiry } from './expiry.ts';
+import type { MetadataCache } from './metadataCache.ts';
+
+export interface Readiness {
+  ready: boolean;
+  checks: Record<string, { ok: boolean; detail?: string }>;
+  warnings: string[];
+}
+
+export interface ReadinessDeps {
+  knex: Knex;
+  cache: MetadataCache;
+  clock: Clock;
+  readyMinTimestampRemainingSeconds: number;
+  expiryWarningSeconds: number;
+}
+
+export class ReadinessCheck {
+  constructor(private readonly deps: ReadinessDeps) {}
+
+  check(): Promise<Readiness> {
+    return readiness(this.deps);
+  }
+}
+
+async function readiness(deps: ReadinessDeps): Promise<Readiness> {
+  const checks: Record<string, { ok: boolean; detail?: string }> = {};
+  checks.database = (await databaseAnswers(deps.knex, 2000)) ? { ok: true } : { ok: false, detail: 'database unreachable' };
+  const root = deps.cache.head('root');
+  checks.bootstrapped = root ? { ok: true } : { ok: false, detail: 'no root yet: run the key ceremony and bootstrap' };
+  const ts = deps.cache.head('timestamp');
+  const remaining = ts ? Math.round((ts.expires.getTime() - deps.clock.now().getTime()) / 1000) : -1;
+  checks.timestamp = ts && remaining >= deps.readyMinTimestampRemainingSeconds
+    ? { ok: true, detail: `expires in ${remaining} s` }
+    : { ok: false, detail: ts ? `timestamp expires in ${remaining} s` : 'no timestamp yet' };
+  // Offline roles close to expiry are a warning, not a reason to stop serving; expired ones are.
+  const offline = offlineExpiry(deps.cache, deps.clock, deps.expiryWarningSeconds);
+  const expired = offline.filter((o) => o.expired);
+  checks.offlineRoles = expired.length === 0 ? { ok: true } : { ok: false, detail: `${expired.map((o) => o.role).join(' and ')} expired: run a ceremony` };
+  const warnings = offline
+    .filter((o) => o.warning && !o.expired)
+    .map((o) => `${o.role} v${o.version} expires in ${Math.floor(o.expiresInSeconds / 86_400)} days (${o.expires}): schedule a ceremony`);
+  return { ready: Object.values(checks).every((c) => c.ok), checks, warnings };
+}
