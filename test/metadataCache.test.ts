@@ -1,0 +1,82 @@
+// The read side's cache on a real PostgreSQL: versions that do not exist answer null without a
+// stored row, a role never moves backwards, evicted files are read again, and other processes'
+// announcements (NOTIFY) reach it while its own are skipped.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import pino from 'pino';
+import type { Knex } from 'knex';
+import { sha256Hex } from '../core/canonical.ts';
+import { createKnex, migrateLatest } from '../server/db/knex.ts';
+import { insertMetadataVersion } from '../server/db/metadataRepo.ts';
+import { notifyPublished } from '../server/db/notifications.ts';
+import { MetadataCache } from '../server/serving/metadataCache.ts';
+import { createTestDatabase } from './helpers/db.ts';
+
+let db: { url: string; drop(): Promise<void> };
+let knex: Knex;
+const log = pino({ level: 'silent' });
+const expires = new Date(Date.now() + 86_400_000);
+const bytesOf = (role: string, version: number, pad = 0) => Buffer.from(JSON.stringify({ signed: { role, version, pad: 'x'.repeat(pad) }, signatures: [] }));
+
+before(async () => {
+  db = await createTestDatabase();
+  knex = createKnex(db.url, 4);
+  await migrateLatest(knex);
+  for (const role of ['root', 'targets', 'snapshot']) await insertMetadataVersion(knex, { role, version: 1, bytes: bytesOf(role, 1), expires });
+  await insertMetadataVersion(knex, { role: 'timestamp', version: 1, bytes: bytesOf('timestamp', 1), expires });
+  for (let v = 1; v <= 3; v++) await insertMetadataVersion(knex, { role: 'big', version: v, bytes: bytesOf('big', v, 600), expires });
+});
+
+after(async () => {
+  await knex.destroy();
+  await db.drop();
+});
+
+test('serves stored versions up to the head, nothing beyond it, and timestamp only unversioned', async () => {
+  const cache = new MetadataCache(knex, 'me', log, 10_000);
+  await cache.reloadAll();
+  assert.equal((await cache.get('1.root.json'))?.etag, `"${sha256Hex(bytesOf('root', 1))}"`);
+  assert.equal(await cache.get('2.root.json'), null);
+  assert.equal(await cache.get('1.timestamp.json'), null);
+  assert.ok((await cache.get('timestamp.json'))?.bytes.equals(bytesOf('timestamp', 1)));
+  for (const name of ['root.json', '0.root.json', '01.root.json', '1.Root.json', '1.constructor.json', '1.__proto__.json', '../1.root.json']) {
+    assert.equal(await cache.get(name), null, name);
+  }
+});
+
+test('a role never moves backwards, whatever order publications arrive in', async () => {
+  const cache = new MetadataCache(knex, 'me', log, 10_000);
+  await cache.reloadAll();
+  const file = (version: number) => ({ bytes: bytesOf('timestamp', version), sha256: sha256Hex(bytesOf('timestamp', version)), expires });
+  await cache.applyPublished([{ role: 'timestamp', version: 5, file: file(5) }]);
+  await cache.applyPublished([{ role: 'timestamp', version: 4, file: file(4) }]);
+  assert.equal(cache.head('timestamp')?.version, 5);
+  assert.ok((await cache.get('timestamp.json'))?.bytes.equals(file(5).bytes));
+  await cache.reloadAll(); // the database still says v1: the newer announcement stands
+  assert.equal(cache.head('timestamp')?.version, 5);
+});
+
+test('files evicted under the byte limit are read again from the database', async () => {
+  const small = new MetadataCache(knex, 'me', log, 1_500);
+  await small.reloadAll();
+  for (let v = 1; v <= 3; v++) assert.ok((await small.get(`${v}.big.json`))?.bytes.equals(bytesOf('big', v, 600)));
+  // Each is about 650 bytes, so v1 is out of the cache by now: still served, from the database.
+  assert.ok((await small.get('1.big.json'))?.bytes.equals(bytesOf('big', 1, 600)));
+});
+
+test("other processes' announcements arrive through NOTIFY; its own are skipped", async () => {
+  const cache = new MetadataCache(knex, 'me', log, 10_000);
+  await cache.start(db.url, 3600);
+  try {
+    await insertMetadataVersion(knex, { role: 'big', version: 4, bytes: bytesOf('big', 4, 600), expires });
+    await knex.transaction((trx) => notifyPublished(trx, 'me', [{ role: 'big', version: 4 }]));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(cache.head('big')?.version, 3, 'its own announcement is not applied again');
+    await knex.transaction((trx) => notifyPublished(trx, 'another-process', [{ role: 'big', version: 4 }]));
+    for (let i = 0; i < 50 && cache.head('big')?.version !== 4; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(cache.head('big')?.version, 4);
+    assert.ok((await cache.get('4.big.json'))?.bytes.equals(bytesOf('big', 4, 600)));
+  } finally {
+    await cache.stop();
+  }
+});
