@@ -1,152 +1,371 @@
-// An unmodified tuf-js Updater, extended so that roles delegated to identities (TAP 18) verify.
+// A TUF client for repositories whose projects are delegated to identities (TAP 18), linear in the
+// size of the metadata it reads.
 //
-// tuf-js verifies each delegated role by calling Key.verifySignature synchronously, and its
-// Signature model drops the Sigstore bundle. So: a fetcher records the signatures (bundles
-// included) of every metadata document before tuf-js parses it, and Key.verifySignature is
-// extended, for sigstore-oidc keys only, to verify synchronously against those records with the
-// verifier of the client that is running (AsyncLocalStorage). Anything missing fails closed.
-import { AsyncLocalStorage } from 'node:async_hooks';
+// The trust decisions live in core/trustedSet.ts (pure: bytes in, verdicts out, every check tagged
+// with its step of the TUF client workflow). This file is the I/O side, following python-tuf's
+// ngclient Updater: it decides what to fetch (consistent-snapshot names `N.ROLE.json`,
+// `timestamp.json`, targets as `HASH.NAME`), bounds every download, reads back and persists verified
+// metadata in the metadata directory under tuf-js's file names (root.json, timestamp.json,
+// snapshot.json, targets.json, ROLE.json with the role name URL-encoded), so a state directory
+// written by the earlier tuf-js-based client keeps working, and downloads and verifies targets.
+//
+// Signatures by sigstore-oidc keys are verified synchronously by IdentitySignatureVerifier against
+// the Sigstore trusted root (given, or learned through TUF as the top-level target
+// sigstore/trusted_root.json); until it is known, identity signatures never count.
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import { Key, type TargetFile } from '@tufjs/models';
-import { Updater, type Fetcher } from 'tuf-js';
-import { canonicalBytes, isPlainObject, sha256Hex } from '../core/canonical.ts';
+import { TargetFile } from '@tufjs/models';
 import { IDENTITY_KEYTYPE, IdentitySignatureVerifier, SIGSTORE_TRUSTED_ROOT_TARGET } from '../core/identity.ts';
 import type { TufKey } from '../core/keys.ts';
 import type { SignatureJson } from '../core/metadata.ts';
+import {
+  DEFAULT_MAX_DELEGATIONS,
+  isTrustError,
+  newHash,
+  TrustError,
+  TrustedSet,
+  type TargetFound,
+  type TargetInfo,
+} from '../core/trustedSet.ts';
+import { classicKeyVerifier, type SignatureVerifier } from '../core/verify.ts';
+import { download, downloadBytes, isDownloadError, joinUrl } from './download.ts';
 
-const require = createRequire(import.meta.url);
-// Not exported from tuf-js's index; tuf-js is pinned to an exact version in package.json.
-const { DefaultFetcher } = require('tuf-js/dist/fetcher.js') as { DefaultFetcher: new (opts?: object) => Fetcher };
+export type ClientErrorCode = 'no_trusted_root' | 'no_sigstore_trusted_root' | 'target_not_found' | 'persist_failed';
 
-interface VerificationContext {
-  verifier: IdentitySignatureVerifier | null;
-  /** sha256 of canonical `signed` -> the document's signatures as served (bundles included). */
-  documents: Map<string, SignatureJson[]>;
-}
-
-const current = new AsyncLocalStorage<VerificationContext>();
-const INSTALLED = Symbol.for('tuf-identity-repository/identity-verification');
-
-export class IdentityVerificationError extends Error {
-  override readonly name = 'IdentityVerificationError';
-}
-
-function record(ctx: VerificationContext, bytes: Buffer): void {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    return; // tuf-js refuses it itself
-  }
-  if (!isPlainObject(doc) || !isPlainObject(doc.signed) || !Array.isArray(doc.signatures)) return;
-  try {
-    ctx.documents.set(sha256Hex(canonicalBytes(doc.signed)), doc.signatures as unknown as SignatureJson[]);
-  } catch {
-    // not canonicalizable: no identity signature can verify over it
+/** The client's own refusals; the trusted set raises TrustError, downloads DownloadError. */
+export class ClientError extends Error {
+  override readonly name: string = 'ClientError';
+  constructor(
+    readonly code: ClientErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
   }
 }
 
-/** Extends Key.verifySignature for sigstore-oidc keys, once per process. Idempotent. */
-export function installIdentityVerification(): void {
-  const proto = Key.prototype as unknown as Record<symbol | string, unknown>;
-  if (proto[INSTALLED]) return;
-  const original = Key.prototype.verifySignature;
-  Key.prototype.verifySignature = function verifySignature(this: Key, metadata) {
-    if (this.keyType !== IDENTITY_KEYTYPE) return original.call(this, metadata);
-    const ctx = current.getStore();
-    if (!ctx?.verifier) throw new IdentityVerificationError(`no Sigstore verifier for identity key ${this.keyID}`);
-    const bytes = canonicalBytes(metadata.signed.toJSON());
-    const signature = ctx.documents.get(sha256Hex(bytes))?.find((s) => s.keyid === this.keyID);
-    if (!signature) throw new IdentityVerificationError(`no recorded signature by identity key ${this.keyID}`);
-    if (ctx.verifier.verify(this.toJSON() as unknown as TufKey, signature, bytes) !== true) {
-      throw new IdentityVerificationError(`identity signature ${this.keyID} does not verify`);
-    }
-  };
-  proto[INSTALLED] = true;
+/** The name the earlier client raised these under; kept so callers that test for it still work. */
+export class IdentityVerificationError extends ClientError {
+  override readonly name: string = 'IdentityVerificationError';
 }
 
-/** Whether the extension is in place (tests assert it, so it cannot silently stop taking effect). */
-export function identityVerificationInstalled(): boolean {
-  return Boolean((Key.prototype as unknown as Record<symbol, unknown>)[INSTALLED]);
+/** Bounds on what a repository (or anyone between it and us) can make the client do. */
+export interface ClientLimits {
+  /** TUF 5.3: root versions followed in one refresh. */
+  maxRootRotations: number;
+  /** TUF 5.6.7.1: roles visited in one target search. */
+  maxDelegations: number;
+  rootMaxLength: number;
+  timestampMaxLength: number;
+  /** When timestamp gives no length for the snapshot. */
+  snapshotMaxLength: number;
+  /** When snapshot gives no length for a targets role. */
+  targetsMaxLength: number;
+  /** Per download, body included. */
+  fetchTimeoutMs: number;
 }
+
+export const DEFAULT_LIMITS: ClientLimits = {
+  maxRootRotations: 256,
+  maxDelegations: DEFAULT_MAX_DELEGATIONS,
+  rootMaxLength: 512_000, // tuf-js's default
+  timestampMaxLength: 16_384, // tuf-js's default
+  // Snapshot grows with the number of project roles (tens of MB at PyPI's scale, DESIGN.md 7);
+  // tuf-js's 2 MB would refuse a large repository whose timestamp omits the length.
+  snapshotMaxLength: 256 * 1024 * 1024,
+  targetsMaxLength: 64 * 1024 * 1024,
+  fetchTimeoutMs: 30_000,
+};
 
 export interface IdentityClientOptions {
   metadataBaseUrl: string;
   targetBaseUrl: string;
-  /** Holds root.json (the trusted root, placed there once) and the metadata tuf-js persists. */
+  /** Holds root.json (the trusted root, placed there once) and the metadata the client persists. */
   metadataDir: string;
   targetDir: string;
   /** The Sigstore trusted root; by default the repository's own target sigstore/trusted_root.json. */
   sigstoreTrustedRoot?: unknown;
+  limits?: Partial<ClientLimits>;
+}
+
+/**
+ * What every signature is checked with: ordinary keys by the classic verifier, sigstore-oidc keys
+ * only by the Sigstore verifier, and never when there is none yet (fail closed).
+ */
+export function clientSignatureVerifier(identity: () => SignatureVerifier | null): SignatureVerifier {
+  return {
+    verify(key: TufKey, signature: SignatureJson, signedBytes: Uint8Array): boolean {
+      if (key.keytype === IDENTITY_KEYTYPE) {
+        const verifier = identity();
+        return verifier !== null && verifier.verify(key, signature, signedBytes) === true;
+      }
+      return classicKeyVerifier.verify(key, signature, signedBytes);
+    },
+  };
+}
+
+/**
+ * Kept for callers of the earlier client, which patched tuf-js's Key.verifySignature. This client
+ * verifies identity signatures itself: there is nothing to install.
+ */
+export function installIdentityVerification(): void {}
+
+/**
+ * Whether identity signatures are verified, and only verified, through the Sigstore verifier: a
+ * self-check of the dispatch every signature goes through (tests assert it, so the extension
+ * cannot silently stop taking effect).
+ */
+export function identityVerificationInstalled(): boolean {
+  const key: TufKey = {
+    keytype: IDENTITY_KEYTYPE,
+    scheme: 'Fulcio',
+    keyval: { identity: 'self-check@example.com', issuer: 'https://issuer.example' },
+  };
+  const signature: SignatureJson = { keyid: 'self-check', sig: '00' };
+  const bytes = Buffer.from('self-check');
+  const seen: Uint8Array[] = [];
+  const yes: SignatureVerifier = { verify: (_k, _s, b) => (seen.push(b), true) };
+  const no: SignatureVerifier = { verify: () => false };
+  return (
+    clientSignatureVerifier(() => yes).verify(key, signature, bytes) === true &&
+    seen.length === 1 &&
+    seen[0] === bytes &&
+    clientSignatureVerifier(() => no).verify(key, signature, bytes) === false &&
+    clientSignatureVerifier(() => null).verify(key, signature, bytes) === false &&
+    // An ordinary verifier must not accept an identity key.
+    classicKeyVerifier.verify(key, signature, bytes) === false
+  );
+}
+
+/** tuf-js's local file name for a role's metadata. */
+function metadataFileName(role: string): string {
+  return `${encodeURIComponent(role)}.json`;
 }
 
 export class IdentityClient {
-  private readonly ctx: VerificationContext = { verifier: null, documents: new Map() };
-  private readonly updater: Updater;
-  private refreshed = false;
+  private readonly limits: ClientLimits;
+  private identityVerifier: IdentitySignatureVerifier | null = null;
+  private readonly verifier = clientSignatureVerifier(() => this.identityVerifier);
+  private set: TrustedSet | null = null;
 
   constructor(private readonly opts: IdentityClientOptions) {
-    installIdentityVerification();
-    if (opts.sigstoreTrustedRoot !== undefined) this.ctx.verifier = new IdentitySignatureVerifier(opts.sigstoreTrustedRoot);
-    const ctx = this.ctx;
-    const inner = new DefaultFetcher({ timeout: 30_000 });
-    const fetcher: Fetcher = {
-      downloadFile: (url, maxLength, handler) => inner.downloadFile(url, maxLength, handler),
-      downloadBytes: async (url, maxLength) => {
-        const bytes = await inner.downloadBytes(url, maxLength);
-        record(ctx, bytes);
-        return bytes;
-      },
-    };
-    this.updater = new Updater({
-      metadataBaseUrl: opts.metadataBaseUrl,
-      targetBaseUrl: opts.targetBaseUrl,
-      metadataDir: opts.metadataDir,
-      targetDir: opts.targetDir,
-      fetcher,
-    });
+    this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    if (opts.sigstoreTrustedRoot !== undefined) this.identityVerifier = new IdentitySignatureVerifier(opts.sigstoreTrustedRoot);
   }
 
-  private run<T>(work: () => Promise<T>): Promise<T> {
-    return current.run(this.ctx, work);
-  }
-
-  /** Metadata tuf-js kept from earlier runs is read from disk, not fetched: record it too. */
-  private recordLocalMetadata(): void {
-    if (!fs.existsSync(this.opts.metadataDir)) return;
-    for (const name of fs.readdirSync(this.opts.metadataDir)) {
-      if (name.endsWith('.json')) record(this.ctx, fs.readFileSync(path.join(this.opts.metadataDir, name)));
-    }
-  }
-
-  /** root -> timestamp -> snapshot -> targets; then the Sigstore trusted root, through TUF. */
+  /** TUF 5.1 - 5.6.6: root -> timestamp -> snapshot -> targets; then the Sigstore trusted root, through TUF. */
   async refresh(): Promise<void> {
-    this.recordLocalMetadata();
-    await this.run(() => this.updater.refresh());
-    this.refreshed = true;
-    if (!this.ctx.verifier) {
-      const info = await this.run(() => this.updater.getTargetInfo(SIGSTORE_TRUSTED_ROOT_TARGET));
-      if (!info) {
-        throw new IdentityVerificationError(`the repository publishes no ${SIGSTORE_TRUSTED_ROOT_TARGET}; give the Sigstore trusted root explicitly`);
+    const set = this.loadTrustedRoot();
+    await this.updateRoot(set);
+    await this.updateTimestamp(set);
+    await this.updateSnapshot(set);
+    await this.loadTargets(set, 'targets', 'root');
+    this.set = set;
+    if (!this.identityVerifier) {
+      const found = await this.findTarget(set, SIGSTORE_TRUSTED_ROOT_TARGET);
+      if (!found) {
+        throw new IdentityVerificationError(
+          'no_sigstore_trusted_root',
+          `the repository publishes no ${SIGSTORE_TRUSTED_ROOT_TARGET}; give the Sigstore trusted root explicitly`,
+        );
       }
-      fs.mkdirSync(this.opts.targetDir, { recursive: true });
-      const file = await this.run(() => this.updater.downloadTarget(info, path.join(this.opts.targetDir, 'sigstore-trusted_root.json')));
-      this.ctx.verifier = new IdentitySignatureVerifier(JSON.parse(fs.readFileSync(file, 'utf8')));
+      const file = path.join(this.opts.targetDir, 'sigstore-trusted_root.json');
+      await this.downloadTarget(set, found.target, file);
+      this.identityVerifier = new IdentitySignatureVerifier(JSON.parse(fs.readFileSync(file, 'utf8')));
     }
   }
 
+  /** The target's signed length, hashes and custom data, from the most trusted role listing it. */
   async getTargetInfo(targetPath: string): Promise<TargetFile | undefined> {
-    if (!this.refreshed) await this.refresh();
-    return this.run(() => this.updater.getTargetInfo(targetPath));
+    const set = await this.trusted();
+    const found = await this.findTarget(set, targetPath);
+    return found ? TargetFile.fromJSON(targetPath, structuredClone(found.target.fields) as never) : undefined;
   }
 
-  /** Downloads a target into `outFile`; length and hashes verified by tuf-js. */
+  /** Downloads a target into `outFile`, verifying its length and every listed hash. */
   async download(targetPath: string, outFile: string): Promise<string> {
-    const info = await this.getTargetInfo(targetPath);
-    if (!info) throw new IdentityVerificationError(`no target ${targetPath} in the repository`);
+    const set = await this.trusted();
+    const found = await this.findTarget(set, targetPath);
+    if (!found) throw new IdentityVerificationError('target_not_found', `no target ${targetPath} in the repository`);
+    await this.downloadTarget(set, found.target, outFile);
+    return outFile;
+  }
+
+  private async trusted(): Promise<TrustedSet> {
+    if (!this.set) await this.refresh();
+    return this.set!;
+  }
+
+  // --- Metadata I/O ------------------------------------------------------------------------------
+
+  private readLocal(role: string): Buffer | null {
+    try {
+      return fs.readFileSync(path.join(this.opts.metadataDir, metadataFileName(role)));
+    } catch {
+      return null; // absent or unreadable: fetched instead
+    }
+  }
+
+  /** Only verified bytes are written, each file replaced whole (rename), never half-written. */
+  private persist(role: string, bytes: Buffer): void {
+    const file = path.join(this.opts.metadataDir, metadataFileName(role));
+    const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      fs.writeFileSync(tmp, bytes);
+      fs.renameSync(tmp, file);
+    } catch (err) {
+      fs.rmSync(tmp, { force: true });
+      throw new ClientError('persist_failed', `cannot persist ${metadataFileName(role)}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private fetchMetadata(fileName: string, maxLength: number): Promise<Buffer> {
+    return downloadBytes(joinUrl(this.opts.metadataBaseUrl, fileName), maxLength, { timeoutMs: this.limits.fetchTimeoutMs });
+  }
+
+  private loadTrustedRoot(): TrustedSet {
+    const bytes = this.readLocal('root');
+    if (!bytes) throw new ClientError('no_trusted_root', `no trusted root: put the repository's root.json in ${this.opts.metadataDir}`);
+    // TUF 5.1 and 5.2: a new set (fixed start time) from the trusted root.
+    return new TrustedSet(bytes, { verifier: this.verifier });
+  }
+
+  private async updateRoot(set: TrustedSet): Promise<void> {
+    const first = set.root.version + 1;
+    for (let version = first; version < first + this.limits.maxRootRotations; version++) {
+      let bytes: Buffer;
+      try {
+        // TUF 5.3.3: version N+1, always `N.root.json`, whatever consistent_snapshot says.
+        bytes = await this.fetchMetadata(`${version}.root.json`, this.limits.rootMaxLength);
+      } catch (err) {
+        // Not there: the trusted root is the newest (TUF 5.3.3 jumps to 5.3.10).
+        if (isDownloadError(err, 'http_status') && (err.status === 403 || err.status === 404)) break;
+        throw err;
+      }
+      set.updateRoot(bytes); // TUF 5.3.4 - 5.3.7
+      this.persist('root', bytes); // TUF 5.3.8; TUF 5.3.9: repeat
+    }
+  }
+
+  private async updateTimestamp(set: TrustedSet): Promise<void> {
+    // The timestamp kept from the last run protects against rollback (TUF 5.4.3); if it no longer
+    // verifies (timestamp keys rotated: TUF 5.3.11) or is expired, it is only a floor or nothing.
+    const local = this.readLocal('timestamp');
+    if (local) {
+      try {
+        set.updateTimestamp(local);
+      } catch (err) {
+        if (!isTrustError(err)) throw err;
+      }
+    }
+    // TUF 5.4.1: always fetched, never versioned.
+    const bytes = await this.fetchMetadata('timestamp.json', this.limits.timestampMaxLength);
+    try {
+      set.updateTimestamp(bytes); // TUF 5.4.2 - 5.4.4
+    } catch (err) {
+      // TUF 5.4.3.1: the same version as the trusted one: keep that one.
+      if (isTrustError(err, 'equal_version')) return;
+      throw err;
+    }
+    this.persist('timestamp', bytes); // TUF 5.4.5
+  }
+
+  private async updateSnapshot(set: TrustedSet): Promise<void> {
+    const local = this.readLocal('snapshot');
+    if (local) {
+      try {
+        // Checked against timestamp's hashes when downloaded; still verified as final here.
+        set.updateSnapshot(local, { trusted: true });
+        return;
+      } catch (err) {
+        // Not final (older version, expired, keys rotated): it still guards rollback (TUF 5.5.5).
+        if (!isTrustError(err)) throw err;
+      }
+    }
+    const meta = set.timestamp!.snapshotMeta;
+    // TUF 5.3.12: consistent snapshots as the trusted root says.
+    // TUF 5.5.1: up to the length timestamp names, else a generous bound; `N.snapshot.json`.
+    const name = set.root.consistentSnapshot ? `${meta.version}.snapshot.json` : 'snapshot.json';
+    const bytes = await this.fetchMetadata(name, meta.length ?? this.limits.snapshotMaxLength);
+    set.updateSnapshot(bytes); // TUF 5.5.2 - 5.5.6
+    this.persist('snapshot', bytes); // TUF 5.5.7
+  }
+
+  /** TUF 5.6.1 - 5.6.6 for top-level targets and for each delegated role the search needs. */
+  private async loadTargets(set: TrustedSet, role: string, delegator: string): Promise<void> {
+    if (set.getRole(role)) return;
+    const local = this.readLocal(role);
+    if (local) {
+      try {
+        set.updateDelegatedTargets(local, role, delegator);
+        return;
+      } catch (err) {
+        if (!isTrustError(err)) throw err; // stale or no longer valid: fetch the current one
+      }
+    }
+    const meta = set.snapshot!.meta.get(`${role}.json`);
+    if (!meta) throw new TrustError('missing_meta', `Missing ${role}.json in snapshot`);
+    const encoded = encodeURIComponent(role);
+    // TUF 5.6.1: up to the length snapshot names, else a bound; `N.ROLE.json`.
+    const name = set.root.consistentSnapshot ? `${meta.version}.${encoded}.json` : `${encoded}.json`;
+    const bytes = await this.fetchMetadata(name, meta.length ?? this.limits.targetsMaxLength);
+    set.updateDelegatedTargets(bytes, role, delegator); // TUF 5.6.2 - 5.6.5
+    this.persist(role, bytes); // TUF 5.6.6
+  }
+
+  /** TUF 5.6.7: the trusted set walks the delegations; roles it asks for are loaded here. */
+  private async findTarget(set: TrustedSet, targetPath: string): Promise<TargetFound | null> {
+    const search = set.searchTarget(targetPath, this.limits.maxDelegations);
+    for (let step = search.next(); ;) {
+      if (step.done) return step.value;
+      await this.loadTargets(set, step.value.role, step.value.delegator);
+      step = search.next();
+    }
+  }
+
+  // --- Targets -----------------------------------------------------------------------------------
+
+  /** TUF 5.7.3: `HASH.NAME` (first listed hash, as tuf-js) under the target's directory, at most its length; length and every hash verified. */
+  private async downloadTarget(set: TrustedSet, target: TargetInfo, outFile: string): Promise<void> {
+    let urlPath = target.path;
+    if (set.root.consistentSnapshot) {
+      const { dir, base } = path.posix.parse(target.path);
+      const name = `${target.hashes[0]![1]}.${base}`;
+      urlPath = dir ? `${dir}/${name}` : name;
+    }
+    const what = target.path;
+    const digests = target.hashes.map(([alg, hex]) => ({ alg, hex, hash: newHash(alg, what) }));
     fs.mkdirSync(path.dirname(path.resolve(outFile)), { recursive: true });
-    return this.run(() => this.updater.downloadTarget(info, outFile));
+    const tmp = `${outFile}.${randomBytes(6).toString('hex')}.part`;
+    const fh = await fs.promises.open(tmp, 'w');
+    let received: number;
+    try {
+      try {
+        received = await download(
+          joinUrl(this.opts.targetBaseUrl, urlPath),
+          target.length,
+          async (chunk) => {
+            for (const d of digests) d.hash.update(chunk);
+            await fh.write(chunk);
+          },
+          { timeoutMs: this.limits.fetchTimeoutMs },
+        );
+      } finally {
+        await fh.close();
+      }
+      if (received !== target.length) {
+        throw new TrustError('length_or_hash_mismatch', `${what}: expected length ${target.length} but got ${received}`);
+      }
+      for (const d of digests) {
+        const observed = d.hash.digest('hex');
+        if (observed !== d.hex)
+          throw new TrustError('length_or_hash_mismatch', `${what}: expected ${d.alg} hash ${d.hex} but got ${observed}`);
+      }
+      fs.renameSync(tmp, outFile);
+    } catch (err) {
+      fs.rmSync(tmp, { force: true });
+      throw err;
+    }
   }
 }

@@ -4,6 +4,7 @@ import type { KeyObject } from 'node:crypto';
 import { canonicalBytes, sha256Hex, type JsonObject } from '../../core/canonical.ts';
 import { generatePrivateKey, keyidOf, signWithPrivateKey, tufPublicKey, type KeyAlgorithm, type TufKey } from '../../core/keys.ts';
 import type { SignatureJson } from '../../core/metadata.ts';
+import { isTrustError, TrustedSet, type RoleToLoad, type TrustErrorCode } from '../../core/trustedSet.ts';
 
 export interface TestKey {
   priv: KeyObject;
@@ -36,7 +37,11 @@ export interface RootRoles {
   targets: TestKey[];
 }
 
-export function rootSigned(version: number, roles: RootRoles, opts: { expires?: string; thresholds?: Partial<Record<keyof RootRoles, number>>; consistent?: boolean } = {}): JsonObject {
+export function rootSigned(
+  version: number,
+  roles: RootRoles,
+  opts: { expires?: string; thresholds?: Partial<Record<keyof RootRoles, number>>; consistent?: boolean } = {},
+): JsonObject {
   const keys = dict<JsonObject>();
   const roleJson: JsonObject = {};
   for (const [name, list] of Object.entries(roles) as [keyof RootRoles, TestKey[]][]) {
@@ -110,7 +115,11 @@ export function delegations(roles: DelegationJson[]): JsonObject {
   return { keys, roles: out };
 }
 
-export function targetsSigned(version: number, targets: Record<string, JsonObject>, opts: { expires?: string; delegations?: JsonObject } = {}): JsonObject {
+export function targetsSigned(
+  version: number,
+  targets: Record<string, JsonObject>,
+  opts: { expires?: string; delegations?: JsonObject } = {},
+): JsonObject {
   const signed: JsonObject = { _type: 'targets', spec_version: '1.0.31', version, expires: opts.expires ?? FUTURE, targets };
   if (opts.delegations) signed.delegations = opts.delegations;
   return signed;
@@ -169,11 +178,69 @@ export class MemoryRepo {
     for (const [name, r] of this.roles) meta[`${name}.json`] = metaFor(r.version, r.bytes, this.bareMeta);
     const snapshot = envelope(snapshotSigned(++this.snapshotVersion, meta, opts.snapshotExpires), [this.keys.snapshot]);
     this.metadata.set(`${this.snapshotVersion}.snapshot.json`, snapshot);
-    const ts = envelope(timestampSigned(++this.timestampVersion, metaFor(this.snapshotVersion, snapshot, this.bareMeta), opts.timestampExpires), [this.keys.timestamp]);
+    const ts = envelope(
+      timestampSigned(++this.timestampVersion, metaFor(this.snapshotVersion, snapshot, this.bareMeta), opts.timestampExpires),
+      [this.keys.timestamp],
+    );
     this.metadata.set('timestamp.json', ts);
   }
 
   get root1(): Buffer {
     return this.metadata.get('1.root.json')!;
   }
+}
+
+// --- Driving a trusted set -----------------------------------------------------------------------
+
+export const code = (c: TrustErrorCode) => (err: unknown) => isTrustError(err, c);
+
+export interface Fixture {
+  k: { root: TestKey; timestamp: TestKey; snapshot: TestKey; targets: TestKey };
+  roles: RootRoles;
+  root: Buffer;
+}
+
+export function fixture(): Fixture {
+  const k = { root: newKey(), timestamp: newKey(), snapshot: newKey('ecdsa'), targets: newKey() };
+  const roles = { root: [k.root], timestamp: [k.timestamp], snapshot: [k.snapshot], targets: [k.targets] };
+  return { k, roles, root: envelope(rootSigned(1, roles), [k.root]) };
+}
+
+/** timestamp + snapshot listing `roles` (name -> bytes), each role at version 1 unless given. */
+export function chain(
+  f: Fixture,
+  roles: Record<string, { bytes: Buffer; version?: number }>,
+  opts: { ts?: number; snap?: number; bare?: boolean; tsExpires?: string; snapExpires?: string } = {},
+) {
+  const meta = dict<ReturnType<typeof metaFor>>();
+  for (const [name, r] of Object.entries(roles)) meta[`${name}.json`] = metaFor(r.version ?? 1, r.bytes, opts.bare);
+  const snapshot = envelope(snapshotSigned(opts.snap ?? 1, meta, opts.snapExpires), [f.k.snapshot]);
+  const timestamp = envelope(timestampSigned(opts.ts ?? 1, metaFor(opts.snap ?? 1, snapshot, opts.bare), opts.tsExpires), [f.k.timestamp]);
+  return { snapshot, timestamp };
+}
+
+export function loaded(f: Fixture, targets: Buffer, extra: Record<string, Buffer> = {}): TrustedSet {
+  const set = new TrustedSet(f.root);
+  const { snapshot, timestamp } = chain(f, {
+    targets: { bytes: targets },
+    ...Object.fromEntries(Object.entries(extra).map(([n, b]) => [n, { bytes: b }])),
+  });
+  set.updateTimestamp(timestamp);
+  set.updateSnapshot(snapshot);
+  set.updateTargets(targets);
+  return set;
+}
+
+/** Runs a target search, loading each role it asks for from `roles`; returns the roles asked for and the result. */
+export function search(set: TrustedSet, roles: Record<string, Buffer>, path: string, max?: number) {
+  const asked: string[] = [];
+  const walk = set.searchTarget(path, max);
+  let step = walk.next();
+  while (!step.done) {
+    const need: RoleToLoad = step.value;
+    asked.push(need.role);
+    set.updateDelegatedTargets(roles[need.role]!, need.role, need.delegator);
+    step = walk.next();
+  }
+  return { asked, found: step.value };
 }
