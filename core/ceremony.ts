@@ -4,10 +4,12 @@ import { TufError } from './errors.ts';
 import { keyidOf, type TufKey } from './keys.ts';
 import { buildRootSigned, buildTargetsSigned, expiresAfter, type RoleType, type TargetEntry } from './metadata.ts';
 import { assertTargetPath } from './names.ts';
+import { binDelegations, binsOf, type BinLayout } from './bins.ts';
 
 export const DAY_SECONDS = 86_400;
 export const DEFAULT_ROOT_EXPIRY_SECONDS = 365 * DAY_SECONDS;
 export const DEFAULT_TARGETS_EXPIRY_SECONDS = 365 * DAY_SECONDS;
+export const DEFAULT_BIN_EXPIRY_SECONDS = 365 * DAY_SECONDS;
 
 export interface RootPlan {
   version: number;
@@ -36,9 +38,16 @@ export function bumpedRootSigned(current: JsonObject, now: Date, expirySeconds =
   return { ...structuredClone(current), version: current.version + 1, expires: expiresAfter(now, expirySeconds) };
 }
 
-export function initialTargetsSigned(now: Date, targets: Record<string, TargetEntry> = {}, expirySeconds = DEFAULT_TARGETS_EXPIRY_SECONDS): JsonObject {
+/** Targets v1; with `bins`, delegating to that many bins (the layered layout) signed by the bins keys. */
+export function initialTargetsSigned(now: Date, targets: Record<string, TargetEntry> = {}, expirySeconds = DEFAULT_TARGETS_EXPIRY_SECONDS, bins?: BinLayout): JsonObject {
   for (const path of Object.keys(targets)) assertTargetPath(path);
-  return buildTargetsSigned({ version: 1, expires: expiresAfter(now, expirySeconds), targets });
+  return buildTargetsSigned({ version: 1, expires: expiresAfter(now, expirySeconds), targets, ...(bins ? { delegations: binDelegations(bins) } : {}) });
+}
+
+/** Version 1 of every bin of a layout with `count` bins: no targets, no delegations yet. */
+export function initialBinsSigned(now: Date, count: number, expirySeconds = DEFAULT_BIN_EXPIRY_SECONDS): Map<string, JsonObject> {
+  const expires = expiresAfter(now, expirySeconds);
+  return new Map(binsOf(count).map((b) => [b.name, buildTargetsSigned({ version: 1, expires, targets: {} })]));
 }
 
 export interface TargetsEdit {

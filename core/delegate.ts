@@ -97,24 +97,35 @@ export function delegationIn(delegatorName: string, delegator: Targets, name: st
 
 /**
  * Finds who delegates `name`, walking delegations depth-first from top-level targets in listed
- * order (TUF 5.6.7's order). `load` returns a delegated targets role that may delegate further,
- * or null for roles that do not (or are not stored yet); each role is visited once, and at most
- * `maxRoles` are visited.
+ * order (TUF 5.6.7's order): each delegator's own list is checked first, then the delegated roles
+ * that delegate one of `probes` (target paths the role would be trusted for) are descended into.
+ * `load` returns a delegated targets role that may delegate further, or null for roles that do not
+ * (or are not stored yet); each role is visited once, and at most `maxRoles` are loaded.
  */
-export function locateDelegation(name: string, top: Targets, load: (role: string) => Targets | null, maxRoles = 100_000): Delegation | null {
+export async function locateDelegation(
+  name: string,
+  top: Targets,
+  probes: string[],
+  load: (role: string) => Promise<Targets | null> | Targets | null,
+  maxRoles = 64,
+): Promise<Delegation | null> {
   const visited = new Set<string>(['targets']);
   const stack: [string, Targets][] = [['targets', top]];
-  while (stack.length > 0 && visited.size <= maxRoles) {
+  let loaded = 0;
+  while (stack.length > 0) {
     const [delegatorName, delegator] = stack.pop()!;
     const found = delegationIn(delegatorName, delegator, name);
     if (found) return found;
-    const children = Object.keys(delegator.delegations?.roles ?? {}).reverse();
-    for (const child of children) {
-      if (visited.has(child)) continue;
+    const roles = delegator.delegations?.roles ?? {};
+    const children: [string, Targets][] = [];
+    for (const child of Object.keys(roles)) {
+      if (visited.has(child) || !probes.some((p) => roles[child]!.isDelegatedPath(p))) continue;
       visited.add(child);
-      const doc = load(child);
-      if (doc?.delegations) stack.push([child, doc]);
+      if (++loaded > maxRoles) return null;
+      const doc = await load(child);
+      if (doc?.delegations) children.push([child, doc]);
     }
+    stack.push(...children.reverse());
   }
   return null;
 }

@@ -39,7 +39,7 @@ export function delegationMaintainers(d: Delegation): (Maintainer & { keyid: str
  * Targets N+1 delegating `<project>/*` to the maintainers' identities (replacing an existing
  * delegation of the same name), with a new version and expiry set by the caller.
  */
-export function withDelegation(targetsSigned: JsonObject, project: string, maintainers: Maintainer[], threshold: number): JsonObject {
+export function withDelegation(targetsSigned: JsonObject, project: string, maintainers: Maintainer[], threshold: number, paths: string[] = [`${project}/*`]): JsonObject {
   assertDelegatedRoleName(project);
   if (maintainers.length === 0) throw new TufError('malformed', 'a delegation needs at least one identity');
   const keys = maintainers.map((m) => identityKey(m.identity, m.issuer));
@@ -50,7 +50,7 @@ export function withDelegation(targetsSigned: JsonObject, project: string, maint
   const next = structuredClone(targetsSigned);
   const delegations = (isPlainObject(next.delegations) ? next.delegations : { keys: {}, roles: [] }) as { keys: JsonObject; roles: JsonObject[] };
   delegations.roles = delegations.roles.filter((r) => r.name !== project);
-  delegations.roles.push({ name: project, keyids, threshold, paths: [`${project}/*`], terminating: true });
+  delegations.roles.push({ name: project, keyids, threshold, paths, terminating: true });
   for (const key of keys) delegations.keys[keyidOf(key)] = key as unknown as JsonObject;
   pruneUnusedKeys(delegations);
   next.delegations = delegations as unknown as JsonObject;

@@ -24,9 +24,15 @@ export type TufErrorCode =
   | 'not_delegated' // no delegation for this project in top-level targets
   | 'path_not_delegated' // a target path outside the delegation's paths
   | 'already_delegated' // a registration for a project that already has maintainers
+  | 'reserved_name' // a project name the repository keeps for itself (its own folders, RESERVED_PROJECT_NAMES)
+  | 'confusable_name' // a project name that normalizes (PEP 503) like another project's or pending registration's
+  | 'contested_project' // several identities asked for one project: an admin must choose (tuf-offline delegate --accept)
+  | 'registration_limit_identity' // this identity has too many pending registrations
+  | 'registration_limit_project' // this project has too many pending registrations
   | 'stale_request' // a signed request whose time is too far from the server's
   | 'nested_delegation' // project roles may not delegate further
-  | 'targets_resign_required'; // a root that changes the targets keys needs re-signed targets with it
+  | 'targets_resign_required'
+  | 'not_an_offline_role'; // only roles top-level targets delegates to offline keys (bins) are accepted from admins // a root that changes the targets keys needs re-signed targets with it
 
 export class TufError extends Error {
   override readonly name = 'TufError';

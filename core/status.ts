@@ -6,6 +6,7 @@ import { TufError } from './errors.ts';
 import { parseMetadata, type Envelope, type ParsedMetadata, type SignatureJson } from './metadata.ts';
 import { rootKeys, rootRole } from './updates.ts';
 import { TOP_LEVEL_ROLES } from './names.ts';
+import { delegationIn } from './delegate.ts';
 import { checkThreshold, type ThresholdResult } from './verify.ts';
 
 /** Adds or replaces one signature; every other signature is kept. */
@@ -87,7 +88,7 @@ function targetsChanges(current: JsonObject, previous: JsonObject): string[] {
  * For root: its own threshold, and the previous root's if given. For targets: the threshold of
  * the targets role in the given root.
  */
-export function metadataStatus(value: unknown, opts: { root?: unknown; previous?: unknown } = {}): StatusReport {
+export function metadataStatus(value: unknown, opts: { root?: unknown; previous?: unknown; delegator?: { name: string; targets: unknown } } = {}): StatusReport {
   const type = isPlainObject(value) && isPlainObject(value.signed) && value.signed._type === 'targets' ? 'targets' : 'root';
   const doc: ParsedMetadata<'root' | 'targets'> = parseMetadata(value, type);
   const thresholds: ThresholdReport[] = [];
@@ -106,6 +107,13 @@ export function metadataStatus(value: unknown, opts: { root?: unknown; previous?
     if (opts.root !== undefined) {
       const root = parseMetadata(opts.root, 'root', 'root');
       thresholds.push({ label: `targets role of root v${root.version}`, result: checkThreshold(sigs, doc.signedBytes, rootKeys(root.model), rootRole(root.model, 'targets')) });
+    }
+    if (opts.delegator !== undefined) {
+      // A delegated role (a bin): the threshold of its delegation in top-level targets.
+      const top = parseMetadata(opts.delegator.targets, 'targets', 'delegating targets');
+      const delegation = delegationIn('targets', top.model, opts.delegator.name);
+      if (!delegation) throw new TufError('not_delegated', `targets v${top.version} does not delegate ${opts.delegator.name}`);
+      thresholds.push({ label: `${opts.delegator.name}'s delegation in targets v${top.version}`, result: checkThreshold(sigs, doc.signedBytes, delegation.keys, delegation.role) });
     }
     if (opts.previous !== undefined) {
       const prev = parseMetadata(opts.previous, 'targets', 'previous targets');

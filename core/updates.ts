@@ -128,7 +128,8 @@ export function checkTargetEntries(targets: ParsedMetadata<'targets'>): void {
   }
 }
 
-function checkDelegationNames(targets: ParsedMetadata<'targets'>): void {
+/** Delegated role names clients can use as file names; no succinct delegations. */
+export function checkDelegationNames(targets: ParsedMetadata<'targets'>): void {
   const delegations = targets.model.delegations;
   if (!delegations) return;
   if (delegations.succinctRoles) throw new TufError('malformed', 'targets: succinct delegations are not supported');

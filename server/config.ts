@@ -1,6 +1,7 @@
 // The one configuration object. Read once by the composition root (server/main.ts) and passed down.
 import os from 'node:os';
 import path from 'node:path';
+import { roleNameProblem } from '../core/names.ts';
 
 export interface Config {
   /** NODE_ENV=production or --production: never creates keys or bootstraps by itself; requires DATABASE_URL. */
@@ -49,6 +50,22 @@ export interface Config {
   writeRateLimitPerMinute: number;
   /** Worker threads that verify upload signatures (VERIFY_WORKERS); 0 verifies on the main thread. */
   verifyWorkers: number;
+  /** Pending registrations one identity (identity and issuer) may have at once; more answer 429. */
+  maxPendingRegistrationsPerIdentity: number;
+  /** Pending registrations one project (by normalized name) may have at once; more answer 409. */
+  maxPendingRegistrationsPerProject: number;
+  /** Project names nobody may register or be delegated (RESERVED_PROJECT_NAMES, comma-separated), besides the repository's own folders. */
+  reservedProjectNames: string[];
+  /** Pending project versions that have not reached their threshold after this long are removed, with their files. */
+  pendingVersionMaxAgeSeconds: number;
+  /** Rejected registrations are removed this long after the decision. */
+  rejectedRegistrationRetentionSeconds: number;
+  /** Pending registrations nobody approved or rejected are removed after this long. */
+  pendingRegistrationMaxAgeSeconds: number;
+  /** A file no stored or pending version lists is removed once it was last uploaded longer ago than this. */
+  blobGcGraceSeconds: number;
+  /** How often each process runs the garbage collection (`tuf-server gc`); 0 turns the schedule off. */
+  gcIntervalSeconds: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -58,6 +75,16 @@ function int(env: Env, name: string, fallback: number, min = 0): number {
   if (raw === undefined || raw === '') return fallback;
   if (!/^\d+$/.test(raw) || Number(raw) < min) throw new Error(`configuration: ${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
   return Number(raw);
+}
+
+/** RESERVED_PROJECT_NAMES: names separated by commas or spaces, each a valid project name. */
+function reservedNames(raw: string | undefined): string[] {
+  const names = (raw ?? '').split(/[\s,]+/).filter((n) => n !== '');
+  for (const name of names) {
+    const problem = roleNameProblem(name);
+    if (problem) throw new Error(`configuration: RESERVED_PROJECT_NAMES: ${JSON.stringify(name)} ${problem}`);
+  }
+  return names;
 }
 
 export function loadConfig(env: Env = process.env, argv: string[] = []): Config {
@@ -108,5 +135,13 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     writeRateLimitPerMinute: int(env, 'WRITE_RATE_LIMIT_PER_MINUTE', 600, 0),
     // One core for the main thread, the rest (at most 4) for Sigstore verification.
     verifyWorkers: int(env, 'VERIFY_WORKERS', Math.min(4, Math.max(1, os.availableParallelism() - 1)), 0),
+    maxPendingRegistrationsPerIdentity: int(env, 'MAX_PENDING_REGISTRATIONS_PER_IDENTITY', 10, 1),
+    maxPendingRegistrationsPerProject: int(env, 'MAX_PENDING_REGISTRATIONS_PER_PROJECT', 5, 1),
+    reservedProjectNames: reservedNames(env.RESERVED_PROJECT_NAMES),
+    pendingVersionMaxAgeSeconds: int(env, 'PENDING_VERSION_MAX_AGE_SECONDS', 14 * 86_400, 1),
+    rejectedRegistrationRetentionSeconds: int(env, 'REJECTED_REGISTRATION_RETENTION_SECONDS', 30 * 86_400, 0),
+    pendingRegistrationMaxAgeSeconds: int(env, 'PENDING_REGISTRATION_MAX_AGE_SECONDS', 90 * 86_400, 1),
+    blobGcGraceSeconds: int(env, 'BLOB_GC_GRACE_SECONDS', 86_400, 0),
+    gcIntervalSeconds: int(env, 'GC_INTERVAL_SECONDS', 3600, 0),
   };
 }

@@ -7,6 +7,7 @@ import type { Knex } from 'knex';
 import { canonicalBytes, isPlainObject, sha256Hex } from '../../core/canonical.ts';
 import { locateDelegation } from '../../core/delegate.ts';
 import { TOP_LEVEL_ROLES } from '../../core/names.ts';
+import { projectProbePaths } from '../../core/bins.ts';
 import { parseMetadata, type Envelope, type ParsedMetadata } from '../../core/metadata.ts';
 import { rootKeys, rootRole } from '../../core/updates.ts';
 import { checkThreshold, type SignatureVerifier } from '../../core/verify.ts';
@@ -36,6 +37,8 @@ export async function verifyHistory(knex: Knex, verifier: SignatureVerifier, bat
   const report = (role: string, version: number, problem: string) => problems.push({ role, version, problem });
   let root: ParsedMetadata<'root'> | null = null;
   let targets: ParsedMetadata<'targets'> | null = null;
+  /** Delegated roles that delegate further (bins), latest version seen. */
+  const delegating = new Map<string, ParsedMetadata<'targets'>>();
   /** role -> version -> {sha256, length}, for resolving snapshot and timestamp entries. */
   const stored = new Map<string, Map<number, { sha256: string; length: number }>>();
   const lastVersion = new Map<string, number>();
@@ -58,7 +61,7 @@ export async function verifyHistory(knex: Knex, verifier: SignatureVerifier, bat
       lastVersion.set(role, version);
       if (!stored.has(role)) stored.set(role, new Map());
       stored.get(role)!.set(version, { sha256: row.sha256, length: row.length });
-      const actions = AUDIT_ACTIONS[role] ?? ['project.published'];
+      const actions = AUDIT_ACTIONS[role] ?? ['project.published', 'delegated.accepted'];
       if (!actions.some((a) => audited.has(`${role}\n${version}\n${a}`))) report(role, version, 'no audit entry records it');
 
       let doc: Envelope;
@@ -111,14 +114,21 @@ export async function verifyHistory(knex: Knex, verifier: SignatureVerifier, bat
         const snap = e ? stored.get('snapshot')?.get(Number(e.version)) : undefined;
         if (!snap || snap.length !== e?.length || snap.sha256 !== e?.hashes?.sha256) report(role, version, 'its snapshot entry does not resolve to a stored snapshot with that hash and length');
       } else if (!TOP.has(role)) {
-        // Project roles may not delegate further: their delegator is found in top-level targets.
-        const delegation = targets ? locateDelegation(role, targets.model, () => null) : null;
+        // Its delegator as of this point of the history: top-level targets, or a bin stored before.
+        const delegation = targets ? await locateDelegation(role, targets.model, projectProbePaths(role), (r) => delegating.get(r)?.model ?? null) : null;
         if (!delegation) {
           report(role, version, 'stored while no targets version delegated it');
           continue;
         }
         const r = checkThreshold(doc.signatures, bytes, delegation.keys, delegation.role, verifier);
-        if (!r.met) report(role, version, `not signed by the threshold of its delegation in targets v${targets!.version}`);
+        if (!r.met) report(role, version, `not signed by the threshold of its delegation in ${delegation.delegator} (as stored before it)`);
+        if (isPlainObject(doc.signed.delegations)) {
+          try {
+            delegating.set(role, parseMetadata(doc, 'targets', `${role} v${version}`));
+          } catch (err) {
+            report(role, version, (err as Error).message);
+          }
+        }
       }
     }
   }

@@ -14,6 +14,7 @@ import type { Publication, PublicationTx } from '../publication/publication.ts';
 import { storeTargetsVersion } from '../roles/storeRole.ts';
 import type { PublishedRole } from '../serving/published.ts';
 import { approveDelegatedRegistrations, reviewDelegations } from './delegationReview.ts';
+import { admitDelegatedRoles, parseDelegated, type DelegatedSubmission } from './delegatedRoles.ts';
 
 export interface AdmissionDeps {
   clock: Clock;
@@ -43,7 +44,7 @@ export class AdmissionService {
     const stored = await storeTargetsVersion(tx.db, 'targets', targets);
     // Parsed already: with thousands of delegations tuf-js takes seconds to read it again, and the
     // next upload would pay for it. Keyed by digest, so a rolled-back version is never taken.
-    this.deps.current.remember(targets, stored.published.file!.sha256);
+    this.deps.current.remember('targets', targets, stored.published.file!.sha256);
     await appendAudit(tx.db, {
       actor,
       action: 'targets.accepted',
@@ -56,10 +57,18 @@ export class AdmissionService {
     return tx.announce(stored.published);
   }
 
-  /** Root v1 and targets v1 from the key ceremony; then snapshot v1 and timestamp v1. */
-  async bootstrap(rootJson: unknown, targetsJson: unknown, actor: string): Promise<SubmitResult> {
+  private delegatedDeps() {
+    return { current: this.deps.current, verifier: this.deps.verifier, now: this.deps.clock.now() };
+  }
+
+  /**
+   * Root v1 and targets v1 from the key ceremony, with v1 of every bin targets delegates to in the
+   * layered layout; then snapshot v1 and timestamp v1.
+   */
+  async bootstrap(rootJson: unknown, targetsJson: unknown, actor: string, delegatedJson: DelegatedSubmission = new Map()): Promise<SubmitResult> {
     const root = parseMetadata(rootJson, 'root', 'root');
     const targets = parseMetadata(targetsJson, 'targets', 'targets');
+    const delegated = parseDelegated(delegatedJson);
     const online = await this.deps.publication.signers.held();
     const published = await this.deps.publication.transaction('exclusive', async (tx) => {
       if (await getHead(tx.db, 'root')) throw new TufError('already_bootstrapped', 'the repository is already bootstrapped; submit new versions instead');
@@ -70,6 +79,7 @@ export class AdmissionService {
       return [
         ...(await this.storeRoot(tx, root, actor, { bootstrap: true })),
         ...(await this.storeTargets(tx, targets, actor)),
+        ...(await admitDelegatedRoles(tx, targets, delegated, actor, this.delegatedDeps())),
         ...(await tx.signSnapshotAndTimestamp('bootstrap', root.model)),
       ];
     });
@@ -114,9 +124,14 @@ export class AdmissionService {
     return { published };
   }
 
-  /** Top-level targets N+1, signed by root's targets threshold; publishes snapshot and timestamp with it. */
-  async submitTargets(targetsJson: unknown, actor: string): Promise<SubmitResult> {
+  /**
+   * Top-level targets N+1, signed by root's targets threshold, with any bins it delegates anew or
+   * differently (all in one transaction: no client sees a targets whose bins are missing);
+   * publishes snapshot and timestamp with them.
+   */
+  async submitTargets(targetsJson: unknown, actor: string, delegatedJson: DelegatedSubmission = new Map()): Promise<SubmitResult> {
     const candidate = parseMetadata(targetsJson, 'targets', 'targets');
+    const delegated = parseDelegated(delegatedJson);
     const published = await this.deps.publication.transaction('exclusive', async (tx) => {
       const root = await this.deps.current.root(tx.db);
       if (!root) throw new TufError('not_bootstrapped', 'the repository is not bootstrapped yet');
@@ -124,8 +139,22 @@ export class AdmissionService {
       verifyTargetsUpdate(candidate, root, head?.version ?? null, this.deps.clock.now(), this.deps.verifier);
       return [
         ...(await this.storeTargets(tx, candidate, actor)),
+        ...(await admitDelegatedRoles(tx, candidate, delegated, actor, this.delegatedDeps())),
         ...(await tx.signSnapshotAndTimestamp(`targets v${candidate.version}`, root.model)),
       ];
+    });
+    return { published };
+  }
+
+  /** New versions of bins (an approval, a revocation, a re-sign before expiry), checked against the current top-level targets. */
+  async submitDelegated(delegatedJson: DelegatedSubmission, actor: string): Promise<SubmitResult> {
+    const delegated = parseDelegated(delegatedJson);
+    if (delegated.size === 0) throw new TufError('malformed', 'no delegated role given');
+    const published = await this.deps.publication.transaction('exclusive', async (tx) => {
+      const top = await this.deps.current.targets(tx.db);
+      if (!top) throw new TufError('not_bootstrapped', 'the repository is not bootstrapped yet');
+      const stored = await admitDelegatedRoles(tx, top, delegated, actor, this.delegatedDeps());
+      return [...stored, ...(await tx.signSnapshotAndTimestamp(`${[...delegated.keys()].slice(0, 3).join(', ')}${delegated.size > 3 ? ` and ${delegated.size - 3} more` : ''}`))];
     });
     return { published };
   }

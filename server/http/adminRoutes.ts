@@ -13,7 +13,12 @@ import { jsonShapeGuard } from './limits.ts';
 import { parseBody } from './schema.ts';
 
 const jsonObject = z.record(z.string(), z.unknown());
-const bootstrapBody = z.object({ root: jsonObject, targets: jsonObject }).strict();
+const delegatedRoles = z.record(z.string().min(1).max(64), jsonObject);
+const bootstrapBody = z.object({ root: jsonObject, targets: jsonObject, delegated: delegatedRoles.optional() }).strict();
+const targetsWithDelegated = z.object({ targets: jsonObject, delegated: delegatedRoles }).strict();
+const delegatedBody = z.object({ delegated: delegatedRoles }).strict();
+/** Own entries only, in order: role names from a request never reach an object's prototype. */
+const asMap = (roles: Record<string, Record<string, unknown>> | undefined) => new Map(Object.entries(roles ?? {}));
 const rootWithTargets = z.object({ root: jsonObject, targets: jsonObject }).strict();
 const auditQuery = z.object({
   after: z.coerce.number().int().min(0).optional(),
@@ -56,7 +61,7 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
 
   router.post('/admin/bootstrap', ...json, counted('bootstrap', async (req) => {
     const body = parseBody(bootstrapBody, req.body, 'bootstrap');
-    return admission.bootstrap(body.root, body.targets, actor(req));
+    return admission.bootstrap(body.root, body.targets, actor(req), asMap(body.delegated));
   }));
 
   // Either a root document, or {root, targets} when the root changes the targets keys.
@@ -69,8 +74,19 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     return admission.submitRoot(body, actor(req));
   }));
 
+  // Either a targets document, or {targets, delegated} with the bins it delegates anew.
   router.post('/admin/metadata/targets', ...json, counted('targets', async (req) => {
-    return admission.submitTargets(parseBody(jsonObject, req.body, 'targets'), actor(req));
+    const body = parseBody(jsonObject, req.body, 'targets');
+    if ('targets' in body || 'delegated' in body) {
+      const pair = parseBody(targetsWithDelegated, body, 'targets with delegated roles');
+      return admission.submitTargets(pair.targets, actor(req), asMap(pair.delegated));
+    }
+    return admission.submitTargets(body, actor(req));
+  }));
+
+  // New versions of delegated roles the admins sign (bins): {"delegated": {"bin-000-003": {...}}}.
+  router.post('/admin/metadata/delegated', ...json, counted('delegated', async (req) => {
+    return admission.submitDelegated(asMap(parseBody(delegatedBody, req.body, 'delegated roles').delegated), actor(req));
   }));
 
   router.put(

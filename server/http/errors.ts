@@ -41,9 +41,15 @@ const STATUS: Record<TufErrorCode, number> = {
   not_delegated: 404,
   path_not_delegated: 403,
   already_delegated: 409,
+  reserved_name: 409,
+  confusable_name: 409,
+  contested_project: 409,
+  registration_limit_identity: 429,
+  registration_limit_project: 409,
   stale_request: 422,
   nested_delegation: 400,
   targets_resign_required: 409,
+  not_an_offline_role: 409,
 };
 
 export interface ErrorBody {

@@ -1,0 +1,113 @@
+// The offline side of the layered layout: bins created with top-level targets, a delegation
+// change written into the one bin it concerns, every bin bumped before expiry, and a flat
+// repository moved to bins. Bins are read from and written to a directory, one file per bin
+// (`bin-000-003.json`; files pulled as `N.bin-000-003.json` are read too).
+import fs from 'node:fs';
+import path from 'node:path';
+import { binsOf, DEFAULT_BIN_COUNT, migratedDelegations, projectNameProblem, projectPlacement, type BinLayout } from '../core/bins.ts';
+import { DEFAULT_BIN_EXPIRY_SECONDS, editedTargetsSigned, initialBinsSigned } from '../core/ceremony.ts';
+import type { JsonObject } from '../core/canonical.ts';
+import { withDelegation, withoutDelegation, type Maintainer } from '../core/delegations.ts';
+import type { Envelope } from '../core/metadata.ts';
+import { readEnvelopeFile, writeJson } from './files.ts';
+
+const BIN_FILE = /^(?:[1-9][0-9]*\.)?(bin-[0-9a-f]{3}(?:-[0-9a-f]{3})?)\.json$/;
+
+/** The role name a bin file holds, from its file name; null for other files. */
+export function binNameOfFile(file: string): string | null {
+  return BIN_FILE.exec(path.basename(file))?.[1] ?? null;
+}
+
+/** The newest file of each bin in `dir` (by version inside), keyed by bin name. */
+export function readBinDir(dir: string): Map<string, { file: string; envelope: Envelope }> {
+  if (!fs.existsSync(dir)) throw new Error(`no bins directory ${dir} (\`tuf-carry pull --bins\` fetches them)`);
+  const out = new Map<string, { file: string; envelope: Envelope }>();
+  for (const entry of fs.readdirSync(dir).sort()) {
+    const name = binNameOfFile(entry);
+    if (!name) continue;
+    const file = path.join(dir, entry);
+    const envelope = readEnvelopeFile(file);
+    const known = out.get(name);
+    if (!known || Number(known.envelope.signed.version) < Number(envelope.signed.version)) out.set(name, { file, envelope });
+  }
+  return out;
+}
+
+export function parseBinCount(value: string | undefined): number {
+  return value === undefined ? DEFAULT_BIN_COUNT : Number(value);
+}
+
+/** Writes v1 of every bin (unsigned) into `dir`; returns how many. */
+export function writeInitialBins(dir: string, count: number, now: Date, expirySeconds = DEFAULT_BIN_EXPIRY_SECONDS): number {
+  const bins = initialBinsSigned(now, count, expirySeconds);
+  for (const [name, signed] of bins) writeJson(path.join(dir, `${name}.json`), { signed, signatures: [] });
+  return bins.size;
+}
+
+export interface DelegationChange {
+  project: string;
+  /** Null: remove the project's delegation. */
+  maintainers: Maintainer[] | null;
+  threshold: number;
+}
+
+/**
+ * Applies delegation changes to the bins they fall in, each bin once however many of its projects
+ * change, and writes bin N+1 (unsigned) into `outDir`. Returns the files written.
+ */
+export function delegateInBins(topSigned: JsonObject, binDir: string, outDir: string, changes: DelegationChange[], now: Date, expirySeconds = DEFAULT_BIN_EXPIRY_SECONDS): string[] {
+  const current = readBinDir(binDir);
+  const next = new Map<string, JsonObject>();
+  for (const change of changes) {
+    const problem = projectNameProblem(change.project);
+    if (problem) throw new Error(`project ${change.project} ${problem}`);
+    const placement = projectPlacement(topSigned, change.project);
+    const base = next.get(placement.role) ?? current.get(placement.role)?.envelope.signed;
+    if (!base) throw new Error(`${change.project} falls in ${placement.role}, which is not in ${binDir}: pull it first (\`tuf-carry pull --bins\`)`);
+    next.set(
+      placement.role,
+      change.maintainers === null
+        ? withoutDelegation(base, change.project)
+        : withDelegation(base, change.project, change.maintainers, change.threshold, placement.paths),
+    );
+  }
+  const written: string[] = [];
+  for (const [name, signed] of next) {
+    const bumped = editedTargetsSigned(current.get(name)!.envelope.signed, { expirySeconds }, now);
+    const file = path.join(outDir, `${name}.json`);
+    writeJson(file, { signed: { ...bumped, delegations: signed.delegations ?? bumped.delegations }, signatures: [] });
+    written.push(file);
+  }
+  return written;
+}
+
+/** Bin N+1 of every bin in `binDir`, same content, new expiry (re-signing before expiry). */
+export function bumpAllBins(binDir: string, outDir: string, now: Date, expirySeconds = DEFAULT_BIN_EXPIRY_SECONDS): string[] {
+  const written: string[] = [];
+  for (const [name, { envelope }] of readBinDir(binDir)) {
+    const file = path.join(outDir, `${name}.json`);
+    writeJson(file, { signed: editedTargetsSigned(envelope.signed, { expirySeconds }, now), signatures: [] });
+    written.push(file);
+  }
+  return written;
+}
+
+/**
+ * Targets N+1 of a flat repository delegating to bins instead, and v1 of every bin holding the
+ * moved delegations, written (unsigned) as `outDir/N+1.targets.json` and `outDir/bins/`.
+ */
+export function migrateToBins(topSigned: JsonObject, layout: BinLayout, outDir: string, now: Date, targetsExpirySeconds: number): { targets: string; bins: number; moved: number } {
+  const { top, bins } = migratedDelegations(topSigned, layout);
+  const edited = editedTargetsSigned(topSigned, { expirySeconds: targetsExpirySeconds }, now);
+  const targetsFile = path.join(outDir, `${String(edited.version)}.targets.json`);
+  writeJson(targetsFile, { signed: { ...edited, delegations: top }, signatures: [] });
+  const initial = initialBinsSigned(now, layout.count);
+  let moved = 0;
+  for (const b of binsOf(layout.count)) {
+    const delegations = bins.get(b.name);
+    const signed = delegations ? { ...initial.get(b.name)!, delegations } : initial.get(b.name)!;
+    if (delegations) moved += (delegations.roles as unknown[]).length;
+    writeJson(path.join(outDir, 'bins', `${b.name}.json`), { signed, signatures: [] });
+  }
+  return { targets: targetsFile, bins: layout.count, moved };
+}
