@@ -12,6 +12,7 @@
 // Signatures by sigstore-oidc keys are verified synchronously by IdentitySignatureVerifier against
 // the Sigstore trusted root (given, or learned through TUF as the top-level target
 // sigstore/trusted_root.json); until it is known, identity signatures never count.
+import { binnedProjectDirectory } from '../core/bins.ts';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -181,6 +182,20 @@ export class IdentityClient {
     const set = await this.trusted();
     const found = await this.findTarget(set, targetPath);
     return found ? TargetFile.fromJSON(targetPath, structuredClone(found.target.fields) as never) : undefined;
+  }
+
+  /**
+   * The target path a project's file has in this repository: `PROJECT/FILE` as given when it is
+   * listed so (flat layout, migrated projects), else its place in the bin layout,
+   * `<prefix>/PROJECT/FILE`. Null when neither is listed.
+   */
+  async resolveTargetPath(targetPath: string): Promise<string | null> {
+    const set = await this.trusted();
+    if (await this.findTarget(set, targetPath)) return targetPath;
+    const parts = targetPath.split('/');
+    if (parts.length !== 2) return null;
+    const binned = `${binnedProjectDirectory(parts[0]!)}/${parts[1]}`;
+    return (await this.findTarget(set, binned)) ? binned : null;
   }
 
   /** Downloads a target into `outFile`, verifying its length and every listed hash. */

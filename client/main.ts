@@ -67,8 +67,10 @@ async function main(argv: string[]): Promise<number> {
       targetDir: path.join(state, 'targets'),
       ...(sigstoreRoot !== undefined ? { sigstoreTrustedRoot: sigstoreRoot } : {}),
     });
-    const file = await client.download(arg, values.out);
-    process.stdout.write(`verified and saved ${arg} to ${file}\n`);
+    // PROJECT/FILE also finds the file in the bin layout, where it lives under a hashed directory.
+    const target = (await client.resolveTargetPath(arg)) ?? arg;
+    const file = await client.download(target, values.out);
+    process.stdout.write(`verified and saved ${arg}${target === arg ? '' : ` (target path ${target})`} to ${file}\n`);
     return 0;
   }
   if (command === 'verify') {

@@ -21,6 +21,13 @@ export function isBinName(name: string): boolean {
   return BIN_NAME.test(name);
 }
 
+const BIN_FILE = /(?:^|\/)(?:[1-9][0-9]*\.)?(bin-[0-9a-f]{3}(?:-[0-9a-f]{3})?)\.json$/;
+
+/** The bin a metadata file holds, from its name (`bin-000-003.json`, `7.bin-000-003.json`); null for other files. */
+export function binNameOfFile(file: string): string | null {
+  return BIN_FILE.exec(file)?.[1] ?? null;
+}
+
 /** The directory prefix of a project in the bin layout. */
 export function projectPrefix(project: string): string {
   return createHash('sha256').update(project, 'utf8').digest('hex').slice(0, PREFIX_DIGITS);
@@ -182,4 +189,9 @@ export function migratedDelegations(topSigned: JsonObject, layout: BinLayout): {
   const out = new Map<string, JsonObject>();
   for (const [name, entry] of bins) out.set(name, { keys: { ...entry.keys }, roles: entry.roles } as unknown as JsonObject);
   return { top: top as unknown as JsonObject, bins: out };
+}
+
+/** The number of bins a top-level targets document (as JSON) delegates to; null in the flat layout. */
+export function binCountOfSigned(targetsSigned: JsonObject): number | null {
+  return binLayoutOfSigned(targetsSigned)?.count ?? null;
 }

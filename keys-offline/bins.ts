@@ -4,19 +4,14 @@
 // (`bin-000-003.json`; files pulled as `N.bin-000-003.json` are read too).
 import fs from 'node:fs';
 import path from 'node:path';
-import { binsOf, DEFAULT_BIN_COUNT, migratedDelegations, projectNameProblem, projectPlacement, type BinLayout } from '../core/bins.ts';
+import { binNameOfFile, binsOf, DEFAULT_BIN_COUNT, migratedDelegations, projectNameProblem, projectPlacement, type BinLayout } from '../core/bins.ts';
 import { DEFAULT_BIN_EXPIRY_SECONDS, editedTargetsSigned, initialBinsSigned } from '../core/ceremony.ts';
 import type { JsonObject } from '../core/canonical.ts';
 import { withDelegation, withoutDelegation, type Maintainer } from '../core/delegations.ts';
 import type { Envelope } from '../core/metadata.ts';
 import { readEnvelopeFile, writeJson } from './files.ts';
 
-const BIN_FILE = /^(?:[1-9][0-9]*\.)?(bin-[0-9a-f]{3}(?:-[0-9a-f]{3})?)\.json$/;
-
-/** The role name a bin file holds, from its file name; null for other files. */
-export function binNameOfFile(file: string): string | null {
-  return BIN_FILE.exec(path.basename(file))?.[1] ?? null;
-}
+export { binNameOfFile };
 
 /** The newest file of each bin in `dir` (by version inside), keyed by bin name. */
 export function readBinDir(dir: string): Map<string, { file: string; envelope: Envelope }> {

@@ -1,6 +1,8 @@
 // npm run demo: the whole story against the development server of `npm start`, with the real
 // commands: a maintainer registers for project "demo", an admin approves offline, the maintainer
 // publishes demo/demo-1.0.tgz, and a client downloads and verifies it. Safe to run repeatedly.
+import type { JsonObject } from '../core/canonical.ts';
+import { projectPlacement } from '../core/bins.ts';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -76,12 +78,22 @@ async function main(): Promise<void> {
     const requests = (JSON.parse(fs.readFileSync(path.join(pulled, 'registrations.json'), 'utf8')) as { registrations: { id: number; project: string; identity: string; issuer: string }[] }).registrations
       .filter((r) => r.project === project);
     for (const r of requests) process.stdout.write(`    pending registration ${r.id}: ${r.identity} at ${r.issuer}\n`);
-    const next = path.join(work, 'next.targets.json');
-    await run('tuf-offline', ['delegate', '--from', path.join(pulled, current), '--out', next, '--project', project,
-      '--identity', maintainer, '--issuer', String((await get('/api/v1/config') as { sigstore: { oidcIssuer: string } }).sigstore.oidcIssuer)]);
-    await run('tuf-offline', ['sign', next, '--key', path.join(devDir, 'keys', 'dev-targets.key.json')], keyEnv);
-    await run('tuf-offline', ['status', next, '--root', path.join(pulled, root), '--previous', path.join(pulled, current)]);
-    await run('tuf-carry', ['--server', server, 'push', next], adminEnv);
+    const issuer = String((await get('/api/v1/config') as { sigstore: { oidcIssuer: string } }).sigstore.oidcIssuer);
+    if (fs.existsSync(path.join(pulled, 'bins'))) {
+      // Layered layout: only the bin the project falls in changes, signed with the bins key.
+      const next = path.join(work, 'next-bins');
+      await run('tuf-offline', ['delegate', '--from', path.join(pulled, current), '--bins', path.join(pulled, 'bins'), '--out', next, '--project', project, '--identity', maintainer, '--issuer', issuer]);
+      const files = fs.readdirSync(next).map((f) => path.join(next, f));
+      await run('tuf-offline', ['sign', ...files, '--key', path.join(devDir, 'keys', 'dev-bins.key.json')], keyEnv);
+      for (const f of files) await run('tuf-offline', ['status', f, '--delegator', path.join(pulled, current)]);
+      await run('tuf-carry', ['--server', server, 'push', ...files], adminEnv);
+    } else {
+      const next = path.join(work, 'next.targets.json');
+      await run('tuf-offline', ['delegate', '--from', path.join(pulled, current), '--out', next, '--project', project, '--identity', maintainer, '--issuer', issuer]);
+      await run('tuf-offline', ['sign', next, '--key', path.join(devDir, 'keys', 'dev-targets.key.json')], keyEnv);
+      await run('tuf-offline', ['status', next, '--root', path.join(pulled, root), '--previous', path.join(pulled, current)]);
+      await run('tuf-carry', ['--server', server, 'push', next], adminEnv);
+    }
   }
 
   say(`publish ${project}/demo-1.0.tgz as ${maintainer}`);
@@ -99,7 +111,10 @@ async function main(): Promise<void> {
   const info = (await get(`/api/v1/projects/${project}`)) as { version: number };
   const metadataDir = path.join(work, 'client', 'metadata');
   fs.writeFileSync(path.join(work, 'sigstore-root.json'), fs.readFileSync(path.join(work, 'client', 'targets', 'sigstore-trusted_root.json')));
-  await run('tuf-client', ['verify', path.join(metadataDir, `${project}.json`), '--delegator', path.join(metadataDir, 'targets.json'), '--role', project,
+  // The role's delegator: its bin in the layered layout, top-level targets in the flat one.
+  const top = JSON.parse(fs.readFileSync(path.join(metadataDir, 'targets.json'), 'utf8')) as { signed: JsonObject };
+  const delegator = projectPlacement(top.signed, project).role;
+  await run('tuf-client', ['verify', path.join(metadataDir, `${project}.json`), '--delegator', path.join(metadataDir, `${delegator}.json`), '--role', project,
     '--sigstore-trusted-root', path.join(work, 'sigstore-root.json')]);
   process.stdout.write(`\ndone: ${project} v${info.version} published by ${maintainer} and verified by a client.\n`);
 }

@@ -66,3 +66,11 @@ test('announcements: own origin recognised, older bare-array form read, anything
     assert.equal(decodeAnnouncement(bad), null, bad);
   }
 });
+
+test('an announcement too large for NOTIFY asks the other processes to reload instead', () => {
+  const many = Array.from({ length: 1024 }, (_, i) => ({ role: `bin-${i.toString(16).padStart(3, '0')}`, version: 1 }));
+  const payload = encodeAnnouncement('me', many);
+  assert.ok(Buffer.byteLength(payload) < 8000);
+  assert.deepEqual(decodeAnnouncement(payload), { origin: 'me', published: [], reload: true });
+  assert.deepEqual(decodeAnnouncement(encodeAnnouncement('me', many.slice(0, 2))), { origin: 'me', published: many.slice(0, 2) });
+});

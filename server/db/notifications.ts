@@ -16,10 +16,16 @@ export interface AnnouncedRole {
 export interface Announcement {
   origin: string;
   published: AnnouncedRole[];
+  /** Too much was published to list (a bootstrap with a thousand bins): read every head again. */
+  reload?: true;
 }
 
+/** PostgreSQL refuses NOTIFY payloads of 8,000 bytes or more. */
+const MAX_PAYLOAD_BYTES = 7_000;
+
 export function encodeAnnouncement(origin: string, published: AnnouncedRole[]): string {
-  return JSON.stringify({ origin, published: published.map(({ role, version }) => ({ role, version })) } satisfies Announcement);
+  const full = JSON.stringify({ origin, published: published.map(({ role, version }) => ({ role, version })) } satisfies Announcement);
+  return Buffer.byteLength(full) <= MAX_PAYLOAD_BYTES ? full : JSON.stringify({ origin, published: [], reload: true } satisfies Announcement);
 }
 
 /** Null for anything that is not an announcement; a bare array is the form older servers send. */
@@ -39,7 +45,8 @@ export function decodeAnnouncement(payload: string): Announcement | null {
     if (typeof p?.role !== 'string' || !Number.isSafeInteger(p?.version)) return null;
     published.push({ role: p.role, version: p.version });
   }
-  return { origin, published };
+  const reload = !Array.isArray(value) && (value as { reload?: unknown }).reload === true;
+  return { origin, published, ...(reload ? { reload: true as const } : {}) };
 }
 
 /** Queues the announcement in the caller's transaction: delivered when (and only if) it commits. */
@@ -53,7 +60,10 @@ export interface AnnouncementListenerOptions {
   origin: string;
   log: Logger;
   onAnnouncement(published: AnnouncedRole[]): void;
-  /** After a dropped connection is back: whatever was announced meanwhile is lost, reload. */
+  /**
+   * Read everything again: after a dropped connection is back (whatever was announced meanwhile is
+   * lost), or when an announcement was too large to list what it published.
+   */
   onReconnected(): Promise<void>;
 }
 
@@ -101,6 +111,10 @@ export class AnnouncementListener {
       if (msg.channel !== NOTIFY_CHANNEL || !msg.payload) return;
       const announcement = decodeAnnouncement(msg.payload);
       if (!announcement || announcement.origin === this.opts.origin) return;
+      if (announcement.reload) {
+        this.opts.onReconnected().catch((err) => this.opts.log.warn({ err: String(err) }, 'reload after a large announcement failed'));
+        return;
+      }
       this.opts.onAnnouncement(announcement.published);
     });
     try {
