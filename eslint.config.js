@@ -6,6 +6,11 @@ import tseslint from 'typescript-eslint';
 const NETWORK = ['node:http', 'node:https', 'node:net', 'node:tls', 'node:dgram', 'http', 'https', 'net', 'tls', 'undici', 'pg', 'knex', 'express'];
 const NETWORK_GLOBALS = ['fetch', 'WebSocket', 'XMLHttpRequest', 'EventSource'].map((name) => ({ name, message: 'no network access from this folder' }));
 
+// `key in object` with a key that is not a literal also finds Object.prototype's names: a project,
+// role, path or keyid called "constructor" or "toString" would be "present" in any object. Use
+// Object.hasOwn, a Map or a null-prototype object (issue 19). Literal keys ('root' in body) are fine.
+const DYNAMIC_IN = { selector: "BinaryExpression[operator='in'][left.type!='Literal']", message: 'a dynamic key with `in` also finds Object.prototype names (constructor, toString): use Object.hasOwn or a Map' };
+
 /** A no-restricted-imports rule from forbidden module names and path patterns, with a reason. */
 function forbid(reason, { names = [], patterns = [] }) {
   return ['error', { paths: names.map((name) => ({ name, message: reason })), patterns: patterns.length ? [{ group: patterns, message: reason }] : [] }];
@@ -59,7 +64,7 @@ export default tseslint.config(
     ignores: ['server/db/**'],
     rules: {
       // db/ owns PostgreSQL: SQL, locks, commit modes, NOTIFY/LISTEN.
-      'no-restricted-syntax': ['error', { selector: "CallExpression[callee.property.name='raw'][callee.object.name!='express']", message: 'raw SQL belongs in server/db/' }],
+      'no-restricted-syntax': ['error', { selector: "CallExpression[callee.property.name='raw'][callee.object.name!='express']", message: 'raw SQL belongs in server/db/' }, DYNAMIC_IN],
     },
   },
   {
@@ -86,6 +91,10 @@ export default tseslint.config(
         patterns: ['../publication/**', '../admission/**', '../projects/**', '../admin/**', '../roles/**', '../http/**', '../serving/**', '**/test/**'],
       }),
     },
+  },
+  {
+    files: ['core/**/*.ts', 'keys-offline/**/*.ts', 'carry/**/*.ts', 'maintainer/**/*.ts', 'server/db/**/*.ts'],
+    rules: { 'no-restricted-syntax': ['error', DYNAMIC_IN] },
   },
   {
     files: ['test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],

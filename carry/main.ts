@@ -5,22 +5,31 @@ import { parseArgs } from 'node:util';
 import { isPlainObject } from '../core/canonical.ts';
 import { sha256Hex } from '../core/canonical.ts';
 import { jsonRequest } from '../maintainer/api.ts';
+import type { RegistrationListJson } from '../core/apiTypes.ts';
+
+type ContestedJson = RegistrationListJson['contested'][number];
+import { binNameOfFile } from '../core/bins.ts';
+import { pullBins, readBins, summary } from './bins.ts';
 
 const HELP = `tuf-carry: carries ceremony files to a TUF repository server and back
 
 Every command needs --server URL and an admin token in TUF_ADMIN_TOKEN (or --token-file FILE).
 
 Commands:
-  bootstrap ROOT TARGETS [--files DIR] [--file PATH=LOCALFILE ...]
-      Upload the target files, then root v1 and targets v1. The server verifies both and
-      publishes snapshot v1 and timestamp v1.
-  push FILE [--with-targets TARGETS] [--files DIR] [--file PATH=LOCALFILE ...]
+  bootstrap ROOT TARGETS [--bins DIR] [--files DIR] [--file PATH=LOCALFILE ...]
+      Upload the target files, then root v1 and targets v1 (and v1 of every bin in DIR, in the
+      layered layout). The server verifies all and publishes snapshot v1 and timestamp v1.
+  push FILE [--with-targets TARGETS] [--with-bins DIR] [--files DIR] [--file PATH=LOCALFILE ...]
       Upload a new root or targets version (and the target files it lists). A root that changes
-      the targets keys goes with the targets re-signed by the new keys: --with-targets.
-  pull --out DIR
+      the targets keys goes with the targets re-signed by the new keys: --with-targets. A targets
+      that delegates to new bins goes with them: --with-bins (tuf-offline migrate-to-bins).
+  push BIN.json ...
+      Upload new versions of bins (an approval, a revocation, bump-bins), all at once.
+  pull --out DIR [--all-bins]
       Fetch what the next ceremony needs: the current root and targets, the server's online
-      public keys (online-keys.json), its status (status.json) and the pending maintainer
-      registrations (registrations.json, for \`tuf-offline delegate --registrations\`).
+      public keys (online-keys.json), its status (status.json, with contestedProjects), the pending maintainer
+      registrations (registrations.json, for \`tuf-offline delegate --registrations\`) and, in the
+      layered layout, the bins those projects fall in (DIR/bins/; every bin with --all-bins).
 
 Target files: with --files DIR, the file for target PATH is DIR/PATH; --file names one explicitly.
 The server refuses targets metadata that lists a file it does not hold.
@@ -73,6 +82,9 @@ async function main(argv: string[]): Promise<void> {
       out: { type: 'string' },
       files: { type: 'string' },
       'with-targets': { type: 'string' },
+      'with-bins': { type: 'string' },
+      bins: { type: 'string' },
+      'all-bins': { type: 'boolean' },
       file: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
@@ -94,30 +106,43 @@ async function main(argv: string[]): Promise<void> {
       const root = readDoc(rootFile);
       const targets = readDoc(targetsFile);
       await uploadTargetFiles(opts, targets, values.files, values.file ?? []);
-      const result = await call(opts, 'POST', '/admin/bootstrap', { root, targets });
+      const delegated = values.bins ? readBins(values.bins) : undefined;
+      const result = await call(opts, 'POST', '/admin/bootstrap', { root, targets, ...(delegated ? { delegated } : {}) });
       process.stdout.write(`bootstrapped: ${JSON.stringify(result)}\n`);
       return;
     }
     case 'push': {
       const file = positionals[0];
       if (!file) throw new Error('usage: tuf-carry push FILE');
+      if (positionals.every((f) => binNameOfFile(f) !== null)) {
+        const delegated = Object.fromEntries(positionals.map((f) => [binNameOfFile(f)!, readDoc(f)]));
+        const result = await call(opts, 'POST', '/admin/metadata/delegated', { delegated });
+        process.stdout.write(`accepted: ${JSON.stringify(summary(result))}\n`);
+        return;
+      }
+      if (positionals.length > 1) throw new Error('push takes one root or targets FILE, or any number of bin files');
       const doc = readDoc(file);
       const type = (doc.signed as Record<string, unknown>)._type;
       if (type !== 'root' && type !== 'targets') throw new Error(`${file}: only root and targets are pushed (got ${String(type)})`);
       const withTargets = values['with-targets'] ? readDoc(values['with-targets']) : null;
       if (withTargets && type !== 'root') throw new Error('--with-targets goes with a root');
       await uploadTargetFiles(opts, withTargets ?? doc, values.files, values.file ?? []);
-      const result = await call(opts, 'POST', `/admin/metadata/${type}`, withTargets ? { root: doc, targets: withTargets } : doc);
-      process.stdout.write(`accepted: ${JSON.stringify(result)}\n`);
+      const withBins = values['with-bins'] ? readBins(values['with-bins']) : null;
+      if (withBins && type !== 'targets') throw new Error('--with-bins goes with a targets');
+      const body = withTargets ? { root: doc, targets: withTargets } : withBins ? { targets: doc, delegated: withBins } : doc;
+      const result = await call(opts, 'POST', `/admin/metadata/${type}`, body);
+      process.stdout.write(`accepted: ${JSON.stringify(summary(result))}\n`);
       return;
     }
     case 'pull': {
       const out = values.out ?? '.';
       fs.mkdirSync(out, { recursive: true });
       const status = (await call(opts, 'GET', '/admin/status')) as { roles: Record<string, { version: number }>; onlineKeys: unknown };
-      fs.writeFileSync(path.join(out, 'status.json'), `${JSON.stringify(status, null, 2)}\n`);
-      fs.writeFileSync(path.join(out, 'online-keys.json'), `${JSON.stringify(status.onlineKeys, null, 2)}\n`);
       const registrations = await call(opts, 'GET', '/admin/registrations?status=pending');
+      // Contested projects (several identities asking) go into status.json too: the admins must choose.
+      const contested = ((registrations as { contested?: ContestedJson[] }).contested ?? []);
+      fs.writeFileSync(path.join(out, 'status.json'), `${JSON.stringify({ ...status, contestedProjects: contested }, null, 2)}\n`);
+      fs.writeFileSync(path.join(out, 'online-keys.json'), `${JSON.stringify(status.onlineKeys, null, 2)}\n`);
       fs.writeFileSync(path.join(out, 'registrations.json'), `${JSON.stringify(registrations, null, 2)}\n`);
       for (const role of ['root', 'targets']) {
         const head = status.roles[role];
@@ -127,8 +152,14 @@ async function main(argv: string[]): Promise<void> {
         const doc = JSON.parse(await res.text()) as unknown;
         fs.writeFileSync(path.join(out, `${head.version}.${role}.json`), `${JSON.stringify(doc, null, 2)}\n`);
       }
+      const bins = await pullBins(server, out, status.roles.targets?.version, registrations as { registrations: { project: string }[] }, values['all-bins'] === true);
+      if (bins > 0) process.stdout.write(`wrote ${bins} bins to ${path.join(out, 'bins')}\n`);
       const count = (registrations as { registrations: unknown[] }).registrations.length;
       process.stdout.write(`wrote status.json, online-keys.json, registrations.json (${count} pending) and the current root and targets to ${out}\n`);
+      for (const c of contested) {
+        process.stdout.write(`CONTESTED: ${c.project}: ${c.registrations.length} registrations from different identities; \`tuf-offline delegate --registrations\` refuses it until you choose with --accept ID\n`);
+        for (const r of c.registrations) process.stdout.write(`  registration ${r.id}: ${r.identity} at ${r.issuer}, requested ${r.requestedAt}${r.project !== c.project ? ` (for ${r.project})` : ''}\n`);
+      }
       return;
     }
     default:

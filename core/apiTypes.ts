@@ -29,6 +29,35 @@ export interface RegistrationJson {
   status: 'pending' | 'approved' | 'rejected';
   requestedAt: string;
   createdAt: string;
+  /** Pending, and another identity (or spelling) asks for the same project too: an admin must choose. */
+  contested: boolean;
+  /** The other pending registrations for the same (normalized) project. */
+  competing: CompetingRegistrationJson[];
+}
+
+/** A pending registration as others see it: who asks for which project, and when. */
+export interface CompetingRegistrationJson {
+  id: number;
+  project: string;
+  identity: string;
+  issuer: string;
+  requestedAt: string;
+}
+
+/** GET /admin/registrations: what `tuf-carry pull` writes to registrations.json. */
+export interface RegistrationListJson {
+  registrations: RegistrationJson[];
+  /** Every contested project (several identities or spellings pending), with all its pending registrations. */
+  contested: { project: string; registrations: CompetingRegistrationJson[] }[];
+  /** Names no project may take (normalized): the repository's own folders and RESERVED_PROJECT_NAMES. */
+  reservedNames: string[];
+}
+
+/** GET /api/v1/projects/NAME/registrations: the pending registrations for a project, for every registrant to see. */
+export interface ProjectRegistrationsJson {
+  project: string;
+  contested: boolean;
+  registrations: CompetingRegistrationJson[];
 }
 
 export interface ResignNeededJson {

@@ -61,20 +61,20 @@ export function editedTargetsSigned(current: JsonObject, edit: TargetsEdit, now:
   if (current._type !== 'targets' || typeof current.version !== 'number' || !isPlainObject(current.targets)) {
     throw new TufError('wrong_type', 'not a targets document');
   }
-  const targets = structuredClone(current.targets) as Record<string, JsonObject>;
+  // A Map, not an object: a path like "__proto__" or "constructor" is a path like any other.
+  const targets = new Map(Object.entries(structuredClone(current.targets)));
   for (const path of edit.remove ?? []) {
-    if (!(path in targets)) throw new TufError('bad_target_path', `cannot remove ${path}: not listed`);
-    delete targets[path];
+    if (!targets.delete(path)) throw new TufError('bad_target_path', `cannot remove ${path}: not listed`);
   }
   for (const [path, entry] of Object.entries(edit.add ?? {})) {
     assertTargetPath(path);
-    targets[path] = entry as unknown as JsonObject;
+    targets.set(path, entry as unknown as JsonObject);
   }
   return {
     ...structuredClone(current),
     version: current.version + 1,
     expires: expiresAfter(now, edit.expirySeconds ?? DEFAULT_TARGETS_EXPIRY_SECONDS),
-    targets,
+    targets: Object.fromEntries(targets) as JsonObject,
   };
 }
 

@@ -34,11 +34,12 @@ function roleOf(delegator: Envelope, role: string): { spec: RoleSpec; keys: Reco
     if (type === 'root') {
       const root = Metadata.fromJSON(MetadataKind.Root, structuredClone(delegator) as never).signed as Root;
       keyMap = root.keys;
-      spec = root.roles[role];
+      spec = Object.hasOwn(root.roles, role) ? root.roles[role] : undefined;
     } else if (type === 'targets') {
       const targets = Metadata.fromJSON(MetadataKind.Targets, structuredClone(delegator) as never).signed as Targets;
       keyMap = targets.delegations?.keys ?? {};
-      spec = targets.delegations?.roles?.[role];
+      const roles = targets.delegations?.roles;
+      spec = roles && Object.hasOwn(roles, role) ? roles[role] : undefined;
     } else {
       throw new TufError('wrong_type', `a delegator is root or targets metadata, not ${String(type)}`);
     }
@@ -47,8 +48,9 @@ function roleOf(delegator: Envelope, role: string): { spec: RoleSpec; keys: Reco
     throw new TufError('malformed', `delegator: ${(err as Error).message}`);
   }
   if (!spec) throw new TufError('not_delegated', `the delegator does not delegate ${role}`);
-  const keys: Record<string, TufKey> = {};
-  for (const keyid of spec.keyIDs) if (keyMap[keyid]) keys[keyid] = keyMap[keyid]!.toJSON() as TufKey;
+  // Own properties only, into a null-prototype object: a keyid like "constructor" finds nothing.
+  const keys: Record<string, TufKey> = Object.create(null);
+  for (const keyid of spec.keyIDs) if (Object.hasOwn(keyMap, keyid)) keys[keyid] = keyMap[keyid]!.toJSON() as TufKey;
   return { spec: { keyids: spec.keyIDs, threshold: spec.threshold }, keys };
 }
 

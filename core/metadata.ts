@@ -202,7 +202,8 @@ export function buildTargetsSigned(opts: {
   targets: Record<string, TargetEntry>;
   delegations?: JsonObject;
 }): JsonObject {
-  const targets: Record<string, TargetFile> = {};
+  // Null prototype: a path like "__proto__" is stored as a path, not as the object's prototype.
+  const targets: Record<string, TargetFile> = Object.create(null);
   for (const [path, entry] of Object.entries(opts.targets)) {
     const data: JsonObject = { length: entry.length, hashes: entry.hashes };
     if (entry.custom) data.custom = entry.custom;
@@ -219,6 +220,12 @@ export interface MetaEntry {
   hashes: { sha256: string };
 }
 
+/**
+ * A snapshot entry: version, length and hash, or the version alone (TUF METAFILES: length and
+ * hashes are optional; clients then rely on the version and on the role's own signatures).
+ */
+export type SnapshotMetaEntry = MetaEntry | { version: number };
+
 export function metaEntryFor(version: number, bytes: Uint8Array): MetaEntry {
   return { version, length: bytes.length, hashes: { sha256: sha256Hex(bytes) } };
 }
@@ -227,7 +234,7 @@ export function metaEntryFor(version: number, bytes: Uint8Array): MetaEntry {
  * Snapshot and timestamp are built as plain objects: snapshot grows with the number of roles and
  * goes through no model on the hot path. Tests check tuf-js reads them back unchanged.
  */
-export function buildSnapshotSigned(version: number, expires: string, meta: Record<string, MetaEntry>): JsonObject {
+export function buildSnapshotSigned(version: number, expires: string, meta: Record<string, SnapshotMetaEntry>): JsonObject {
   return { _type: 'snapshot', spec_version: SPEC_VERSION, version, expires, meta: meta as unknown as JsonObject };
 }
 

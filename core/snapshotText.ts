@@ -5,7 +5,7 @@
 // order canonical JSON sorts them. The result is byte-for-byte what `canonicalBytes` gives for the
 // same object (a property test holds the two together).
 import { TufError } from './errors.ts';
-import { SPEC_VERSION, isTufDateTime, type MetaEntry, type SignatureJson } from './metadata.ts';
+import { SPEC_VERSION, isTufDateTime, type SignatureJson, type SnapshotMetaEntry } from './metadata.ts';
 import type { Signer } from './signer.ts';
 
 // Canonical JSON escapes only `"` and `\`; JSON also escapes control characters. With printable
@@ -14,13 +14,20 @@ import type { Signer } from './signer.ts';
 const SAFE_NAME = /^[\x20-\x21\x23-\x5b\x5d-\x7e]+$/; // printable ASCII except `"` and `\`
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
-/** `"name":{"hashes":{"sha256":...},"length":N,"version":V}`: one entry of the sorted meta object. */
-export function metaEntryText(name: string, entry: MetaEntry): string {
-  const { version, length, hashes } = entry;
-  const hashNames = Object.keys(hashes);
-  // The fixed layout below is canonical JSON only for exactly these shapes; anything else is refused.
+/**
+ * `"name":{"hashes":{"sha256":...},"length":N,"version":V}`, or `"name":{"version":V}` for a
+ * version-only entry: one entry of the sorted meta object.
+ */
+export function metaEntryText(name: string, entry: SnapshotMetaEntry): string {
+  const { version } = entry;
+  // The fixed layouts below are canonical JSON only for exactly these shapes; anything else is refused.
   if (!SAFE_NAME.test(name)) throw new TufError('malformed', `snapshot entry ${JSON.stringify(name)} may hold only printable ASCII other than " and \\`);
   if (!Number.isSafeInteger(version) || version < 1) throw new TufError('malformed', `snapshot entry ${name}: version must be a positive integer`);
+  const fields = Object.keys(entry);
+  if (fields.length === 1) return `"${name}":{"version":${version}}`;
+  if (fields.length !== 3 || !('length' in entry) || !('hashes' in entry)) throw new TufError('malformed', `snapshot entry ${name}: version alone, or version, length and hashes`);
+  const { length, hashes } = entry;
+  const hashNames = Object.keys(hashes);
   if (!Number.isSafeInteger(length) || length < 0) throw new TufError('malformed', `snapshot entry ${name}: length must be a non-negative integer`);
   if (hashNames.length !== 1 || hashNames[0] !== 'sha256' || !SHA256_HEX.test(hashes.sha256)) {
     throw new TufError('malformed', `snapshot entry ${name}: hashes must be exactly one lowercase hex sha256`);
@@ -59,7 +66,7 @@ export class SnapshotEntries {
    * the snapshot row is written; should its transaction still roll back, the entries no longer
    * match the stored snapshot's digest and the server rebuilds them from every role.)
    */
-  withChanges(changes: ReadonlyMap<string, MetaEntry>): { metaText: string; size: number; commit(): void } {
+  withChanges(changes: ReadonlyMap<string, SnapshotMetaEntry>): { metaText: string; size: number; commit(): void } {
     const changed = new Map<string, string>();
     for (const [name, entry] of changes) changed.set(name, metaEntryText(name, entry));
     const added = [...changed.keys()].filter((n) => !this.texts.has(n)).sort();

@@ -68,10 +68,10 @@ function targetsChanges(current: JsonObject, previous: JsonObject): string[] {
   const now = (isPlainObject(current.targets) ? current.targets : {}) as JsonObject;
   const before = (isPlainObject(previous.targets) ? previous.targets : {}) as JsonObject;
   for (const path of Object.keys(now)) {
-    if (!(path in before)) out.push(`+ target ${path}`);
+    if (!Object.hasOwn(before, path)) out.push(`+ target ${path}`);
     else if (!canonicalBytes(now[path]).equals(canonicalBytes(before[path]))) out.push(`~ target ${path}`);
   }
-  for (const path of Object.keys(before)) if (!(path in now)) out.push(`- target ${path}`);
+  for (const path of Object.keys(before)) if (!Object.hasOwn(now, path)) out.push(`- target ${path}`);
   const roleNames = (signed: JsonObject) =>
     isPlainObject(signed.delegations) && Array.isArray(signed.delegations.roles)
       ? signed.delegations.roles.map((r) => (isPlainObject(r) ? String(r.name) : '?'))

@@ -84,7 +84,7 @@ export function checkOnlineKeys(root: Root, held: OnlineKeys): void {
   for (const name of ['snapshot', 'timestamp'] as const) {
     const role = rootRole(root, name);
     const match = role.keyids.some((keyid) => {
-      const key = root.keys[keyid];
+      const key = Object.hasOwn(root.keys, keyid) ? root.keys[keyid] : undefined;
       return key !== undefined && held[name].some((h) => sameKey(key, h));
     });
     if (!match) {

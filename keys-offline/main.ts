@@ -8,6 +8,7 @@ import {
   DAY_SECONDS,
   DEFAULT_ROOT_EXPIRY_SECONDS,
   DEFAULT_TARGETS_EXPIRY_SECONDS,
+  DEFAULT_BIN_EXPIRY_SECONDS,
   editedRootSigned,
   editedTargetsSigned,
   type RootEdit,
@@ -23,47 +24,11 @@ import { privateKeySigner } from '../core/signer.ts';
 import { withDelegation, withoutDelegation, type Maintainer } from '../core/delegations.ts';
 import { mergeSignatures, metadataStatus, withSignature } from '../core/status.ts';
 import { loadPrivateKey, readEnvelopeFile, readJson, readPassphrase, writeJson } from './files.ts';
+import { HELP } from './help.ts';
+import { checkDelegationName, maintainersFromRegistrations } from './projectNames.ts';
+import { binNameOfFile, bumpAllBins, delegateInBins, migrateToBins, parseBinCount, writeInitialBins } from './bins.ts';
+import { binLayoutOfSigned, checkBinCount, type BinLayout } from '../core/bins.ts';
 
-const HELP = `tuf-offline: offline key ceremony for a TUF repository (no network access)
-
-Commands:
-  keygen --name NAME [--type ed25519|ecdsa] [--out DIR]
-      Create an admin key: DIR/NAME.key.json (private, encrypted with a passphrase) and
-      DIR/NAME.pub.json (public, to share). Passphrase from TUF_KEY_PASSPHRASE or a prompt.
-  init-root --out FILE --online-keys FILE
-            --root-key PUB [--root-key PUB ...] [--root-threshold N]
-            --targets-key PUB [--targets-key PUB ...] [--targets-threshold N]
-            [--expires-days D] (365)
-      Build root v1 (unsigned). --online-keys is the output of \`tuf-server online-keys show\`.
-  bump-root --from ROOT --out FILE [--expires-days D]
-      Root N+1 with the same keys and a new expiry, unsigned; sign with N's and N+1's keys.
-  edit-root --from ROOT --out FILE [--add-root-key PUB ...] [--remove-root-key KEYID ...]
-            [--root-threshold N] [--add-targets-key PUB ...] [--remove-targets-key KEYID ...]
-            [--targets-threshold N] [--online-keys FILE] [--expires-days D]
-      Root N+1 with keys rotated, thresholds changed, or new online keys (from
-      \`tuf-server online-keys show\` after \`online-keys rotate\`). KEYID may be a prefix of
-      8+ characters. Sign it with the threshold of N's root keys AND of N+1's.
-      If the targets keys change, re-sign targets too (edit-targets, sign with the new keys) and
-      push both: \`tuf-carry push N+1.root.json --with-targets T.json\`.
-  init-targets --out FILE [--add PATH=LOCALFILE ...] [--expires-days D]
-      Build targets v1 (unsigned).
-  edit-targets --from TARGETS --out FILE [--add PATH=LOCALFILE ...] [--remove PATH ...]
-               [--expires-days D]
-      Targets N+1 from N with targets added, replaced or removed; unsigned.
-  delegate --from TARGETS --out FILE --project NAME [--threshold N] [--expires-days D]
-           (--identity ID --issuer URL) ... | --registrations FILE
-      Targets N+1 delegating NAME/* to OIDC identities (TAP 18), replacing NAME's previous
-      delegation. --registrations takes the pending requests that \`tuf-carry pull\` wrote, and
-      delegates to every identity that asked for NAME (check them first!).
-  undelegate --from TARGETS --out FILE --project NAME [--expires-days D]
-      Targets N+1 without NAME's delegation.
-  sign FILE --key KEYFILE [--out FILE]
-      Add this key's signature (each admin signs on their own machine).
-  merge --out FILE FILE1 FILE2 ...
-      Combine the signatures of copies of the same document.
-  status FILE [--root ROOT] [--previous PREVIOUS]
-      Who signed, whether each threshold is met, what changed. Exits 2 unless every threshold is met.
-`;
 
 function fail(message: string): never {
   throw new Error(message);
@@ -87,25 +52,21 @@ function readKeys(files: string[] | undefined, option: string): TufKey[] {
 }
 
 function parseAdds(adds: string[] | undefined): Record<string, TargetEntry> {
-  const out: Record<string, TargetEntry> = {};
+  const out = new Map<string, TargetEntry>();
   for (const spec of adds ?? []) {
     const eq = spec.indexOf('=');
     if (eq <= 0) fail(`--add takes PATH=LOCALFILE, got ${spec}`);
     const targetPath = spec.slice(0, eq);
     const local = spec.slice(eq + 1);
-    out[targetPath] = describeTarget(fs.readFileSync(local));
+    out.set(targetPath, describeTarget(fs.readFileSync(local)));
   }
-  return out;
+  return Object.fromEntries(out); // own properties, whatever the path ("__proto__" too)
 }
 
-function maintainersFrom(values: { identity?: string[]; issuer?: string[]; registrations?: string }, project: string): Maintainer[] {
-  if (values.registrations) {
-    const file = readJson(values.registrations) as { registrations?: { project: string; identity: string; issuer: string; status: string }[] };
-    const wanted = (file.registrations ?? []).filter((r) => r.project === project && r.status === 'pending');
-    if (wanted.length === 0) fail(`${values.registrations} holds no pending registration for ${project}`);
-    const unique = new Map(wanted.map((r) => [`${r.identity}\n${r.issuer}`, { identity: r.identity, issuer: r.issuer }]));
-    return [...unique.values()];
-  }
+function maintainersFrom(values: { identity?: string[]; issuer?: string[]; registrations?: string; accept?: string[] }, project: string): Maintainer[] {
+  // A contested project (several identities asked) is refused until --accept names the chosen ones.
+  if (values.registrations) return maintainersFromRegistrations(values.registrations, project, values.accept ?? []);
+  if (values.accept) fail('--accept goes with --registrations FILE');
   const ids = values.identity ?? [];
   const issuers = values.issuer ?? [];
   if (ids.length === 0 || ids.length !== issuers.length) fail('give --identity and --issuer in pairs (or --registrations FILE)');
@@ -116,16 +77,19 @@ function unsigned(signed: Envelope['signed']): Envelope {
   return { signed, signatures: [] };
 }
 
-function printStatus(file: string, opts: { root?: string; previous?: string }): boolean {
+function printStatus(file: string, opts: { root?: string; previous?: string; delegator?: string }): boolean {
+  const bin = binNameOfFile(file);
+  if (opts.delegator && !bin) fail(`--delegator: ${file} is not named after a bin (bin-XXX.json)`);
   const report = metadataStatus(readJson(file), {
     ...(opts.root ? { root: readJson(opts.root) } : {}),
+    ...(opts.delegator && bin ? { delegator: { name: bin, targets: readJson(opts.delegator) } } : {}),
     ...(opts.previous ? { previous: readJson(opts.previous) } : {}),
   });
   const out: string[] = [];
-  out.push(`${report.type} v${report.version}, expires ${report.expires}`);
+  out.push(`${bin ? `${bin} (a bin, targets metadata)` : report.type} v${report.version}, expires ${report.expires}`);
   out.push(`signatures: ${report.signatures.length === 0 ? 'none' : ''}`);
   for (const keyid of report.signatures) out.push(`  ${keyid}`);
-  if (report.thresholds.length === 0) out.push('thresholds: give --root ROOT to check a targets file');
+  if (report.thresholds.length === 0) out.push('thresholds: give --root ROOT to check a targets file, --delegator TARGETS for a bin');
   for (const t of report.thresholds) {
     out.push(`${t.label}: ${t.result.validKeyids.length}/${t.result.threshold} ${t.result.met ? 'MET' : 'NOT MET'}`);
     for (const v of t.result.verdicts) out.push(`  ${v.keyid.slice(0, 16)}  ${v.valid ? 'valid' : v.reason.replace(/_/g, ' ')}`);
@@ -136,6 +100,38 @@ function printStatus(file: string, opts: { root?: string; previous?: string }): 
   }
   process.stdout.write(`${out.join('\n')}\n`);
   return report.allMet;
+}
+
+/** Adds `key`'s signature to `file` (written to `out` or in place). Signs only what clients can read. */
+async function signFile(file: string, key: Awaited<ReturnType<typeof loadPrivateKey>>, out?: string): Promise<void> {
+  const envelope = readEnvelopeFile(file);
+  const type = envelope.signed._type;
+  if (type !== 'root' && type !== 'targets') fail(`${file}: only root and targets (bins are targets) are signed offline (got ${String(type)})`);
+  parseMetadata(envelope, type, file); // refuse to sign anything clients could not read
+  const signer = privateKeySigner(key.privateKey);
+  const sig = await signer.sign(canonicalBytes(envelope.signed));
+  const signedEnvelope = withSignature(envelope, { keyid: signer.keyid, sig });
+  writeJson(out ?? file, signedEnvelope);
+  const what = binNameOfFile(file) ?? type;
+  process.stdout.write(`signed ${what} v${String(envelope.signed.version)} with ${key.name} (${signer.keyid.slice(0, 16)})\n`);
+  if (type === 'root') {
+    const report = metadataStatus(signedEnvelope);
+    if (!report.thresholds[0]?.result.verdicts.some((v) => v.keyid === signer.keyid && v.valid)) {
+      process.stdout.write(`note: ${key.name} is not a root key of this file itself (fine if it is a key of the previous root)\n`);
+    }
+  }
+}
+
+/** The bin layout from --bins-key (repeatable), --bins and --bins-threshold. */
+function binLayoutOption(values: { bins?: string; 'bins-key'?: string[]; 'bins-threshold'?: string }): BinLayout {
+  const keys = readKeys(values['bins-key'], '--bins-key');
+  const count = parseBinCount(values.bins);
+  try {
+    checkBinCount(count);
+  } catch (err) {
+    fail(`--bins: ${(err as Error).message}`);
+  }
+  return { count, keys, threshold: threshold(values['bins-threshold'], keys.length, 'bins') };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -172,6 +168,13 @@ async function main(argv: string[]): Promise<number> {
       issuer: { type: 'string', multiple: true },
       threshold: { type: 'string' },
       registrations: { type: 'string' },
+      accept: { type: 'string', multiple: true },
+      reserved: { type: 'string', multiple: true },
+      bins: { type: 'string' },
+      'bins-key': { type: 'string', multiple: true },
+      'bins-threshold': { type: 'string' },
+      'bins-out': { type: 'string' },
+      delegator: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -249,9 +252,17 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'init-targets': {
       const out = values.out ?? fail('init-targets needs --out');
-      const signed = initialTargetsSigned(now, parseAdds(values.add), expirySeconds(values['expires-days'], DEFAULT_TARGETS_EXPIRY_SECONDS));
+      const layout = values['bins-key'] ? binLayoutOption(values) : undefined;
+      const signed = initialTargetsSigned(now, parseAdds(values.add), expirySeconds(values['expires-days'], DEFAULT_TARGETS_EXPIRY_SECONDS), layout);
       writeJson(out, unsigned(signed));
       process.stdout.write(`wrote unsigned targets v1 to ${out}\n`);
+      if (layout) {
+        const dir = values['bins-out'] ?? path.join(path.dirname(out), 'bins');
+        const n = writeInitialBins(dir, layout.count, now);
+        process.stdout.write(`wrote v1 of ${n} bins (unsigned) to ${dir}; sign them with the bins keys: tuf-offline sign ${dir}/*.json --key KEY\n`);
+      } else {
+        process.stdout.write('flat layout: every project is delegated by top-level targets (for large repositories use --bins-key)\n');
+      }
       return 0;
     }
     case 'edit-targets': {
@@ -271,6 +282,21 @@ async function main(argv: string[]): Promise<number> {
       const from = readEnvelopeFile(values.from ?? fail(`${command} needs --from`));
       const out = values.out ?? fail(`${command} needs --out`);
       const project = values.project ?? fail(`${command} needs --project`);
+      parseMetadata(from, 'targets', values.from); // a hostile or damaged file is refused as such
+      const binDirOf = () => values.bins ?? path.join(path.dirname(values.from!), 'bins');
+      if (command === 'delegate') {
+        checkDelegationName(from.signed, project, { ...(binLayoutOfSigned(from.signed) ? { binDir: binDirOf() } : {}), ...(values.registrations ? { registrationsFile: values.registrations } : {}), reserved: values.reserved ?? [] });
+      }
+      if (binLayoutOfSigned(from.signed)) {
+        // Bin layout: only the project's bin changes; top-level targets stays as it is.
+        const maintainers = command === 'undelegate' ? null : maintainersFrom(values, project);
+        const n = values.threshold === undefined ? 1 : Number(values.threshold);
+        for (const m of maintainers ?? []) process.stdout.write(`  ${project}: ${m.identity} at ${m.issuer}\n`);
+        const binDir = values.bins ?? path.join(path.dirname(values.from!), 'bins');
+        const written = delegateInBins(from.signed, binDir, out, [{ project, maintainers, threshold: n }], now, expirySeconds(values['expires-days'], DEFAULT_BIN_EXPIRY_SECONDS));
+        for (const file of written) process.stdout.write(`wrote unsigned ${path.basename(file, '.json')} to ${file}; sign it with the bins keys\n`);
+        return 0;
+      }
       let signed;
       if (command === 'undelegate') {
         signed = withoutDelegation(from.signed, project);
@@ -287,23 +313,21 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'sign': {
-      const file = positionals[0] ?? fail('sign needs a FILE');
-      const envelope = readEnvelopeFile(file);
-      const type = envelope.signed._type;
-      if (type !== 'root' && type !== 'targets') fail(`${file}: only root and targets are signed offline (got ${String(type)})`);
-      parseMetadata(envelope, type, file); // refuse to sign anything clients could not read
+      if (positionals.length === 0) fail('sign needs a FILE');
+      if (positionals.length > 1 && values.out) fail('--out goes with a single FILE');
       const key = await loadPrivateKey(values.key ?? fail('sign needs --key KEYFILE'));
-      const signer = privateKeySigner(key.privateKey);
-      const sig = await signer.sign(canonicalBytes(envelope.signed));
-      const signedEnvelope = withSignature(envelope, { keyid: signer.keyid, sig });
-      writeJson(values.out ?? file, signedEnvelope);
-      process.stdout.write(`signed ${type} v${String(envelope.signed.version)} with ${key.name} (${signer.keyid.slice(0, 16)})\n`);
-      if (type === 'root') {
-        const report = metadataStatus(signedEnvelope);
-        if (!report.thresholds[0]?.result.verdicts.some((v) => v.keyid === signer.keyid && v.valid)) {
-          process.stdout.write(`note: ${key.name} is not a root key of this file itself (fine if it is a key of the previous root)\n`);
-        }
-      }
+      for (const file of positionals) await signFile(file, key, values.out);
+      return 0;
+    }
+    case 'bump-bins': {
+      const written = bumpAllBins(values.bins ?? fail('bump-bins needs --bins DIR'), values.out ?? fail('bump-bins needs --out DIR'), now, expirySeconds(values['expires-days'], DEFAULT_BIN_EXPIRY_SECONDS));
+      process.stdout.write(`wrote ${written.length} unsigned bins to ${values.out}; sign them with the bins keys, then push them\n`);
+      return 0;
+    }
+    case 'migrate-to-bins': {
+      const from = readEnvelopeFile(values.from ?? fail('migrate-to-bins needs --from TARGETS'));
+      const result = migrateToBins(from.signed, binLayoutOption(values), values.out ?? fail('migrate-to-bins needs --out DIR'), now, expirySeconds(values['expires-days'], DEFAULT_TARGETS_EXPIRY_SECONDS));
+      process.stdout.write(`wrote unsigned ${result.targets} (sign with the targets keys) and ${result.bins} bins holding ${result.moved} moved delegations in ${path.join(values.out!, 'bins')} (sign with the bins keys)\n`);
       return 0;
     }
     case 'merge': {
@@ -315,7 +339,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'status': {
       const file = positionals[0] ?? fail('status needs a FILE');
-      return printStatus(file, { ...(values.root ? { root: values.root } : {}), ...(values.previous ? { previous: values.previous } : {}) }) ? 0 : 2;
+      return printStatus(file, { ...(values.root ? { root: values.root } : {}), ...(values.previous ? { previous: values.previous } : {}), ...(values.delegator ? { delegator: values.delegator } : {}) }) ? 0 : 2;
     }
     default:
       fail(`unknown command ${command}; see --help`);

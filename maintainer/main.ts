@@ -9,7 +9,8 @@ import { DEFAULT_PROJECT_EXPIRY_SECONDS, registrationSigned } from '../core/dele
 import { identityKeyid } from '../core/identity.ts';
 import { buildTargetsSigned, describeTarget, expiresAfter, type Envelope, type TargetEntry } from '../core/metadata.ts';
 import { assertTargetPath } from '../core/names.ts';
-import { RepositoryApi, type ProjectInfo } from './api.ts';
+import { jsonRequest, RepositoryApi, type ProjectInfo } from './api.ts';
+import type { ProjectRegistrationsJson, RegistrationJson } from '../core/apiTypes.ts';
 import { redactTokens, signWithIdentity, type SigstoreEndpoints, type TokenSource } from './identitySigner.ts';
 import { identityOfToken, tokenSource } from './tokens.ts';
 
@@ -24,7 +25,8 @@ Commands:
   cosign [--version N]     Add your signature to a version waiting for more maintainers.
   resign                   Publish the next version with the same files, signed by you: after
                            the admins changed the maintainers, clients need the current ones.
-  status                   Show maintainers, threshold, current version and pending versions.
+  status                   Show maintainers, threshold, current version and pending versions;
+                           before approval, the pending registrations (and whether contested).
 
 Identity (the token is never printed):
   --token-file FILE        an OIDC token in a file
@@ -75,9 +77,23 @@ async function register(ctx: Context): Promise<void> {
   const signed = registrationSigned(ctx.project, me, new Date());
   const request = await sign(ctx, signed, identityKeyid(me.identity, me.issuer), me.token);
   const res = await ctx.api.register(request);
-  const r = res.body.registration;
+  const r = res.body.registration as RegistrationJson;
   process.stdout.write(`registration ${r.id} for ${ctx.project} by ${me.identity} (${me.issuer}): ${r.status}${res.status === 200 ? ' (already recorded)' : ''}\n`);
+  if (r.contested) {
+    process.stdout.write(`CONTESTED: other identities ask for ${ctx.project} too; the admins choose whom to approve:\n`);
+    for (const c of r.competing ?? []) process.stdout.write(`  registration ${c.id}: ${c.identity} at ${c.issuer}, requested ${c.requestedAt}\n`);
+  }
   process.stdout.write('an admin approves it offline with `tuf-offline delegate`; then you can publish\n');
+}
+
+/**
+ * Where the project's files go: the directory its delegation names (`PROJECT/*` in the flat
+ * layout, `<prefix>/PROJECT/*` in the bin layout).
+ */
+function projectDirectory(info: ProjectInfo): string {
+  const pattern = info.paths.find((p) => p.endsWith('/*') && !p.slice(0, -2).includes('*'));
+  if (!pattern) fail(`${info.project} is delegated paths this tool cannot place files under: ${info.paths.join(', ')}`);
+  return pattern.slice(0, -2);
 }
 
 async function publish(ctx: Context, files: string[], expiresDays: number, remove: string[], allowUnchanged = false): Promise<void> {
@@ -87,22 +103,23 @@ async function publish(ctx: Context, files: string[], expiresDays: number, remov
   if (!info.delegated) fail(`project ${ctx.project} is not delegated yet: register, and wait for an admin to approve`);
   const keyid = myKeyid(info, me);
   const current = info.version ? await ctx.api.metadata(`${info.version}.${ctx.project}.json`) : null;
-  const targets: Record<string, TargetEntry> = {};
+  // A Map: whatever paths the server's metadata holds, none reaches Object.prototype.
+  const listed = new Map<string, TargetEntry>();
   if (current && isPlainObject(current.signed.targets)) {
-    for (const [p, entry] of Object.entries(current.signed.targets)) targets[p] = entry as unknown as TargetEntry;
+    for (const [p, entry] of Object.entries(current.signed.targets)) listed.set(p, entry as unknown as TargetEntry);
   }
   for (const p of remove) {
-    if (!(p in targets)) fail(`cannot remove ${p}: not in ${ctx.project} v${info.version}`);
-    delete targets[p];
+    if (!listed.delete(p)) fail(`cannot remove ${p}: not in ${ctx.project} v${info.version}`);
   }
   const uploads: Record<string, Buffer> = {};
   for (const file of files) {
-    const targetPath = `${ctx.project}/${path.basename(file)}`;
+    const targetPath = `${projectDirectory(info)}/${path.basename(file)}`;
     assertTargetPath(targetPath);
     const bytes = fs.readFileSync(file);
-    targets[targetPath] = describeTarget(bytes);
+    listed.set(targetPath, describeTarget(bytes));
     uploads[targetPath] = bytes;
   }
+  const targets: Record<string, TargetEntry> = Object.fromEntries(listed);
   const version = (info.version ?? 0) + 1;
   const signed = buildTargetsSigned({ version, expires: expiresAfter(new Date(), expiresDays * DAY_SECONDS), targets });
   const envelope = await sign(ctx, signed, keyid, me.token);
@@ -132,9 +149,14 @@ async function cosign(ctx: Context, version: number | undefined): Promise<void> 
     : `${ctx.project} v${pending.version}: ${res.body.signatures}/${res.body.threshold} signatures\n`);
 }
 
-async function status(api: RepositoryApi, project: string): Promise<void> {
+async function status(api: RepositoryApi, server: string, project: string): Promise<void> {
   const info = await api.project(project);
   const lines = [`${project}: ${info.delegated ? `delegated, threshold ${info.threshold}` : 'not delegated'}, current version ${info.version ?? 'none'}`];
+  if (!info.delegated) {
+    const regs = (await jsonRequest<ProjectRegistrationsJson>(server, 'GET', `/api/v1/projects/${encodeURIComponent(project)}/registrations`)).body;
+    if (regs.contested) lines.push(`  CONTESTED: ${new Set(regs.registrations.map((r) => `${r.identity}\n${r.issuer}`)).size} identities ask for it; the admins choose whom to approve`);
+    for (const r of regs.registrations) lines.push(`  pending registration ${r.id}: ${r.identity} at ${r.issuer}, requested ${r.requestedAt}${r.project !== project ? ` (for ${r.project})` : ''}`);
+  }
   for (const m of info.maintainers) lines.push(`  maintainer ${m.identity} at ${m.issuer} (keyid ${m.keyid.slice(0, 16)})`);
   for (const p of info.pending) lines.push(`  pending v${p.version}: ${p.signedBy.length}/${info.threshold} signatures since ${p.createdAt}`);
   if (info.needsResigning) lines.push(`  NEEDS RE-SIGNING: ${info.needsResigning.reason} (since targets v${info.needsResigning.targetsVersion}); run \`tuf-maintainer resign\``);
@@ -166,7 +188,7 @@ async function main(argv: string[]): Promise<void> {
   const server = values.server ?? process.env.TUF_SERVER ?? fail('give --server URL (or TUF_SERVER)');
   const project = values.project ?? fail('give --project NAME');
   const api = new RepositoryApi(server);
-  if (command === 'status') return status(api, project);
+  if (command === 'status') return status(api, server, project);
   const config = await api.config();
   const ctx: Context = {
     api,

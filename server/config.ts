@@ -21,6 +21,8 @@ export interface Config {
   onlineKeysFromEnv: { snapshot: string; timestamp: string } | null;
   timestampExpirySeconds: number;
   snapshotExpirySeconds: number;
+  /** SNAPSHOT_VERSION_ONLY (default true): delegated roles listed in snapshot by version alone. */
+  snapshotVersionOnly: boolean;
   /** Re-sign a role once less than this fraction of its lifetime is left. */
   resignRemainingFraction: number;
   resignCheckIntervalSeconds: number;
@@ -42,6 +44,8 @@ export interface Config {
   sigstoreRekorUrl: string;
   /** Run the local Sigstore (OIDC issuer, Fulcio, Rekor) under /dev/sigstore: dev mode only. */
   devSigstore: boolean;
+  /** Bins the development ceremony creates (DEV_BINS, a power of two up to 4096); 0 for the flat layout. */
+  devBinCount: number;
   projectMaxExpirySeconds: number;
   registrationMaxSkewSeconds: number;
   /** Warn (API, /readyz) when root or targets expire within this window: time for a ceremony. */
@@ -115,6 +119,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     onlineKeysFromEnv: snapshot !== undefined && timestamp !== undefined ? { snapshot, timestamp } : null,
     timestampExpirySeconds,
     snapshotExpirySeconds: int(env, 'SNAPSHOT_EXPIRY_SECONDS', 7 * 86_400, 60),
+    snapshotVersionOnly: env.SNAPSHOT_VERSION_ONLY !== 'false',
     resignRemainingFraction: fraction,
     resignCheckIntervalSeconds: int(env, 'RESIGN_CHECK_INTERVAL_SECONDS', 60, 1),
     readyMinTimestampRemainingSeconds: int(env, 'READY_MIN_TIMESTAMP_REMAINING_SECONDS', Math.floor(timestampExpirySeconds / 4)),
@@ -129,6 +134,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     sigstoreFulcioUrl: env.SIGSTORE_FULCIO_URL ?? 'https://fulcio.sigstore.dev',
     sigstoreRekorUrl: env.SIGSTORE_REKOR_URL ?? 'https://rekor.sigstore.dev',
     devSigstore: !production && env.DEV_SIGSTORE !== 'false',
+    devBinCount: int(env, 'DEV_BINS', 1024),
     projectMaxExpirySeconds: int(env, 'PROJECT_MAX_EXPIRY_SECONDS', 366 * 86_400, 60),
     registrationMaxSkewSeconds: int(env, 'REGISTRATION_MAX_SKEW_SECONDS', 600, 1),
     expiryWarningSeconds: int(env, 'EXPIRY_WARNING_SECONDS', 30 * 86_400, 0),

@@ -3,7 +3,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { DEFAULT_ROOT_EXPIRY_SECONDS, initialTargetsSigned, rootSigned } from '../core/ceremony.ts';
+import { DEFAULT_ROOT_EXPIRY_SECONDS, initialBinsSigned, initialTargetsSigned, rootSigned } from '../core/ceremony.ts';
+import { checkBinCount } from '../core/bins.ts';
 import type { Clock } from '../core/clock.ts';
 import { encodePrivateKeyFile } from '../core/keyFile.ts';
 import { generatePrivateKey } from '../core/keys.ts';
@@ -11,6 +12,7 @@ import { describeTarget, expiresAfter, servedBytes, signEnvelope } from '../core
 import { sha256Hex } from '../core/canonical.ts';
 import { SIGSTORE_TRUSTED_ROOT_TARGET } from '../core/identity.ts';
 import { putBlob } from './db/targetsRepo.ts';
+import { markDevelopmentState } from './db/developmentRepo.ts';
 import { privateKeySigner } from '../core/signer.ts';
 import type { Knex } from 'knex';
 import type { AdminTokens } from './admin/adminTokens.ts';
@@ -30,6 +32,8 @@ export async function runDevCeremony(opts: {
   keyStore: OnlineKeyStore;
   clock: Clock;
   log: Logger;
+  /** The layered layout with this many bins; 0: projects directly in top-level targets. */
+  binCount: number;
 }): Promise<void> {
   const { devDir, log } = opts;
   const online = await currentOnlinePublicKeys(opts.keyStore);
@@ -52,15 +56,24 @@ export async function runDevCeremony(opts: {
   );
   const trustedRootBytes = Buffer.from(`${JSON.stringify(opts.sigstoreTrustedRoot, null, 2)}\n`);
   await putBlob(opts.knex, sha256Hex(trustedRootBytes), trustedRootBytes);
+  if (opts.binCount > 0) checkBinCount(opts.binCount);
+  const binsKey = generatePrivateKey('ed25519');
+  const layout = opts.binCount > 0 ? { count: opts.binCount, keys: [privateKeySigner(binsKey).publicKey], threshold: 1 } : undefined;
   const targets = await signEnvelope(
-    initialTargetsSigned(now, { [SIGSTORE_TRUSTED_ROOT_TARGET]: describeTarget(trustedRootBytes) }),
+    initialTargetsSigned(now, { [SIGSTORE_TRUSTED_ROOT_TARGET]: describeTarget(trustedRootBytes) }, undefined, layout),
     [privateKeySigner(targetsKey)],
   );
+  const bins = new Map<string, unknown>();
+  if (layout) for (const [name, signed] of initialBinsSigned(now, layout.count)) bins.set(name, await signEnvelope(signed, [privateKeySigner(binsKey)]));
   const keysDir = path.join(devDir, 'keys');
   fs.mkdirSync(keysDir, { recursive: true, mode: 0o700 });
   writeFileAtomic(path.join(keysDir, 'dev-root.key.json'), JSON.stringify(encodePrivateKeyFile('dev-root', rootKey, DEV_KEY_PASSPHRASE), null, 2), { mode: 0o600 });
   writeFileAtomic(path.join(keysDir, 'dev-targets.key.json'), JSON.stringify(encodePrivateKeyFile('dev-targets', targetsKey, DEV_KEY_PASSPHRASE), null, 2), { mode: 0o600 });
-  await opts.admission.bootstrap(root, targets, 'dev-ceremony');
+  if (layout) writeFileAtomic(path.join(keysDir, 'dev-bins.key.json'), JSON.stringify(encodePrivateKeyFile('dev-bins', binsKey, DEV_KEY_PASSPHRASE), null, 2), { mode: 0o600 });
+  // Marked before it bootstraps: a crash in between leaves a marked database, never an unmarked
+  // one that production would take.
+  await markDevelopmentState(opts.knex, 'development ceremony: root v1 and targets v1 signed with throwaway keys kept on the server');
+  await opts.admission.bootstrap(root, targets, 'dev-ceremony', bins);
   writeFileAtomic(path.join(devDir, '1.root.json'), servedBytes(root).toString('utf8'));
   log.warn(
     { keys: keysDir },
@@ -76,7 +89,7 @@ export async function ensureDevAdminToken(tokens: AdminTokens, devDir: string): 
     const token = fs.readFileSync(file, 'utf8').trim();
     if (await tokens.authenticate(token)) return file;
   }
-  const token = await tokens.create(`dev-${Date.now()}`);
+  const token = await tokens.create(`dev-${Date.now()}`, { development: true });
   writeFileAtomic(file, `${token}\n`, { mode: 0o600 });
   return file;
 }

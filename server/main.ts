@@ -7,6 +7,9 @@ import { ensureDevAdminToken, runDevCeremony } from './devCeremony.ts';
 import { currentOnlinePublicKeys, ensureOnlineKeys, ONLINE_ROLES } from './onlineKeys.ts';
 import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { verifyHistory } from './admin/historyCheck.ts';
+import { refuseDevelopmentState } from './admin/developmentState.ts';
+import { describeGcReport, GarbageCollector } from './admin/gc.ts';
+import { systemClock } from '../core/clock.ts';
 import { assembleRepository, createLogger, keyStoreFor, listen, openDatabase, resolveSigstore } from './runtime.ts';
 
 const HELP = `tuf-server: a TUF repository server with identity delegations
@@ -29,6 +32,12 @@ Commands:
   admin-token create --name N  Create an admin API token; printed once, stored only as a hash.
   admin-token list             List tokens (names and dates, never the tokens).
   admin-token revoke --name N  Revoke a token.
+  gc [--dry-run]               Remove what nobody needs any more: pending versions older than
+                               PENDING_VERSION_MAX_AGE_SECONDS (14 days), old rejected and stale
+                               pending registrations, and files no stored or pending version lists
+                               (last uploaded more than BLOB_GC_GRACE_SECONDS ago). --dry-run lists
+                               what it would remove. Each server also runs it every
+                               GC_INTERVAL_SECONDS (3600; 0: never).
   audit verify                 Check that the stored history is consistent with what was published:
                                hashes, gapless versions, signatures under the root and delegation in
                                force, snapshot/timestamp entries resolving to stored bytes, audit
@@ -81,11 +90,12 @@ async function start(config: Config): Promise<void> {
   if (sigstore.devRouter) log.warn({ issuer: sigstore.advert.oidcIssuer }, 'DEVELOPMENT MODE: a local Sigstore (OIDC issuer, Fulcio, Rekor) serves /dev/sigstore and mints identities for anyone');
   const db = await openDatabase(config, log);
   const repo = await assembleRepository({ config, databaseUrl: db.url, log, keyStore, sigstore });
+  if (config.production) await refuseDevelopmentState(repo.knex);
   if (!(await repo.current.isBootstrapped())) {
     if (config.production) {
       log.warn('not bootstrapped yet: run the offline key ceremony and `tuf-carry bootstrap` (see README)');
     } else {
-      await runDevCeremony({ devDir: config.devDir, admission: repo.admission, knex: repo.knex, sigstoreTrustedRoot: sigstore.trustedRoot, keyStore, clock: repo.clock, log });
+      await runDevCeremony({ devDir: config.devDir, binCount: config.devBinCount, admission: repo.admission, knex: repo.knex, sigstoreTrustedRoot: sigstore.trustedRoot, keyStore, clock: repo.clock, log });
       await repo.cache.reloadAll();
     }
   }
@@ -183,7 +193,7 @@ async function main(argv: string[]): Promise<void> {
           process.stdout.write(`${await tokens.create(name)}\n`);
         } else if (sub === 'list') {
           for (const t of await tokens.list()) {
-            process.stdout.write(`${t.name}\tcreated ${t.created_at.toISOString()}\t${t.revoked_at ? `revoked ${t.revoked_at.toISOString()}` : 'active'}\n`);
+            process.stdout.write(`${t.name}\tcreated ${t.created_at.toISOString()}\t${t.revoked_at ? `revoked ${t.revoked_at.toISOString()}` : 'active'}${t.development ? '\tdevelopment (never accepted in production)' : ''}\n`);
           }
         } else if (sub === 'revoke') {
           if (!name) throw new Error('usage: tuf-server admin-token revoke --name NAME');
@@ -194,6 +204,12 @@ async function main(argv: string[]): Promise<void> {
         }
       });
       return;
+    case 'gc': {
+      const dryRun = args.includes('--dry-run');
+      const report = await withKnex(config, (knex) => new GarbageCollector(knex, systemClock, config).run({ dryRun, actor: 'tuf-server gc' }));
+      for (const line of describeGcReport(report)) process.stdout.write(`${line}\n`);
+      return;
+    }
     case 'audit': {
       if (sub !== 'verify') throw new Error('usage: tuf-server audit verify');
       const sigstore = await resolveSigstore(config);

@@ -11,6 +11,7 @@ import { ensureDatabase, startEmbeddedPostgres, type EmbeddedPostgres } from './
 import { createKnex, migrateLatest } from './db/knex.ts';
 import { AdminService } from './admin/adminService.ts';
 import { AdminTokens } from './admin/adminTokens.ts';
+import { GarbageCollector } from './admin/gc.ts';
 import { AdmissionService } from './admission/adminMetadata.ts';
 import { createApp } from './http/app.ts';
 import type { SigstoreAdvert } from './http/projectRoutes.ts';
@@ -108,6 +109,8 @@ export interface Repository {
   app: ReturnType<typeof createApp>;
   /** Runs one re-sign check now (the timer calls it every resignCheckIntervalSeconds). */
   resignTick(): Promise<void>;
+  /** Garbage collection (`tuf-server gc`; the timer runs it every gcIntervalSeconds). */
+  gc: GarbageCollector;
   close(): Promise<void>;
 }
 
@@ -120,6 +123,8 @@ export interface AssembleOptions {
   sigstore: SigstoreSetup;
   /** Start the periodic re-sign timer (tests drive `resignTick` themselves). */
   resignTimer?: boolean;
+  /** Start the periodic garbage collection (default: as resignTimer). */
+  gcTimer?: boolean;
 }
 
 /** Wires the repository on a migrated database: services, cache (listening), app. Does not listen on a port. */
@@ -147,6 +152,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     snapshotExpirySeconds: config.snapshotExpirySeconds,
     timestampExpirySeconds: config.timestampExpirySeconds,
     resignRemainingFraction: config.resignRemainingFraction,
+    snapshotVersionOnly: config.snapshotVersionOnly,
     onSnapshot: (seconds, bytes, entries) => {
       metrics.snapshotBuild.observe(seconds);
       metrics.snapshotBytes.set(bytes);
@@ -157,7 +163,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
       await cache.applyPublished(published).catch((err) => log.warn({ err: String(err) }, 'cache update after publish failed'));
     },
   });
-  const admission = new AdmissionService({ clock, publication, current, verifier });
+  const admission = new AdmissionService({ clock, publication, current, verifier, reservedProjectNames: config.reservedProjectNames });
   const projects = new ProjectService({
     knex,
     clock,
@@ -167,8 +173,17 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     ...(verifierPool ? { verifierPool } : {}),
     projectMaxExpirySeconds: config.projectMaxExpirySeconds,
   });
-  const registrations = new RegistrationService({ db: knex, clock, current, verifier, registrationMaxSkewSeconds: config.registrationMaxSkewSeconds });
-  const tokens = new AdminTokens(knex);
+  const registrations = new RegistrationService({
+    db: knex,
+    clock,
+    current,
+    verifier,
+    registrationMaxSkewSeconds: config.registrationMaxSkewSeconds,
+    maxPendingPerIdentity: config.maxPendingRegistrationsPerIdentity,
+    maxPendingPerProject: config.maxPendingRegistrationsPerProject,
+    reservedProjectNames: config.reservedProjectNames,
+  });
+  const tokens = new AdminTokens(knex, { production: config.production });
   await cache.start(opts.databaseUrl, config.cacheReloadIntervalSeconds);
   const app = createApp({
     admission,
@@ -191,6 +206,26 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     const published = await publication.refreshExpiring();
     if (published.length > 0) log.info({ published }, 're-signed before expiry');
   };
+  const gc = new GarbageCollector(knex, clock, config);
+  // Like re-signing, every process runs it; a lock makes one of them collect at a time.
+  let gcTimer: NodeJS.Timeout | null = null;
+  let gcRunning: Promise<void> | null = null;
+  if ((opts.gcTimer ?? opts.resignTimer) !== false && config.gcIntervalSeconds > 0) {
+    gcTimer = setInterval(() => {
+      if (gcRunning) return;
+      gcRunning = gc.run().then(
+        (r) => {
+          if (r.pendingExpired.length + r.registrationsRemoved.length + r.blobsRemoved.length > 0) {
+            log.info({ pendingExpired: r.pendingExpired.length, registrationsRemoved: r.registrationsRemoved.length, blobsRemoved: r.blobsRemoved.length }, 'garbage collected');
+          }
+        },
+        (err) => log.error({ err: String(err) }, 'garbage collection failed'),
+      ).finally(() => {
+        gcRunning = null;
+      });
+    }, config.gcIntervalSeconds * 1000);
+    gcTimer.unref();
+  }
   let timer: NodeJS.Timeout | null = null;
   if (opts.resignTimer !== false) {
     timer = setInterval(() => {
@@ -215,8 +250,11 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     cache,
     app,
     resignTick,
+    gc,
     async close() {
       if (timer) clearInterval(timer);
+      if (gcTimer) clearInterval(gcTimer);
+      await gcRunning;
       await cache.stop();
       await verifierPool?.close();
       await knex.destroy();

@@ -22,6 +22,9 @@ const cases: [string, string, string, boolean][] = [
   ['keys-offline/x.ts', 'export const x = () => fetch("http://127.0.0.1/");\n', 'the offline tool fetches', false],
   ['client/x.ts', "import { loadConfig } from '../server/config.ts';\nexport const x = loadConfig;\n", 'the client imports the server', false],
   ['server/db/x.ts', "import { MetadataCache } from '../serving/metadataCache.ts';\nexport const x = MetadataCache;\n", 'db imports a server folder', false],
+  ['core/x.ts', 'export const has = (o: object, k: string) => k in o;\n', 'a dynamic key with `in` (finds Object.prototype names)', false],
+  ['server/projects/x.ts', 'export const has = (o: object, k: string) => k in o;\n', 'a dynamic key with `in` on the server', false],
+  ['keys-offline/x.ts', "export const has = (o: object) => 'root' in o;\n", 'a literal key with `in`', true],
 ];
 
 for (const [file, code, what, allowed] of cases) {

@@ -97,7 +97,7 @@ describe('a bootstrapped repository', () => {
 
   test('serves v1 metadata in the consistent-snapshot layout with caching headers', async () => {
     for (const name of ['1.root.json', '1.targets.json', '1.snapshot.json']) {
-      const res = await request(t.baseUrl).get(`/metadata/${name}`);
+      const res = await request(t.baseUrl).get(`/metadata/${name}`).set('accept-encoding', 'identity');
       assert.equal(res.status, 200, name);
       assert.match(String(res.headers['content-type']), /application\/json/);
       assert.equal(res.headers['cache-control'], 'public, max-age=31536000, immutable');

@@ -14,13 +14,20 @@ export function hashToken(token: string): string {
 }
 
 export class AdminTokens {
-  constructor(private readonly db: Db) {}
+  /**
+   * `production`: tokens that development mode created (DEV_DIR/admin-token, marked at creation)
+   * never authenticate, even on a database a development server once ran against.
+   */
+  constructor(
+    private readonly db: Db,
+    private readonly opts: { production?: boolean } = {},
+  ) {}
 
   /** Creates a token, stores its hash, and returns the token: the only time anyone sees it. */
-  async create(name: string): Promise<string> {
+  async create(name: string, opts: { development?: boolean } = {}): Promise<string> {
     if (!NAME.test(name)) throw new Error('token name: 1 to 64 letters, digits or . _ @ -');
     const token = `tufadm_${randomBytes(32).toString('base64url')}`;
-    await insertAdminToken(this.db, name, hashToken(token));
+    await insertAdminToken(this.db, name, hashToken(token), opts.development === true);
     return token;
   }
 
@@ -28,7 +35,8 @@ export class AdminTokens {
   async authenticate(token: string): Promise<string | null> {
     if (!TOKEN_SHAPE.test(token)) return null;
     const row = await findActiveAdminToken(this.db, hashToken(token));
-    return row ? `admin-token:${row.name}` : null;
+    if (!row || (row.development && this.opts.production === true)) return null;
+    return `admin-token:${row.name}`;
   }
 
   list(): Promise<Omit<AdminTokenRow, 'token_sha256'>[]> {

@@ -25,12 +25,13 @@ export interface HistoryReport {
 }
 
 const TOP = new Set<string>(TOP_LEVEL_ROLES);
-const AUDIT_ACTIONS: Record<string, string[]> = {
-  root: ['root.accepted'],
-  targets: ['targets.accepted'],
-  snapshot: ['snapshot.signed'],
-  timestamp: ['timestamp.signed'],
-};
+// A Map: a role named "constructor" must not find Object.prototype's.
+const AUDIT_ACTIONS = new Map<string, string[]>([
+  ['root', ['root.accepted']],
+  ['targets', ['targets.accepted']],
+  ['snapshot', ['snapshot.signed']],
+  ['timestamp', ['timestamp.signed']],
+]);
 
 export async function verifyHistory(knex: Knex, verifier: SignatureVerifier, batchSize = 500): Promise<HistoryReport> {
   const problems: HistoryProblem[] = [];
@@ -61,7 +62,7 @@ export async function verifyHistory(knex: Knex, verifier: SignatureVerifier, bat
       lastVersion.set(role, version);
       if (!stored.has(role)) stored.set(role, new Map());
       stored.get(role)!.set(version, { sha256: row.sha256, length: row.length });
-      const actions = AUDIT_ACTIONS[role] ?? ['project.published', 'delegated.accepted'];
+      const actions = AUDIT_ACTIONS.get(role) ?? ['project.published', 'delegated.accepted'];
       if (!actions.some((a) => audited.has(`${role}\n${version}\n${a}`))) report(role, version, 'no audit entry records it');
 
       let doc: Envelope;
@@ -103,12 +104,13 @@ export async function verifyHistory(knex: Knex, verifier: SignatureVerifier, bat
         const meta = isPlainObject(doc.signed.meta) ? doc.signed.meta : {};
         for (const [file, entry] of Object.entries(meta)) {
           const name = file.replace(/\.json$/, '');
+          // A version-only entry (length and hashes are optional in TUF) is checked by version alone.
           const e = entry as { version?: number; length?: number; hashes?: { sha256?: string } };
           const target = stored.get(name)?.get(Number(e.version));
           if (!target) report(role, version, `lists ${file} v${e.version}, which was not stored before it`);
-          else if (target.length !== e.length || target.sha256 !== e.hashes?.sha256) report(role, version, `lists ${file} v${e.version} with another hash or length than stored`);
+          else if ((e.length !== undefined || e.hashes !== undefined) && (target.length !== e.length || target.sha256 !== e.hashes?.sha256)) report(role, version, `lists ${file} v${e.version} with another hash or length than stored`);
         }
-        if (!('targets.json' in meta)) report(role, version, 'does not list targets.json');
+        if (!Object.hasOwn(meta, 'targets.json')) report(role, version, 'does not list targets.json');
       } else if (role === 'timestamp') {
         const e = (isPlainObject(doc.signed.meta) ? doc.signed.meta['snapshot.json'] : undefined) as { version?: number; length?: number; hashes?: { sha256?: string } } | undefined;
         const snap = e ? stored.get('snapshot')?.get(Number(e.version)) : undefined;

@@ -14,6 +14,7 @@ import type { Publication, PublicationTx } from '../publication/publication.ts';
 import { storeTargetsVersion } from '../roles/storeRole.ts';
 import type { PublishedRole } from '../serving/published.ts';
 import { approveDelegatedRegistrations, reviewDelegations } from './delegationReview.ts';
+import { checkNewDelegationNames } from './projectNames.ts';
 import { admitDelegatedRoles, parseDelegated, type DelegatedSubmission } from './delegatedRoles.ts';
 
 export interface AdmissionDeps {
@@ -22,6 +23,8 @@ export interface AdmissionDeps {
   current: CurrentMetadata;
   /** Verifies signatures of submitted metadata: ordinary keys, and identity keys (TAP 18). */
   verifier: SignatureVerifier;
+  /** RESERVED_PROJECT_NAMES: refused as delegations, like the folders of top-level targets' own files. */
+  reservedProjectNames?: string[];
 }
 
 export interface SubmitResult {
@@ -41,6 +44,7 @@ export class AdmissionService {
 
   private async storeTargets(tx: PublicationTx, targets: ParsedMetadata<'targets'>, actor: string): Promise<PublishedRole[]> {
     const previous = await this.deps.current.targets(tx.db);
+    await checkNewDelegationNames(tx.db, previous, targets, this.deps.reservedProjectNames ?? []);
     const stored = await storeTargetsVersion(tx.db, 'targets', targets);
     // Parsed already: with thousands of delegations tuf-js takes seconds to read it again, and the
     // next upload would pay for it. Keyed by digest, so a rolled-back version is never taken.

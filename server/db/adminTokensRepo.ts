@@ -1,8 +1,8 @@
 import type { Db } from './knex.ts';
 import type { AdminTokenRow } from './rows.ts';
 
-export async function insertAdminToken(db: Db, name: string, tokenSha256: string): Promise<AdminTokenRow> {
-  const [row] = await db<AdminTokenRow>('admin_tokens').insert({ name, token_sha256: tokenSha256 }).returning('*');
+export async function insertAdminToken(db: Db, name: string, tokenSha256: string, development = false): Promise<AdminTokenRow> {
+  const [row] = await db<AdminTokenRow>('admin_tokens').insert({ name, token_sha256: tokenSha256, development }).returning('*');
   return row!;
 }
 
@@ -16,5 +16,5 @@ export async function revokeAdminToken(db: Db, name: string): Promise<boolean> {
 }
 
 export async function listAdminTokens(db: Db): Promise<Omit<AdminTokenRow, 'token_sha256'>[]> {
-  return db<AdminTokenRow>('admin_tokens').select('id', 'name', 'created_at', 'revoked_at').orderBy('id');
+  return db<AdminTokenRow>('admin_tokens').select('id', 'name', 'created_at', 'revoked_at', 'development').orderBy('id');
 }

@@ -77,3 +77,57 @@ export async function listResignNeeded(db: Db, role?: string): Promise<ResignNee
   if (role) q.where({ role });
   return q;
 }
+
+/** Key of the advisory lock that serializes registrations ("tuf_reg"), so the pending limits hold across processes. */
+const REGISTRATION_LOCK_KEY = 0x7475665f726567n;
+
+export async function lockRegistrations(trx: Db): Promise<void> {
+  await trx.raw('select pg_advisory_xact_lock(?::bigint)', [REGISTRATION_LOCK_KEY.toString()]);
+}
+
+/** Pending registrations by one identity (identity and issuer). */
+export async function countPendingByIdentity(db: Db, identity: string, issuer: string): Promise<number> {
+  const row = await db<RegistrationRow>('registrations').where({ identity, issuer, status: 'pending' }).count({ n: '*' }).first();
+  return Number(row?.n ?? 0);
+}
+
+/** Pending registrations whose project normalizes (PEP 503) like `project`, oldest first. */
+export async function pendingRegistrationsLike(db: Db, project: string): Promise<RegistrationRow[]> {
+  return db<RegistrationRow>('registrations')
+    .where({ status: 'pending' })
+    .whereRaw('project_name_normalized(project) = project_name_normalized(?)', [project])
+    .orderBy('id');
+}
+
+/** Every pending registration, oldest first (contests are computed over all of them). */
+export async function allPendingRegistrations(db: Db): Promise<RegistrationRow[]> {
+  return db<RegistrationRow>('registrations').where({ status: 'pending' }).orderBy('id');
+}
+
+/** Names of stored roles and of approved registrations that normalize like `project` (projects the server knows). */
+export async function knownProjectsLike(db: Db, project: string): Promise<string[]> {
+  return knownProjectsLikeAny(db, [project]);
+}
+
+/** Names of stored roles and approved registrations that normalize like any of `names`. */
+export async function knownProjectsLikeAny(db: Db, names: string[]): Promise<string[]> {
+  if (names.length === 0) return [];
+  const res = await db.raw(
+    `with wanted as (select distinct project_name_normalized(n) as n from unnest(?::text[]) as n)
+     select role as name from role_heads where project_name_normalized(role) in (select n from wanted)
+     union select project from registrations where status = 'approved' and project_name_normalized(project) in (select n from wanted)`,
+    [names],
+  );
+  return (res.rows as { name: string }[]).map((r) => r.name);
+}
+
+/** Projects of pending registrations that normalize like any of `names`. */
+export async function pendingProjectsLikeAny(db: Db, names: string[]): Promise<string[]> {
+  if (names.length === 0) return [];
+  const res = await db.raw(
+    `select distinct project from registrations where status = 'pending'
+     and project_name_normalized(project) in (select project_name_normalized(n) from unnest(?::text[]) as n)`,
+    [names],
+  );
+  return (res.rows as { project: string }[]).map((r) => r.project);
+}

@@ -35,6 +35,19 @@ export interface TargetBlobRow {
   length: string;
   content: Buffer;
   created_at: Date;
+  /** Last upload of these bytes; garbage collection's grace period counts from here. */
+  touched_at: Date;
+}
+
+export interface ListedBlobRow {
+  sha256: string;
+  first_listed_at: Date;
+}
+
+export interface DevelopmentStateRow {
+  id: number;
+  marked_at: Date;
+  reason: string;
 }
 
 export interface AuditLogRow {
@@ -53,6 +66,8 @@ export interface AdminTokenRow {
   token_sha256: string;
   created_at: Date;
   revoked_at: Date | null;
+  /** Created by development mode: never authenticates in production. */
+  development: boolean;
 }
 
 export interface RegistrationRow {

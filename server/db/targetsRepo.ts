@@ -1,5 +1,5 @@
 import type { Db } from './knex.ts';
-import type { TargetBlobRow, TargetRecordRow } from './rows.ts';
+import type { ListedBlobRow, TargetBlobRow, TargetRecordRow } from './rows.ts';
 
 export interface TargetRecord {
   path: string;
@@ -22,6 +22,11 @@ export async function replaceTargetRecords(db: Db, role: string, roleVersion: nu
   for (let i = 0; i < rows.length; i += 1000) {
     await db<TargetRecordRow>('target_records').insert(rows.slice(i, i + 1000) as never);
   }
+  // Every file a stored version lists, for good: garbage collection never removes these.
+  const listed = [...new Set(targets.map((t) => t.hashes.sha256).filter((h): h is string => typeof h === 'string'))].map((sha256) => ({ sha256 }));
+  for (let i = 0; i < listed.length; i += 1000) {
+    await db<ListedBlobRow>('listed_blobs').insert(listed.slice(i, i + 1000) as never).onConflict('sha256').ignore();
+  }
 }
 
 /** A target listed by some role with this path and sha256; what `/targets/<dir>/<sha256>.<name>` may serve. */
@@ -29,13 +34,19 @@ export async function findTargetRecord(db: Db, path: string, sha256: string): Pr
   return db<TargetRecordRow>('target_records').where({ path }).whereRaw(`hashes->>'sha256' = ?`, [sha256]).first();
 }
 
+/**
+ * Stores a file by its SHA-256; true when it was not held yet. Storing bytes already held moves
+ * their `touched_at` on, so a file about to be listed again starts a new garbage-collection grace
+ * period (see admin/gc.ts).
+ */
 export async function putBlob(db: Db, sha256: string, content: Buffer): Promise<boolean> {
-  const inserted = await db<TargetBlobRow>('target_blobs')
-    .insert({ sha256, length: String(content.length), content })
-    .onConflict('sha256')
-    .ignore()
-    .returning('sha256');
-  return inserted.length > 0;
+  const res = await db.raw(
+    `insert into target_blobs (sha256, length, content) values (?, ?, ?)
+     on conflict (sha256) do update set touched_at = now()
+     returning (xmax = 0) as inserted`,
+    [sha256, String(content.length), content],
+  );
+  return res.rows[0]?.inserted === true;
 }
 
 export async function getBlob(db: Db, sha256: string): Promise<TargetBlobRow | undefined> {

@@ -109,7 +109,7 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
 
   router.get('/admin/registrations', async (req, res) => {
     const q = parseBody(registrationsQuery, req.query, 'registrations query');
-    res.json({ registrations: await deps.registrations.list(q) });
+    res.json(await deps.registrations.list(q));
   });
 
   router.post('/admin/registrations/:id/reject', async (req, res) => {

@@ -56,6 +56,11 @@ export function projectRoutes(deps: ProjectRouteDeps): Router {
     res.json(await projects.info(req.params.project));
   });
 
+  // Public: every registrant sees who else asks for the project (a contest), as the admins do.
+  router.get('/api/v1/projects/:project/registrations', async (req, res) => {
+    res.json(await deps.registrations.forProject(req.params.project));
+  });
+
   router.get('/api/v1/projects/:project/pending', async (req, res) => {
     res.json({ pending: await projects.pending(req.params.project) });
   });

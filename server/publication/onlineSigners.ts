@@ -48,7 +48,7 @@ export class OnlineSigners {
     const keyids = root.roles[role]?.keyIDs ?? [];
     for (const signer of [...this.signers[role]].reverse()) {
       const keyid = keyids.find((id) => {
-        const key = root.keys[id];
+        const key = Object.hasOwn(root.keys, id) ? root.keys[id] : undefined;
         return key && key.keyType === signer.publicKey.keytype && key.scheme === signer.publicKey.scheme &&
           key.keyVal.public === signer.publicKey.keyval.public;
       });

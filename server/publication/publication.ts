@@ -29,6 +29,8 @@ export interface PublicationDeps {
   timestampExpirySeconds: number;
   /** Re-sign snapshot or timestamp once less than this fraction of its lifetime is left. */
   resignRemainingFraction: number;
+  /** Snapshot entries of delegated roles carry their version only (no length, no hash). */
+  snapshotVersionOnly: boolean;
   /** Observes each snapshot built (metrics). */
   onSnapshot?: (seconds: number, bytes: number, entries: number) => void;
   /**
@@ -56,10 +58,12 @@ const TRY_LOCK_ATTEMPTS = 25;
 type LockMode = 'exclusive' | 'shared';
 
 export class Publication {
-  private readonly snapshotMeta = new SnapshotMeta();
+  private readonly snapshotMeta: SnapshotMeta;
   private readonly group = new PublicationGroup<PublishedRole[]>((target, reasons) => this.publishCovering(target, reasons));
 
-  constructor(private readonly deps: PublicationDeps) {}
+  constructor(private readonly deps: PublicationDeps) {
+    this.snapshotMeta = new SnapshotMeta(deps.snapshotVersionOnly);
+  }
 
   get signers(): OnlineSigners {
     return this.deps.signers;

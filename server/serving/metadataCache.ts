@@ -1,6 +1,8 @@
 // Serves metadata from memory. Versioned files never change, so once read they stay until evicted;
 // the current version of each role is known in memory, so requests for versions that do not exist
 // are answered without the database. Other processes announce what they publish with NOTIFY.
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { TOP_LEVEL_ROLES } from '../../core/names.ts';
@@ -22,6 +24,11 @@ interface Head {
   expires: Date;
 }
 
+const gzip = promisify(zlib.gzip);
+
+/** Files at least this large are also served gzip-compressed to clients that accept it. */
+export const COMPRESS_MIN_BYTES = 4096;
+
 const VERSIONED = /^([1-9][0-9]{0,9})\.([a-z0-9][a-z0-9._-]{0,63})\.json$/;
 
 export class MetadataCache {
@@ -31,6 +38,8 @@ export class MetadataCache {
   private lru = new Map<string, CachedFile>();
   private lruBytes = 0;
   private inflight = new Map<string, Promise<CachedFile | null>>();
+  /** Compressed variants, by strong ETag of the file (its bytes never change). */
+  private compressed = new Map<string, Promise<Buffer>>();
   private listener: AnnouncementListener | null = null;
   private reloadTimer: NodeJS.Timeout | null = null;
 
@@ -132,6 +141,27 @@ export class MetadataCache {
         })
         .finally(() => this.inflight.delete(name));
       this.inflight.set(name, pending);
+    }
+    return pending;
+  }
+
+  /**
+   * The gzip variant of a file, compressed once off the main thread (zlib's thread pool) and kept
+   * while the file is. Null for files too small to be worth it.
+   */
+  gzipped(file: CachedFile): Promise<Buffer> | null {
+    if (file.bytes.length < COMPRESS_MIN_BYTES) return null;
+    let pending = this.compressed.get(file.etag);
+    if (!pending) {
+      pending = gzip(file.bytes, { level: 6 });
+      this.compressed.set(file.etag, pending);
+      pending.catch(() => this.compressed.delete(file.etag));
+      // Bounded like the files themselves: drop variants of files no longer cached.
+      if (this.compressed.size > this.lru.size + 16) {
+        const live = new Set([...this.lru.values()].map((f) => f.etag));
+        if (this.timestampFile) live.add(this.timestampFile.etag);
+        for (const etag of this.compressed.keys()) if (!live.has(etag)) this.compressed.delete(etag);
+      }
     }
     return pending;
   }

@@ -7,7 +7,7 @@ import { Key, Metadata, MetadataKind } from '@tufjs/models';
 import { canonicalBytes, sha256Hex } from '../../core/canonical.ts';
 import { TufError } from '../../core/errors.ts';
 import { generatePrivateKey } from '../../core/keys.ts';
-import { buildSnapshotSigned, type MetaEntry } from '../../core/metadata.ts';
+import { buildSnapshotSigned, type MetaEntry, type SnapshotMetaEntry } from '../../core/metadata.ts';
 import { privateKeySigner } from '../../core/signer.ts';
 import { metaEntryText, signSnapshotBytes, SnapshotEntries, snapshotSignedBytes } from '../../core/snapshotText.ts';
 
@@ -19,13 +19,14 @@ const entry: fc.Arbitrary<MetaEntry> = fc.record({
   length: fc.integer({ min: 0, max: 2 ** 40 }),
   hashes: fc.uint8Array({ minLength: 1, maxLength: 8 }).map((b) => ({ sha256: sha256Hex(b) })),
 });
-const changes = fc.array(fc.tuple(name, entry), { maxLength: 30 }).map((xs) => new Map(xs));
+const anyEntry: fc.Arbitrary<SnapshotMetaEntry> = fc.oneof(entry, fc.record({ version: fc.integer({ min: 1, max: 2 ** 31 }) }));
+const changes = fc.array(fc.tuple(name, anyEntry), { maxLength: 30 }).map((xs) => new Map(xs));
 
 test('snapshot text: equals canonical JSON of the same snapshot over any sequence of changes', () => {
   fc.assert(
     fc.property(fc.array(fc.tuple(changes, fc.boolean()), { minLength: 1, maxLength: 8 }), (steps) => {
       const entries = new SnapshotEntries();
-      const model = new Map<string, MetaEntry>();
+      const model = new Map<string, SnapshotMetaEntry>();
       for (const [change, commit] of steps) {
         const next = entries.withChanges(change);
         const expected = new Map([...model, ...change]);
@@ -76,6 +77,8 @@ test('snapshot text: refuses entries the fixed layout cannot write canonically',
     ['a.json', { ...ok, version: 1.5 }],
     ['a.json', { ...ok, length: -1 }],
     ['a.json', { ...ok, hashes: { sha256: 'A'.repeat(64) } }],
+    ['a.json', { version: 1, length: 1 } as never],
+    ['a.json', { version: 1, hashes: ok.hashes } as never],
     ['a.json', { ...ok, hashes: { sha256: 'a'.repeat(63) } }],
     ['a.json', { ...ok, hashes: { sha256: 'a'.repeat(64), sha512: 'b'.repeat(128) } as never }],
   ];
