@@ -111,6 +111,8 @@ after(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+const prepared = new Map<string, { body: string; signed: Buffer }>();
+
 async function makeUpload(project: string, version: number): Promise<{ body: string; signed: Buffer }> {
   const file = Buffer.from(`${project} release ${version}`);
   const signed = buildTargetsSigned({ version, expires: expiresAfter(new Date(), 30 * 86_400), targets: { [`${project}/r${version}.bin`]: describeTarget(file) } });
@@ -124,7 +126,11 @@ async function makeUpload(project: string, version: number): Promise<{ body: str
  */
 async function uploadNext(project: string, pickServer: () => ServerProcess, deadline: number): Promise<'acked' | 'gave-up'> {
   const version = nextVersion.get(project)!;
-  const { body, signed } = await makeUpload(project, version);
+  // The same bytes on every attempt at this version, across calls: an attempt that gave up at the
+  // deadline may still have committed, and the next call must recognise it as its own.
+  const key = `${project}\n${version}`;
+  if (!prepared.has(key)) prepared.set(key, await makeUpload(project, version));
+  const { body, signed } = prepared.get(key)!;
   while (Date.now() < deadline) {
     const server = pickServer();
     let status: number;
