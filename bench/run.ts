@@ -23,10 +23,11 @@ import { ensureOnlineKeys, FileKeyStore } from '../server/onlineKeys.ts';
 import { listen } from '../server/runtime.ts';
 import express from 'express';
 import { createLocalSigstore } from '../sigstore-local/localSigstore.ts';
+import { hostileLoad } from './hostile.ts';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
+const { values } = parseArgs({ options: { quick: { type: 'boolean' }, out: { type: 'string' }, 'hostile-only': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
 if (values.help) {
-  process.stdout.write('usage: npm run bench -- [--quick] [--out results.json]\n');
+  process.stdout.write('usage: npm run bench -- [--quick] [--hostile-only] [--out results.json]\n');
   process.exit(0);
 }
 const quick = values.quick === true;
@@ -102,7 +103,9 @@ async function main(): Promise<void> {
       SIGSTORE_TRUSTED_ROOT: path.join(work, 'sigstore-root.json'),
       LOG_LEVEL: 'warn',
       WRITE_RATE_LIMIT_PER_MINUTE: '0',
-      MAX_METADATA_BYTES: String(64 * 1024 * 1024),
+      MAX_ADMIN_METADATA_BYTES: String(64 * 1024 * 1024),
+      // The hostile-load case streams a 1 GiB file (256 MiB with --quick).
+      MAX_TARGET_BYTES: String(1536 * 1024 * 1024),
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   }));
@@ -157,6 +160,22 @@ async function main(): Promise<void> {
     const text = await res.text();
     if (res.status !== 201) throw new Error(`upload proj${project}: ${res.status} ${text}`);
     return performance.now() - t0;
+  }
+
+  /** Signs a project role as that project's maintainer, through the local Sigstore. */
+  const signFor = (project: number) => async (signed: JsonObject): Promise<Envelope> => {
+    const sig = await signWithIdentity(canonicalBytes(signed), identityKeyid(maintainer(project), issuer), { fulcioUrl: sigstore.fulcioUrl, rekorUrl: sigstore.rekorUrl }, {
+      getToken: () => sigstore.mintToken({ identity: maintainer(project) }),
+    });
+    return { signed, signatures: [sig] };
+  };
+  const hostile = (attackProject: number, project: number) =>
+    hostileLoad({ base, serverPid: server.pid!, repoDir, quick, log, attackProject: `proj${attackProject}`, project: `proj${project}`, sign: signFor(project) });
+
+  if (values['hostile-only']) {
+    await delegate(0, 2);
+    rows.push(...(await hostile(0, 1)));
+    return finish();
   }
 
   // --- Publishing ---------------------------------------------------------------------------
@@ -239,6 +258,9 @@ async function main(): Promise<void> {
   const snapEntriesNow = Number(/^tuf_snapshot_entries (\S+)$/m.exec(await (await fetch(`${base}/metrics`)).text())?.[1]);
   rows.push({ case: `fresh client, ${snapEntriesNow} roles in snapshot, ${delegated} flat delegations in targets`, metric: 'metadata downloaded to verify one target', value: metadataBytes / 1e6, unit: 'MB', note: `in ${clientMs.toFixed(0)} ms, Sigstore trusted root and file included in the time` });
 
+  // --- Hostile load (bench/hostile.ts) ---------------------------------------------------------
+  rows.push(...(await hostile(workers[0]!.project, nextProject++)));
+
   // --- Scale ---------------------------------------------------------------------------------
   const N = P.scaleProjects;
   log(`scale: seeding ${N} project roles x ${P.targetsPerProject} targets in bulk`);
@@ -297,22 +319,26 @@ async function main(): Promise<void> {
     rows.push({ case: `tuf-js: top-level targets with ${k} flat delegations`, metric: 'Targets.fromJSON (every client, and the server\'s checks)', value: performance.now() - t1, unit: 'ms', note: 'grows with the square of the count (object spread per role)' });
   }
 
-  server.kill('SIGTERM');
-  await new Promise((r) => server.once('exit', r));
-  await knex.destroy();
-  sigServer.close();
-  await pg.stop();
+  return finish();
 
-  // --- Report -------------------------------------------------------------------------------
-  const cores = os.cpus().length;
-  const lines = [`cores: ${cores}, node ${process.version}, ${quick ? 'quick' : 'full'} run, ${((Date.now() - started) / 1000).toFixed(0)} s`, ''];
-  lines.push('| case | metric | value | p99 | note |', '| --- | --- | --- | --- | --- |');
-  for (const r of rows) {
-    lines.push(`| ${r.case} | ${r.metric} | ${r.value.toFixed(r.value < 10 ? 2 : 0)} ${r.unit} | ${r.p99 !== undefined ? `${r.p99.toFixed(1)} ms` : ''} | ${r.note ?? ''} |`);
+  async function finish(): Promise<void> {
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('exit', r));
+    await knex.destroy();
+    sigServer.close();
+    await pg.stop();
+
+    // --- Report -------------------------------------------------------------------------------
+    const cores = os.cpus().length;
+    const lines = [`cores: ${cores}, node ${process.version}, ${quick ? 'quick' : 'full'} run, ${((Date.now() - started) / 1000).toFixed(0)} s`, ''];
+    lines.push('| case | metric | value | p99 | note |', '| --- | --- | --- | --- | --- |');
+    for (const r of rows) {
+      lines.push(`| ${r.case} | ${r.metric} | ${r.value.toFixed(r.value < 10 ? 2 : 0)} ${r.unit} | ${r.p99 !== undefined ? `${r.p99.toFixed(1)} ms` : ''} | ${r.note ?? ''} |`);
+    }
+    process.stdout.write(`${lines.join('\n')}\n`);
+    if (values.out) fs.writeFileSync(values.out, `${JSON.stringify({ cores, node: process.version, quick, rows }, null, 2)}\n`);
+    fs.rmSync(work, { recursive: true, force: true });
   }
-  process.stdout.write(`${lines.join('\n')}\n`);
-  if (values.out) fs.writeFileSync(values.out, `${JSON.stringify({ cores, node: process.version, quick, rows }, null, 2)}\n`);
-  fs.rmSync(work, { recursive: true, force: true });
 }
 
 main().catch((err) => {

@@ -19,7 +19,10 @@ export type TufErrorCode =
   | 'already_bootstrapped'
   | 'unknown_metadata'
   | 'target_file_missing'
-  | 'target_hash_mismatch'
+  | 'target_hash_mismatch' // a file's length or hashes differ from what its metadata lists (or it sends more bytes than listed)
+  | 'target_too_large' // a file over MAX_TARGET_BYTES
+  | 'too_many_targets' // a project role listing more targets than MAX_TARGETS_PER_PROJECT_ROLE (tuf-js reads them in quadratic time)
+  | 'upload_not_found' // no open (verified, not yet published) upload with that signed sha256 listing that file
   | 'signed_mismatch' // merging signatures over different `signed` content
   | 'not_delegated' // no delegation for this project in top-level targets
   | 'path_not_delegated' // a target path outside the delegation's paths

@@ -106,7 +106,7 @@ export function sameRoleDelegation(a: Root, b: Root, name: TopLevelRole): boolea
   return x.threshold === y.threshold && x.keyids.length === y.keyids.length && x.keyids.every((k) => y.keyids.includes(k));
 }
 
-export function checkTargetEntries(targets: ParsedMetadata<'targets'>): void {
+export function checkTargetEntries(targets: Pick<ParsedMetadata<'targets'>, 'envelope'>): void {
   const entries = targets.envelope.signed.targets;
   if (!isPlainObject(entries)) throw new TufError('malformed', 'targets: "targets" must be an object');
   for (const [path, entry] of Object.entries(entries)) {

@@ -1,6 +1,7 @@
 // The repository's maintainer API, as the maintainer tool and the demo use it.
 import type { Envelope } from '../core/metadata.ts';
 import type { ProjectInfoJson } from '../core/apiTypes.ts';
+import { putFile } from './files.ts';
 
 export class ApiError extends Error {
   constructor(
@@ -16,6 +17,23 @@ export type ProjectInfo = ProjectInfoJson;
 
 export interface ServerConfig {
   sigstore: { fulcioUrl: string; rekorUrl: string; oidcIssuer: string | null; devTokenUrl: string | null };
+}
+
+/** A file the server does not hold yet, named in an upload's answer. */
+export interface MissingFile {
+  path: string;
+  length: number;
+  sha256: string;
+}
+
+/** The answer to an upload: published (201), or waiting for signatures or files (202). */
+export interface UploadAnswer {
+  status: 'published' | 'pending' | 'awaiting_files';
+  version: number;
+  signatures?: number;
+  threshold?: number;
+  signedSha256?: string;
+  missingFiles?: MissingFile[];
 }
 
 export interface RequestOptions {
@@ -75,13 +93,42 @@ export class RepositoryApi {
     return this.call('POST', '/api/v1/registrations', request);
   }
 
-  async upload(project: string, metadata: Envelope, files: Record<string, Buffer>) {
-    const encoded: Record<string, string> = {};
-    for (const [path, bytes] of Object.entries(files)) encoded[path] = bytes.toString('base64');
-    return this.call<{ status: 'published' | 'pending'; version: number; signatures?: number; threshold?: number }>(
-      'POST',
-      `/api/v1/projects/${encodeURIComponent(project)}/uploads`,
-      { metadata, files: encoded },
-    );
+  /** Sends signed role metadata alone (a co-signature, or the first step of a release). */
+  async uploadMetadata(project: string, metadata: Envelope): Promise<{ status: number; body: UploadAnswer }> {
+    return this.call<UploadAnswer>('POST', `/api/v1/projects/${encodeURIComponent(project)}/uploads`, { metadata });
+  }
+
+  /** Streams one file of an open upload (named by the sha256 of its signed metadata). */
+  async uploadFile(project: string, signedSha256: string, targetPath: string, file: string, length: number): Promise<{ status: number; body: UploadAnswer }> {
+    const url = `${this.base.replace(/\/$/, '')}/api/v1/projects/${encodeURIComponent(project)}/uploads/${signedSha256}/files/${targetPath.split('/').map(encodeURIComponent).join('/')}`;
+    const res = await putFile(url, file, length);
+    let parsed: unknown = res.text;
+    try {
+      parsed = JSON.parse(res.text);
+    } catch {
+      // keep the text
+    }
+    if (res.status < 200 || res.status >= 300) {
+      const err = (parsed as { error?: { code?: string; message?: string } })?.error;
+      throw new ApiError(res.status, err?.code ?? String(res.status), `PUT ${targetPath}: ${res.status} ${err?.code ?? ''}: ${err?.message ?? res.text}`);
+    }
+    return { status: res.status, body: parsed as UploadAnswer };
+  }
+
+  /**
+   * A release in one call: the signed metadata first (the server verifies it before it accepts a
+   * byte of a file), then each file it still lacks, streamed from `files` (target path -> local
+   * file). The answer of the last request says whether the version is published.
+   */
+  async publish(project: string, metadata: Envelope, files: Map<string, { file: string; length: number }>): Promise<UploadAnswer> {
+    let answer = (await this.uploadMetadata(project, metadata)).body;
+    const missing = answer.missingFiles ?? [];
+    const unknown = missing.filter((m) => !files.has(m.path));
+    if (unknown.length > 0) throw new Error(`the server holds no file for ${unknown.map((m) => m.path).join(', ')}, and none was given`);
+    for (const m of missing) {
+      const local = files.get(m.path)!;
+      answer = (await this.uploadFile(project, answer.signedSha256!, m.path, local.file, local.length)).body;
+    }
+    return answer;
   }
 }

@@ -7,9 +7,10 @@ import { canonicalBytes, isPlainObject, type JsonObject } from '../core/canonica
 import { DAY_SECONDS } from '../core/ceremony.ts';
 import { DEFAULT_PROJECT_EXPIRY_SECONDS, registrationSigned } from '../core/delegations.ts';
 import { identityKeyid } from '../core/identity.ts';
-import { buildTargetsSigned, describeTarget, expiresAfter, type Envelope, type TargetEntry } from '../core/metadata.ts';
+import { buildTargetsSigned, expiresAfter, type Envelope, type TargetEntry } from '../core/metadata.ts';
 import { assertTargetPath } from '../core/names.ts';
 import { jsonRequest, RepositoryApi, type ProjectInfo } from './api.ts';
+import { describeFile } from './files.ts';
 import type { ProjectRegistrationsJson, RegistrationJson } from '../core/apiTypes.ts';
 import { redactTokens, signWithIdentity, type SigstoreEndpoints, type TokenSource } from './identitySigner.ts';
 import { identityOfToken, tokenSource } from './tokens.ts';
@@ -111,23 +112,26 @@ async function publish(ctx: Context, files: string[], expiresDays: number, remov
   for (const p of remove) {
     if (!listed.delete(p)) fail(`cannot remove ${p}: not in ${ctx.project} v${info.version}`);
   }
-  const uploads: Record<string, Buffer> = {};
+  // Hashed as streams, sent as streams: a file of any size costs no memory here.
+  const uploads = new Map<string, { file: string; length: number }>();
   for (const file of files) {
     const targetPath = `${projectDirectory(info)}/${path.basename(file)}`;
     assertTargetPath(targetPath);
-    const bytes = fs.readFileSync(file);
-    listed.set(targetPath, describeTarget(bytes));
-    uploads[targetPath] = bytes;
+    if (!fs.statSync(file).isFile()) fail(`${file} is not a file`);
+    const entry = await describeFile(file);
+    listed.set(targetPath, entry);
+    uploads.set(targetPath, { file, length: entry.length });
   }
   const targets: Record<string, TargetEntry> = Object.fromEntries(listed);
   const version = (info.version ?? 0) + 1;
   const signed = buildTargetsSigned({ version, expires: expiresAfter(new Date(), expiresDays * DAY_SECONDS), targets });
   const envelope = await sign(ctx, signed, keyid, me.token);
-  const res = await ctx.api.upload(ctx.project, envelope, uploads);
-  if (res.body.status === 'published') {
-    process.stdout.write(`published ${ctx.project} v${version} (${Object.keys(uploads).join(', ') || 'no new files'}), signed by ${me.identity}\n`);
+  // The metadata first (verified before the server accepts a byte of a file), then each file it lacks.
+  const answer = await ctx.api.publish(ctx.project, envelope, uploads);
+  if (answer.status === 'published') {
+    process.stdout.write(`published ${ctx.project} v${version} (${[...uploads.keys()].join(', ') || 'no new files'}), signed by ${me.identity}\n`);
   } else {
-    process.stdout.write(`${ctx.project} v${version} is pending: ${res.body.signatures}/${res.body.threshold} signatures; another maintainer runs \`tuf-maintainer cosign\`\n`);
+    process.stdout.write(`${ctx.project} v${version} is pending: ${answer.signatures}/${answer.threshold} signatures; another maintainer runs \`tuf-maintainer cosign\`\n`);
   }
 }
 
@@ -143,10 +147,12 @@ async function cosign(ctx: Context, version: number | undefined): Promise<void> 
   const targets = isPlainObject(pending.metadata.signed.targets) ? Object.keys(pending.metadata.signed.targets) : [];
   process.stdout.write(`co-signing ${ctx.project} v${pending.version}: ${targets.join(', ') || 'no targets'}\n`);
   const envelope = await sign(ctx, pending.metadata.signed, keyid, me.token);
-  const res = await ctx.api.upload(ctx.project, envelope, {});
+  // A co-signature is metadata only; the files travel with the first signature.
+  const res = await ctx.api.uploadMetadata(ctx.project, envelope);
+  const waiting = res.body.missingFiles?.length ? `; waiting for ${res.body.missingFiles.map((m) => m.path).join(', ')} from whoever has them (tuf-maintainer publish)` : '';
   process.stdout.write(res.body.status === 'published'
     ? `published ${ctx.project} v${pending.version}\n`
-    : `${ctx.project} v${pending.version}: ${res.body.signatures}/${res.body.threshold} signatures\n`);
+    : `${ctx.project} v${pending.version}: ${res.body.signatures}/${res.body.threshold} signatures${waiting}\n`);
 }
 
 async function status(api: RepositoryApi, server: string, project: string): Promise<void> {

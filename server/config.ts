@@ -32,10 +32,31 @@ export interface Config {
   cacheReloadIntervalSeconds: number;
   metadataCacheBytes: number;
   timestampMaxAgeSeconds: number;
-  maxMetadataBytes: number;
+  // Request bodies, per route: each limit fits what the route carries (docs/design-notes.md, "Uploads").
+  /** POST /api/v1/registrations: one signed request and its Sigstore bundle (about 5 KiB). MAX_REGISTRATION_BYTES, default 32 KiB. */
+  maxRegistrationBytes: number;
+  /** POST /api/v1/projects/NAME/uploads: a project role's signed metadata (small files may ride along as base64 within it). MAX_PROJECT_METADATA_BYTES, default 2 MiB. */
+  maxProjectMetadataBytes: number;
+  /** /admin/bootstrap and /admin/metadata/*: root, top-level targets and bins. MAX_ADMIN_METADATA_BYTES (older name MAX_METADATA_BYTES), default 10 MiB. */
+  maxAdminMetadataBytes: number;
+  /** One target file, streamed: PUT .../uploads/SHA/files/PATH and PUT /admin/blobs. MAX_TARGET_BYTES, default 100 MiB. */
   maxTargetBytes: number;
-  /** A maintainer upload: metadata plus base64 files. */
-  maxUploadBytes: number;
+  /** Targets one project role may list: tuf-js (clients, and the server's checks) reads them in quadratic time (1,000: about 0.4 s). MAX_TARGETS_PER_PROJECT_ROLE, default 1000. */
+  maxTargetsPerProjectRole: number;
+  /** JSON bodies larger than this are parsed, canonicalized and verified on worker threads, never on the event loop. PARSE_OFF_THREAD_BYTES, default 64 KiB. */
+  parseOffThreadBytes: number;
+  /** JSON bodies held in memory at once by this process while read and parsed; beyond it, 503. MAX_BUFFERED_BODY_BYTES, default 64 MiB. */
+  maxBufferedBodyBytes: number;
+  /** A JSON body must arrive whole within this, and a streamed file may not stall longer (408). BODY_TIMEOUT_SECONDS, default 30. */
+  bodyTimeoutSeconds: number;
+  /** Streamed file uploads at once in this process; beyond it, 503 with Retry-After. MAX_CONCURRENT_FILE_UPLOADS, default 8. */
+  maxConcurrentFileUploads: number;
+  /** Streamed files are staged here (hashed, cut off at their declared length) before one transaction stores them. UPLOAD_STAGING_DIR, default DATA_DIR/staging. */
+  uploadStagingDir: string;
+  /** A client has this long to send its request headers (node's headersTimeout; slowloris). HEADERS_TIMEOUT_SECONDS, default 20. */
+  headersTimeoutSeconds: number;
+  /** A whole request, body included (node's requestTimeout): room for MAX_TARGET_BYTES on a slow link. REQUEST_TIMEOUT_SECONDS, default 3600. */
+  requestTimeoutSeconds: number;
   logLevel: string;
   /** Sigstore trusted root file (SIGSTORE_TRUSTED_ROOT); null: the local one in dev mode, else public-good. */
   sigstoreTrustedRootFile: string | null;
@@ -126,9 +147,18 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     cacheReloadIntervalSeconds: int(env, 'CACHE_RELOAD_INTERVAL_SECONDS', 30, 1),
     metadataCacheBytes: int(env, 'METADATA_CACHE_BYTES', 256 * 1024 * 1024, 1024),
     timestampMaxAgeSeconds: int(env, 'TIMESTAMP_MAX_AGE_SECONDS', 30),
-    maxMetadataBytes: int(env, 'MAX_METADATA_BYTES', 10 * 1024 * 1024, 1024),
+    maxRegistrationBytes: int(env, 'MAX_REGISTRATION_BYTES', 32 * 1024, 1024),
+    maxProjectMetadataBytes: int(env, 'MAX_PROJECT_METADATA_BYTES', 2 * 1024 * 1024, 1024),
+    maxAdminMetadataBytes: int(env, 'MAX_ADMIN_METADATA_BYTES', int(env, 'MAX_METADATA_BYTES', 10 * 1024 * 1024, 1024), 1024),
     maxTargetBytes,
-    maxUploadBytes: Math.ceil((maxTargetBytes * 4) / 3) + 1024 * 1024,
+    maxTargetsPerProjectRole: int(env, 'MAX_TARGETS_PER_PROJECT_ROLE', 1000, 1),
+    parseOffThreadBytes: int(env, 'PARSE_OFF_THREAD_BYTES', 64 * 1024, 0),
+    maxBufferedBodyBytes: int(env, 'MAX_BUFFERED_BODY_BYTES', 64 * 1024 * 1024, 1024),
+    bodyTimeoutSeconds: int(env, 'BODY_TIMEOUT_SECONDS', 30, 1),
+    maxConcurrentFileUploads: int(env, 'MAX_CONCURRENT_FILE_UPLOADS', 8, 1),
+    uploadStagingDir: path.resolve(root, env.UPLOAD_STAGING_DIR ?? path.join(env.DATA_DIR ?? '.data', 'staging')),
+    headersTimeoutSeconds: int(env, 'HEADERS_TIMEOUT_SECONDS', 20, 1),
+    requestTimeoutSeconds: int(env, 'REQUEST_TIMEOUT_SECONDS', 3600, 1),
     logLevel: env.LOG_LEVEL ?? 'info',
     sigstoreTrustedRootFile: env.SIGSTORE_TRUSTED_ROOT ? path.resolve(root, env.SIGSTORE_TRUSTED_ROOT) : null,
     sigstoreFulcioUrl: env.SIGSTORE_FULCIO_URL ?? 'https://fulcio.sigstore.dev',

@@ -104,7 +104,7 @@ async function start(config: Config): Promise<void> {
     log.info({ tokenFile }, 'development admin token');
   }
   await repo.resignTick();
-  const server = await listen(repo.app, config.host, config.port);
+  const server = await listen(repo.app, config.host, config.port, config);
   const base = config.publicUrl.replace(/\/$/, '');
   log.info({ metadataUrl: `${base}/metadata/`, targetsUrl: `${base}/targets/` }, 'serving the repository');
   const rootFile = path.join(config.devDir, '1.root.json');

@@ -27,6 +27,7 @@ import { MetadataCache } from './serving/metadataCache.ts';
 import { ReadinessCheck } from './serving/readiness.ts';
 import { TargetFiles } from './serving/targetFiles.ts';
 import { WorkerVerifierPool } from './verifyPool.ts';
+import { BlobStore } from './db/blobStore.ts';
 import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { publicGoodTrustedRoot } from '../core/publicGoodTrustedRoot.ts';
 import type { Router } from 'express';
@@ -164,6 +165,10 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     },
   });
   const admission = new AdmissionService({ clock, publication, current, verifier, reservedProjectNames: config.reservedProjectNames });
+  // Target files: staged on local disk while received, then stored in pieces (db/blobStore.ts).
+  const blobs = new BlobStore(knex, config.uploadStagingDir);
+  // Leftovers of a process killed mid-upload: no request can still be writing a file this old.
+  await blobs.sweepStaging(config.requestTimeoutSeconds * 1000).catch((err) => log.warn({ err: String(err) }, 'could not sweep the upload staging directory'));
   const projects = new ProjectService({
     knex,
     clock,
@@ -172,6 +177,9 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     verifier,
     ...(verifierPool ? { verifierPool } : {}),
     projectMaxExpirySeconds: config.projectMaxExpirySeconds,
+    blobs,
+    maxTargetBytes: config.maxTargetBytes,
+    maxTargetsPerProjectRole: config.maxTargetsPerProjectRole,
   });
   const registrations = new RegistrationService({
     db: knex,
@@ -187,18 +195,19 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
   await cache.start(opts.databaseUrl, config.cacheReloadIntervalSeconds);
   const app = createApp({
     admission,
-    admin: new AdminService({ knex, cache, keyStore, clock, expiryWarningSeconds: config.expiryWarningSeconds }),
+    admin: new AdminService({ knex, cache, keyStore, clock, expiryWarningSeconds: config.expiryWarningSeconds, blobs }),
     tokens,
     projects,
     registrations,
     cache,
-    targetFiles: new TargetFiles(knex),
+    targetFiles: new TargetFiles(knex, blobs),
     readiness: new ReadinessCheck({ knex, cache, clock, readyMinTimestampRemainingSeconds: config.readyMinTimestampRemainingSeconds, expiryWarningSeconds: config.expiryWarningSeconds }),
     sigstore: opts.sigstore.advert,
     ...(opts.sigstore.devRouter ? { devSigstoreRouter: opts.sigstore.devRouter } : {}),
     metrics,
     clock,
     logger: log,
+    bodyTasks: verifierPool,
     config,
   });
 
@@ -262,9 +271,23 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
   };
 }
 
-export function listen(app: http.RequestListener, host: string, port: number): Promise<http.Server> {
+/** How long clients may take (slowloris): see Config.headersTimeoutSeconds and requestTimeoutSeconds. */
+export interface ListenTimeouts {
+  headersTimeoutSeconds: number;
+  requestTimeoutSeconds: number;
+}
+
+export function listen(app: http.RequestListener, host: string, port: number, timeouts: ListenTimeouts = { headersTimeoutSeconds: 20, requestTimeoutSeconds: 3600 }): Promise<http.Server> {
   return new Promise((resolve, reject) => {
-    const server = http.createServer(app);
+    const requestTimeout = timeouts.requestTimeoutSeconds * 1000;
+    // A client that trickles its headers is dropped after headersTimeout (node answers 408), one
+    // that trickles a whole request after requestTimeout; bodies have tighter limits of their own
+    // (BODY_TIMEOUT_SECONDS, http/body.ts). Checked every connectionsCheckingInterval.
+    const server = http.createServer({
+      headersTimeout: Math.min(timeouts.headersTimeoutSeconds * 1000, requestTimeout),
+      requestTimeout,
+      connectionsCheckingInterval: Math.min(5_000, Math.max(250, Math.floor((timeouts.headersTimeoutSeconds * 1000) / 4))),
+    }, app);
     server.keepAliveTimeout = 65_000;
     server.once('error', reject);
     server.listen(port, host, () => resolve(server));

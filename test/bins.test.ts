@@ -159,3 +159,25 @@ test('the stored history checks out, bins and project roles included', async () 
   assert.deepEqual(report.problems, []);
   assert.ok(report.versionsChecked > BINS);
 });
+
+test('bins close to expiry are reported by /readyz and /admin/status; expired ones make it not ready', async () => {
+  const status = async () => (await (await fetch(`${t.baseUrl}/admin/status`, { headers: { authorization: `Bearer ${t.adminToken}` } })).json()) as { offlineExpiry: { role: string; warning: boolean; expired: boolean }[] };
+  assert.deepEqual((await status()).offlineExpiry.map((e) => e.role), ['root', 'targets'], 'healthy bins are not listed');
+  const saved = t.clock.now();
+  t.clock.set(new Date(saved.getTime() + 340 * 86_400_000));
+  try {
+    const soon = (await status()).offlineExpiry.filter((e) => e.role.startsWith('bin-'));
+    assert.equal(soon.length, BINS);
+    assert.ok(soon.every((e) => e.warning && !e.expired));
+    const ready = (await (await fetch(`${t.baseUrl}/readyz`)).json()) as { warnings: string[] };
+    assert.ok(ready.warnings.some((w) => /^bin-/.test(w)), ready.warnings.join('; '));
+    t.clock.set(new Date(saved.getTime() + 400 * 86_400_000));
+    const expired = await fetch(`${t.baseUrl}/readyz`);
+    assert.equal(expired.status, 503);
+    const body = (await expired.json()) as { checks: { offlineRoles: { ok: boolean; detail?: string } } };
+    assert.equal(body.checks.offlineRoles.ok, false);
+    assert.match(String(body.checks.offlineRoles.detail), /bin-/);
+  } finally {
+    t.clock.set(saved);
+  }
+});

@@ -19,7 +19,9 @@ let registration: Envelope;
 const file = Buffer.from('demo 1.0');
 
 before(async () => {
-  ({ t, keys } = await bootstrappedWithSigstore({ env: { WRITE_RATE_LIMIT_PER_MINUTE: '0', MAX_METADATA_BYTES: '262144', MAX_TARGET_BYTES: '1048576' } }));
+  // PARSE_OFF_THREAD_BYTES 0: every body here, the 10,000 generated ones too, goes through the
+  // parsing workers (http/bodyTasks.ts); the other test files take the main-thread path.
+  ({ t, keys } = await bootstrappedWithSigstore({ env: { WRITE_RATE_LIMIT_PER_MINUTE: '0', MAX_ADMIN_METADATA_BYTES: '262144', MAX_TARGET_BYTES: '1048576', PARSE_OFF_THREAD_BYTES: '0' } }));
   await delegateProject(t, keys, 'demo', [ALICE]);
   const signed = buildTargetsSigned({ version: 1, expires: expiresAfter(t.clock.now(), 30 * 86_400), targets: { 'demo/demo-1.0.tgz': describeTarget(file) } });
   published = await signAs(t, signed, [{ identity: ALICE }]);

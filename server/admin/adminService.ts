@@ -1,5 +1,6 @@
 // What the admin API shows and stores besides signed metadata: repository status, the audit log,
 // roles awaiting re-signing, and files uploaded ahead of the targets metadata that lists them.
+import type { Readable } from 'node:stream';
 import type { Knex } from 'knex';
 import { sha256Hex } from '../../core/canonical.ts';
 import type { Clock } from '../../core/clock.ts';
@@ -7,6 +8,7 @@ import type { ResignNeededJson } from '../../core/apiTypes.ts';
 import { TOP_LEVEL_ROLES } from '../../core/names.ts';
 import { appendAudit, listAudit } from '../db/auditRepo.ts';
 import { listResignNeeded } from '../db/projectsRepo.ts';
+import type { BlobStore } from '../db/blobStore.ts';
 import { putBlob } from '../db/targetsRepo.ts';
 import { currentOnlinePublicKeys, type OnlineKeyStore } from '../onlineKeys.ts';
 import { offlineExpiry } from '../serving/expiry.ts';
@@ -18,6 +20,7 @@ export interface AdminServiceDeps {
   keyStore: OnlineKeyStore;
   clock: Clock;
   expiryWarningSeconds: number;
+  blobs: BlobStore;
 }
 
 export class AdminService {
@@ -53,5 +56,12 @@ export class AdminService {
     const created = await putBlob(this.deps.knex, sha256, content);
     if (created) await appendAudit(this.deps.knex, { actor, action: 'blob.stored', details: { sha256, length: content.length } });
     return { sha256, length: content.length, created };
+  }
+
+  /** The same, streamed: hashed while staged, refused beyond `maxBytes`, memory flat. */
+  async storeBlobStream(source: Readable, actor: string, maxBytes: number): Promise<{ sha256: string; length: number; created: boolean }> {
+    const stored = await this.deps.blobs.receive(source, { maxBytes, what: 'the file' });
+    if (stored.created) await appendAudit(this.deps.knex, { actor, action: 'blob.stored', details: { sha256: stored.sha256, length: stored.length } });
+    return { sha256: stored.sha256, length: stored.length, created: stored.created };
   }
 }

@@ -19,7 +19,8 @@
 //   finds the file missing: `target_file_missing`, nothing is published that lists it).
 // - Pending versions are not checked that way (a co-signer sends no files), so they rest on the
 //   grace period instead: an upload stores or re-sends its files (which moves `touched_at` on,
-//   db/targetsRepo.ts putBlob) moments before its pending version commits, and a request lasts
+//   db/targetsRepo.ts putBlob, db/blobStore.ts for streamed files) moments before its pending
+//   version commits or after it (then the pending version lists them already), and a request lasts
 //   seconds, far less than the grace (a day by default). Once committed, the pending version's
 //   listing is visible to the DELETE and keeps its files until the version expires. Times are
 //   compared in the database's own clock (touched_at) against the run's `now`; keep the

@@ -62,7 +62,7 @@ export class AdmissionService {
   }
 
   private delegatedDeps() {
-    return { current: this.deps.current, verifier: this.deps.verifier, now: this.deps.clock.now() };
+    return { current: this.deps.current, verifier: this.deps.verifier, now: this.deps.clock.now(), reservedProjectNames: this.deps.reservedProjectNames ?? [] };
   }
 
   /**

@@ -16,6 +16,7 @@ import type { PublicationTx } from '../publication/publication.ts';
 import { storeTargetsVersion } from '../roles/storeRole.ts';
 import type { PublishedRole } from '../serving/published.ts';
 import { approveDelegatedRegistrations, reviewDelegations } from './delegationReview.ts';
+import { checkNewDelegationNames } from './projectNames.ts';
 
 /** Role name -> its signed metadata, as an admin submits them. */
 export type DelegatedSubmission = Map<string, unknown>;
@@ -24,6 +25,8 @@ export interface DelegatedRoleDeps {
   current: CurrentMetadata;
   verifier: SignatureVerifier;
   now: Date;
+  /** RESERVED_PROJECT_NAMES: refused as project delegations (issue 19). */
+  reservedProjectNames?: string[];
 }
 
 /** Parses a submission before any lock is taken (structure only). */
@@ -64,6 +67,7 @@ export async function admitDelegatedRoles(
       verifier: deps.verifier,
     });
     const previous = await deps.current.delegated(tx.db, name);
+    await checkNewDelegationNames(tx.db, previous, candidate, deps.reservedProjectNames ?? [], top, deps.current);
     const stored = await storeTargetsVersion(tx.db, name, candidate);
     deps.current.remember(name, candidate, stored.published.file!.sha256);
     await appendAudit(tx.db, {

@@ -131,3 +131,8 @@ export async function pendingProjectsLikeAny(db: Db, names: string[]): Promise<s
   );
   return (res.rows as { project: string }[]).map((r) => r.project);
 }
+
+/** The upload of `role` with these signed bytes, whatever its status (pending, published or dropped). */
+export async function pendingBySignedSha256(db: Db, role: string, signedSha256: string): Promise<PendingUploadRow | undefined> {
+  return db<PendingUploadRow>('pending_uploads').where({ role, signed_sha256: signedSha256 }).first();
+}

@@ -33,7 +33,8 @@ export interface TargetRecordRow {
 export interface TargetBlobRow {
   sha256: string;
   length: string;
-  content: Buffer;
+  /** The whole file; null when it is stored in pieces (target_blob_chunks, db/blobStore.ts). */
+  content: Buffer | null;
   created_at: Date;
   /** Last upload of these bytes; garbage collection's grace period counts from here. */
   touched_at: Date;

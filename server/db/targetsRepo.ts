@@ -56,3 +56,14 @@ export async function getBlob(db: Db, sha256: string): Promise<TargetBlobRow | u
 export async function blobExists(db: Db, sha256: string): Promise<boolean> {
   return (await db<TargetBlobRow>('target_blobs').where({ sha256 }).first('sha256')) !== undefined;
 }
+
+/** Which of `sha256s` are held (stored whole or in pieces, db/blobStore.ts). */
+export async function heldBlobs(db: Db, sha256s: string[]): Promise<Set<string>> {
+  const held = new Set<string>();
+  const unique = [...new Set(sha256s)];
+  for (let i = 0; i < unique.length; i += 1000) {
+    const rows = await db<TargetBlobRow>('target_blobs').whereIn('sha256', unique.slice(i, i + 1000)).select('sha256');
+    for (const r of rows) held.add(r.sha256);
+  }
+  return held;
+}

@@ -9,7 +9,7 @@ import type { Metrics } from '../metrics.ts';
 import type { RegistrationService } from '../projects/registrations.ts';
 import { requireAdmin } from './adminAuth.ts';
 import { HttpError, toHttp } from './errors.ts';
-import { jsonShapeGuard } from './limits.ts';
+import { jsonBody, type BodyBudget, type JsonParsing } from './body.ts';
 import { parseBody } from './schema.ts';
 
 const jsonObject = z.record(z.string(), z.unknown());
@@ -35,15 +35,27 @@ export interface AdminRouteDeps {
   admin: AdminService;
   registrations: RegistrationService;
   metrics: Metrics;
-  maxMetadataBytes: number;
+  bodies: AdminBodyLimits;
+}
+
+export interface AdminBodyLimits {
+  maxAdminMetadataBytes: number;
   maxTargetBytes: number;
+  bodyTimeoutSeconds: number;
+  budget: BodyBudget;
+  parsing: JsonParsing;
 }
 
 export function adminRoutes(deps: AdminRouteDeps): Router {
   const router = Router();
   const { admission, metrics } = deps;
   router.use('/admin', requireAdmin(deps.tokens));
-  const json: express.RequestHandler[] = [express.json({ limit: deps.maxMetadataBytes, strict: true }), jsonShapeGuard()];
+  // Root, top-level targets and bins can be megabytes: above PARSE_OFF_THREAD_BYTES a worker
+  // parses and checks them first (body.ts). The admission checks themselves run here.
+  const json: express.RequestHandler[] = jsonBody(
+    { limitBytes: deps.bodies.maxAdminMetadataBytes, timeoutMs: deps.bodies.bodyTimeoutSeconds * 1000, budget: deps.bodies.budget, what: 'admin metadata' },
+    deps.bodies.parsing,
+  );
   const actor = (req: Request) => String(req.res?.locals.actor ?? 'unknown');
 
   /** Counts accepted and refused uploads by kind and reason, then passes errors on. */
@@ -89,12 +101,17 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     return admission.submitDelegated(asMap(parseBody(delegatedBody, req.body, 'delegated roles').delegated), actor(req));
   }));
 
+  // A file for admin-signed targets, streamed into the blob store (hashed while staged).
   router.put(
     '/admin/blobs',
-    express.raw({ type: () => true, limit: deps.maxTargetBytes }),
     counted('blob', async (req) => {
-      if (!Buffer.isBuffer(req.body)) throw new HttpError(400, 'bad_request', 'send the file as the request body');
-      return deps.admin.storeBlob(req.body, actor(req));
+      const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
+      if (encoding !== 'identity') throw new HttpError(415, 'bad_request', `send the file without Content-Encoding (got ${encoding})`);
+      const declared = req.headers['content-length'];
+      if (declared !== undefined && /^\d{1,15}$/.test(declared) && Number(declared) > deps.bodies.maxTargetBytes) {
+        throw new HttpError(413, 'too_large', `the file exceeds the limit of ${deps.bodies.maxTargetBytes} bytes`);
+      }
+      return deps.admin.storeBlobStream(req, actor(req), deps.bodies.maxTargetBytes);
     }),
   );
 

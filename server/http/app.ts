@@ -21,6 +21,9 @@ import { metadataRoutes } from './metadataRoutes.ts';
 import { projectRoutes, type SigstoreAdvert } from './projectRoutes.ts';
 import { targetRoutes } from './targetRoutes.ts';
 import { writeRateLimit } from './limits.ts';
+import { BodyBudget } from './body.ts';
+import { DEFAULT_JSON_SHAPE } from '../../core/jsonShape.ts';
+import type { BodyTaskRunner } from '../verifyPool.ts';
 
 export interface AppDeps {
   admission: AdmissionService;
@@ -37,11 +40,19 @@ export interface AppDeps {
   metrics: Metrics;
   clock: Clock;
   logger: Logger;
+  /** Parses large JSON bodies off the event loop (the verifier pool's workers); null: on the main thread. */
+  bodyTasks: BodyTaskRunner | null;
   config: {
     timestampMaxAgeSeconds: number;
-    maxMetadataBytes: number;
+    maxRegistrationBytes: number;
+    maxProjectMetadataBytes: number;
+    maxTargetsPerProjectRole: number;
+    maxAdminMetadataBytes: number;
     maxTargetBytes: number;
-    maxUploadBytes: number;
+    parseOffThreadBytes: number;
+    maxBufferedBodyBytes: number;
+    bodyTimeoutSeconds: number;
+    maxConcurrentFileUploads: number;
     writeRateLimitPerMinute: number;
   };
 }
@@ -84,9 +95,16 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(metadataRoutes(deps.cache, deps.config.timestampMaxAgeSeconds));
   app.use(targetRoutes(deps.targetFiles));
   app.use(healthRoutes(deps));
-  app.use(projectRoutes({ ...deps, maxUploadBytes: deps.config.maxUploadBytes, maxMetadataBytes: deps.config.maxMetadataBytes }));
+  // One budget for every JSON body this process holds, one parsing policy for every route.
+  const c = deps.config;
+  const budget = new BodyBudget(c.maxBufferedBodyBytes);
+  const parsing = { offThreadBytes: c.parseOffThreadBytes, limits: DEFAULT_JSON_SHAPE, runner: deps.bodyTasks };
+  app.use(projectRoutes({
+    ...deps,
+    bodies: { maxRegistrationBytes: c.maxRegistrationBytes, maxProjectMetadataBytes: c.maxProjectMetadataBytes, maxTargetsPerProjectRole: c.maxTargetsPerProjectRole, bodyTimeoutSeconds: c.bodyTimeoutSeconds, maxConcurrentFileUploads: c.maxConcurrentFileUploads, budget, parsing },
+  }));
   if (deps.devSigstoreRouter) app.use('/dev/sigstore', deps.devSigstoreRouter);
-  app.use(adminRoutes({ ...deps, maxMetadataBytes: deps.config.maxMetadataBytes, maxTargetBytes: deps.config.maxTargetBytes }));
+  app.use(adminRoutes({ ...deps, bodies: { maxAdminMetadataBytes: c.maxAdminMetadataBytes, maxTargetBytes: c.maxTargetBytes, bodyTimeoutSeconds: c.bodyTimeoutSeconds, budget, parsing } }));
   app.use((_req, _res, next) => next(new HttpError(404, 'not_found', 'no such endpoint')));
   app.use(errorHandler);
   return app;

@@ -3,7 +3,7 @@ import type { ErrorRequestHandler } from 'express';
 import { TufError, type TufErrorCode } from '../../core/errors.ts';
 import { unavailableMessage } from '../failures.ts';
 
-export type HttpErrorCode = TufErrorCode | 'unauthorized' | 'not_found' | 'too_large' | 'too_deep' | 'rate_limited' | 'bad_request' | 'unavailable' | 'internal';
+export type HttpErrorCode = TufErrorCode | 'unauthorized' | 'not_found' | 'too_large' | 'too_deep' | 'rate_limited' | 'bad_request' | 'unavailable' | 'body_timeout' | 'internal';
 
 /** Errors raised by the HTTP layer itself (auth, schema, size). */
 export class HttpError extends Error {
@@ -38,6 +38,9 @@ const STATUS: Record<TufErrorCode, number> = {
   unknown_metadata: 404,
   target_file_missing: 422,
   target_hash_mismatch: 422,
+  target_too_large: 413,
+  upload_not_found: 404,
+  too_many_targets: 422,
   not_delegated: 404,
   path_not_delegated: 403,
   already_delegated: 409,
@@ -83,5 +86,9 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   if (status >= 500) req.log?.error({ err }, 'request failed');
   else req.log?.info({ code: body.error.code }, 'request refused');
   res.locals.errorCode = body.error.code;
+  // Refused before its body was read (too large, not delegated, no such upload...): close the
+  // connection after answering rather than read the rest of what may be a hostile body.
+  if (!req.complete && !res.headersSent) res.setHeader('Connection', 'close');
+  if (status === 503 && !res.getHeader('Retry-After')) res.setHeader('Retry-After', '5');
   res.status(status).json(body);
 };

@@ -1,30 +1,20 @@
-// Input limits in front of the handlers: nesting depth of JSON bodies, and a write rate per client.
+// Input limits in front of the handlers: nesting depth and size of JSON values, and a write rate per client.
 import type { RequestHandler } from 'express';
 import type { Clock } from '../../core/clock.ts';
+import { DEFAULT_JSON_SHAPE, jsonShapeProblem } from '../../core/jsonShape.ts';
 import { HttpError } from './errors.ts';
 
 /**
  * Refuses JSON bodies nested deeper than `maxDepth` or with more than `maxNodes` values: the
- * canonical JSON encoder recurses, and a deep body must not become a stack overflow.
+ * canonical JSON encoder recurses, and a deep body must not become a stack overflow. The walk is
+ * core's `jsonShapeProblem`, which the parsing workers run too.
  */
-export function jsonShapeGuard(maxDepth = 64, maxNodes = 1_000_000): RequestHandler {
+export function jsonShapeGuard(maxDepth = DEFAULT_JSON_SHAPE.maxDepth, maxNodes = DEFAULT_JSON_SHAPE.maxNodes): RequestHandler {
   return (req, _res, next) => {
     const body: unknown = req.body;
     if (typeof body !== 'object' || body === null || Buffer.isBuffer(body)) return next();
-    const stack: [unknown, number][] = [[body, 1]];
-    let nodes = 0;
-    while (stack.length > 0) {
-      const [value, depth] = stack.pop()!;
-      nodes += 1;
-      if (depth > maxDepth) return next(new HttpError(400, 'too_deep', `JSON body nested deeper than ${maxDepth} levels`));
-      if (nodes > maxNodes) return next(new HttpError(413, 'too_large', `JSON body has more than ${maxNodes} values`));
-      if (typeof value === 'object' && value !== null) {
-        for (const child of Array.isArray(value) ? value : Object.values(value)) {
-          if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
-          else nodes += 1;
-        }
-      }
-    }
+    const problem = jsonShapeProblem(body, { maxDepth, maxNodes });
+    if (problem) return next(new HttpError(problem.code === 'too_deep' ? 400 : 413, problem.code, problem.message));
     next();
   };
 }

@@ -1,19 +1,17 @@
-// The maintainer API: registration requests, project state, and signed uploads.
-import express, { Router, type RequestHandler } from 'express';
-import { z } from 'zod';
+// The maintainer API: registration requests, project state, and signed uploads. An upload is the
+// signed role metadata first (POST .../uploads; small files may ride along inline), then each file
+// it lists that the repository lacks, streamed as a raw body (PUT .../uploads/SIGNED_SHA256/files/PATH).
+import { Router, type Request, type Response } from 'express';
+import { isPlainObject } from '../../core/canonical.ts';
+import { TufError } from '../../core/errors.ts';
+import { assertTargetPath } from '../../core/names.ts';
 import type { Metrics } from '../metrics.ts';
-import type { ProjectService } from '../projects/projectService.ts';
+import type { Preverified, ProjectService, UploadResult } from '../projects/projectService.ts';
 import type { RegistrationService } from '../projects/registrations.ts';
-import { toHttp } from './errors.ts';
+import { jsonBody, rawBody, type BodyBudget, type JsonParsing } from './body.ts';
+import { parseJsonText, rethrowTaskError, uploadBody } from './bodyTasks.ts';
+import { HttpError, toHttp } from './errors.ts';
 import { parseBody } from './schema.ts';
-import { jsonShapeGuard } from './limits.ts';
-
-const uploadBody = z
-  .object({
-    metadata: z.record(z.string(), z.unknown()),
-    files: z.record(z.string().min(1).max(1024), z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64')).default({}),
-  })
-  .strict();
 
 export interface SigstoreAdvert {
   fulcioUrl: string;
@@ -28,20 +26,73 @@ export interface ProjectRouteDeps {
   registrations: RegistrationService;
   metrics: Metrics;
   sigstore: SigstoreAdvert;
-  maxUploadBytes: number;
-  maxMetadataBytes: number;
+  bodies: ProjectBodyLimits;
 }
+
+export interface ProjectBodyLimits {
+  maxRegistrationBytes: number;
+  maxProjectMetadataBytes: number;
+  maxTargetsPerProjectRole: number;
+  bodyTimeoutSeconds: number;
+  maxConcurrentFileUploads: number;
+  budget: BodyBudget;
+  parsing: JsonParsing;
+}
+
+/** Reads the body with `rawBody`'s limits, as a promise. */
+function readBody(req: Request, res: Response, opts: Parameters<typeof rawBody>[0]): Promise<Buffer> {
+  return new Promise((resolve, reject) => rawBody(opts)(req, res, (err?: unknown) => (err ? reject(err) : resolve(req.body as Buffer))));
+}
+
+/**
+ * Aborts when the connection has received nothing for `ms` (a stalled or slow-dripping sender).
+ * Watches the socket's byte count: listening for the body's data would start it flowing.
+ */
+function stallWatch(req: Request, ms: number): { signal: AbortSignal; stop(): void } {
+  const controller = new AbortController();
+  let last = req.socket.bytesRead;
+  let quietSince = Date.now();
+  const timer = setInterval(() => {
+    const now = Date.now();
+    if (req.socket.bytesRead !== last) {
+      last = req.socket.bytesRead;
+      quietSince = now;
+    } else if (now - quietSince >= ms) {
+      controller.abort(new HttpError(408, 'body_timeout', `nothing received for ${Math.round(ms / 1000)} s; the file upload was cut off`));
+    }
+  }, Math.max(50, Math.min(1000, Math.floor(ms / 4))));
+  timer.unref();
+  return { signal: controller.signal, stop: () => clearInterval(timer) };
+}
+
+/**
+ * Inline files by their own keys in the parsed JSON: the schema's record would drop a key named
+ * `__proto__`, and a file name the metadata does not list must be refused, not ignored.
+ */
+function inlineFiles(raw: unknown): Map<string, Buffer> {
+  const files = new Map<string, Buffer>();
+  const given = isPlainObject(raw) && isPlainObject(raw.files) ? raw.files : {};
+  for (const [path, b64] of Object.entries(given)) {
+    if (typeof b64 !== 'string') throw new HttpError(400, 'bad_request', `upload: files.${path}: must be base64`);
+    files.set(path, Buffer.from(b64, 'base64'));
+  }
+  return files;
+}
+
+const statusOf = (result: UploadResult) => (result.status === 'published' ? 201 : 202);
 
 export function projectRoutes(deps: ProjectRouteDeps): Router {
   const router = Router();
-  const { projects, metrics } = deps;
-  const json: RequestHandler[] = [express.json({ limit: deps.maxMetadataBytes }), jsonShapeGuard()];
+  const { projects, metrics, bodies } = deps;
+  const timeoutMs = bodies.bodyTimeoutSeconds * 1000;
+  const { parsing } = bodies;
+  let fileUploads = 0;
 
   router.get('/api/v1/config', (_req, res) => {
     res.json({ sigstore: deps.sigstore });
   });
 
-  router.post('/api/v1/registrations', ...json, async (req, res, next) => {
+  router.post('/api/v1/registrations', ...jsonBody({ limitBytes: bodies.maxRegistrationBytes, timeoutMs, budget: bodies.budget, what: 'a registration' }, parsing), async (req, res, next) => {
     try {
       const { registration, created } = await deps.registrations.register(req.body);
       metrics.uploads.inc({ kind: 'registration', result: 'accepted', reason: '' });
@@ -65,17 +116,71 @@ export function projectRoutes(deps: ProjectRouteDeps): Router {
     res.json({ pending: await projects.pending(req.params.project) });
   });
 
-  router.post('/api/v1/projects/:project/uploads', express.json({ limit: deps.maxUploadBytes }), jsonShapeGuard(), async (req, res, next) => {
+  // The signed metadata (small files may come inline as base64, within the same limit). Who may
+  // sign is known before the body is read: a project nobody may sign for is refused unread. A body
+  // above the off-thread size is parsed and its signatures verified on a worker; the event loop
+  // parses it only once a signature by a delegated identity verified.
+  router.post('/api/v1/projects/:project/uploads', async (req, res, next) => {
     try {
-      const body = parseBody(uploadBody, req.body, 'upload');
-      const files = new Map<string, Buffer>();
-      for (const [path, b64] of Object.entries(body.files)) files.set(path, Buffer.from(b64, 'base64'));
-      const result = await projects.upload(String(req.params.project), body.metadata, files);
+      const project = String(req.params.project);
+      const authority = await projects.authority(project);
+      let bytes: Uint8Array = await readBody(req, res, { limitBytes: bodies.maxProjectMetadataBytes, timeoutMs, budget: bodies.budget, what: 'project metadata' });
+      let preverified: Preverified | undefined;
+      if (bytes.length > parsing.offThreadBytes && parsing.runner) {
+        const answer = await parsing.runner.run({ kind: 'upload', bytes, limits: parsing.limits, project, authority, maxTargets: bodies.maxTargetsPerProjectRole });
+        if (answer === null) throw new HttpError(503, 'unavailable', 'no parsing worker could take the upload; retry shortly');
+        bytes = answer.bytes; // moved to the worker and back
+        const pre = answer.result;
+        if (!pre.ok) rethrowTaskError(pre.error);
+        if ((pre.validKeyids ?? []).length === 0) {
+          throw new TufError('threshold_not_met', `${project} v${pre.version}: no valid signature by an identity delegated for ${project}`);
+        }
+        preverified = { authority, signedSha256: pre.signedSha256!, validKeyids: pre.validKeyids!, invalidKeyids: pre.invalidKeyids ?? [] };
+      }
+      const raw = parseJsonText(bytes, parsing.limits);
+      const body = parseBody(uploadBody, raw, 'upload');
+      const result = await projects.upload(project, body.metadata, inlineFiles(raw), preverified);
       metrics.uploads.inc({ kind: 'project', result: result.status === 'published' ? 'accepted' : 'pending', reason: '' });
-      res.status(result.status === 'published' ? 201 : 202).json(result);
+      res.status(statusOf(result)).json(result);
     } catch (err) {
       metrics.uploads.inc({ kind: 'project', result: 'refused', reason: toHttp(err).body.error.code });
       next(err);
+    }
+  });
+
+  // One file of an open upload, as the raw body. Nothing is read before the service has checked
+  // that verified metadata of this upload lists the path; the bytes are then hashed while staged
+  // and cut off at the listed length. The request that brings the last file publishes (201).
+  router.put('/api/v1/projects/:project/uploads/:signedSha256/files/*path', async (req, res, next) => {
+    let slot = false;
+    let watch: { stop(): void } | null = null;
+    try {
+      const project = String(req.params.project);
+      const signedSha256 = String(req.params.signedSha256);
+      if (!/^[0-9a-f]{64}$/.test(signedSha256)) throw new HttpError(400, 'bad_request', 'the upload is named by the sha256 of its signed metadata (64 lowercase hex characters)');
+      const path = ((req.params as unknown as { path: string[] }).path ?? []).join('/');
+      assertTargetPath(path);
+      const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
+      if (encoding !== 'identity') throw new HttpError(415, 'bad_request', `send the file without Content-Encoding (got ${encoding})`);
+      const lengthHeader = req.headers['content-length'];
+      if (lengthHeader !== undefined && !/^\d{1,15}$/.test(lengthHeader)) throw new HttpError(400, 'bad_request', 'Content-Length is not a number');
+      if (fileUploads >= bodies.maxConcurrentFileUploads) throw new HttpError(503, 'unavailable', `${bodies.maxConcurrentFileUploads} file uploads are in progress here; retry shortly`);
+      fileUploads += 1;
+      slot = true;
+      const stall = stallWatch(req, timeoutMs);
+      watch = stall;
+      const result = await projects.receiveFile(project, signedSha256, path, req, {
+        contentLength: lengthHeader === undefined ? null : Number(lengthHeader),
+        signal: stall.signal,
+      });
+      metrics.uploads.inc({ kind: 'file', result: result.status === 'published' ? 'accepted' : 'pending', reason: '' });
+      res.status(statusOf(result)).json(result);
+    } catch (err) {
+      metrics.uploads.inc({ kind: 'file', result: 'refused', reason: toHttp(err).body.error.code });
+      next(err);
+    } finally {
+      watch?.stop();
+      if (slot) fileUploads -= 1;
     }
   });
 

@@ -1,8 +1,9 @@
+import { pipeline } from 'node:stream/promises';
 import { Router } from 'express';
 import { targetPathProblem } from '../../core/names.ts';
 import type { TargetFiles } from '../serving/targetFiles.ts';
 import { HttpError } from './errors.ts';
-import { IMMUTABLE, sendCached } from './metadataRoutes.ts';
+import { IMMUTABLE } from './metadataRoutes.ts';
 
 /** `/targets/<dir>/<sha256>.<name>`: the consistent-snapshot layout clients build from the first hash. */
 export function targetRoutes(files: TargetFiles): Router {
@@ -16,7 +17,27 @@ export function targetRoutes(files: TargetFiles): Router {
     const sha256 = m[1]!;
     const content = await files.get(path, sha256);
     if (!content) return next(new HttpError(404, 'not_found', `no target ${path} with sha256 ${sha256}`));
-    sendCached(res, req.get('if-none-match'), `"${sha256}"`, IMMUTABLE, 'application/octet-stream', content);
+    const etag = `"${sha256}"`;
+    res.setHeader('ETag', etag);
+    res.setHeader('Cache-Control', IMMUTABLE);
+    const ifNoneMatch = req.get('if-none-match');
+    if (ifNoneMatch && ifNoneMatch.split(',').some((t) => t.trim() === etag || t.trim() === '*')) {
+      res.status(304).end();
+      return;
+    }
+    res.setHeader('Content-Type', 'application/octet-stream');
+    res.setHeader('Content-Length', content.length);
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    // Piece by piece from the database; a client that stops reading stops the reads.
+    try {
+      await pipeline(content.stream(), res);
+    } catch (err) {
+      if (!res.headersSent) return next(err);
+      res.destroy();
+    }
   });
   return router;
 }

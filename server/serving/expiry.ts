@@ -1,8 +1,10 @@
+import { isBinName } from '../../core/bins.ts';
 import type { Clock } from '../../core/clock.ts';
 import type { MetadataCache } from './metadataCache.ts';
 
 export interface OfflineExpiry {
-  role: 'root' | 'targets';
+  /** root, targets, or a bin of the layered layout. */
+  role: string;
   version: number;
   expires: string;
   expiresInSeconds: number;
@@ -11,14 +13,19 @@ export interface OfflineExpiry {
   expired: boolean;
 }
 
-/** Root and targets are signed offline: they need a ceremony before they expire. */
+/**
+ * Root, targets and the bins are signed offline: they need a ceremony before they expire. Root and
+ * targets are always listed; bins (a thousand of them) only once within the warning window.
+ */
 export function offlineExpiry(cache: MetadataCache, clock: Clock, warningSeconds: number): OfflineExpiry[] {
   const now = clock.now().getTime();
   const out: OfflineExpiry[] = [];
-  for (const role of ['root', 'targets'] as const) {
+  const bins = cache.roles().filter(isBinName).sort();
+  for (const role of ['root', 'targets', ...bins]) {
     const head = cache.head(role);
     if (!head) continue;
     const expiresInSeconds = Math.floor((head.expires.getTime() - now) / 1000);
+    if (isBinName(role) && expiresInSeconds > warningSeconds) continue;
     out.push({
       role,
       version: head.version,

@@ -1,14 +1,18 @@
 // Target files as clients download them: only a file some role lists, with that path and hash.
+// Contents stream from the database (db/blobStore.ts), so a large file never sits in memory.
 import type { Knex } from 'knex';
-import { findTargetRecord, getBlob } from '../db/targetsRepo.ts';
+import type { BlobContent, BlobStore } from '../db/blobStore.ts';
+import { findTargetRecord } from '../db/targetsRepo.ts';
 
 export class TargetFiles {
-  constructor(private readonly knex: Knex) {}
+  constructor(
+    private readonly knex: Knex,
+    private readonly blobs: BlobStore,
+  ) {}
 
-  /** The bytes of `path` with this sha256, or null when no role lists such a target. */
-  async get(path: string, sha256: string): Promise<Buffer | null> {
+  /** The contents of `path` with this sha256, or null when no role lists such a target. */
+  async get(path: string, sha256: string): Promise<BlobContent | null> {
     const record = await findTargetRecord(this.knex, path, sha256);
-    const blob = record ? await getBlob(this.knex, sha256) : undefined;
-    return blob ? blob.content : null;
+    return record ? this.blobs.open(sha256) : null;
   }
 }

@@ -56,7 +56,7 @@ export async function startTestRepo(opts: StartOptions = {}): Promise<TestRepo> 
   const ownSigstore = opts.sigstore ? null : await startLocalSigstore();
   const sigstore = opts.sigstore ?? ownSigstore!;
   const repo = await assembleRepository({ config, databaseUrl, log, clock, keyStore, resignTimer: false, sigstore: sigstore.setup });
-  const server = await listen(repo.app, '127.0.0.1', 0);
+  const server = await listen(repo.app, '127.0.0.1', 0, config);
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
   const adminToken = await repo.tokens.create(`test-${Math.random().toString(36).slice(2)}`);
