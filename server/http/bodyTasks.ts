@@ -26,6 +26,21 @@ export const uploadBody = z
 
 export type UploadBody = z.infer<typeof uploadBody>;
 
+const own = (value: unknown, key: string) => typeof value === 'object' && value !== null && Object.prototype.hasOwnProperty.call(value, key);
+
+/**
+ * The upload body, refused with a 400 when it or its metadata or files carry a `__proto__` key:
+ * the schema would otherwise drop that key silently, and what was sent would differ from what is
+ * checked.
+ */
+export function parseUploadBody(value: unknown): UploadBody {
+  const body = value as { metadata?: unknown; files?: unknown } | null;
+  if (own(body, '__proto__') || own(body?.metadata, '__proto__') || own(body?.files, '__proto__')) {
+    throw new HttpError(400, 'bad_request', 'upload: "__proto__" is not a valid field, file or target name');
+  }
+  return parseBody(uploadBody, value, 'upload');
+}
+
 export type BodyTask =
   | { kind: 'json'; bytes: Uint8Array; limits: JsonShapeLimits }
   | { kind: 'upload'; bytes: Uint8Array; limits: JsonShapeLimits; project: string; authority: SigningAuthority; maxTargets: number };
@@ -63,7 +78,7 @@ export function parseJsonText(bytes: Uint8Array, limits: JsonShapeLimits): unkno
  * entries, the number of targets; then a verdict for every signature by a delegated key.
  */
 function preflightUpload(task: Extract<BodyTask, { kind: 'upload' }>, verifier: SignatureVerifier): BodyTaskResult {
-  const body = parseBody(uploadBody, parseJsonText(task.bytes, task.limits), 'upload');
+  const body = parseUploadBody(parseJsonText(task.bytes, task.limits));
   const doc = readSignedDocument(body.metadata, 'targets', task.project);
   checkTargetEntries(doc);
   if (doc.envelope.signed.delegations !== undefined) throw new TufError('nested_delegation', `${task.project} may not delegate further`);

@@ -9,9 +9,8 @@ import type { Metrics } from '../metrics.ts';
 import type { Preverified, ProjectService, UploadResult } from '../projects/projectService.ts';
 import type { RegistrationService } from '../projects/registrations.ts';
 import { jsonBody, rawBody, type BodyBudget, type JsonParsing } from './body.ts';
-import { parseJsonText, rethrowTaskError, uploadBody } from './bodyTasks.ts';
+import { parseJsonText, parseUploadBody, rethrowTaskError } from './bodyTasks.ts';
 import { HttpError, toHttp } from './errors.ts';
-import { parseBody } from './schema.ts';
 
 export interface SigstoreAdvert {
   fulcioUrl: string;
@@ -138,7 +137,7 @@ export function projectRoutes(deps: ProjectRouteDeps): Router {
         preverified = { authority, signedSha256: pre.signedSha256!, validKeyids: pre.validKeyids!, invalidKeyids: pre.invalidKeyids ?? [] };
       }
       const raw = parseJsonText(bytes, parsing.limits);
-      const body = parseBody(uploadBody, raw, 'upload');
+      const body = parseUploadBody(raw);
       const result = await projects.upload(project, body.metadata, inlineFiles(raw), preverified);
       metrics.uploads.inc({ kind: 'project', result: result.status === 'published' ? 'accepted' : 'pending', reason: '' });
       res.status(statusOf(result)).json(result);
