@@ -47,23 +47,18 @@ function release(version: number, files: Record<string, Buffer>): JsonObject {
   return buildTargetsSigned({ version, expires: expiresAfter(t.clock.now(), 30 * 86_400), targets });
 }
 
-function ourClient(name: string): IdentityClient {
-  const dir = path.join(work, name, 'metadata');
-  if (!fs.existsSync(dir)) {
-    fs.mkdirSync(dir, { recursive: true });
-    fs.copyFileSync(path.join(work, 'root.json'), path.join(dir, 'root.json'));
+/** A client's state directories, kept across calls (a client that updated before). */
+function clientOptions(name: string) {
+  const metadataDir = path.join(work, name, 'metadata');
+  if (!fs.existsSync(metadataDir)) {
+    fs.mkdirSync(metadataDir, { recursive: true });
+    fs.copyFileSync(path.join(work, 'root.json'), path.join(metadataDir, 'root.json'));
   }
-  return new IdentityClient({ metadataBaseUrl: `${t.baseUrl}/metadata`, targetBaseUrl: `${t.baseUrl}/targets`, metadataDir: dir, targetDir: path.join(work, name, 'targets') });
+  return { metadataBaseUrl: `${t.baseUrl}/metadata`, targetBaseUrl: `${t.baseUrl}/targets`, metadataDir, targetDir: path.join(work, name, 'targets') };
 }
 
-function stockClient(name: string): Updater {
-  const dir = path.join(work, name, 'metadata');
-  if (!fs.existsSync(dir)) {
-    fs.mkdirSync(dir, { recursive: true });
-    fs.copyFileSync(path.join(work, 'root.json'), path.join(dir, 'root.json'));
-  }
-  return new Updater({ metadataBaseUrl: `${t.baseUrl}/metadata`, targetBaseUrl: `${t.baseUrl}/targets`, metadataDir: dir, targetDir: path.join(work, name, 'targets') });
-}
+const ourClient = (name: string) => new IdentityClient(clientOptions(name));
+const stockClient = (name: string) => new Updater(clientOptions(name));
 
 test('a flat repository moves to bins; clients that updated before follow; every project keeps publishing', async () => {
   // Before: "legacy" delegated by top-level targets, one release, clients up to date.
