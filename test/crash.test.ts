@@ -1,6 +1,7 @@
 // Several real server processes on one PostgreSQL, under a storm of concurrent uploads: one is
 // killed with SIGKILL 20 times and restarted, and the database itself is killed once. Nothing
 // acknowledged may be lost, no version may be used twice, and what is served must verify.
+import { singleKeyRoot } from './helpers/offlineRoot.ts';
 import assert from 'node:assert/strict';
 import type { KeyObject } from 'node:crypto';
 import fs from 'node:fs';
@@ -10,7 +11,7 @@ import { after, before, test } from 'node:test';
 import type { Knex } from 'knex';
 import { Updater } from 'tuf-js';
 import { canonicalBytes, type JsonObject } from '../core/canonical.ts';
-import { initialTargetsSigned, rootSigned, DEFAULT_ROOT_EXPIRY_SECONDS } from '../core/ceremony.ts';
+import { initialTargetsSigned } from '../core/ceremony.ts';
 import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { generatePrivateKey } from '../core/keys.ts';
 import { buildTargetsSigned, describeTarget, expiresAfter, signEnvelope, type Envelope } from '../core/metadata.ts';
@@ -70,15 +71,8 @@ before(async () => {
 
   // Bootstrap with projects delegated to ordinary ed25519 keys: this test is about publishing
   // under crashes, so signing must be fast (identity delegations are tested elsewhere).
-  const rootKey = generatePrivateKey('ed25519');
-  const targetsKey = generatePrivateKey('ed25519');
   const now = new Date();
-  const root = await signEnvelope(rootSigned({
-    version: 1, expires: expiresAfter(now, DEFAULT_ROOT_EXPIRY_SECONDS),
-    rootKeys: [privateKeySigner(rootKey).publicKey], rootThreshold: 1,
-    targetsKeys: [privateKeySigner(targetsKey).publicKey], targetsThreshold: 1,
-    snapshotKey: online.snapshot, timestampKey: online.timestamp,
-  }), [privateKeySigner(rootKey)]);
+  const { root, targetsKey } = await singleKeyRoot(online, now);
   const delegations = { keys: {} as JsonObject, roles: [] as JsonObject[] };
   for (let i = 0; i < PROJECTS; i++) {
     const key = generatePrivateKey('ed25519');

@@ -13,13 +13,14 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Knex } from 'knex';
 import { sha256Hex, type JsonObject } from '../core/canonical.ts';
-import { DEFAULT_ROOT_EXPIRY_SECONDS, initialTargetsSigned, rootSigned } from '../core/ceremony.ts';
+import { initialTargetsSigned } from '../core/ceremony.ts';
 import { generatePrivateKey } from '../core/keys.ts';
 import { buildTargetsSigned, describeTarget, expiresAfter, signEnvelope } from '../core/metadata.ts';
 import { privateKeySigner } from '../core/signer.ts';
 import { AdminTokens } from '../server/admin/adminTokens.ts';
 import { createKnex, migrateLatest } from '../server/db/knex.ts';
 import { ensureOnlineKeys, FileKeyStore } from '../server/onlineKeys.ts';
+import { singleKeyRoot } from './helpers/offlineRoot.ts';
 import { createTestDatabase } from './helpers/db.ts';
 import { recordSecret } from './helpers/secrets.ts';
 import { startLocalSigstore, type LocalSigstoreServer } from './helpers/sigstore.ts';
@@ -63,15 +64,8 @@ before(async () => {
   };
   servers.push(await startServerProcess(env), await startServerProcess(env));
 
-  const rootKey = generatePrivateKey('ed25519');
-  const targetsKey = generatePrivateKey('ed25519');
   const now = new Date();
-  const root = await signEnvelope(rootSigned({
-    version: 1, expires: expiresAfter(now, DEFAULT_ROOT_EXPIRY_SECONDS),
-    rootKeys: [privateKeySigner(rootKey).publicKey], rootThreshold: 1,
-    targetsKeys: [privateKeySigner(targetsKey).publicKey], targetsThreshold: 1,
-    snapshotKey: online.snapshot, timestampKey: online.timestamp,
-  }), [privateKeySigner(rootKey)]);
+  const { root, targetsKey } = await singleKeyRoot(online, now);
   const delegations = { keys: {} as JsonObject, roles: [] as JsonObject[] };
   for (const name of [...PUBLISHED, ...PAIRS, 'refused']) {
     const count = PAIRS.includes(name) ? 2 : 1;

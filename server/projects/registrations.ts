@@ -78,10 +78,8 @@ export class RegistrationService {
     const targets = await this.deps.current.targets(db);
     const normalized = normalizeProjectName(project);
     for (const name of Object.keys(targets?.model.delegations?.roles ?? {})) if (normalizeProjectName(name) === normalized) names.add(name);
-    for (const variant of separatorVariants(project, 80) ?? []) {
-      if (names.has(variant)) continue;
-      if ((await this.deps.current.delegationOf(db, variant))?.delegation) names.add(variant);
-    }
+    const variants = (separatorVariants(project, 80) ?? []).filter((v) => !names.has(v));
+    for (const name of (await this.deps.current.delegationsOf(db, variants))?.keys() ?? []) names.add(name);
     return [...names].map((name) => ({ name, source: 'project' as const }));
   }
 

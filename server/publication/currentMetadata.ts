@@ -57,9 +57,27 @@ export class CurrentMetadata {
    * targets yet); `delegation: null` when nothing delegates it.
    */
   async delegationOf(db: Db, role: string): Promise<{ delegation: Delegation | null } | null> {
+    const found = await this.delegationsOf(db, [role]);
+    return found && { delegation: found.get(role) ?? null };
+  }
+
+  /**
+   * The same for several roles at once, reading top-level targets and each bin once however many
+   * of the roles fall in it. Null before bootstrap; roles nothing delegates are absent.
+   */
+  async delegationsOf(db: Db, roles: string[]): Promise<Map<string, Delegation> | null> {
     const targets = await this.targets(db);
     if (!targets) return null;
-    const found = await locateDelegation(role, targets.model, projectProbePaths(role), async (child) => (await this.delegated(db, child))?.model ?? null);
-    return { delegation: found };
+    const loaded = new Map<string, Promise<ParsedMetadata<'targets'> | null>>();
+    const load = async (child: string) => {
+      if (!loaded.has(child)) loaded.set(child, this.delegated(db, child));
+      return (await loaded.get(child))?.model ?? null;
+    };
+    const out = new Map<string, Delegation>();
+    for (const role of roles) {
+      const found = await locateDelegation(role, targets.model, projectProbePaths(role), load);
+      if (found) out.set(role, found);
+    }
+    return out;
   }
 }
