@@ -3,17 +3,40 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const NETWORK = ['node:http', 'node:https', 'node:net', 'node:tls', 'node:dgram', 'http', 'https', 'net', 'tls', 'undici', 'pg', 'knex', 'express'];
-const NETWORK_GLOBALS = ['fetch', 'WebSocket', 'XMLHttpRequest', 'EventSource'].map((name) => ({ name, message: 'no network access from this folder' }));
+const NETWORK = [
+  'node:http',
+  'node:https',
+  'node:net',
+  'node:tls',
+  'node:dgram',
+  'http',
+  'https',
+  'net',
+  'tls',
+  'undici',
+  'pg',
+  'knex',
+  'express',
+];
+const NETWORK_GLOBALS = ['fetch', 'WebSocket', 'XMLHttpRequest', 'EventSource'].map((name) => ({
+  name,
+  message: 'no network access from this folder',
+}));
 
 // `key in object` with a key that is not a literal also finds Object.prototype's names: a project,
 // role, path or keyid called "constructor" or "toString" would be "present" in any object. Use
 // Object.hasOwn, a Map or a null-prototype object (issue 19). Literal keys ('root' in body) are fine.
-const DYNAMIC_IN = { selector: "BinaryExpression[operator='in'][left.type!='Literal']", message: 'a dynamic key with `in` also finds Object.prototype names (constructor, toString): use Object.hasOwn or a Map' };
+const DYNAMIC_IN = {
+  selector: "BinaryExpression[operator='in'][left.type!='Literal']",
+  message: 'a dynamic key with `in` also finds Object.prototype names (constructor, toString): use Object.hasOwn or a Map',
+};
 
 /** A no-restricted-imports rule from forbidden module names and path patterns, with a reason. */
 function forbid(reason, { names = [], patterns = [] }) {
-  return ['error', { paths: names.map((name) => ({ name, message: reason })), patterns: patterns.length ? [{ group: patterns, message: reason }] : [] }];
+  return [
+    'error',
+    { paths: names.map((name) => ({ name, message: reason })), patterns: patterns.length ? [{ group: patterns, message: reason }] : [] },
+  ];
 }
 
 export default tseslint.config(
@@ -21,7 +44,32 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { ecmaVersion: 2022, sourceType: 'module', globals: { process: 'readonly', Buffer: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', URL: 'readonly', fetch: 'readonly', structuredClone: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly', NodeJS: 'readonly', setImmediate: 'readonly', queueMicrotask: 'readonly', Response: 'readonly', Headers: 'readonly', performance: 'readonly' } },
+    languageOptions: {
+      ecmaVersion: 2022,
+      sourceType: 'module',
+      globals: {
+        process: 'readonly',
+        Buffer: 'readonly',
+        console: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        URL: 'readonly',
+        fetch: 'readonly',
+        structuredClone: 'readonly',
+        TextEncoder: 'readonly',
+        TextDecoder: 'readonly',
+        AbortController: 'readonly',
+        AbortSignal: 'readonly',
+        NodeJS: 'readonly',
+        setImmediate: 'readonly',
+        queueMicrotask: 'readonly',
+        Response: 'readonly',
+        Headers: 'readonly',
+        performance: 'readonly',
+      },
+    },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
       '@typescript-eslint/no-explicit-any': 'error',
@@ -38,7 +86,16 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': forbid('core/ is the pure TUF and TAP 18 domain: no files, network, database, HTTP or other folders', {
         names: [...NETWORK, 'node:fs', 'fs', 'node:fs/promises', 'node:child_process'],
-        patterns: ['../server/**', '../client/**', '../keys-offline/**', '../maintainer/**', '../carry/**', '../platform/**', '../sigstore-local/**', '**/test/**'],
+        patterns: [
+          '../server/**',
+          '../client/**',
+          '../keys-offline/**',
+          '../maintainer/**',
+          '../carry/**',
+          '../platform/**',
+          '../sigstore-local/**',
+          '**/test/**',
+        ],
       }),
       'no-restricted-globals': ['error', ...NETWORK_GLOBALS],
     },
@@ -56,7 +113,9 @@ export default tseslint.config(
   {
     files: ['client/**/*.ts', 'maintainer/**/*.ts', 'carry/**/*.ts'],
     rules: {
-      'no-restricted-imports': forbid('tools talk to the server over HTTP only', { patterns: ['../server/**', '../keys-offline/**', '**/test/**'] }),
+      'no-restricted-imports': forbid('tools talk to the server over HTTP only', {
+        patterns: ['../server/**', '../keys-offline/**', '**/test/**'],
+      }),
     },
   },
   {
@@ -64,7 +123,11 @@ export default tseslint.config(
     ignores: ['server/db/**'],
     rules: {
       // db/ owns PostgreSQL: SQL, locks, commit modes, NOTIFY/LISTEN.
-      'no-restricted-syntax': ['error', { selector: "CallExpression[callee.property.name='raw'][callee.object.name!='express']", message: 'raw SQL belongs in server/db/' }, DYNAMIC_IN],
+      'no-restricted-syntax': [
+        'error',
+        { selector: "CallExpression[callee.property.name='raw'][callee.object.name!='express']", message: 'raw SQL belongs in server/db/' },
+        DYNAMIC_IN,
+      ],
     },
   },
   {
@@ -88,7 +151,16 @@ export default tseslint.config(
     files: ['server/db/**/*.ts'],
     rules: {
       'no-restricted-imports': forbid('db/ is the bottom layer of the server: it imports no other server folder', {
-        patterns: ['../publication/**', '../admission/**', '../projects/**', '../admin/**', '../roles/**', '../http/**', '../serving/**', '**/test/**'],
+        patterns: [
+          '../publication/**',
+          '../admission/**',
+          '../projects/**',
+          '../admin/**',
+          '../roles/**',
+          '../http/**',
+          '../serving/**',
+          '**/test/**',
+        ],
       }),
     },
   },

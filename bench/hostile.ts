@@ -54,7 +54,12 @@ interface Sent {
  * One request with a body of `size` bytes from `fill`, written as fast as the server takes it (or
  * `delayMs` between pieces); resolves on the answer or when the server closes the connection.
  */
-function sendBody(url: string, size: number, fill: (offset: number, n: number) => Buffer, opts: { chunked?: boolean; method?: string; pieceBytes?: number; delayMs?: number; stop?: () => boolean } = {}): Promise<Sent> {
+function sendBody(
+  url: string,
+  size: number,
+  fill: (offset: number, n: number) => Buffer,
+  opts: { chunked?: boolean; method?: string; pieceBytes?: number; delayMs?: number; stop?: () => boolean } = {},
+): Promise<Sent> {
   return new Promise((resolve) => {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (!opts.chunked) headers['content-length'] = String(size);
@@ -110,14 +115,23 @@ function nested(size: number) {
 }
 
 /** Runs `attack` while timestamp reads are timed; one row per pattern. */
-async function measure(ctx: HostileContext, name: string, seconds: number, attack: (stop: () => boolean) => Promise<string>): Promise<BenchRow> {
+async function measure(
+  ctx: HostileContext,
+  name: string,
+  seconds: number,
+  attack: (stop: () => boolean) => Promise<string>,
+): Promise<BenchRow> {
   // Reads go on from the reader's start until the attack has ended (its window: `seconds`).
   ctx.log(`hostile load: ${name}`);
   await new Promise((r) => setTimeout(r, 500));
   const baseline = rssMb(ctx.serverPid);
   const samples: [number, number][] = [];
   const sampler = setInterval(() => samples.push([Date.now(), rssMb(ctx.serverPid)]), 20);
-  const reader = spawn(process.execPath, ['--import', 'tsx', path.join(ctx.repoDir, 'bench', 'hostileReader.ts'), `${ctx.base}/metadata/timestamp.json`, '2'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const reader = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(ctx.repoDir, 'bench', 'hostileReader.ts'), `${ctx.base}/metadata/timestamp.json`, '2'],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   let out = '';
   reader.stdout.on('data', (d: Buffer) => (out += d.toString()));
   await new Promise<void>((resolve, reject) => {
@@ -134,7 +148,9 @@ async function measure(ctx: HostileContext, name: string, seconds: number, attac
   const peak = Math.max(baseline, ...samples.map(([, mb]) => mb));
   // Flat means: no higher at the end than midway (a file held in memory would grow to the end).
   const middle = samples.length > 0 ? samples[0]![0] + (samples.at(-1)![0] - samples[0]![0]) / 2 : 0;
-  const halves = [samples.filter(([t]) => t < middle), samples.filter(([t]) => t >= middle)].map((h) => Math.max(baseline, ...h.map(([, mb]) => mb)) - baseline);
+  const halves = [samples.filter(([t]) => t < middle), samples.filter(([t]) => t >= middle)].map(
+    (h) => Math.max(baseline, ...h.map(([, mb]) => mb)) - baseline,
+  );
   const latencies = JSON.parse(out.split('\n').filter(Boolean).at(-1)!) as number[];
   return {
     case: `hostile load: ${name}`,
@@ -149,13 +165,15 @@ async function measure(ctx: HostileContext, name: string, seconds: number, attac
 /** Repeats `one` on `parallel` connections until `stop`; a summary of the answers. */
 async function loop(parallel: number, stop: () => boolean, one: () => Promise<Sent>): Promise<string> {
   const answers = new Map<string, number>();
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    while (!stop()) {
-      const r = await one();
-      const k = r.status ? String(r.status) : (r.error ?? 'error');
-      answers.set(k, (answers.get(k) ?? 0) + 1);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (!stop()) {
+        const r = await one();
+        const k = r.status ? String(r.status) : (r.error ?? 'error');
+        answers.set(k, (answers.get(k) ?? 0) + 1);
+      }
+    }),
+  );
   return [...answers].map(([k, n]) => `${n}x ${k}`).join(', ');
 }
 
@@ -168,9 +186,11 @@ async function slowloris(ctx: HostileContext, n: number, stop: () => boolean): P
     const s = net.connect(Number(port), hostname);
     s.on('error', () => {});
     s.on('close', () => (closedByServer += stop() ? 0 : 1));
-    s.write(i % 2 === 0
-      ? 'POST /api/v1/registrations HTTP/1.1\r\nHost: x\r\n'
-      : `POST /api/v1/projects/${ctx.attackProject}/uploads HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{"metadata": `);
+    s.write(
+      i % 2 === 0
+        ? 'POST /api/v1/registrations HTTP/1.1\r\nHost: x\r\n'
+        : `POST /api/v1/projects/${ctx.attackProject}/uploads HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{"metadata": `,
+    );
     sockets.push(s);
   }
   const drip = setInterval(() => sockets.forEach((s, i) => s.writable && s.write(i % 2 === 0 ? 'X-Slow: 1\r\n' : '[1,')), 1000);
@@ -202,17 +222,31 @@ async function largeFile(ctx: HostileContext, size: number): Promise<{ stream():
     sha512.update(b);
   }
   const target = `${ctx.project}/large-${size}.bin`;
-  const signed = buildTargetsSigned({ version: 1, expires: expiresAfter(new Date(), 30 * 86_400), targets: { [target]: { length: size, hashes: { sha256: sha256.digest('hex'), sha512: sha512.digest('hex') } } } });
+  const signed = buildTargetsSigned({
+    version: 1,
+    expires: expiresAfter(new Date(), 30 * 86_400),
+    targets: { [target]: { length: size, hashes: { sha256: sha256.digest('hex'), sha512: sha512.digest('hex') } } },
+  });
   const env = await ctx.sign(signed);
-  const opened = await fetch(`${ctx.base}/api/v1/projects/${ctx.project}/uploads`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ metadata: env }) });
+  const opened = await fetch(`${ctx.base}/api/v1/projects/${ctx.project}/uploads`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ metadata: env }),
+  });
   const answer = (await opened.json()) as { status: string; signedSha256: string };
   if (answer.status !== 'awaiting_files') throw new Error(`large file: metadata answered ${JSON.stringify(answer)}`);
   return {
     async stream() {
       const t0 = performance.now();
-      const sent = await sendBody(`${ctx.base}/api/v1/projects/${ctx.project}/uploads/${answer.signedSha256}/files/${target}`, size, fill, { method: 'PUT', pieceBytes: MiB });
+      const sent = await sendBody(`${ctx.base}/api/v1/projects/${ctx.project}/uploads/${answer.signedSha256}/files/${target}`, size, fill, {
+        method: 'PUT',
+        pieceBytes: MiB,
+      });
       const seconds = (performance.now() - t0) / 1000;
-      return { ok: sent.status === 201, note: `streamed and published in ${seconds.toFixed(1)} s (${(size / MiB / seconds).toFixed(0)} MiB/s), answer ${sent.status || sent.error}` };
+      return {
+        ok: sent.status === 201,
+        note: `streamed and published in ${seconds.toFixed(1)} s (${(size / MiB / seconds).toFixed(0)} MiB/s), answer ${sent.status || sent.error}`,
+      };
     },
   };
 }
@@ -221,23 +255,49 @@ export async function hostileLoad(ctx: HostileContext): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const s = ctx.quick ? 4 : 10;
   const upload = `${ctx.base}/api/v1/projects/${ctx.attackProject}/uploads`;
-  rows.push(await measure(ctx, 'none (baseline)', s, async (stop) => {
-    while (!stop()) await new Promise((r) => setTimeout(r, 50));
-    return 'no other traffic';
-  }));
-  rows.push(await measure(ctx, 'one 20 MB array-first upload at a time', s, (stop) =>
-    loop(1, stop, () => sendBody(upload, 20 * MiB, arrayFirst(20 * MiB))).then((a) => `Content-Length 20 MiB: ${a}`)));
-  rows.push(await measure(ctx, 'one 20 MB array-first upload at a time, chunked', s, (stop) =>
-    loop(1, stop, () => sendBody(upload, 20 * MiB, arrayFirst(20 * MiB), { chunked: true })).then((a) => `no Content-Length: ${a}`)));
-  rows.push(await measure(ctx, '4 concurrent 2 MB array-first bodies (parsed on a worker)', s, (stop) =>
-    loop(4, stop, () => sendBody(upload, 2 * MiB - 1024, arrayFirst(2 * MiB - 1024))).then((a) => `just under MAX_PROJECT_METADATA_BYTES: ${a}`)));
-  rows.push(await measure(ctx, '4 concurrent 2 MB deeply nested bodies (parsed on a worker)', s, (stop) =>
-    loop(4, stop, () => sendBody(upload, 2 * MiB - 1024, nested(2 * MiB - 1024))).then((a) => `about 1,000,000 levels: ${a}`)));
-  rows.push(await measure(ctx, '4 concurrent 120 MB bodies', s, (stop) =>
-    loop(4, stop, () => sendBody(upload, 120 * MiB, (_o, n) => spaces.subarray(0, n))).then((a) => `Content-Length 120 MiB: ${a}`)));
-  rows.push(await measure(ctx, '4 concurrent 120 MB bodies, chunked', s, (stop) =>
-    loop(4, stop, () => sendBody(upload, 120 * MiB, (_o, n) => spaces.subarray(0, n), { chunked: true })).then((a) => `no Content-Length: ${a}`)));
-  rows.push(await measure(ctx, `slowloris, ${ctx.quick ? 200 : 1000} connections`, s, (stop) => slowloris(ctx, ctx.quick ? 200 : 1000, stop)));
+  rows.push(
+    await measure(ctx, 'none (baseline)', s, async (stop) => {
+      while (!stop()) await new Promise((r) => setTimeout(r, 50));
+      return 'no other traffic';
+    }),
+  );
+  rows.push(
+    await measure(ctx, 'one 20 MB array-first upload at a time', s, (stop) =>
+      loop(1, stop, () => sendBody(upload, 20 * MiB, arrayFirst(20 * MiB))).then((a) => `Content-Length 20 MiB: ${a}`),
+    ),
+  );
+  rows.push(
+    await measure(ctx, 'one 20 MB array-first upload at a time, chunked', s, (stop) =>
+      loop(1, stop, () => sendBody(upload, 20 * MiB, arrayFirst(20 * MiB), { chunked: true })).then((a) => `no Content-Length: ${a}`),
+    ),
+  );
+  rows.push(
+    await measure(ctx, '4 concurrent 2 MB array-first bodies (parsed on a worker)', s, (stop) =>
+      loop(4, stop, () => sendBody(upload, 2 * MiB - 1024, arrayFirst(2 * MiB - 1024))).then(
+        (a) => `just under MAX_PROJECT_METADATA_BYTES: ${a}`,
+      ),
+    ),
+  );
+  rows.push(
+    await measure(ctx, '4 concurrent 2 MB deeply nested bodies (parsed on a worker)', s, (stop) =>
+      loop(4, stop, () => sendBody(upload, 2 * MiB - 1024, nested(2 * MiB - 1024))).then((a) => `about 1,000,000 levels: ${a}`),
+    ),
+  );
+  rows.push(
+    await measure(ctx, '4 concurrent 120 MB bodies', s, (stop) =>
+      loop(4, stop, () => sendBody(upload, 120 * MiB, (_o, n) => spaces.subarray(0, n))).then((a) => `Content-Length 120 MiB: ${a}`),
+    ),
+  );
+  rows.push(
+    await measure(ctx, '4 concurrent 120 MB bodies, chunked', s, (stop) =>
+      loop(4, stop, () => sendBody(upload, 120 * MiB, (_o, n) => spaces.subarray(0, n), { chunked: true })).then(
+        (a) => `no Content-Length: ${a}`,
+      ),
+    ),
+  );
+  rows.push(
+    await measure(ctx, `slowloris, ${ctx.quick ? 200 : 1000} connections`, s, (stop) => slowloris(ctx, ctx.quick ? 200 : 1000, stop)),
+  );
   // Give the server time to drop what the slow senders left before the next baseline.
   await new Promise((r) => setTimeout(r, 1000));
   const size = ctx.quick ? 256 * MiB : 1024 * MiB;

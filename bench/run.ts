@@ -25,15 +25,41 @@ import express from 'express';
 import { createLocalSigstore } from '../sigstore-local/localSigstore.ts';
 import { hostileLoad } from './hostile.ts';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean' }, out: { type: 'string' }, 'hostile-only': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean' },
+    out: { type: 'string' },
+    'hostile-only': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  },
+  allowPositionals: true,
+});
 if (values.help) {
   process.stdout.write('usage: npm run bench -- [--quick] [--hostile-only] [--out results.json]\n');
   process.exit(0);
 }
 const quick = values.quick === true;
 const P = quick
-  ? { readSeconds: 3, readRuns: 1, publishProjects: [200, 1000], publishSamples: 15, maintainers: 16, uploadsEach: 3, scaleProjects: 10_000, targetsPerProject: 10 }
-  : { readSeconds: 10, readRuns: 3, publishProjects: [1000, 10_000], publishSamples: 60, maintainers: 16, uploadsEach: 8, scaleProjects: 100_000, targetsPerProject: 10 };
+  ? {
+      readSeconds: 3,
+      readRuns: 1,
+      publishProjects: [200, 1000],
+      publishSamples: 15,
+      maintainers: 16,
+      uploadsEach: 3,
+      scaleProjects: 10_000,
+      targetsPerProject: 10,
+    }
+  : {
+      readSeconds: 10,
+      readRuns: 3,
+      publishProjects: [1000, 10_000],
+      publishSamples: 60,
+      maintainers: 16,
+      uploadsEach: 8,
+      scaleProjects: 100_000,
+      targetsPerProject: 10,
+    };
 
 const repoDir = path.resolve(import.meta.dirname, '..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tuf-bench-'));
@@ -112,7 +138,11 @@ async function main(): Promise<void> {
   const base = `http://127.0.0.1:${port}`;
   await waitHttp(`${base}/healthz`, server);
   const admin = (p: string, body: unknown) =>
-    fetch(`${base}${p}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) }).then(async (r) => {
+    fetch(`${base}${p}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify(body),
+    }).then(async (r) => {
       if (!r.ok) throw new Error(`${p}: ${r.status} ${await r.text()}`);
       return r.json();
     });
@@ -121,10 +151,19 @@ async function main(): Promise<void> {
   const rootKey = generatePrivateKey('ed25519');
   const targetsKey = generatePrivateKey('ed25519');
   const now = new Date();
-  const root = await signEnvelope(rootSigned({
-    version: 1, expires: expiresAfter(now, DEFAULT_ROOT_EXPIRY_SECONDS), rootKeys: [privateKeySigner(rootKey).publicKey], rootThreshold: 1,
-    targetsKeys: [privateKeySigner(targetsKey).publicKey], targetsThreshold: 1, snapshotKey: online.snapshot, timestampKey: online.timestamp,
-  }), [privateKeySigner(rootKey)]);
+  const root = await signEnvelope(
+    rootSigned({
+      version: 1,
+      expires: expiresAfter(now, DEFAULT_ROOT_EXPIRY_SECONDS),
+      rootKeys: [privateKeySigner(rootKey).publicKey],
+      rootThreshold: 1,
+      targetsKeys: [privateKeySigner(targetsKey).publicKey],
+      targetsThreshold: 1,
+      snapshotKey: online.snapshot,
+      timestampKey: online.timestamp,
+    }),
+    [privateKeySigner(rootKey)],
+  );
   let targets = await signEnvelope(initialTargetsSigned(now), [privateKeySigner(targetsKey)]);
   await admin('/admin/bootstrap', { root, targets });
   fs.writeFileSync(path.join(work, '1.root.json'), JSON.stringify(root));
@@ -148,29 +187,61 @@ async function main(): Promise<void> {
   /** A project role version with one file, signed through the local Sigstore. */
   async function presign(project: number, version: number): Promise<string> {
     const file = Buffer.from(`proj${project} ${version}`);
-    const signed = buildTargetsSigned({ version, expires: expiresAfter(new Date(), 30 * 86_400), targets: { [`proj${project}/r${version}.tgz`]: describeTarget(file) } });
-    const sig = await signWithIdentity(canonicalBytes(signed), identityKeyid(maintainer(project), issuer), { fulcioUrl: sigstore.fulcioUrl, rekorUrl: sigstore.rekorUrl }, {
-      getToken: () => sigstore.mintToken({ identity: maintainer(project) }),
+    const signed = buildTargetsSigned({
+      version,
+      expires: expiresAfter(new Date(), 30 * 86_400),
+      targets: { [`proj${project}/r${version}.tgz`]: describeTarget(file) },
     });
-    return JSON.stringify({ metadata: { signed, signatures: [sig] }, files: { [`proj${project}/r${version}.tgz`]: file.toString('base64') } });
+    const sig = await signWithIdentity(
+      canonicalBytes(signed),
+      identityKeyid(maintainer(project), issuer),
+      { fulcioUrl: sigstore.fulcioUrl, rekorUrl: sigstore.rekorUrl },
+      {
+        getToken: () => sigstore.mintToken({ identity: maintainer(project) }),
+      },
+    );
+    return JSON.stringify({
+      metadata: { signed, signatures: [sig] },
+      files: { [`proj${project}/r${version}.tgz`]: file.toString('base64') },
+    });
   }
   async function upload(project: number, body: string): Promise<number> {
     const t0 = performance.now();
-    const res = await fetch(`${base}/api/v1/projects/proj${project}/uploads`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const res = await fetch(`${base}/api/v1/projects/proj${project}/uploads`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
     const text = await res.text();
     if (res.status !== 201) throw new Error(`upload proj${project}: ${res.status} ${text}`);
     return performance.now() - t0;
   }
 
   /** Signs a project role as that project's maintainer, through the local Sigstore. */
-  const signFor = (project: number) => async (signed: JsonObject): Promise<Envelope> => {
-    const sig = await signWithIdentity(canonicalBytes(signed), identityKeyid(maintainer(project), issuer), { fulcioUrl: sigstore.fulcioUrl, rekorUrl: sigstore.rekorUrl }, {
-      getToken: () => sigstore.mintToken({ identity: maintainer(project) }),
-    });
-    return { signed, signatures: [sig] };
-  };
+  const signFor =
+    (project: number) =>
+    async (signed: JsonObject): Promise<Envelope> => {
+      const sig = await signWithIdentity(
+        canonicalBytes(signed),
+        identityKeyid(maintainer(project), issuer),
+        { fulcioUrl: sigstore.fulcioUrl, rekorUrl: sigstore.rekorUrl },
+        {
+          getToken: () => sigstore.mintToken({ identity: maintainer(project) }),
+        },
+      );
+      return { signed, signatures: [sig] };
+    };
   const hostile = (attackProject: number, project: number) =>
-    hostileLoad({ base, serverPid: server.pid!, repoDir, quick, log, attackProject: `proj${attackProject}`, project: `proj${project}`, sign: signFor(project) });
+    hostileLoad({
+      base,
+      serverPid: server.pid!,
+      repoDir,
+      quick,
+      log,
+      attackProject: `proj${attackProject}`,
+      project: `proj${project}`,
+      sign: signFor(project),
+    });
 
   if (values['hostile-only']) {
     await delegate(0, 2);
@@ -195,7 +266,14 @@ async function main(): Promise<void> {
       const ts = JSON.parse(await (await fetch(`${base}/metadata/timestamp.json`)).text()) as Envelope;
       if (!ts) throw new Error('no timestamp');
     }
-    rows.push({ case: `publish, ${n} delegated projects`, metric: 'request -> timestamp served, p50', value: median(latencies), p99: quantile(latencies, 0.99), unit: 'ms', note: 'one maintainer at a time; Sigstore verification included' });
+    rows.push({
+      case: `publish, ${n} delegated projects`,
+      metric: 'request -> timestamp served, p50',
+      value: median(latencies),
+      p99: quantile(latencies, 0.99),
+      unit: 'ms',
+      note: 'one maintainer at a time; Sigstore verification included',
+    });
   }
 
   log(`signing ${P.maintainers * P.uploadsEach} uploads for ${P.maintainers} concurrent maintainers (not timed)`);
@@ -208,11 +286,19 @@ async function main(): Promise<void> {
   }
   const t0 = performance.now();
   const perUpload: number[] = [];
-  await Promise.all(workers.map(async (w) => {
-    for (const body of w.bodies) perUpload.push(await upload(w.project, body));
-  }));
+  await Promise.all(
+    workers.map(async (w) => {
+      for (const body of w.bodies) perUpload.push(await upload(w.project, body));
+    }),
+  );
   const seconds = (performance.now() - t0) / 1000;
-  rows.push({ case: `publish, ${P.maintainers} maintainers at once, ${delegated} projects`, metric: 'uploads/s', value: (P.maintainers * P.uploadsEach) / seconds, unit: '/s', note: `each upload p50 ${median(perUpload).toFixed(1)} ms, p99 ${quantile(perUpload, 0.99).toFixed(1)} ms` });
+  rows.push({
+    case: `publish, ${P.maintainers} maintainers at once, ${delegated} projects`,
+    metric: 'uploads/s',
+    value: (P.maintainers * P.uploadsEach) / seconds,
+    unit: '/s',
+    note: `each upload p50 ${median(perUpload).toFixed(1)} ms, p99 ${quantile(perUpload, 0.99).toFixed(1)} ms`,
+  });
 
   // --- Reads --------------------------------------------------------------------------------
   const tsText = await (await fetch(`${base}/metadata/timestamp.json`)).text();
@@ -223,7 +309,11 @@ async function main(): Promise<void> {
   fs.writeFileSync(path.join(staticDir, 'timestamp.json'), tsText);
   fs.writeFileSync(path.join(staticDir, snapName), Buffer.from(await (await fetch(`${base}/metadata/${snapName}`)).arrayBuffer()));
   const staticPort = await freePort();
-  const staticProc = spawn(process.execPath, ['--import', 'tsx', path.join(repoDir, 'bench', 'staticServer.ts'), path.join(work, 'static'), String(staticPort)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const staticProc = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(repoDir, 'bench', 'staticServer.ts'), path.join(work, 'static'), String(staticPort)],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   await waitHttp(`http://127.0.0.1:${staticPort}/metadata/timestamp.json`, staticProc);
   async function cannon(url: string): Promise<{ rps: number; p99: number }> {
     const result = await autocannon({ url, connections: 32, duration: P.readSeconds, pipelining: 1 });
@@ -241,7 +331,14 @@ async function main(): Promise<void> {
     }
     const o = median(ours.map((x) => x.rps));
     const s = median(plain.map((x) => x.rps));
-    rows.push({ case: `read ${label}, 32 connections`, metric: 'requests/s (server)', value: o, p99: median(ours.map((x) => x.p99)), unit: '/s', note: `static baseline ${s.toFixed(0)}/s (p99 ${median(plain.map((x) => x.p99))} ms): ratio ${(o / s).toFixed(2)}` });
+    rows.push({
+      case: `read ${label}, 32 connections`,
+      metric: 'requests/s (server)',
+      value: o,
+      p99: median(ours.map((x) => x.p99)),
+      unit: '/s',
+      note: `static baseline ${s.toFixed(0)}/s (p99 ${median(plain.map((x) => x.p99))} ms): ratio ${(o / s).toFixed(2)}`,
+    });
   }
   staticProc.kill();
 
@@ -250,13 +347,28 @@ async function main(): Promise<void> {
   const clientDir = path.join(work, 'client', 'metadata');
   fs.mkdirSync(clientDir, { recursive: true });
   fs.copyFileSync(path.join(work, '1.root.json'), path.join(clientDir, 'root.json'));
-  const client = new IdentityClient({ sigstoreTrustedRoot: sigstore.trustedRoot, metadataDir: clientDir, metadataBaseUrl: `${base}/metadata`, targetDir: path.join(work, 'client', 'targets'), targetBaseUrl: `${base}/targets` });
+  const client = new IdentityClient({
+    sigstoreTrustedRoot: sigstore.trustedRoot,
+    metadataDir: clientDir,
+    metadataBaseUrl: `${base}/metadata`,
+    targetDir: path.join(work, 'client', 'targets'),
+    targetBaseUrl: `${base}/targets`,
+  });
   const clientStart = performance.now();
   await client.download(`proj${clientProject}/r${P.uploadsEach}.tgz`, path.join(work, 'client', 'file.tgz'));
   const clientMs = performance.now() - clientStart;
-  const metadataBytes = fs.readdirSync(clientDir).filter((f) => f !== 'root.json').reduce((n, f) => n + fs.statSync(path.join(clientDir, f)).size, 0);
+  const metadataBytes = fs
+    .readdirSync(clientDir)
+    .filter((f) => f !== 'root.json')
+    .reduce((n, f) => n + fs.statSync(path.join(clientDir, f)).size, 0);
   const snapEntriesNow = Number(/^tuf_snapshot_entries (\S+)$/m.exec(await (await fetch(`${base}/metrics`)).text())?.[1]);
-  rows.push({ case: `fresh client, ${snapEntriesNow} roles in snapshot, ${delegated} flat delegations in targets`, metric: 'metadata downloaded to verify one target', value: metadataBytes / 1e6, unit: 'MB', note: `in ${clientMs.toFixed(0)} ms, Sigstore trusted root and file included in the time` });
+  rows.push({
+    case: `fresh client, ${snapEntriesNow} roles in snapshot, ${delegated} flat delegations in targets`,
+    metric: 'metadata downloaded to verify one target',
+    value: metadataBytes / 1e6,
+    unit: 'MB',
+    note: `in ${clientMs.toFixed(0)} ms, Sigstore trusted root and file included in the time`,
+  });
 
   // --- Hostile load (bench/hostile.ts) ---------------------------------------------------------
   rows.push(...(await hostile(workers[0]!.project, nextProject++)));
@@ -293,7 +405,13 @@ async function main(): Promise<void> {
     }
     await flush();
   }
-  rows.push({ case: `scale: seed ${N} roles, ${N * P.targetsPerProject} targets`, metric: 'bulk seeding time', value: (performance.now() - seedStart) / 1000, unit: 's', note: 'signed and inserted straight into the database' });
+  rows.push({
+    case: `scale: seed ${N} roles, ${N * P.targetsPerProject} targets`,
+    metric: 'bulk seeding time',
+    value: (performance.now() - seedStart) / 1000,
+    unit: 's',
+    note: 'signed and inserted straight into the database',
+  });
 
   log('scale: first publication over every role (full snapshot build), then incremental ones');
   const scaleProject = nextProject;
@@ -306,17 +424,52 @@ async function main(): Promise<void> {
   const snapBytes = metric('tuf_snapshot_bytes');
   const snapEntries = metric('tuf_snapshot_entries');
   rows.push({ case: `scale: ${snapEntries} roles in snapshot`, metric: 'snapshot size', value: snapBytes / 1e6, unit: 'MB' });
-  rows.push({ case: `scale: ${snapEntries} roles`, metric: 'upload published, first after seeding (full snapshot build)', value: scalePublish[0]!, unit: 'ms' });
-  rows.push({ case: `scale: ${snapEntries} roles`, metric: 'upload published, incremental snapshot, p50', value: median(scalePublish.slice(1)), p99: quantile(scalePublish.slice(1), 0.99), unit: 'ms' });
-  rows.push({ case: `scale: ${snapEntries} roles`, metric: 'snapshot build+sign+store, mean over all publications', value: (metric('tuf_snapshot_build_seconds_sum') / metric('tuf_snapshot_build_seconds_count')) * 1000, unit: 'ms', note: 'every snapshot of the run, small ones included' });
+  rows.push({
+    case: `scale: ${snapEntries} roles`,
+    metric: 'upload published, first after seeding (full snapshot build)',
+    value: scalePublish[0]!,
+    unit: 'ms',
+  });
+  rows.push({
+    case: `scale: ${snapEntries} roles`,
+    metric: 'upload published, incremental snapshot, p50',
+    value: median(scalePublish.slice(1)),
+    p99: quantile(scalePublish.slice(1), 0.99),
+    unit: 'ms',
+  });
+  rows.push({
+    case: `scale: ${snapEntries} roles`,
+    metric: 'snapshot build+sign+store, mean over all publications',
+    value: (metric('tuf_snapshot_build_seconds_sum') / metric('tuf_snapshot_build_seconds_count')) * 1000,
+    unit: 'ms',
+    note: 'every snapshot of the run, small ones included',
+  });
   rows.push({ case: `scale: ${snapEntries} roles`, metric: 'server RSS', value: rssMb(server.pid!), unit: 'MB' });
 
   // --- Flat delegations in tuf-js --------------------------------------------------------------
   for (const k of quick ? [1000, 4000] : [1000, 4000, 10_000]) {
-    const signed: JsonObject = { ...buildTargetsSigned({ version: 1, expires: expiresAfter(new Date(), 86_400), targets: {} }), delegations: { keys: { [scaleSigner.keyid]: scaleSigner.publicKey as unknown as JsonObject }, roles: Array.from({ length: k }, (_, i) => ({ name: `f${i}`, keyids: [scaleSigner.keyid], threshold: 1, paths: [`f${i}/*`], terminating: true })) } };
+    const signed: JsonObject = {
+      ...buildTargetsSigned({ version: 1, expires: expiresAfter(new Date(), 86_400), targets: {} }),
+      delegations: {
+        keys: { [scaleSigner.keyid]: scaleSigner.publicKey as unknown as JsonObject },
+        roles: Array.from({ length: k }, (_, i) => ({
+          name: `f${i}`,
+          keyids: [scaleSigner.keyid],
+          threshold: 1,
+          paths: [`f${i}/*`],
+          terminating: true,
+        })),
+      },
+    };
     const t1 = performance.now();
     Targets.fromJSON(structuredClone(signed) as never);
-    rows.push({ case: `tuf-js: top-level targets with ${k} flat delegations`, metric: 'Targets.fromJSON (every client, and the server\'s checks)', value: performance.now() - t1, unit: 'ms', note: 'grows with the square of the count (object spread per role)' });
+    rows.push({
+      case: `tuf-js: top-level targets with ${k} flat delegations`,
+      metric: "Targets.fromJSON (every client, and the server's checks)",
+      value: performance.now() - t1,
+      unit: 'ms',
+      note: 'grows with the square of the count (object spread per role)',
+    });
   }
 
   return finish();
@@ -330,10 +483,15 @@ async function main(): Promise<void> {
 
     // --- Report -------------------------------------------------------------------------------
     const cores = os.cpus().length;
-    const lines = [`cores: ${cores}, node ${process.version}, ${quick ? 'quick' : 'full'} run, ${((Date.now() - started) / 1000).toFixed(0)} s`, ''];
+    const lines = [
+      `cores: ${cores}, node ${process.version}, ${quick ? 'quick' : 'full'} run, ${((Date.now() - started) / 1000).toFixed(0)} s`,
+      '',
+    ];
     lines.push('| case | metric | value | p99 | note |', '| --- | --- | --- | --- | --- |');
     for (const r of rows) {
-      lines.push(`| ${r.case} | ${r.metric} | ${r.value.toFixed(r.value < 10 ? 2 : 0)} ${r.unit} | ${r.p99 !== undefined ? `${r.p99.toFixed(1)} ms` : ''} | ${r.note ?? ''} |`);
+      lines.push(
+        `| ${r.case} | ${r.metric} | ${r.value.toFixed(r.value < 10 ? 2 : 0)} ${r.unit} | ${r.p99 !== undefined ? `${r.p99.toFixed(1)} ms` : ''} | ${r.note ?? ''} |`,
+      );
     }
     process.stdout.write(`${lines.join('\n')}\n`);
     if (values.out) fs.writeFileSync(values.out, `${JSON.stringify({ cores, node: process.version, quick, rows }, null, 2)}\n`);

@@ -24,7 +24,13 @@ export function readBins(dir: string): Record<string, unknown> {
  * Fetches the current version of the bins the ceremony needs into `out/bins`: those the projects
  * of pending registrations fall in, or every bin. Returns how many; 0 in the flat layout.
  */
-export async function pullBins(server: string, out: string, targetsVersion: number | undefined, registrations: { registrations: { project: string }[] }, all: boolean): Promise<number> {
+export async function pullBins(
+  server: string,
+  out: string,
+  targetsVersion: number | undefined,
+  registrations: { registrations: { project: string }[] },
+  all: boolean,
+): Promise<number> {
   if (!targetsVersion) return 0;
   const base = server.replace(/\/$/, '');
   const targets = JSON.parse(fs.readFileSync(path.join(out, `${targetsVersion}.targets.json`), 'utf8')) as { signed: JsonObject };
@@ -40,12 +46,18 @@ export async function pullBins(server: string, out: string, targetsVersion: numb
       names.add(placement.role === 'targets' ? binOf(r.project, count).name : placement.role);
     }
   }
-  const timestamp = (await (await fetch(`${base}/metadata/timestamp.json`)).json()) as { signed: { meta: Record<string, { version: number }> } };
+  const timestamp = (await (await fetch(`${base}/metadata/timestamp.json`)).json()) as {
+    signed: { meta: Record<string, { version: number }> };
+  };
   const snapshotVersion = timestamp.signed.meta['snapshot.json']!.version;
-  const snapshot = (await (await fetch(`${base}/metadata/${snapshotVersion}.snapshot.json`)).json()) as { signed: { meta: Record<string, { version: number }> } };
+  const snapshot = (await (await fetch(`${base}/metadata/${snapshotVersion}.snapshot.json`)).json()) as {
+    signed: { meta: Record<string, { version: number }> };
+  };
   fs.mkdirSync(path.join(out, 'bins'), { recursive: true });
   for (const name of names) {
-    const entry = Object.prototype.hasOwnProperty.call(snapshot.signed.meta, `${name}.json`) ? snapshot.signed.meta[`${name}.json`] : undefined;
+    const entry = Object.prototype.hasOwnProperty.call(snapshot.signed.meta, `${name}.json`)
+      ? snapshot.signed.meta[`${name}.json`]
+      : undefined;
     if (!entry) throw new Error(`snapshot v${snapshotVersion} lists no ${name}`);
     const res = await fetch(`${base}/metadata/${entry.version}.${name}.json`);
     if (!res.ok) throw new Error(`GET ${entry.version}.${name}.json: ${res.status}`);

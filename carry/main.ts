@@ -140,7 +140,7 @@ async function main(argv: string[]): Promise<void> {
       const status = (await call(opts, 'GET', '/admin/status')) as { roles: Record<string, { version: number }>; onlineKeys: unknown };
       const registrations = await call(opts, 'GET', '/admin/registrations?status=pending');
       // Contested projects (several identities asking) go into status.json too: the admins must choose.
-      const contested = ((registrations as { contested?: ContestedJson[] }).contested ?? []);
+      const contested = (registrations as { contested?: ContestedJson[] }).contested ?? [];
       fs.writeFileSync(path.join(out, 'status.json'), `${JSON.stringify({ ...status, contestedProjects: contested }, null, 2)}\n`);
       fs.writeFileSync(path.join(out, 'online-keys.json'), `${JSON.stringify(status.onlineKeys, null, 2)}\n`);
       fs.writeFileSync(path.join(out, 'registrations.json'), `${JSON.stringify(registrations, null, 2)}\n`);
@@ -152,13 +152,26 @@ async function main(argv: string[]): Promise<void> {
         const doc = JSON.parse(await res.text()) as unknown;
         fs.writeFileSync(path.join(out, `${head.version}.${role}.json`), `${JSON.stringify(doc, null, 2)}\n`);
       }
-      const bins = await pullBins(server, out, status.roles.targets?.version, registrations as { registrations: { project: string }[] }, values['all-bins'] === true);
+      const bins = await pullBins(
+        server,
+        out,
+        status.roles.targets?.version,
+        registrations as { registrations: { project: string }[] },
+        values['all-bins'] === true,
+      );
       if (bins > 0) process.stdout.write(`wrote ${bins} bins to ${path.join(out, 'bins')}\n`);
       const count = (registrations as { registrations: unknown[] }).registrations.length;
-      process.stdout.write(`wrote status.json, online-keys.json, registrations.json (${count} pending) and the current root and targets to ${out}\n`);
+      process.stdout.write(
+        `wrote status.json, online-keys.json, registrations.json (${count} pending) and the current root and targets to ${out}\n`,
+      );
       for (const c of contested) {
-        process.stdout.write(`CONTESTED: ${c.project}: ${c.registrations.length} registrations from different identities; \`tuf-offline delegate --registrations\` refuses it until you choose with --accept ID\n`);
-        for (const r of c.registrations) process.stdout.write(`  registration ${r.id}: ${r.identity} at ${r.issuer}, requested ${r.requestedAt}${r.project !== c.project ? ` (for ${r.project})` : ''}\n`);
+        process.stdout.write(
+          `CONTESTED: ${c.project}: ${c.registrations.length} registrations from different identities; \`tuf-offline delegate --registrations\` refuses it until you choose with --accept ID\n`,
+        );
+        for (const r of c.registrations)
+          process.stdout.write(
+            `  registration ${r.id}: ${r.identity} at ${r.issuer}, requested ${r.requestedAt}${r.project !== c.project ? ` (for ${r.project})` : ''}\n`,
+          );
       }
       return;
     }

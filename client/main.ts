@@ -77,7 +77,9 @@ async function main(argv: string[]): Promise<number> {
     if (!arg || !values.delegator || !values.role) throw new Error('usage: tuf-client verify FILE --delegator FILE --role NAME');
     const verifier = new IdentitySignatureVerifier(sigstoreRoot ?? publicGoodTrustedRoot());
     const report = explainRole(readJson(arg), readJson(values.delegator), values.role, verifier);
-    const lines = [`${report.role} v${report.version}: ${report.validKeyids.length}/${report.threshold} valid signatures, threshold ${report.met ? 'MET' : 'NOT MET'}`];
+    const lines = [
+      `${report.role} v${report.version}: ${report.validKeyids.length}/${report.threshold} valid signatures, threshold ${report.met ? 'MET' : 'NOT MET'}`,
+    ];
     for (const s of report.signatures) {
       const who = s.identity ? `${s.identity} (${s.issuer})` : (s.keytype ?? 'unknown key');
       lines.push(`  ${s.keyid.slice(0, 16)}  ${who}  ${s.valid ? 'valid' : `INVALID: ${s.reason}`}`);

@@ -156,7 +156,9 @@ export function projectPlacement(topSigned: JsonObject, project: string): Placem
   const layout = binLayoutOfSigned(topSigned);
   if (!layout) return { role: 'targets', paths: [`${project}/*`] };
   const legacy = `${project}/*`;
-  const migrated = rolesOf(topSigned).find((r) => typeof r.name === 'string' && isBinName(r.name) && Array.isArray(r.paths) && r.paths.includes(legacy));
+  const migrated = rolesOf(topSigned).find(
+    (r) => typeof r.name === 'string' && isBinName(r.name) && Array.isArray(r.paths) && r.paths.includes(legacy),
+  );
   if (migrated) return { role: String(migrated.name), paths: [legacy] };
   return { role: binOf(project, layout.count).name, paths: [`${binnedProjectDirectory(project)}/*`] };
 }

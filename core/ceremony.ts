@@ -39,9 +39,19 @@ export function bumpedRootSigned(current: JsonObject, now: Date, expirySeconds =
 }
 
 /** Targets v1; with `bins`, delegating to that many bins (the layered layout) signed by the bins keys. */
-export function initialTargetsSigned(now: Date, targets: Record<string, TargetEntry> = {}, expirySeconds = DEFAULT_TARGETS_EXPIRY_SECONDS, bins?: BinLayout): JsonObject {
+export function initialTargetsSigned(
+  now: Date,
+  targets: Record<string, TargetEntry> = {},
+  expirySeconds = DEFAULT_TARGETS_EXPIRY_SECONDS,
+  bins?: BinLayout,
+): JsonObject {
   for (const path of Object.keys(targets)) assertTargetPath(path);
-  return buildTargetsSigned({ version: 1, expires: expiresAfter(now, expirySeconds), targets, ...(bins ? { delegations: binDelegations(bins) } : {}) });
+  return buildTargetsSigned({
+    version: 1,
+    expires: expiresAfter(now, expirySeconds),
+    targets,
+    ...(bins ? { delegations: binDelegations(bins) } : {}),
+  });
 }
 
 /** Version 1 of every bin of a layout with `count` bins: no targets, no delegations yet. */
@@ -97,7 +107,10 @@ export interface RootEdit {
  */
 export function editedRootSigned(current: JsonObject, edit: RootEdit, now: Date): JsonObject {
   if (current._type !== 'root' || typeof current.version !== 'number') throw new TufError('wrong_type', 'not a root');
-  const next = structuredClone(current) as JsonObject & { keys: Record<string, JsonObject>; roles: Record<string, { keyids: string[]; threshold: number }> };
+  const next = structuredClone(current) as JsonObject & {
+    keys: Record<string, JsonObject>;
+    roles: Record<string, { keyids: string[]; threshold: number }>;
+  };
   const role = (name: string) => {
     const r = next.roles[name];
     if (!r) throw new TufError('malformed', `root has no ${name} role`);
@@ -106,7 +119,8 @@ export function editedRootSigned(current: JsonObject, edit: RootEdit, now: Date)
   for (const { role: name, keyid } of edit.remove ?? []) {
     const r = role(name);
     const matches = r.keyids.filter((k) => k === keyid || (keyid.length >= 8 && k.startsWith(keyid)));
-    if (matches.length !== 1) throw new TufError('unknown_key', `${name} has ${matches.length === 0 ? 'no' : 'several'} keys matching ${keyid}`);
+    if (matches.length !== 1)
+      throw new TufError('unknown_key', `${name} has ${matches.length === 0 ? 'no' : 'several'} keys matching ${keyid}`);
     r.keyids = r.keyids.filter((k) => k !== matches[0]);
   }
   for (const { role: name, key } of edit.add ?? []) {

@@ -44,9 +44,10 @@ export function verifyDelegate(check: DelegateCheck): ThresholdResult {
     result = checkThreshold(candidate.envelope.signatures, candidate.signedBytes, authority.keys, authority.role, check.verifier);
     if (result.met) continue;
     if (check.belowThreshold === 'pending' && result.validKeyids.length > 0) continue;
-    const message = check.belowThreshold === 'pending'
-      ? `${name} v${candidate.version}: no valid signature by ${authority.label}`
-      : `${authority.label}: ${result.validKeyids.length} valid signature(s) of ${result.threshold} required`;
+    const message =
+      check.belowThreshold === 'pending'
+        ? `${name} v${candidate.version}: no valid signature by ${authority.label}`
+        : `${authority.label}: ${result.validKeyids.length} valid signature(s) of ${result.threshold} required`;
     throw new TufError('threshold_not_met', message, { verdicts: result.verdicts });
   }
   if (!result) throw new Error('verifyDelegate needs at least one signing authority');

@@ -39,7 +39,13 @@ export function delegationMaintainers(d: Delegation): (Maintainer & { keyid: str
  * Targets N+1 delegating `<project>/*` to the maintainers' identities (replacing an existing
  * delegation of the same name), with a new version and expiry set by the caller.
  */
-export function withDelegation(targetsSigned: JsonObject, project: string, maintainers: Maintainer[], threshold: number, paths: string[] = [`${project}/*`]): JsonObject {
+export function withDelegation(
+  targetsSigned: JsonObject,
+  project: string,
+  maintainers: Maintainer[],
+  threshold: number,
+  paths: string[] = [`${project}/*`],
+): JsonObject {
   assertDelegatedRoleName(project);
   if (maintainers.length === 0) throw new TufError('malformed', 'a delegation needs at least one identity');
   const keys = maintainers.map((m) => identityKey(m.identity, m.issuer));
@@ -48,7 +54,10 @@ export function withDelegation(targetsSigned: JsonObject, project: string, maint
     throw new TufError('malformed', `threshold ${threshold} needs between 1 and ${keyids.length} distinct identities`);
   }
   const next = structuredClone(targetsSigned);
-  const delegations = (isPlainObject(next.delegations) ? next.delegations : { keys: {}, roles: [] }) as { keys: JsonObject; roles: JsonObject[] };
+  const delegations = (isPlainObject(next.delegations) ? next.delegations : { keys: {}, roles: [] }) as {
+    keys: JsonObject;
+    roles: JsonObject[];
+  };
   delegations.roles = delegations.roles.filter((r) => r.name !== project);
   delegations.roles.push({ name: project, keyids, threshold, paths, terminating: true });
   for (const key of keys) delegations.keys[keyidOf(key)] = key as unknown as JsonObject;
@@ -151,13 +160,24 @@ export function registrationSigned(project: string, maintainer: Maintainer, now:
 }
 
 /** A maintainer's claim on a project: signed by the very identity it names, recently. */
-export function verifyRegistration(value: unknown, now: Date, verifier: IdentitySignatureVerifier, maxSkewSeconds: number): RegistrationRequest {
+export function verifyRegistration(
+  value: unknown,
+  now: Date,
+  verifier: IdentitySignatureVerifier,
+  maxSkewSeconds: number,
+): RegistrationRequest {
   if (!isPlainObject(value) || !isPlainObject(value.signed) || !Array.isArray(value.signatures) || value.signatures.length !== 1) {
     throw new TufError('malformed', 'a registration is {"signed": {...}, "signatures": [one Sigstore signature]}');
   }
   const signed = value.signed;
   const { project, identity, issuer, requested_at: requestedAt } = signed;
-  if (signed._type !== 'registration' || typeof project !== 'string' || typeof identity !== 'string' || typeof issuer !== 'string' || typeof requestedAt !== 'string') {
+  if (
+    signed._type !== 'registration' ||
+    typeof project !== 'string' ||
+    typeof identity !== 'string' ||
+    typeof issuer !== 'string' ||
+    typeof requestedAt !== 'string'
+  ) {
     throw new TufError('malformed', 'registration needs _type "registration", project, identity, issuer and requested_at');
   }
   const extra = Object.keys(signed).filter((k) => !['_type', 'project', 'identity', 'issuer', 'requested_at'].includes(k));
@@ -170,7 +190,8 @@ export function verifyRegistration(value: unknown, now: Date, verifier: Identity
     throw new TufError('stale_request', `requested_at is more than ${maxSkewSeconds} s from the server's time; sign a fresh request`);
   }
   const signature = value.signatures[0] as { keyid?: unknown; sig?: unknown };
-  if (!isPlainObject(signature) || typeof signature.sig !== 'string') throw new TufError('malformed', 'the signature needs "sig" and "bundle"');
+  if (!isPlainObject(signature) || typeof signature.sig !== 'string')
+    throw new TufError('malformed', 'the signature needs "sig" and "bundle"');
   const bytes = canonicalBytes(signed);
   const verdict = verifier.explain(key, { keyid: identityKeyid(identity, issuer), sig: signature.sig, bundle: signature.bundle }, bytes);
   if (!verdict.valid) throw new TufError('threshold_not_met', `registration is not signed by ${identity} at ${issuer}: ${verdict.reason}`);
@@ -206,6 +227,9 @@ export function resignReason(role: ParsedMetadata<'targets'>, delegation: Delega
 export function assertTargetCount(project: string, targets: unknown, max: number): void {
   const count = isPlainObject(targets) ? Object.keys(targets).length : 0;
   if (count > max) {
-    throw new TufError('too_many_targets', `${project}: ${count} targets, more than the ${max} a project role may list (MAX_TARGETS_PER_PROJECT_ROLE)`);
+    throw new TufError(
+      'too_many_targets',
+      `${project}: ${count} targets, more than the ${max} a project role may list (MAX_TARGETS_PER_PROJECT_ROLE)`,
+    );
   }
 }

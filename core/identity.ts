@@ -29,7 +29,8 @@ export function identityKey(identity: string, issuer: string): IdentityKey {
   if (identity.length === 0 || identity.length > 512 || /[\s\u0000-\u001f]/.test(identity)) {
     throw new TufError('malformed', `identity ${JSON.stringify(identity)} must be a non-empty string without spaces or control characters`);
   }
-  if (!ISSUER_URL.test(issuer) || issuer.length > 512) throw new TufError('malformed', `issuer ${JSON.stringify(issuer)} must be an http(s) URL`);
+  if (!ISSUER_URL.test(issuer) || issuer.length > 512)
+    throw new TufError('malformed', `issuer ${JSON.stringify(issuer)} must be an http(s) URL`);
   return { keytype: IDENTITY_KEYTYPE, scheme: IDENTITY_SCHEME, keyval: { identity, issuer } };
 }
 
@@ -113,8 +114,10 @@ export class IdentitySignatureVerifier implements SignatureVerifier {
     const certIssuer = signer.identity?.extensions?.issuer;
     const seen = { ...(san !== undefined ? { identity: san } : {}), ...(certIssuer !== undefined ? { issuer: certIssuer } : {}) };
     // Exact comparison: @sigstore/verify's own policy would treat the identity as an unanchored regex.
-    if (san !== identity) return { valid: false, ...seen, reason: `certificate identity ${JSON.stringify(san)} is not ${JSON.stringify(identity)}` };
-    if (certIssuer !== issuer) return { valid: false, ...seen, reason: `certificate issuer ${JSON.stringify(certIssuer)} is not ${JSON.stringify(issuer)}` };
+    if (san !== identity)
+      return { valid: false, ...seen, reason: `certificate identity ${JSON.stringify(san)} is not ${JSON.stringify(identity)}` };
+    if (certIssuer !== issuer)
+      return { valid: false, ...seen, reason: `certificate issuer ${JSON.stringify(certIssuer)} is not ${JSON.stringify(issuer)}` };
     return { valid: true, ...seen };
   }
 }

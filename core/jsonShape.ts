@@ -56,7 +56,8 @@ export function jsonTextShapeProblem(text: Uint8Array, limits: JsonShapeLimits =
     const c = text[i]!;
     if (inString) {
       if (escaped) escaped = false;
-      else if (c === 0x5c) escaped = true; // backslash
+      else if (c === 0x5c)
+        escaped = true; // backslash
       else if (c === 0x22) inString = false; // quote
       continue;
     }
@@ -71,7 +72,8 @@ export function jsonTextShapeProblem(text: Uint8Array, limits: JsonShapeLimits =
       if (depth > limits.maxDepth) return { code: 'too_deep', message: `JSON body nested deeper than ${limits.maxDepth} levels` };
       opened = true;
     } else if (c === 0x5d || c === 0x7d) depth -= 1;
-    else if (c === 0x2c) nodes += 1; // a comma: one more child
+    else if (c === 0x2c)
+      nodes += 1; // a comma: one more child
     else continue;
     if (nodes > limits.maxNodes) return { code: 'too_large', message: `JSON body has more than ${limits.maxNodes} values` };
   }

@@ -109,7 +109,8 @@ export function readSignedDocument<T extends 'root' | 'targets'>(value: unknown,
     const names = new Set<string>();
     for (const r of delegations.roles) {
       const name = isPlainObject(r) ? r.name : undefined;
-      if (typeof name === 'string' && names.has(name)) throw new TufError('malformed', `${where}: delegated role ${JSON.stringify(name)} is listed twice`);
+      if (typeof name === 'string' && names.has(name))
+        throw new TufError('malformed', `${where}: delegated role ${JSON.stringify(name)} is listed twice`);
       if (typeof name === 'string') names.add(name);
     }
   }
@@ -124,7 +125,12 @@ export function readSignedDocument<T extends 'root' | 'targets'>(value: unknown,
  * they were stored); a targets role without delegations then gets its model in linear time
  * instead of tuf-js's quadratic `fromJSON`.
  */
-export function parseMetadata<T extends 'root' | 'targets'>(value: unknown, type: T, where: string = type, opts: { roundTripChecked?: boolean } = {}): ParsedMetadata<T> {
+export function parseMetadata<T extends 'root' | 'targets'>(
+  value: unknown,
+  type: T,
+  where: string = type,
+  opts: { roundTripChecked?: boolean } = {},
+): ParsedMetadata<T> {
   const head = readSignedDocument(value, type, where);
   const { envelope, signedBytes } = head;
   const signed = envelope.signed;
@@ -132,7 +138,8 @@ export function parseMetadata<T extends 'root' | 'targets'>(value: unknown, type
     try {
       const { targets, ...rest } = signed;
       const model = Targets.fromJSON({ ...structuredClone(rest), targets: {} } as never);
-      for (const [path, entry] of Object.entries(targets as JsonObject)) model.targets[path] = TargetFile.fromJSON(path, structuredClone(entry) as never);
+      for (const [path, entry] of Object.entries(targets as JsonObject))
+        model.targets[path] = TargetFile.fromJSON(path, structuredClone(entry) as never);
       return { ...head, model: model as ModelFor<T> };
     } catch (err) {
       throw new TufError('malformed', `${where}: ${(err as Error).message}`);

@@ -29,7 +29,7 @@ export function targetPathProblem(path: string): string | null {
   if (path.length === 0 || path.length > 1024) return 'must be 1 to 1024 characters';
   const segments = path.split('/');
   for (const seg of segments) {
-    if (seg === '' ) return 'must be relative, with no empty segment';
+    if (seg === '') return 'must be relative, with no empty segment';
     if (seg === '.' || seg === '..') return 'must not contain "." or ".." segments';
     if (seg.length > 255) return 'has a segment longer than 255 characters';
     if (!SEGMENT.test(seg)) return 'may hold only ASCII letters, digits and . _ + ~ @ = - (not at a segment\'s ends for ".")';

@@ -50,11 +50,15 @@ export function assertProjectNameAvailable(name: string, opts: { reserved: Reado
   const clash = confusableWith(name, opts.known);
   if (clash) {
     const what = clash.source === 'project' ? 'the existing project' : 'the pending registration for';
-    throw new TufError('confusable_name', `project name ${JSON.stringify(name)} is too similar to ${what} ${JSON.stringify(clash.name)} (names are compared with "-", "_" and "." alike)`, {
-      name,
-      existing: clash.name,
-      source: clash.source,
-    });
+    throw new TufError(
+      'confusable_name',
+      `project name ${JSON.stringify(name)} is too similar to ${what} ${JSON.stringify(clash.name)} (names are compared with "-", "_" and "." alike)`,
+      {
+        name,
+        existing: clash.name,
+        source: clash.source,
+      },
+    );
   }
 }
 
@@ -97,14 +101,22 @@ export function isContested(group: readonly PendingClaim[]): boolean {
  * project without `accept` is refused (`contested_project`), with every claim in the details so
  * the admin can choose.
  */
-export function acceptedRegistrations(claims: readonly PendingClaim[], project: string, accept: readonly number[] = []): { identity: string; issuer: string }[] {
+export function acceptedRegistrations(
+  claims: readonly PendingClaim[],
+  project: string,
+  accept: readonly number[] = [],
+): { identity: string; issuer: string }[] {
   const normalized = normalizeProjectName(project);
   const group = claims.filter((c) => normalizeProjectName(c.project) === normalized);
   if (group.length === 0) throw new TufError('not_delegated', `no pending registration for ${project}`);
   let chosen: PendingClaim[];
   if (accept.length === 0) {
     if (isContested(group) || group.some((c) => c.project !== project)) {
-      throw new TufError('contested_project', `project ${project} is contested: ${new Set(group.map(identityOf)).size} identities asked for it; choose the registrations to accept with --accept ID`, { claims: group });
+      throw new TufError(
+        'contested_project',
+        `project ${project} is contested: ${new Set(group.map(identityOf)).size} identities asked for it; choose the registrations to accept with --accept ID`,
+        { claims: group },
+      );
     }
     chosen = group;
   } else {
@@ -112,7 +124,11 @@ export function acceptedRegistrations(claims: readonly PendingClaim[], project: 
     for (const id of accept) {
       const claim = group.find((c) => c.id === id);
       if (!claim) throw new TufError('not_delegated', `registration ${id} is not a pending registration for ${project}`);
-      if (claim.project !== project) throw new TufError('confusable_name', `registration ${id} asks for ${JSON.stringify(claim.project)}, not ${JSON.stringify(project)}`);
+      if (claim.project !== project)
+        throw new TufError(
+          'confusable_name',
+          `registration ${id} asks for ${JSON.stringify(claim.project)}, not ${JSON.stringify(project)}`,
+        );
       chosen.push(claim);
     }
   }

@@ -21,14 +21,18 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 export function metaEntryText(name: string, entry: SnapshotMetaEntry): string {
   const { version } = entry;
   // The fixed layouts below are canonical JSON only for exactly these shapes; anything else is refused.
-  if (!SAFE_NAME.test(name)) throw new TufError('malformed', `snapshot entry ${JSON.stringify(name)} may hold only printable ASCII other than " and \\`);
-  if (!Number.isSafeInteger(version) || version < 1) throw new TufError('malformed', `snapshot entry ${name}: version must be a positive integer`);
+  if (!SAFE_NAME.test(name))
+    throw new TufError('malformed', `snapshot entry ${JSON.stringify(name)} may hold only printable ASCII other than " and \\`);
+  if (!Number.isSafeInteger(version) || version < 1)
+    throw new TufError('malformed', `snapshot entry ${name}: version must be a positive integer`);
   const fields = Object.keys(entry);
   if (fields.length === 1) return `"${name}":{"version":${version}}`;
-  if (fields.length !== 3 || !('length' in entry) || !('hashes' in entry)) throw new TufError('malformed', `snapshot entry ${name}: version alone, or version, length and hashes`);
+  if (fields.length !== 3 || !('length' in entry) || !('hashes' in entry))
+    throw new TufError('malformed', `snapshot entry ${name}: version alone, or version, length and hashes`);
   const { length, hashes } = entry;
   const hashNames = Object.keys(hashes);
-  if (!Number.isSafeInteger(length) || length < 0) throw new TufError('malformed', `snapshot entry ${name}: length must be a non-negative integer`);
+  if (!Number.isSafeInteger(length) || length < 0)
+    throw new TufError('malformed', `snapshot entry ${name}: length must be a non-negative integer`);
   if (hashNames.length !== 1 || hashNames[0] !== 'sha256' || !SHA256_HEX.test(hashes.sha256)) {
     throw new TufError('malformed', `snapshot entry ${name}: hashes must be exactly one lowercase hex sha256`);
   }
@@ -89,7 +93,10 @@ export function snapshotSignedBytes(version: number, expires: string, metaText: 
   if (!Number.isSafeInteger(version) || version < 1) throw new TufError('malformed', 'snapshot version must be a positive integer');
   if (!isTufDateTime(expires)) throw new TufError('malformed', 'snapshot expiry must look like 2030-01-01T00:00:00Z');
   // Keys in canonical order: _type, expires, meta, spec_version, version.
-  return Buffer.from(`{"_type":"snapshot","expires":"${expires}","meta":{${metaText}},"spec_version":"${SPEC_VERSION}","version":${version}}`, 'utf8');
+  return Buffer.from(
+    `{"_type":"snapshot","expires":"${expires}","meta":{${metaText}},"spec_version":"${SPEC_VERSION}","version":${version}}`,
+    'utf8',
+  );
 }
 
 /**
@@ -101,4 +108,3 @@ export async function signSnapshotBytes(signedBytes: Buffer, signers: Signer[]):
   for (const signer of signers) signatures.push({ keyid: signer.keyid, sig: await signer.sign(signedBytes) });
   return Buffer.concat([Buffer.from('{"signed":'), signedBytes, Buffer.from(`,"signatures":${JSON.stringify(signatures)}}`)]);
 }
-

@@ -88,7 +88,10 @@ function targetsChanges(current: JsonObject, previous: JsonObject): string[] {
  * For root: its own threshold, and the previous root's if given. For targets: the threshold of
  * the targets role in the given root.
  */
-export function metadataStatus(value: unknown, opts: { root?: unknown; previous?: unknown; delegator?: { name: string; targets: unknown } } = {}): StatusReport {
+export function metadataStatus(
+  value: unknown,
+  opts: { root?: unknown; previous?: unknown; delegator?: { name: string; targets: unknown } } = {},
+): StatusReport {
   const type = isPlainObject(value) && isPlainObject(value.signed) && value.signed._type === 'targets' ? 'targets' : 'root';
   const doc: ParsedMetadata<'root' | 'targets'> = parseMetadata(value, type);
   const thresholds: ThresholdReport[] = [];
@@ -96,24 +99,36 @@ export function metadataStatus(value: unknown, opts: { root?: unknown; previous?
   const sigs = doc.envelope.signatures;
   if (doc.type === 'root') {
     const model = (doc as ParsedMetadata<'root'>).model;
-    thresholds.push({ label: `root v${doc.version} (its own root role)`, result: checkThreshold(sigs, doc.signedBytes, rootKeys(model), rootRole(model, 'root')) });
+    thresholds.push({
+      label: `root v${doc.version} (its own root role)`,
+      result: checkThreshold(sigs, doc.signedBytes, rootKeys(model), rootRole(model, 'root')),
+    });
     if (opts.previous !== undefined) {
       const prev = parseMetadata(opts.previous, 'root', 'previous root');
-      thresholds.push({ label: `previous root v${prev.version}'s root role`, result: checkThreshold(sigs, doc.signedBytes, rootKeys(prev.model), rootRole(prev.model, 'root')) });
+      thresholds.push({
+        label: `previous root v${prev.version}'s root role`,
+        result: checkThreshold(sigs, doc.signedBytes, rootKeys(prev.model), rootRole(prev.model, 'root')),
+      });
       changes = rootChanges(model, prev.model);
       if (doc.version !== prev.version + 1) changes.unshift(`! version ${doc.version} does not follow ${prev.version}`);
     }
   } else {
     if (opts.root !== undefined) {
       const root = parseMetadata(opts.root, 'root', 'root');
-      thresholds.push({ label: `targets role of root v${root.version}`, result: checkThreshold(sigs, doc.signedBytes, rootKeys(root.model), rootRole(root.model, 'targets')) });
+      thresholds.push({
+        label: `targets role of root v${root.version}`,
+        result: checkThreshold(sigs, doc.signedBytes, rootKeys(root.model), rootRole(root.model, 'targets')),
+      });
     }
     if (opts.delegator !== undefined) {
       // A delegated role (a bin): the threshold of its delegation in top-level targets.
       const top = parseMetadata(opts.delegator.targets, 'targets', 'delegating targets');
       const delegation = delegationIn('targets', top.model, opts.delegator.name);
       if (!delegation) throw new TufError('not_delegated', `targets v${top.version} does not delegate ${opts.delegator.name}`);
-      thresholds.push({ label: `${opts.delegator.name}'s delegation in targets v${top.version}`, result: checkThreshold(sigs, doc.signedBytes, delegation.keys, delegation.role) });
+      thresholds.push({
+        label: `${opts.delegator.name}'s delegation in targets v${top.version}`,
+        result: checkThreshold(sigs, doc.signedBytes, delegation.keys, delegation.role),
+      });
     }
     if (opts.previous !== undefined) {
       const prev = parseMetadata(opts.previous, 'targets', 'previous targets');

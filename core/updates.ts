@@ -53,7 +53,15 @@ export function verifyRootUpdate(
     name: 'root',
     candidate,
     authorities: [
-      ...(trusted ? [{ label: `root v${candidate.version} by root v${trusted.version}'s keys`, keys: rootKeys(trusted.model), role: rootRole(trusted.model, 'root') }] : []),
+      ...(trusted
+        ? [
+            {
+              label: `root v${candidate.version} by root v${trusted.version}'s keys`,
+              keys: rootKeys(trusted.model),
+              role: rootRole(trusted.model, 'root'),
+            },
+          ]
+        : []),
       { label: `root v${candidate.version} by its own keys`, keys: rootKeys(model), role: rootRole(model, 'root') },
     ],
     currentVersion: trusted ? trusted.version : null,
@@ -88,10 +96,14 @@ export function checkOnlineKeys(root: Root, held: OnlineKeys): void {
       return key !== undefined && held[name].some((h) => sameKey(key, h));
     });
     if (!match) {
-      throw new TufError('online_keys_mismatch', `root's ${name} role lists no key the server holds (it holds ${held[name].map((k) => keyidOf(k).slice(0, 16)).join(', ') || 'none'})`, {
-        role: name,
-        held: held[name].map((k) => keyidOf(k)),
-      });
+      throw new TufError(
+        'online_keys_mismatch',
+        `root's ${name} role lists no key the server holds (it holds ${held[name].map((k) => keyidOf(k).slice(0, 16)).join(', ') || 'none'})`,
+        {
+          role: name,
+          held: held[name].map((k) => keyidOf(k)),
+        },
+      );
     }
     if (role.threshold !== 1) {
       throw new TufError('online_keys_mismatch', `root's ${name} threshold must be 1: the server signs ${name} with one online key`);
@@ -152,7 +164,9 @@ export function verifyTargetsUpdate(
   verifyDelegate({
     name: 'targets',
     candidate,
-    authorities: [{ label: `targets v${candidate.version}`, keys: rootKeys(trustedRoot.model), role: rootRole(trustedRoot.model, 'targets') }],
+    authorities: [
+      { label: `targets v${candidate.version}`, keys: rootKeys(trustedRoot.model), role: rootRole(trustedRoot.model, 'targets') },
+    ],
     currentVersion,
     now,
     ...(verifier ? { verifier } : {}),

@@ -30,8 +30,7 @@ export interface RoleSpec {
 }
 
 export type SignatureVerdict =
-  | { keyid: string; valid: true }
-  | { keyid: string; valid: false; reason: 'not_a_key_of_this_role' | 'key_missing' | 'bad_signature' };
+  { keyid: string; valid: true } | { keyid: string; valid: false; reason: 'not_a_key_of_this_role' | 'key_missing' | 'bad_signature' };
 
 export interface ThresholdResult {
   verdicts: SignatureVerdict[];
@@ -40,7 +39,8 @@ export interface ThresholdResult {
   met: boolean;
 }
 
-type Candidate = { signature: SignatureJson; key: TufKey } | { signature: SignatureJson; key: null; reason: 'not_a_key_of_this_role' | 'key_missing' };
+type Candidate =
+  { signature: SignatureJson; key: TufKey } | { signature: SignatureJson; key: null; reason: 'not_a_key_of_this_role' | 'key_missing' };
 
 /** Each signature with the role key it must verify under, or why it cannot count. */
 function candidates(signatures: SignatureJson[], keys: Record<string, TufKey>, role: RoleSpec): Candidate[] {
@@ -53,7 +53,11 @@ function candidates(signatures: SignatureJson[], keys: Record<string, TufKey>, r
 }
 
 /** The (key, signature) pairs `checkThreshold` hands to its verifier, so they can be verified ahead. */
-export function signaturesToVerify(signatures: SignatureJson[], keys: Record<string, TufKey>, role: RoleSpec): { key: TufKey; signature: SignatureJson }[] {
+export function signaturesToVerify(
+  signatures: SignatureJson[],
+  keys: Record<string, TufKey>,
+  role: RoleSpec,
+): { key: TufKey; signature: SignatureJson }[] {
   return candidates(signatures, keys, role).flatMap((c) => (c.key ? [{ key: c.key, signature: c.signature }] : []));
 }
 
@@ -92,11 +96,9 @@ export function requireThreshold(
 ): ThresholdResult {
   const result = checkThreshold(signatures, signedBytes, keys, role, verifier);
   if (!result.met) {
-    throw new TufError(
-      'threshold_not_met',
-      `${what}: ${result.validKeyids.length} valid signature(s) of ${result.threshold} required`,
-      { verdicts: result.verdicts },
-    );
+    throw new TufError('threshold_not_met', `${what}: ${result.validKeyids.length} valid signature(s) of ${result.threshold} required`, {
+      verdicts: result.verdicts,
+    });
   }
   return result;
 }

@@ -4,7 +4,15 @@
 // (`bin-000-003.json`; files pulled as `N.bin-000-003.json` are read too).
 import fs from 'node:fs';
 import path from 'node:path';
-import { binNameOfFile, binsOf, DEFAULT_BIN_COUNT, migratedDelegations, projectNameProblem, projectPlacement, type BinLayout } from '../core/bins.ts';
+import {
+  binNameOfFile,
+  binsOf,
+  DEFAULT_BIN_COUNT,
+  migratedDelegations,
+  projectNameProblem,
+  projectPlacement,
+  type BinLayout,
+} from '../core/bins.ts';
 import { DEFAULT_BIN_EXPIRY_SECONDS, editedTargetsSigned, initialBinsSigned } from '../core/ceremony.ts';
 import type { JsonObject } from '../core/canonical.ts';
 import { withDelegation, withoutDelegation, type Maintainer } from '../core/delegations.ts';
@@ -50,7 +58,14 @@ export interface DelegationChange {
  * Applies delegation changes to the bins they fall in, each bin once however many of its projects
  * change, and writes bin N+1 (unsigned) into `outDir`. Returns the files written.
  */
-export function delegateInBins(topSigned: JsonObject, binDir: string, outDir: string, changes: DelegationChange[], now: Date, expirySeconds = DEFAULT_BIN_EXPIRY_SECONDS): string[] {
+export function delegateInBins(
+  topSigned: JsonObject,
+  binDir: string,
+  outDir: string,
+  changes: DelegationChange[],
+  now: Date,
+  expirySeconds = DEFAULT_BIN_EXPIRY_SECONDS,
+): string[] {
   const current = readBinDir(binDir);
   const next = new Map<string, JsonObject>();
   for (const change of changes) {
@@ -58,7 +73,8 @@ export function delegateInBins(topSigned: JsonObject, binDir: string, outDir: st
     if (problem) throw new Error(`project ${change.project} ${problem}`);
     const placement = projectPlacement(topSigned, change.project);
     const base = next.get(placement.role) ?? current.get(placement.role)?.envelope.signed;
-    if (!base) throw new Error(`${change.project} falls in ${placement.role}, which is not in ${binDir}: pull it first (\`tuf-carry pull --bins\`)`);
+    if (!base)
+      throw new Error(`${change.project} falls in ${placement.role}, which is not in ${binDir}: pull it first (\`tuf-carry pull --bins\`)`);
     next.set(
       placement.role,
       change.maintainers === null
@@ -91,7 +107,13 @@ export function bumpAllBins(binDir: string, outDir: string, now: Date, expirySec
  * Targets N+1 of a flat repository delegating to bins instead, and v1 of every bin holding the
  * moved delegations, written (unsigned) as `outDir/N+1.targets.json` and `outDir/bins/`.
  */
-export function migrateToBins(topSigned: JsonObject, layout: BinLayout, outDir: string, now: Date, targetsExpirySeconds: number): { targets: string; bins: number; moved: number } {
+export function migrateToBins(
+  topSigned: JsonObject,
+  layout: BinLayout,
+  outDir: string,
+  now: Date,
+  targetsExpirySeconds: number,
+): { targets: string; bins: number; moved: number } {
   const { top, bins } = migratedDelegations(topSigned, layout);
   const edited = editedTargetsSigned(topSigned, { expirySeconds: targetsExpirySeconds }, now);
   const targetsFile = path.join(outDir, `${String(edited.version)}.targets.json`);

@@ -29,7 +29,6 @@ import { checkDelegationName, maintainersFromRegistrations } from './projectName
 import { binNameOfFile, bumpAllBins, delegateInBins, migrateToBins, parseBinCount, writeInitialBins } from './bins.ts';
 import { binLayoutOfSigned, checkBinCount, type BinLayout } from '../core/bins.ts';
 
-
 function fail(message: string): never {
   throw new Error(message);
 }
@@ -42,7 +41,8 @@ function expirySeconds(days: string | undefined, fallback: number): number {
 
 function threshold(value: string | undefined, keys: number, role: string): number {
   const n = value === undefined ? 1 : Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > keys) fail(`--${role}-threshold must be between 1 and the number of --${role}-key options (${keys})`);
+  if (!Number.isInteger(n) || n < 1 || n > keys)
+    fail(`--${role}-threshold must be between 1 and the number of --${role}-key options (${keys})`);
   return n;
 }
 
@@ -63,7 +63,10 @@ function parseAdds(adds: string[] | undefined): Record<string, TargetEntry> {
   return Object.fromEntries(out); // own properties, whatever the path ("__proto__" too)
 }
 
-function maintainersFrom(values: { identity?: string[]; issuer?: string[]; registrations?: string; accept?: string[] }, project: string): Maintainer[] {
+function maintainersFrom(
+  values: { identity?: string[]; issuer?: string[]; registrations?: string; accept?: string[] },
+  project: string,
+): Maintainer[] {
   // A contested project (several identities asked) is refused until --accept names the chosen ones.
   if (values.registrations) return maintainersFromRegistrations(values.registrations, project, values.accept ?? []);
   if (values.accept) fail('--accept goes with --registrations FILE');
@@ -106,7 +109,8 @@ function printStatus(file: string, opts: { root?: string; previous?: string; del
 async function signFile(file: string, key: Awaited<ReturnType<typeof loadPrivateKey>>, out?: string): Promise<void> {
   const envelope = readEnvelopeFile(file);
   const type = envelope.signed._type;
-  if (type !== 'root' && type !== 'targets') fail(`${file}: only root and targets (bins are targets) are signed offline (got ${String(type)})`);
+  if (type !== 'root' && type !== 'targets')
+    fail(`${file}: only root and targets (bins are targets) are signed offline (got ${String(type)})`);
   parseMetadata(envelope, type, file); // refuse to sign anything clients could not read
   const signer = privateKeySigner(key.privateKey);
   const sig = await signer.sign(canonicalBytes(envelope.signed));
@@ -194,7 +198,9 @@ async function main(argv: string[]): Promise<number> {
       const file = encodePrivateKeyFile(name, generatePrivateKey(type), passphrase);
       writeJson(path.join(dir, `${name}.key.json`), file, 0o600, false);
       writeJson(path.join(dir, `${name}.pub.json`), publicKeyFileOf(file), 0o644, false);
-      process.stdout.write(`created ${name} (${type}), keyid ${file.keyid}\n  private: ${path.join(dir, `${name}.key.json`)}\n  public:  ${path.join(dir, `${name}.pub.json`)}\n`);
+      process.stdout.write(
+        `created ${name} (${type}), keyid ${file.keyid}\n  private: ${path.join(dir, `${name}.key.json`)}\n  public:  ${path.join(dir, `${name}.pub.json`)}\n`,
+      );
       return 0;
     }
     case 'init-root': {
@@ -233,33 +239,53 @@ async function main(argv: string[]): Promise<number> {
       const thresholds: RootEdit['thresholds'] = {};
       if (values['root-threshold'] !== undefined) thresholds.root = Number(values['root-threshold']);
       if (values['targets-threshold'] !== undefined) thresholds.targets = Number(values['targets-threshold']);
-      const signed = editedRootSigned(from.signed, {
-        add: [
-          ...(values['add-root-key'] ?? []).map((f) => ({ role: 'root' as const, key: readPublicKey(readJson(f), f).public })),
-          ...(values['add-targets-key'] ?? []).map((f) => ({ role: 'targets' as const, key: readPublicKey(readJson(f), f).public })),
-        ],
-        remove: [
-          ...(values['remove-root-key'] ?? []).map((keyid) => ({ role: 'root' as const, keyid })),
-          ...(values['remove-targets-key'] ?? []).map((keyid) => ({ role: 'targets' as const, keyid })),
-        ],
-        thresholds,
-        ...(online ? { online: { snapshot: readPublicKey(online.snapshot, 'online-keys snapshot').public, timestamp: readPublicKey(online.timestamp, 'online-keys timestamp').public } } : {}),
-        expirySeconds: expirySeconds(values['expires-days'], DEFAULT_ROOT_EXPIRY_SECONDS),
-      }, now);
+      const signed = editedRootSigned(
+        from.signed,
+        {
+          add: [
+            ...(values['add-root-key'] ?? []).map((f) => ({ role: 'root' as const, key: readPublicKey(readJson(f), f).public })),
+            ...(values['add-targets-key'] ?? []).map((f) => ({ role: 'targets' as const, key: readPublicKey(readJson(f), f).public })),
+          ],
+          remove: [
+            ...(values['remove-root-key'] ?? []).map((keyid) => ({ role: 'root' as const, keyid })),
+            ...(values['remove-targets-key'] ?? []).map((keyid) => ({ role: 'targets' as const, keyid })),
+          ],
+          thresholds,
+          ...(online
+            ? {
+                online: {
+                  snapshot: readPublicKey(online.snapshot, 'online-keys snapshot').public,
+                  timestamp: readPublicKey(online.timestamp, 'online-keys timestamp').public,
+                },
+              }
+            : {}),
+          expirySeconds: expirySeconds(values['expires-days'], DEFAULT_ROOT_EXPIRY_SECONDS),
+        },
+        now,
+      );
       writeJson(out, unsigned(signed));
-      process.stdout.write(`wrote unsigned root v${String(signed.version)} to ${out}; check it with: tuf-offline status ${out} --previous ${values.from}\n`);
+      process.stdout.write(
+        `wrote unsigned root v${String(signed.version)} to ${out}; check it with: tuf-offline status ${out} --previous ${values.from}\n`,
+      );
       return 0;
     }
     case 'init-targets': {
       const out = values.out ?? fail('init-targets needs --out');
       const layout = values['bins-key'] ? binLayoutOption(values) : undefined;
-      const signed = initialTargetsSigned(now, parseAdds(values.add), expirySeconds(values['expires-days'], DEFAULT_TARGETS_EXPIRY_SECONDS), layout);
+      const signed = initialTargetsSigned(
+        now,
+        parseAdds(values.add),
+        expirySeconds(values['expires-days'], DEFAULT_TARGETS_EXPIRY_SECONDS),
+        layout,
+      );
       writeJson(out, unsigned(signed));
       process.stdout.write(`wrote unsigned targets v1 to ${out}\n`);
       if (layout) {
         const dir = values['bins-out'] ?? path.join(path.dirname(out), 'bins');
         const n = writeInitialBins(dir, layout.count, now);
-        process.stdout.write(`wrote v1 of ${n} bins (unsigned) to ${dir}; sign them with the bins keys: tuf-offline sign ${dir}/*.json --key KEY\n`);
+        process.stdout.write(
+          `wrote v1 of ${n} bins (unsigned) to ${dir}; sign them with the bins keys: tuf-offline sign ${dir}/*.json --key KEY\n`,
+        );
       } else {
         process.stdout.write('flat layout: every project is delegated by top-level targets (for large repositories use --bins-key)\n');
       }
@@ -268,11 +294,15 @@ async function main(argv: string[]): Promise<number> {
     case 'edit-targets': {
       const from = readEnvelopeFile(values.from ?? fail('edit-targets needs --from'));
       const out = values.out ?? fail('edit-targets needs --out');
-      const signed = editedTargetsSigned(from.signed, {
-        add: parseAdds(values.add),
-        remove: values.remove ?? [],
-        expirySeconds: expirySeconds(values['expires-days'], DEFAULT_TARGETS_EXPIRY_SECONDS),
-      }, now);
+      const signed = editedTargetsSigned(
+        from.signed,
+        {
+          add: parseAdds(values.add),
+          remove: values.remove ?? [],
+          expirySeconds: expirySeconds(values['expires-days'], DEFAULT_TARGETS_EXPIRY_SECONDS),
+        },
+        now,
+      );
       writeJson(out, unsigned(signed));
       process.stdout.write(`wrote unsigned targets v${String(signed.version)} to ${out}\n`);
       return 0;
@@ -285,7 +315,11 @@ async function main(argv: string[]): Promise<number> {
       parseMetadata(from, 'targets', values.from); // a hostile or damaged file is refused as such
       const binDirOf = () => values.bins ?? path.join(path.dirname(values.from!), 'bins');
       if (command === 'delegate') {
-        checkDelegationName(from.signed, project, { ...(binLayoutOfSigned(from.signed) ? { binDir: binDirOf() } : {}), ...(values.registrations ? { registrationsFile: values.registrations } : {}), reserved: values.reserved ?? [] });
+        checkDelegationName(from.signed, project, {
+          ...(binLayoutOfSigned(from.signed) ? { binDir: binDirOf() } : {}),
+          ...(values.registrations ? { registrationsFile: values.registrations } : {}),
+          reserved: values.reserved ?? [],
+        });
       }
       if (binLayoutOfSigned(from.signed)) {
         // Bin layout: only the project's bin changes; top-level targets stays as it is.
@@ -293,8 +327,16 @@ async function main(argv: string[]): Promise<number> {
         const n = values.threshold === undefined ? 1 : Number(values.threshold);
         for (const m of maintainers ?? []) process.stdout.write(`  ${project}: ${m.identity} at ${m.issuer}\n`);
         const binDir = values.bins ?? path.join(path.dirname(values.from!), 'bins');
-        const written = delegateInBins(from.signed, binDir, out, [{ project, maintainers, threshold: n }], now, expirySeconds(values['expires-days'], DEFAULT_BIN_EXPIRY_SECONDS));
-        for (const file of written) process.stdout.write(`wrote unsigned ${path.basename(file, '.json')} to ${file}; sign it with the bins keys\n`);
+        const written = delegateInBins(
+          from.signed,
+          binDir,
+          out,
+          [{ project, maintainers, threshold: n }],
+          now,
+          expirySeconds(values['expires-days'], DEFAULT_BIN_EXPIRY_SECONDS),
+        );
+        for (const file of written)
+          process.stdout.write(`wrote unsigned ${path.basename(file, '.json')} to ${file}; sign it with the bins keys\n`);
         return 0;
       }
       let signed;
@@ -320,14 +362,27 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'bump-bins': {
-      const written = bumpAllBins(values.bins ?? fail('bump-bins needs --bins DIR'), values.out ?? fail('bump-bins needs --out DIR'), now, expirySeconds(values['expires-days'], DEFAULT_BIN_EXPIRY_SECONDS));
+      const written = bumpAllBins(
+        values.bins ?? fail('bump-bins needs --bins DIR'),
+        values.out ?? fail('bump-bins needs --out DIR'),
+        now,
+        expirySeconds(values['expires-days'], DEFAULT_BIN_EXPIRY_SECONDS),
+      );
       process.stdout.write(`wrote ${written.length} unsigned bins to ${values.out}; sign them with the bins keys, then push them\n`);
       return 0;
     }
     case 'migrate-to-bins': {
       const from = readEnvelopeFile(values.from ?? fail('migrate-to-bins needs --from TARGETS'));
-      const result = migrateToBins(from.signed, binLayoutOption(values), values.out ?? fail('migrate-to-bins needs --out DIR'), now, expirySeconds(values['expires-days'], DEFAULT_TARGETS_EXPIRY_SECONDS));
-      process.stdout.write(`wrote unsigned ${result.targets} (sign with the targets keys) and ${result.bins} bins holding ${result.moved} moved delegations in ${path.join(values.out!, 'bins')} (sign with the bins keys)\n`);
+      const result = migrateToBins(
+        from.signed,
+        binLayoutOption(values),
+        values.out ?? fail('migrate-to-bins needs --out DIR'),
+        now,
+        expirySeconds(values['expires-days'], DEFAULT_TARGETS_EXPIRY_SECONDS),
+      );
+      process.stdout.write(
+        `wrote unsigned ${result.targets} (sign with the targets keys) and ${result.bins} bins holding ${result.moved} moved delegations in ${path.join(values.out!, 'bins')} (sign with the bins keys)\n`,
+      );
       return 0;
     }
     case 'merge': {
@@ -339,7 +394,13 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'status': {
       const file = positionals[0] ?? fail('status needs a FILE');
-      return printStatus(file, { ...(values.root ? { root: values.root } : {}), ...(values.previous ? { previous: values.previous } : {}), ...(values.delegator ? { delegator: values.delegator } : {}) }) ? 0 : 2;
+      return printStatus(file, {
+        ...(values.root ? { root: values.root } : {}),
+        ...(values.previous ? { previous: values.previous } : {}),
+        ...(values.delegator ? { delegator: values.delegator } : {}),
+      })
+        ? 0
+        : 2;
     }
     default:
       fail(`unknown command ${command}; see --help`);

@@ -5,7 +5,13 @@
 import fs from 'node:fs';
 import { isPlainObject, type JsonObject } from '../core/canonical.ts';
 import { isTufError } from '../core/errors.ts';
-import { acceptedRegistrations, assertProjectNameAvailable, reservedProjectNames, type KnownName, type PendingClaim } from '../core/projectNames.ts';
+import {
+  acceptedRegistrations,
+  assertProjectNameAvailable,
+  reservedProjectNames,
+  type KnownName,
+  type PendingClaim,
+} from '../core/projectNames.ts';
 import type { Maintainer } from '../core/delegations.ts';
 import { readBinDir } from './bins.ts';
 import { readJson } from './files.ts';
@@ -30,7 +36,8 @@ export function readRegistrationsFile(file: string): RegistrationsFile {
     }
     registrations.push({ id, project, identity, issuer, requestedAt: typeof requestedAt === 'string' ? requestedAt : '?' });
   }
-  const reserved = isPlainObject(value) && Array.isArray(value.reservedNames) ? value.reservedNames.filter((n): n is string => typeof n === 'string') : [];
+  const reserved =
+    isPlainObject(value) && Array.isArray(value.reservedNames) ? value.reservedNames.filter((n): n is string => typeof n === 'string') : [];
   return { registrations, reservedNames: reserved };
 }
 
@@ -50,8 +57,13 @@ export function maintainersFromRegistrations(file: string, project: string, acce
   } catch (err) {
     if (isTufError(err, 'contested_project')) {
       const claims = (err.details?.claims ?? []) as PendingClaim[];
-      const lines = claims.map((c) => `  registration ${c.id}: ${c.identity} at ${c.issuer}, requested ${c.requestedAt}${c.project !== project ? ` (asks for ${JSON.stringify(c.project)})` : ''}`);
-      throw new Error(`${err.message}. Check each with the maintainers out of band, then name the ones you accept:\n${lines.join('\n')}\n  e.g. --registrations ${file} --accept ${claims[0]?.id ?? 'ID'}`);
+      const lines = claims.map(
+        (c) =>
+          `  registration ${c.id}: ${c.identity} at ${c.issuer}, requested ${c.requestedAt}${c.project !== project ? ` (asks for ${JSON.stringify(c.project)})` : ''}`,
+      );
+      throw new Error(
+        `${err.message}. Check each with the maintainers out of band, then name the ones you accept:\n${lines.join('\n')}\n  e.g. --registrations ${file} --accept ${claims[0]?.id ?? 'ID'}`,
+      );
     }
     if (isTufError(err)) throw new Error(`${file}: ${err.message}`);
     throw err;
@@ -70,13 +82,22 @@ function delegatedNames(signed: JsonObject): string[] {
  * registrations file), or a look-alike of a project delegated by `topSigned` (or by its bins in
  * `binDir`) or of a pending registration spelled differently.
  */
-export function checkDelegationName(topSigned: JsonObject, project: string, opts: { binDir?: string; registrationsFile?: string; reserved?: string[] }): void {
+export function checkDelegationName(
+  topSigned: JsonObject,
+  project: string,
+  opts: { binDir?: string; registrationsFile?: string; reserved?: string[] },
+): void {
   const targets = isPlainObject(topSigned.targets) ? Object.keys(topSigned.targets) : [];
   const file = opts.registrationsFile ? readRegistrationsFile(opts.registrationsFile) : null;
-  const configured = [...(process.env.RESERVED_PROJECT_NAMES ?? '').split(/[\s,]+/), ...(opts.reserved ?? []), ...(file?.reservedNames ?? [])];
+  const configured = [
+    ...(process.env.RESERVED_PROJECT_NAMES ?? '').split(/[\s,]+/),
+    ...(opts.reserved ?? []),
+    ...(file?.reservedNames ?? []),
+  ];
   const known: KnownName[] = delegatedNames(topSigned).map((name) => ({ name, source: 'project' }));
   if (opts.binDir && fs.existsSync(opts.binDir)) {
-    for (const { envelope } of readBinDir(opts.binDir).values()) known.push(...delegatedNames(envelope.signed).map((name) => ({ name, source: 'project' as const })));
+    for (const { envelope } of readBinDir(opts.binDir).values())
+      known.push(...delegatedNames(envelope.signed).map((name) => ({ name, source: 'project' as const })));
   }
   for (const r of file?.registrations ?? []) known.push({ name: r.project, source: 'registration' });
   try {

@@ -44,7 +44,12 @@ export interface RequestOptions {
 }
 
 /** One JSON request to the repository; errors carry the server's stable error code. */
-export async function jsonRequest<T>(base: string, method: string, path: string, opts: RequestOptions = {}): Promise<{ status: number; body: T }> {
+export async function jsonRequest<T>(
+  base: string,
+  method: string,
+  path: string,
+  opts: RequestOptions = {},
+): Promise<{ status: number; body: T }> {
   const headers: Record<string, string> = {};
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   let body: string | Uint8Array<ArrayBuffer> | undefined;
@@ -65,7 +70,11 @@ export async function jsonRequest<T>(base: string, method: string, path: string,
   }
   if (!res.ok) {
     const err = (parsed as { error?: { code?: string; message?: string } })?.error;
-    throw new ApiError(res.status, err?.code ?? String(res.status), `${method} ${path}: ${res.status} ${err?.code ?? ''}: ${err?.message ?? text}`);
+    throw new ApiError(
+      res.status,
+      err?.code ?? String(res.status),
+      `${method} ${path}: ${res.status} ${err?.code ?? ''}: ${err?.message ?? text}`,
+    );
   }
   return { status: res.status, body: parsed as T };
 }
@@ -99,7 +108,13 @@ export class RepositoryApi {
   }
 
   /** Streams one file of an open upload (named by the sha256 of its signed metadata). */
-  async uploadFile(project: string, signedSha256: string, targetPath: string, file: string, length: number): Promise<{ status: number; body: UploadAnswer }> {
+  async uploadFile(
+    project: string,
+    signedSha256: string,
+    targetPath: string,
+    file: string,
+    length: number,
+  ): Promise<{ status: number; body: UploadAnswer }> {
     const url = `${this.base.replace(/\/$/, '')}/api/v1/projects/${encodeURIComponent(project)}/uploads/${signedSha256}/files/${targetPath.split('/').map(encodeURIComponent).join('/')}`;
     const res = await putFile(url, file, length);
     let parsed: unknown = res.text;
@@ -110,7 +125,11 @@ export class RepositoryApi {
     }
     if (res.status < 200 || res.status >= 300) {
       const err = (parsed as { error?: { code?: string; message?: string } })?.error;
-      throw new ApiError(res.status, err?.code ?? String(res.status), `PUT ${targetPath}: ${res.status} ${err?.code ?? ''}: ${err?.message ?? res.text}`);
+      throw new ApiError(
+        res.status,
+        err?.code ?? String(res.status),
+        `PUT ${targetPath}: ${res.status} ${err?.code ?? ''}: ${err?.message ?? res.text}`,
+      );
     }
     return { status: res.status, body: parsed as UploadAnswer };
   }

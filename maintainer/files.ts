@@ -26,12 +26,16 @@ export async function putFile(url: string, file: string, length: number): Promis
   const target = new URL(url);
   const client = target.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const req = client.request(target, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', 'content-length': String(length) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = client.request(
+      target,
+      { method: 'PUT', headers: { 'content-type': 'application/octet-stream', 'content-length': String(length) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     // The server may answer (and close) before the whole file is sent, when it refuses it.
     pipeline(fs.createReadStream(file), req).catch(() => {});

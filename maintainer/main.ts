@@ -79,10 +79,13 @@ async function register(ctx: Context): Promise<void> {
   const request = await sign(ctx, signed, identityKeyid(me.identity, me.issuer), me.token);
   const res = await ctx.api.register(request);
   const r = res.body.registration as RegistrationJson;
-  process.stdout.write(`registration ${r.id} for ${ctx.project} by ${me.identity} (${me.issuer}): ${r.status}${res.status === 200 ? ' (already recorded)' : ''}\n`);
+  process.stdout.write(
+    `registration ${r.id} for ${ctx.project} by ${me.identity} (${me.issuer}): ${r.status}${res.status === 200 ? ' (already recorded)' : ''}\n`,
+  );
   if (r.contested) {
     process.stdout.write(`CONTESTED: other identities ask for ${ctx.project} too; the admins choose whom to approve:\n`);
-    for (const c of r.competing ?? []) process.stdout.write(`  registration ${c.id}: ${c.identity} at ${c.issuer}, requested ${c.requestedAt}\n`);
+    for (const c of r.competing ?? [])
+      process.stdout.write(`  registration ${c.id}: ${c.identity} at ${c.issuer}, requested ${c.requestedAt}\n`);
   }
   process.stdout.write('an admin approves it offline with `tuf-offline delegate`; then you can publish\n');
 }
@@ -129,9 +132,13 @@ async function publish(ctx: Context, files: string[], expiresDays: number, remov
   // The metadata first (verified before the server accepts a byte of a file), then each file it lacks.
   const answer = await ctx.api.publish(ctx.project, envelope, uploads);
   if (answer.status === 'published') {
-    process.stdout.write(`published ${ctx.project} v${version} (${[...uploads.keys()].join(', ') || 'no new files'}), signed by ${me.identity}\n`);
+    process.stdout.write(
+      `published ${ctx.project} v${version} (${[...uploads.keys()].join(', ') || 'no new files'}), signed by ${me.identity}\n`,
+    );
   } else {
-    process.stdout.write(`${ctx.project} v${version} is pending: ${answer.signatures}/${answer.threshold} signatures; another maintainer runs \`tuf-maintainer cosign\`\n`);
+    process.stdout.write(
+      `${ctx.project} v${version} is pending: ${answer.signatures}/${answer.threshold} signatures; another maintainer runs \`tuf-maintainer cosign\`\n`,
+    );
   }
 }
 
@@ -149,23 +156,41 @@ async function cosign(ctx: Context, version: number | undefined): Promise<void> 
   const envelope = await sign(ctx, pending.metadata.signed, keyid, me.token);
   // A co-signature is metadata only; the files travel with the first signature.
   const res = await ctx.api.uploadMetadata(ctx.project, envelope);
-  const waiting = res.body.missingFiles?.length ? `; waiting for ${res.body.missingFiles.map((m) => m.path).join(', ')} from whoever has them (tuf-maintainer publish)` : '';
-  process.stdout.write(res.body.status === 'published'
-    ? `published ${ctx.project} v${pending.version}\n`
-    : `${ctx.project} v${pending.version}: ${res.body.signatures}/${res.body.threshold} signatures${waiting}\n`);
+  const waiting = res.body.missingFiles?.length
+    ? `; waiting for ${res.body.missingFiles.map((m) => m.path).join(', ')} from whoever has them (tuf-maintainer publish)`
+    : '';
+  process.stdout.write(
+    res.body.status === 'published'
+      ? `published ${ctx.project} v${pending.version}\n`
+      : `${ctx.project} v${pending.version}: ${res.body.signatures}/${res.body.threshold} signatures${waiting}\n`,
+  );
 }
 
 async function status(api: RepositoryApi, server: string, project: string): Promise<void> {
   const info = await api.project(project);
-  const lines = [`${project}: ${info.delegated ? `delegated, threshold ${info.threshold}` : 'not delegated'}, current version ${info.version ?? 'none'}`];
+  const lines = [
+    `${project}: ${info.delegated ? `delegated, threshold ${info.threshold}` : 'not delegated'}, current version ${info.version ?? 'none'}`,
+  ];
   if (!info.delegated) {
-    const regs = (await jsonRequest<ProjectRegistrationsJson>(server, 'GET', `/api/v1/projects/${encodeURIComponent(project)}/registrations`)).body;
-    if (regs.contested) lines.push(`  CONTESTED: ${new Set(regs.registrations.map((r) => `${r.identity}\n${r.issuer}`)).size} identities ask for it; the admins choose whom to approve`);
-    for (const r of regs.registrations) lines.push(`  pending registration ${r.id}: ${r.identity} at ${r.issuer}, requested ${r.requestedAt}${r.project !== project ? ` (for ${r.project})` : ''}`);
+    const regs = (
+      await jsonRequest<ProjectRegistrationsJson>(server, 'GET', `/api/v1/projects/${encodeURIComponent(project)}/registrations`)
+    ).body;
+    if (regs.contested)
+      lines.push(
+        `  CONTESTED: ${new Set(regs.registrations.map((r) => `${r.identity}\n${r.issuer}`)).size} identities ask for it; the admins choose whom to approve`,
+      );
+    for (const r of regs.registrations)
+      lines.push(
+        `  pending registration ${r.id}: ${r.identity} at ${r.issuer}, requested ${r.requestedAt}${r.project !== project ? ` (for ${r.project})` : ''}`,
+      );
   }
   for (const m of info.maintainers) lines.push(`  maintainer ${m.identity} at ${m.issuer} (keyid ${m.keyid.slice(0, 16)})`);
-  for (const p of info.pending) lines.push(`  pending v${p.version}: ${p.signedBy.length}/${info.threshold} signatures since ${p.createdAt}`);
-  if (info.needsResigning) lines.push(`  NEEDS RE-SIGNING: ${info.needsResigning.reason} (since targets v${info.needsResigning.targetsVersion}); run \`tuf-maintainer resign\``);
+  for (const p of info.pending)
+    lines.push(`  pending v${p.version}: ${p.signedBy.length}/${info.threshold} signatures since ${p.createdAt}`);
+  if (info.needsResigning)
+    lines.push(
+      `  NEEDS RE-SIGNING: ${info.needsResigning.reason} (since targets v${info.needsResigning.targetsVersion}); run \`tuf-maintainer resign\``,
+    );
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

@@ -25,7 +25,11 @@ export function tokenSource(opts: TokenOptions): TokenSource {
     const identity = opts.devIdentity;
     return {
       getToken: async () => {
-        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ identity }) });
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ identity }),
+        });
         if (!res.ok) throw new Error(`local OIDC issuer refused: ${res.status}`);
         return ((await res.json()) as { id_token: string }).id_token;
       },
@@ -34,7 +38,9 @@ export function tokenSource(opts: TokenOptions): TokenSource {
   if (process.env.ACTIONS_ID_TOKEN_REQUEST_URL && process.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN) {
     return new CIContextProvider('sigstore');
   }
-  throw new Error('no OIDC token: give --token-file FILE, set SIGSTORE_ID_TOKEN, run in GitHub Actions with id-token: write, or (dev mode) --dev-identity EMAIL');
+  throw new Error(
+    'no OIDC token: give --token-file FILE, set SIGSTORE_ID_TOKEN, run in GitHub Actions with id-token: write, or (dev mode) --dev-identity EMAIL',
+  );
 }
 
 export interface TokenIdentity {

@@ -15,7 +15,9 @@ export async function up(knex: Knex): Promise<void> {
     t.timestamp('decided_at', { useTz: true }).nullable();
     t.index(['project', 'status'], 'registrations_project_status');
   });
-  await knex.raw(`alter table registrations add constraint registrations_status_check check (status in ('pending', 'approved', 'rejected'))`);
+  await knex.raw(
+    `alter table registrations add constraint registrations_status_check check (status in ('pending', 'approved', 'rejected'))`,
+  );
 
   await knex.schema.createTable('pending_uploads', (t) => {
     t.comment('Project role versions signed by fewer identities than the threshold; published once enough sign the same bytes');
@@ -31,7 +33,9 @@ export async function up(knex: Knex): Promise<void> {
     t.unique(['role', 'signed_sha256'], { indexName: 'pending_uploads_role_signed' });
     t.index(['role', 'status'], 'pending_uploads_role_status');
   });
-  await knex.raw(`alter table pending_uploads add constraint pending_uploads_status_check check (status in ('pending', 'published', 'dropped'))`);
+  await knex.raw(
+    `alter table pending_uploads add constraint pending_uploads_status_check check (status in ('pending', 'published', 'dropped'))`,
+  );
 }
 
 export async function down(knex: Knex): Promise<void> {

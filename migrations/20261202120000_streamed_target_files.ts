@@ -5,9 +5,13 @@ import type { Knex } from 'knex';
 
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(`alter table target_blobs alter column content drop not null`);
-  await knex.raw(`comment on column target_blobs.content is 'The whole file, for files stored in one piece (small ones); null when the file is in target_blob_chunks'`);
+  await knex.raw(
+    `comment on column target_blobs.content is 'The whole file, for files stored in one piece (small ones); null when the file is in target_blob_chunks'`,
+  );
   await knex.schema.createTable('target_blob_chunks', (t) => {
-    t.comment('Contents of target files stored in pieces (streamed uploads): rows of at most 1 MiB in order of seq, written in the transaction that creates the target_blobs row, removed with it');
+    t.comment(
+      'Contents of target files stored in pieces (streamed uploads): rows of at most 1 MiB in order of seq, written in the transaction that creates the target_blobs row, removed with it',
+    );
     t.string('sha256', 64).notNullable().references('sha256').inTable('target_blobs').onDelete('CASCADE');
     t.integer('seq').notNullable().comment('0, 1, 2, ...: the place of the piece in the file');
     t.binary('data').notNullable();

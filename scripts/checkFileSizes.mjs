@@ -7,8 +7,6 @@ const MAX_LINES = 400;
 const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '*.ts', '*.mjs', '*.js'], { encoding: 'utf8' })
   .split('\n')
   .filter((f) => f && fs.existsSync(f));
-const long = files
-  .map((file) => ({ file, lines: fs.readFileSync(file, 'utf8').split('\n').length }))
-  .filter((f) => f.lines > MAX_LINES);
+const long = files.map((file) => ({ file, lines: fs.readFileSync(file, 'utf8').split('\n').length })).filter((f) => f.lines > MAX_LINES);
 for (const f of long) process.stderr.write(`${f.file}: ${f.lines} lines (at most ${MAX_LINES}): split it by job\n`);
 if (long.length > 0) process.exit(1);

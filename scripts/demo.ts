@@ -54,7 +54,8 @@ async function main(): Promise<void> {
   } catch (err) {
     throw new Error(`no repository at ${server} (${(err as Error).message}); start it with \`npm start\``);
   }
-  if (!config.sigstore.devTokenUrl) throw new Error('the server is not in development mode (no local Sigstore); the demo needs `npm start`');
+  if (!config.sigstore.devTokenUrl)
+    throw new Error('the server is not in development mode (no local Sigstore); the demo needs `npm start`');
   const token = fs.readFileSync(path.join(devDir, 'admin-token'), 'utf8').trim();
   const adminEnv = { TUF_ADMIN_TOKEN: token };
   const keyEnv = { TUF_KEY_PASSPHRASE: 'insecure-dev-passphrase' };
@@ -75,21 +76,50 @@ async function main(): Promise<void> {
     const current = fs.readdirSync(pulled).find((f) => /^\d+\.targets\.json$/.test(f));
     const root = fs.readdirSync(pulled).find((f) => /^\d+\.root\.json$/.test(f));
     if (!current || !root) throw new Error('pull brought no targets or root');
-    const requests = (JSON.parse(fs.readFileSync(path.join(pulled, 'registrations.json'), 'utf8')) as { registrations: { id: number; project: string; identity: string; issuer: string }[] }).registrations
-      .filter((r) => r.project === project);
+    const requests = (
+      JSON.parse(fs.readFileSync(path.join(pulled, 'registrations.json'), 'utf8')) as {
+        registrations: { id: number; project: string; identity: string; issuer: string }[];
+      }
+    ).registrations.filter((r) => r.project === project);
     for (const r of requests) process.stdout.write(`    pending registration ${r.id}: ${r.identity} at ${r.issuer}\n`);
-    const issuer = String((await get('/api/v1/config') as { sigstore: { oidcIssuer: string } }).sigstore.oidcIssuer);
+    const issuer = String(((await get('/api/v1/config')) as { sigstore: { oidcIssuer: string } }).sigstore.oidcIssuer);
     if (fs.existsSync(path.join(pulled, 'bins'))) {
       // Layered layout: only the bin the project falls in changes, signed with the bins key.
       const next = path.join(work, 'next-bins');
-      await run('tuf-offline', ['delegate', '--from', path.join(pulled, current), '--bins', path.join(pulled, 'bins'), '--out', next, '--project', project, '--identity', maintainer, '--issuer', issuer]);
+      await run('tuf-offline', [
+        'delegate',
+        '--from',
+        path.join(pulled, current),
+        '--bins',
+        path.join(pulled, 'bins'),
+        '--out',
+        next,
+        '--project',
+        project,
+        '--identity',
+        maintainer,
+        '--issuer',
+        issuer,
+      ]);
       const files = fs.readdirSync(next).map((f) => path.join(next, f));
       await run('tuf-offline', ['sign', ...files, '--key', path.join(devDir, 'keys', 'dev-bins.key.json')], keyEnv);
       for (const f of files) await run('tuf-offline', ['status', f, '--delegator', path.join(pulled, current)]);
       await run('tuf-carry', ['--server', server, 'push', ...files], adminEnv);
     } else {
       const next = path.join(work, 'next.targets.json');
-      await run('tuf-offline', ['delegate', '--from', path.join(pulled, current), '--out', next, '--project', project, '--identity', maintainer, '--issuer', issuer]);
+      await run('tuf-offline', [
+        'delegate',
+        '--from',
+        path.join(pulled, current),
+        '--out',
+        next,
+        '--project',
+        project,
+        '--identity',
+        maintainer,
+        '--issuer',
+        issuer,
+      ]);
       await run('tuf-offline', ['sign', next, '--key', path.join(devDir, 'keys', 'dev-targets.key.json')], keyEnv);
       await run('tuf-offline', ['status', next, '--root', path.join(pulled, root), '--previous', path.join(pulled, current)]);
       await run('tuf-carry', ['--server', server, 'push', next], adminEnv);
@@ -103,19 +133,41 @@ async function main(): Promise<void> {
 
   say('a client downloads it, verifying root -> timestamp -> snapshot -> targets -> demo (identity) -> file');
   const downloaded = path.join(work, 'downloaded', 'demo-1.0.tgz');
-  await run('tuf-client', ['fetch', `${project}/demo-1.0.tgz`, '--server', server, '--root', path.join(devDir, '1.root.json'), '--dir', path.join(work, 'client'), '--out', downloaded]);
+  await run('tuf-client', [
+    'fetch',
+    `${project}/demo-1.0.tgz`,
+    '--server',
+    server,
+    '--root',
+    path.join(devDir, '1.root.json'),
+    '--dir',
+    path.join(work, 'client'),
+    '--out',
+    downloaded,
+  ]);
   if (!fs.readFileSync(downloaded).equals(fs.readFileSync(pkg))) throw new Error('the downloaded file differs from the published one');
   process.stdout.write('    the downloaded bytes are the published bytes\n');
 
   say(`who signed ${project}'s role`);
   const info = (await get(`/api/v1/projects/${project}`)) as { version: number };
   const metadataDir = path.join(work, 'client', 'metadata');
-  fs.writeFileSync(path.join(work, 'sigstore-root.json'), fs.readFileSync(path.join(work, 'client', 'targets', 'sigstore-trusted_root.json')));
+  fs.writeFileSync(
+    path.join(work, 'sigstore-root.json'),
+    fs.readFileSync(path.join(work, 'client', 'targets', 'sigstore-trusted_root.json')),
+  );
   // The role's delegator: its bin in the layered layout, top-level targets in the flat one.
   const top = JSON.parse(fs.readFileSync(path.join(metadataDir, 'targets.json'), 'utf8')) as { signed: JsonObject };
   const delegator = projectPlacement(top.signed, project).role;
-  await run('tuf-client', ['verify', path.join(metadataDir, `${project}.json`), '--delegator', path.join(metadataDir, `${delegator}.json`), '--role', project,
-    '--sigstore-trusted-root', path.join(work, 'sigstore-root.json')]);
+  await run('tuf-client', [
+    'verify',
+    path.join(metadataDir, `${project}.json`),
+    '--delegator',
+    path.join(metadataDir, `${delegator}.json`),
+    '--role',
+    project,
+    '--sigstore-trusted-root',
+    path.join(work, 'sigstore-root.json'),
+  ]);
   process.stdout.write(`\ndone: ${project} v${info.version} published by ${maintainer} and verified by a client.\n`);
 }
 

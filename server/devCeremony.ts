@@ -64,12 +64,27 @@ export async function runDevCeremony(opts: {
     [privateKeySigner(targetsKey)],
   );
   const bins = new Map<string, unknown>();
-  if (layout) for (const [name, signed] of initialBinsSigned(now, layout.count)) bins.set(name, await signEnvelope(signed, [privateKeySigner(binsKey)]));
+  if (layout)
+    for (const [name, signed] of initialBinsSigned(now, layout.count))
+      bins.set(name, await signEnvelope(signed, [privateKeySigner(binsKey)]));
   const keysDir = path.join(devDir, 'keys');
   fs.mkdirSync(keysDir, { recursive: true, mode: 0o700 });
-  writeFileAtomic(path.join(keysDir, 'dev-root.key.json'), JSON.stringify(encodePrivateKeyFile('dev-root', rootKey, DEV_KEY_PASSPHRASE), null, 2), { mode: 0o600 });
-  writeFileAtomic(path.join(keysDir, 'dev-targets.key.json'), JSON.stringify(encodePrivateKeyFile('dev-targets', targetsKey, DEV_KEY_PASSPHRASE), null, 2), { mode: 0o600 });
-  if (layout) writeFileAtomic(path.join(keysDir, 'dev-bins.key.json'), JSON.stringify(encodePrivateKeyFile('dev-bins', binsKey, DEV_KEY_PASSPHRASE), null, 2), { mode: 0o600 });
+  writeFileAtomic(
+    path.join(keysDir, 'dev-root.key.json'),
+    JSON.stringify(encodePrivateKeyFile('dev-root', rootKey, DEV_KEY_PASSPHRASE), null, 2),
+    { mode: 0o600 },
+  );
+  writeFileAtomic(
+    path.join(keysDir, 'dev-targets.key.json'),
+    JSON.stringify(encodePrivateKeyFile('dev-targets', targetsKey, DEV_KEY_PASSPHRASE), null, 2),
+    { mode: 0o600 },
+  );
+  if (layout)
+    writeFileAtomic(
+      path.join(keysDir, 'dev-bins.key.json'),
+      JSON.stringify(encodePrivateKeyFile('dev-bins', binsKey, DEV_KEY_PASSPHRASE), null, 2),
+      { mode: 0o600 },
+    );
   // Marked before it bootstraps: a crash in between leaves a marked database, never an unmarked
   // one that production would take.
   await markDevelopmentState(opts.knex, 'development ceremony: root v1 and targets v1 signed with throwaway keys kept on the server');

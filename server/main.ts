@@ -80,14 +80,22 @@ async function start(config: Config): Promise<void> {
   const keyStore = keyStoreFor(config);
   if (config.production) {
     if (!(await currentOnlinePublicKeys(keyStore))) {
-      throw new Error('production mode: no online keys. Create them with `tuf-server online-keys create` (or set TUF_SNAPSHOT_KEY/TUF_TIMESTAMP_KEY)');
+      throw new Error(
+        'production mode: no online keys. Create them with `tuf-server online-keys create` (or set TUF_SNAPSHOT_KEY/TUF_TIMESTAMP_KEY)',
+      );
     }
   } else {
-    log.warn('DEVELOPMENT MODE: keys and a ceremony are created automatically. Use --production (or NODE_ENV=production) for real deployments.');
+    log.warn(
+      'DEVELOPMENT MODE: keys and a ceremony are created automatically. Use --production (or NODE_ENV=production) for real deployments.',
+    );
     if (!config.onlineKeysFromEnv) await ensureOnlineKeys(keyStore);
   }
   const sigstore = await resolveSigstore(config);
-  if (sigstore.devRouter) log.warn({ issuer: sigstore.advert.oidcIssuer }, 'DEVELOPMENT MODE: a local Sigstore (OIDC issuer, Fulcio, Rekor) serves /dev/sigstore and mints identities for anyone');
+  if (sigstore.devRouter)
+    log.warn(
+      { issuer: sigstore.advert.oidcIssuer },
+      'DEVELOPMENT MODE: a local Sigstore (OIDC issuer, Fulcio, Rekor) serves /dev/sigstore and mints identities for anyone',
+    );
   const db = await openDatabase(config, log);
   const repo = await assembleRepository({ config, databaseUrl: db.url, log, keyStore, sigstore });
   if (config.production) await refuseDevelopmentState(repo.knex);
@@ -95,7 +103,16 @@ async function start(config: Config): Promise<void> {
     if (config.production) {
       log.warn('not bootstrapped yet: run the offline key ceremony and `tuf-carry bootstrap` (see README)');
     } else {
-      await runDevCeremony({ devDir: config.devDir, binCount: config.devBinCount, admission: repo.admission, knex: repo.knex, sigstoreTrustedRoot: sigstore.trustedRoot, keyStore, clock: repo.clock, log });
+      await runDevCeremony({
+        devDir: config.devDir,
+        binCount: config.devBinCount,
+        admission: repo.admission,
+        knex: repo.knex,
+        sigstoreTrustedRoot: sigstore.trustedRoot,
+        keyStore,
+        clock: repo.clock,
+        log,
+      });
       await repo.cache.reloadAll();
     }
   }
@@ -193,7 +210,9 @@ async function main(argv: string[]): Promise<void> {
           process.stdout.write(`${await tokens.create(name)}\n`);
         } else if (sub === 'list') {
           for (const t of await tokens.list()) {
-            process.stdout.write(`${t.name}\tcreated ${t.created_at.toISOString()}\t${t.revoked_at ? `revoked ${t.revoked_at.toISOString()}` : 'active'}${t.development ? '\tdevelopment (never accepted in production)' : ''}\n`);
+            process.stdout.write(
+              `${t.name}\tcreated ${t.created_at.toISOString()}\t${t.revoked_at ? `revoked ${t.revoked_at.toISOString()}` : 'active'}${t.development ? '\tdevelopment (never accepted in production)' : ''}\n`,
+            );
           }
         } else if (sub === 'revoke') {
           if (!name) throw new Error('usage: tuf-server admin-token revoke --name NAME');
@@ -206,7 +225,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'gc': {
       const dryRun = args.includes('--dry-run');
-      const report = await withKnex(config, (knex) => new GarbageCollector(knex, systemClock, config).run({ dryRun, actor: 'tuf-server gc' }));
+      const report = await withKnex(config, (knex) =>
+        new GarbageCollector(knex, systemClock, config).run({ dryRun, actor: 'tuf-server gc' }),
+      );
       for (const line of describeGcReport(report)) process.stdout.write(`${line}\n`);
       return;
     }

@@ -69,7 +69,15 @@ export function createMetrics(cache: MetadataCache, clock: Clock): Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
-  const snapshotBytes = new client.Gauge({ name: 'tuf_snapshot_bytes', help: 'Size of the last snapshot this process signed', registers: [registry] });
-  const snapshotEntries = new client.Gauge({ name: 'tuf_snapshot_entries', help: 'Roles listed by the last snapshot this process signed', registers: [registry] });
+  const snapshotBytes = new client.Gauge({
+    name: 'tuf_snapshot_bytes',
+    help: 'Size of the last snapshot this process signed',
+    registers: [registry],
+  });
+  const snapshotEntries = new client.Gauge({
+    name: 'tuf_snapshot_entries',
+    help: 'Roles listed by the last snapshot this process signed',
+    registers: [registry],
+  });
   return { registry, httpRequests, httpDuration, uploads, snapshotBuild, snapshotBytes, snapshotEntries };
 }

@@ -79,17 +79,28 @@ export interface SigstoreSetup {
  */
 export async function resolveSigstore(config: Config): Promise<SigstoreSetup> {
   if (config.devSigstore) {
-    const local = await createLocalSigstore({ baseUrl: `${config.publicUrl.replace(/\/$/, '')}/dev/sigstore`, stateDir: path.join(config.devDir, 'sigstore') });
+    const local = await createLocalSigstore({
+      baseUrl: `${config.publicUrl.replace(/\/$/, '')}/dev/sigstore`,
+      stateDir: path.join(config.devDir, 'sigstore'),
+    });
     return {
       trustedRoot: local.trustedRoot,
-      advert: { fulcioUrl: local.fulcioUrl, rekorUrl: local.rekorUrl, oidcIssuer: local.issuerUrl, devTokenUrl: `${local.issuerUrl}/token` },
+      advert: {
+        fulcioUrl: local.fulcioUrl,
+        rekorUrl: local.rekorUrl,
+        oidcIssuer: local.issuerUrl,
+        devTokenUrl: `${local.issuerUrl}/token`,
+      },
       devRouter: local.router,
     };
   }
   const trustedRoot = config.sigstoreTrustedRootFile
     ? JSON.parse(fs.readFileSync(config.sigstoreTrustedRootFile, 'utf8'))
     : publicGoodTrustedRoot();
-  return { trustedRoot, advert: { fulcioUrl: config.sigstoreFulcioUrl, rekorUrl: config.sigstoreRekorUrl, oidcIssuer: null, devTokenUrl: null } };
+  return {
+    trustedRoot,
+    advert: { fulcioUrl: config.sigstoreFulcioUrl, rekorUrl: config.sigstoreRekorUrl, oidcIssuer: null, devTokenUrl: null },
+  };
 }
 
 export interface Repository {
@@ -136,7 +147,10 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
   await migrateLatest(knex);
   const keyStore = opts.keyStore ?? keyStoreFor(config);
   const verifier = new IdentitySignatureVerifier(opts.sigstore.trustedRoot);
-  const verifierPool = config.verifyWorkers > 0 ? new WorkerVerifierPool(opts.sigstore.trustedRoot, config.verifyWorkers, log.child({ component: 'verify-pool' })) : null;
+  const verifierPool =
+    config.verifyWorkers > 0
+      ? new WorkerVerifierPool(opts.sigstore.trustedRoot, config.verifyWorkers, log.child({ component: 'verify-pool' }))
+      : null;
   // Names this instance in NOTIFY announcements; unique even for two instances in one process (tests).
   const origin = `${INSTANCE}/${randomUUID()}`;
   const cache = new MetadataCache(knex, origin, log.child({ component: 'cache' }), config.metadataCacheBytes);
@@ -168,7 +182,9 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
   // Target files: staged on local disk while received, then stored in pieces (db/blobStore.ts).
   const blobs = new BlobStore(knex, config.uploadStagingDir);
   // Leftovers of a process killed mid-upload: no request can still be writing a file this old.
-  await blobs.sweepStaging(config.requestTimeoutSeconds * 1000).catch((err) => log.warn({ err: String(err) }, 'could not sweep the upload staging directory'));
+  await blobs
+    .sweepStaging(config.requestTimeoutSeconds * 1000)
+    .catch((err) => log.warn({ err: String(err) }, 'could not sweep the upload staging directory'));
   const projects = new ProjectService({
     knex,
     clock,
@@ -201,7 +217,13 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     registrations,
     cache,
     targetFiles: new TargetFiles(knex, blobs),
-    readiness: new ReadinessCheck({ knex, cache, clock, readyMinTimestampRemainingSeconds: config.readyMinTimestampRemainingSeconds, expiryWarningSeconds: config.expiryWarningSeconds }),
+    readiness: new ReadinessCheck({
+      knex,
+      cache,
+      clock,
+      readyMinTimestampRemainingSeconds: config.readyMinTimestampRemainingSeconds,
+      expiryWarningSeconds: config.expiryWarningSeconds,
+    }),
     sigstore: opts.sigstore.advert,
     ...(opts.sigstore.devRouter ? { devSigstoreRouter: opts.sigstore.devRouter } : {}),
     metrics,
@@ -222,16 +244,26 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
   if ((opts.gcTimer ?? opts.resignTimer) !== false && config.gcIntervalSeconds > 0) {
     gcTimer = setInterval(() => {
       if (gcRunning) return;
-      gcRunning = gc.run().then(
-        (r) => {
-          if (r.pendingExpired.length + r.registrationsRemoved.length + r.blobsRemoved.length > 0) {
-            log.info({ pendingExpired: r.pendingExpired.length, registrationsRemoved: r.registrationsRemoved.length, blobsRemoved: r.blobsRemoved.length }, 'garbage collected');
-          }
-        },
-        (err) => log.error({ err: String(err) }, 'garbage collection failed'),
-      ).finally(() => {
-        gcRunning = null;
-      });
+      gcRunning = gc
+        .run()
+        .then(
+          (r) => {
+            if (r.pendingExpired.length + r.registrationsRemoved.length + r.blobsRemoved.length > 0) {
+              log.info(
+                {
+                  pendingExpired: r.pendingExpired.length,
+                  registrationsRemoved: r.registrationsRemoved.length,
+                  blobsRemoved: r.blobsRemoved.length,
+                },
+                'garbage collected',
+              );
+            }
+          },
+          (err) => log.error({ err: String(err) }, 'garbage collection failed'),
+        )
+        .finally(() => {
+          gcRunning = null;
+        });
     }, config.gcIntervalSeconds * 1000);
     gcTimer.unref();
   }
@@ -277,17 +309,25 @@ export interface ListenTimeouts {
   requestTimeoutSeconds: number;
 }
 
-export function listen(app: http.RequestListener, host: string, port: number, timeouts: ListenTimeouts = { headersTimeoutSeconds: 20, requestTimeoutSeconds: 3600 }): Promise<http.Server> {
+export function listen(
+  app: http.RequestListener,
+  host: string,
+  port: number,
+  timeouts: ListenTimeouts = { headersTimeoutSeconds: 20, requestTimeoutSeconds: 3600 },
+): Promise<http.Server> {
   return new Promise((resolve, reject) => {
     const requestTimeout = timeouts.requestTimeoutSeconds * 1000;
     // A client that trickles its headers is dropped after headersTimeout (node answers 408), one
     // that trickles a whole request after requestTimeout; bodies have tighter limits of their own
     // (BODY_TIMEOUT_SECONDS, http/body.ts). Checked every connectionsCheckingInterval.
-    const server = http.createServer({
-      headersTimeout: Math.min(timeouts.headersTimeoutSeconds * 1000, requestTimeout),
-      requestTimeout,
-      connectionsCheckingInterval: Math.min(5_000, Math.max(250, Math.floor((timeouts.headersTimeoutSeconds * 1000) / 4))),
-    }, app);
+    const server = http.createServer(
+      {
+        headersTimeout: Math.min(timeouts.headersTimeoutSeconds * 1000, requestTimeout),
+        requestTimeout,
+        connectionsCheckingInterval: Math.min(5_000, Math.max(250, Math.floor((timeouts.headersTimeoutSeconds * 1000) / 4))),
+      },
+      app,
+    );
     server.keepAliveTimeout = 65_000;
     server.once('error', reject);
     server.listen(port, host, () => resolve(server));

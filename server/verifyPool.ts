@@ -92,10 +92,15 @@ export class WorkerVerifierPool implements AsyncSignatureVerifier, BodyTaskRunne
     // A body large enough for a worker is a buffer of its own (http/body.ts): moved, not copied.
     const transfer = movable(task.bytes) ? [task.bytes.buffer as ArrayBuffer] : [];
     const response = await this.send((id) => ({ id, kind: 'body', task }) satisfies BodyTaskRequest, transfer);
-    return response && 'result' in response && typeof response.result?.ok === 'boolean' ? { result: response.result, bytes: response.bytes } : null;
+    return response && 'result' in response && typeof response.result?.ok === 'boolean'
+      ? { result: response.result, bytes: response.bytes }
+      : null;
   }
 
-  private send(message: (id: number) => VerifyRequest | BodyTaskRequest, transfer: ArrayBuffer[] = []): Promise<VerifyResponse | BodyTaskResponse | null> {
+  private send(
+    message: (id: number) => VerifyRequest | BodyTaskRequest,
+    transfer: ArrayBuffer[] = [],
+  ): Promise<VerifyResponse | BodyTaskResponse | null> {
     if (this.closed) return Promise.resolve(null);
     const now = Date.now();
     const usable = this.slots.filter((s) => s.worker || now - s.stoppedAt >= RESTART_AFTER_MS);
@@ -142,12 +147,14 @@ export class WorkerVerifierPool implements AsyncSignatureVerifier, BodyTaskRunne
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.slots.map(async (slot) => {
-      const w = slot.worker;
-      slot.worker = null;
-      for (const resolve of slot.pending.values()) resolve(null);
-      slot.pending.clear();
-      if (w) await w.terminate();
-    }));
+    await Promise.all(
+      this.slots.map(async (slot) => {
+        const w = slot.worker;
+        slot.worker = null;
+        for (const resolve of slot.pending.values()) resolve(null);
+        slot.pending.clear();
+        if (w) await w.terminate();
+      }),
+    );
   }
 }

@@ -14,7 +14,10 @@ parentPort!.on('message', (req: VerifyRequest | BodyTaskRequest) => {
     const result = runBodyTask(req.task, verifier);
     // The bytes go back to the main thread, moved: it parses them itself once they passed.
     const bytes = req.task.bytes;
-    parentPort!.postMessage({ id: req.id, result, bytes } satisfies BodyTaskResponse, bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer as ArrayBuffer] : []);
+    parentPort!.postMessage(
+      { id: req.id, result, bytes } satisfies BodyTaskResponse,
+      bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer as ArrayBuffer] : [],
+    );
     return;
   }
   let verdict: boolean;

@@ -67,7 +67,13 @@ function spki(key: KeyObject): Buffer {
   return key.export({ format: 'der', type: 'spki' });
 }
 
-function buildTrustedRoot(urls: { fulcio: string; rekor: string }, caCert: Buffer, tlogKey: Buffer, ctKey: Buffer, ctLogId: Buffer): unknown {
+function buildTrustedRoot(
+  urls: { fulcio: string; rekor: string },
+  caCert: Buffer,
+  tlogKey: Buffer,
+  ctKey: Buffer,
+  ctLogId: Buffer,
+): unknown {
   // Back-dated: integrated times are whole seconds and would fall before a precise start.
   const start = new Date(Date.now() - 3600_000);
   const log = (baseUrl: string, key: Buffer, keyId: Buffer) => ({
@@ -102,7 +108,9 @@ function checkStateUrl(stateDir: string | undefined, base: string): void {
   if (fs.existsSync(file)) {
     const recorded = fs.readFileSync(file, 'utf8').trim();
     if (recorded !== base) {
-      throw new Error(`local Sigstore state in ${stateDir} was made for ${recorded}, not ${base}: use the same PUBLIC_URL, or remove ${stateDir} (and the repository data signed with it)`);
+      throw new Error(
+        `local Sigstore state in ${stateDir} was made for ${recorded}, not ${base}: use the same PUBLIC_URL, or remove ${stateDir} (and the repository data signed with it)`,
+      );
     }
   } else {
     fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
@@ -135,7 +143,13 @@ export async function createLocalSigstore(opts: LocalSigstoreOptions): Promise<L
   if (rootFile && fs.existsSync(rootFile)) {
     trustedRoot = JSON.parse(fs.readFileSync(rootFile, 'utf8'));
   } else {
-    trustedRoot = buildTrustedRoot({ fulcio: fulcioUrl, rekor: rekorUrl }, ca.rootCertificate as unknown as Buffer, spki(tlogKey.publicKey), spki(ctKey.publicKey), Buffer.from(ctLog.logID.buffer));
+    trustedRoot = buildTrustedRoot(
+      { fulcio: fulcioUrl, rekor: rekorUrl },
+      ca.rootCertificate as unknown as Buffer,
+      spki(tlogKey.publicKey),
+      spki(ctKey.publicKey),
+      Buffer.from(ctLog.logID.buffer),
+    );
     if (rootFile) fs.writeFileSync(rootFile, `${JSON.stringify(trustedRoot, null, 2)}\n`);
   }
 
@@ -230,19 +244,30 @@ export async function createLocalSigstore(opts: LocalSigstoreOptions): Promise<L
       verified = await verifyToken(token);
     } catch (err) {
       // The token itself is never echoed.
-      res.status(401).type('text/plain').send(`OIDC token refused: ${(err as Error).message}`);
+      res
+        .status(401)
+        .type('text/plain')
+        .send(`OIDC token refused: ${(err as Error).message}`);
       return;
     }
     // Hand the mock only what it needs, from the verified token.
     const claims = { sub: verified.subject, iss: verified.issuer };
-    body.credentials = { oidcIdentityToken: `${jose.base64url.encode(JSON.stringify({ alg: 'none' }))}.${jose.base64url.encode(JSON.stringify(claims))}.` };
+    body.credentials = {
+      oidcIdentityToken: `${jose.base64url.encode(JSON.stringify({ alg: 'none' }))}.${jose.base64url.encode(JSON.stringify(claims))}.`,
+    };
     const result = await fulcioFn(JSON.stringify(body));
-    res.status(result.statusCode).type(result.contentType ?? 'text/plain').send(result.response);
+    res
+      .status(result.statusCode)
+      .type(result.contentType ?? 'text/plain')
+      .send(result.response);
   });
 
   router.post('/rekor/api/v1/log/entries', text, async (req, res) => {
     const result = await rekorFn(String(req.body));
-    res.status(result.statusCode).type(result.contentType ?? 'text/plain').send(result.response);
+    res
+      .status(result.statusCode)
+      .type(result.contentType ?? 'text/plain')
+      .send(result.response);
   });
 
   router.get('/trusted_root.json', (_req, res) => {

@@ -45,7 +45,8 @@ before(async () => {
     [privateKeySigner(keys.targets[0]!)],
   );
   const bins = new Map<string, unknown>();
-  for (const [name, signed] of initialBinsSigned(t.clock.now(), BINS)) bins.set(name, await signEnvelope(signed, [privateKeySigner(binsKey)]));
+  for (const [name, signed] of initialBinsSigned(t.clock.now(), BINS))
+    bins.set(name, await signEnvelope(signed, [privateKeySigner(binsKey)]));
   await t.repo.admission.bootstrap(root, targets, 'test', bins);
 });
 after(async () => t.close());
@@ -80,38 +81,67 @@ test('bootstrap publishes every bin; snapshot lists them; top-level targets dele
 });
 
 test('an approval re-signs one bin only; the registration it delegates is approved; uploads verify against the bin', async () => {
-  const registration = await signAs(t, registrationSigned('demo', { identity: ALICE, issuer: t.sigstore.sigstore.issuerUrl }, t.clock.now()), [{ identity: ALICE }]);
+  const registration = await signAs(
+    t,
+    registrationSigned('demo', { identity: ALICE, issuer: t.sigstore.sigstore.issuerUrl }, t.clock.now()),
+    [{ identity: ALICE }],
+  );
   await t.repo.registrations.register(registration);
   const targetsBefore = t.repo.cache.head('targets')!.version;
   const { published } = await approve('demo', [ALICE]);
   const bin = projectPlacement((await t.repo.current.targets())!.envelope.signed, 'demo').role;
-  assert.deepEqual(published.map((p) => p.role), [bin, 'snapshot', 'timestamp']);
+  assert.deepEqual(
+    published.map((p) => p.role),
+    [bin, 'snapshot', 'timestamp'],
+  );
   assert.equal(t.repo.cache.head('targets')!.version, targetsBefore, 'top-level targets is not re-signed');
-  assert.deepEqual((await t.repo.registrations.list({ project: 'demo' })).registrations.map((r) => r.status), ['approved']);
+  assert.deepEqual(
+    (await t.repo.registrations.list({ project: 'demo' })).registrations.map((r) => r.status),
+    ['approved'],
+  );
   const info = await t.repo.projects.info('demo');
   assert.equal(info.delegated, true);
   assert.deepEqual(info.paths, [`${binnedProjectDirectory('demo')}/*`]);
 
   const file = Buffer.from('demo 1.0 in a bin\n');
   const targetPath = `${binnedProjectDirectory('demo')}/demo-1.0.tgz`;
-  const result = await t.repo.projects.upload('demo', await signAs(t, release(1, { [targetPath]: file }), [{ identity: ALICE }]), new Map([[targetPath, file]]));
+  const result = await t.repo.projects.upload(
+    'demo',
+    await signAs(t, release(1, { [targetPath]: file }), [{ identity: ALICE }]),
+    new Map([[targetPath, file]]),
+  );
   assert.equal(result.status, 'published');
   // The flat path is not the project's any more.
   await assert.rejects(
-    async () => t.repo.projects.upload('demo', await signAs(t, release(2, { 'demo/flat.tgz': file }), [{ identity: ALICE }]), new Map([['demo/flat.tgz', file]])),
+    async () =>
+      t.repo.projects.upload(
+        'demo',
+        await signAs(t, release(2, { 'demo/flat.tgz': file }), [{ identity: ALICE }]),
+        new Map([['demo/flat.tgz', file]]),
+      ),
     (err: { code?: string }) => err.code === 'path_not_delegated',
   );
 
   // A stock tuf-js Updater walks root -> timestamp -> snapshot -> targets -> bin and reaches the
   // project role, which it cannot verify (identity keys): the same refusal as in the flat layout.
   const stockDir = stateDir('stock');
-  const stock = new Updater({ metadataBaseUrl: `${t.baseUrl}/metadata`, targetBaseUrl: `${t.baseUrl}/targets`, metadataDir: stockDir, targetDir: path.join(work, 'stock-targets') });
+  const stock = new Updater({
+    metadataBaseUrl: `${t.baseUrl}/metadata`,
+    targetBaseUrl: `${t.baseUrl}/targets`,
+    metadataDir: stockDir,
+    targetDir: path.join(work, 'stock-targets'),
+  });
   await stock.refresh();
   await assert.rejects(stock.getTargetInfo(targetPath), /demo was signed by 0\/1 keys/);
   assert.ok(fs.existsSync(path.join(stockDir, `${bin}.json`)), 'tuf-js verified and kept the bin');
 
   // Our client finds the file by PROJECT/FILE and downloads it through the bin.
-  const client = new IdentityClient({ metadataBaseUrl: `${t.baseUrl}/metadata`, targetBaseUrl: `${t.baseUrl}/targets`, metadataDir: stateDir('ours'), targetDir: path.join(work, 'ours-targets') });
+  const client = new IdentityClient({
+    metadataBaseUrl: `${t.baseUrl}/metadata`,
+    targetBaseUrl: `${t.baseUrl}/targets`,
+    metadataDir: stateDir('ours'),
+    targetDir: path.join(work, 'ours-targets'),
+  });
   assert.equal(await client.resolveTargetPath('demo/demo-1.0.tgz'), targetPath);
   const out = await client.download(targetPath, path.join(work, 'demo-1.0.tgz'));
   assert.ok(fs.readFileSync(out).equals(file));
@@ -123,12 +153,25 @@ test('bins are refused unless signed by the bins keys; project roles are not adm
   const current = (await t.repo.current.delegated(t.repo.knex, bin))!;
   const next = editedTargetsSigned(current.envelope.signed, {}, t.clock.now());
   const byTargetsKey = await signEnvelope(next, [privateKeySigner(keys.targets[0]!)]);
-  await assert.rejects(t.repo.admission.submitDelegated(new Map([[bin, byTargetsKey]]), 'test'), (err: { code?: string }) => err.code === 'threshold_not_met');
+  await assert.rejects(
+    t.repo.admission.submitDelegated(new Map([[bin, byTargetsKey]]), 'test'),
+    (err: { code?: string }) => err.code === 'threshold_not_met',
+  );
   const stale = await signEnvelope(current.envelope.signed, [privateKeySigner(binsKey)]);
-  await assert.rejects(t.repo.admission.submitDelegated(new Map([[bin, stale]]), 'test'), (err: { code?: string }) => err.code === 'version_not_next');
-  await assert.rejects(t.repo.admission.submitDelegated(new Map([['demo', byTargetsKey]]), 'test'), (err: { code?: string }) => err.code === 'not_delegated');
+  await assert.rejects(
+    t.repo.admission.submitDelegated(new Map([[bin, stale]]), 'test'),
+    (err: { code?: string }) => err.code === 'version_not_next',
+  );
+  await assert.rejects(
+    t.repo.admission.submitDelegated(new Map([['demo', byTargetsKey]]), 'test'),
+    (err: { code?: string }) => err.code === 'not_delegated',
+  );
   for (const name of ['constructor', '__proto__', 'toString']) {
-    await assert.rejects(t.repo.admission.submitDelegated(new Map([[name, byTargetsKey]]), 'test'), (err: { code?: string }) => err.code === 'not_delegated', name);
+    await assert.rejects(
+      t.repo.admission.submitDelegated(new Map([[name, byTargetsKey]]), 'test'),
+      (err: { code?: string }) => err.code === 'not_delegated',
+      name,
+    );
   }
 });
 
@@ -140,7 +183,9 @@ test('large metadata is also served gzip-compressed, with its own ETag; identity
   assert.equal(plain.headers.get('content-encoding'), null);
   assert.equal(plain.headers.get('etag'), `"${sha256Hex(bytes)}"`);
   assert.equal(plain.headers.get('vary'), 'Accept-Encoding');
-  const res = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(url, { headers: { 'accept-encoding': 'br;q=1, gzip;q=0.5' } }, resolve).on('error', reject));
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) =>
+    http.get(url, { headers: { 'accept-encoding': 'br;q=1, gzip;q=0.5' } }, resolve).on('error', reject),
+  );
   const chunks: Buffer[] = [];
   for await (const c of res) chunks.push(c as Buffer);
   const body = Buffer.concat(chunks);
@@ -161,8 +206,15 @@ test('the stored history checks out, bins and project roles included', async () 
 });
 
 test('bins close to expiry are reported by /readyz and /admin/status; expired ones make it not ready', async () => {
-  const status = async () => (await (await fetch(`${t.baseUrl}/admin/status`, { headers: { authorization: `Bearer ${t.adminToken}` } })).json()) as { offlineExpiry: { role: string; warning: boolean; expired: boolean }[] };
-  assert.deepEqual((await status()).offlineExpiry.map((e) => e.role), ['root', 'targets'], 'healthy bins are not listed');
+  const status = async () =>
+    (await (await fetch(`${t.baseUrl}/admin/status`, { headers: { authorization: `Bearer ${t.adminToken}` } })).json()) as {
+      offlineExpiry: { role: string; warning: boolean; expired: boolean }[];
+    };
+  assert.deepEqual(
+    (await status()).offlineExpiry.map((e) => e.role),
+    ['root', 'targets'],
+    'healthy bins are not listed',
+  );
   const saved = t.clock.now();
   t.clock.set(new Date(saved.getTime() + 340 * 86_400_000));
   try {
@@ -170,7 +222,10 @@ test('bins close to expiry are reported by /readyz and /admin/status; expired on
     assert.equal(soon.length, BINS);
     assert.ok(soon.every((e) => e.warning && !e.expired));
     const ready = (await (await fetch(`${t.baseUrl}/readyz`)).json()) as { warnings: string[] };
-    assert.ok(ready.warnings.some((w) => /^bin-/.test(w)), ready.warnings.join('; '));
+    assert.ok(
+      ready.warnings.some((w) => /^bin-/.test(w)),
+      ready.warnings.join('; '),
+    );
     t.clock.set(new Date(saved.getTime() + 400 * 86_400_000));
     const expired = await fetch(`${t.baseUrl}/readyz`);
     assert.equal(expired.status, 503);

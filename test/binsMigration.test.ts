@@ -54,7 +54,12 @@ function clientOptions(name: string) {
     fs.mkdirSync(metadataDir, { recursive: true });
     fs.copyFileSync(path.join(work, 'root.json'), path.join(metadataDir, 'root.json'));
   }
-  return { metadataBaseUrl: `${t.baseUrl}/metadata`, targetBaseUrl: `${t.baseUrl}/targets`, metadataDir, targetDir: path.join(work, name, 'targets') };
+  return {
+    metadataBaseUrl: `${t.baseUrl}/metadata`,
+    targetBaseUrl: `${t.baseUrl}/targets`,
+    metadataDir,
+    targetDir: path.join(work, name, 'targets'),
+  };
 }
 
 const ourClient = (name: string) => new IdentityClient(clientOptions(name));
@@ -64,14 +69,33 @@ test('a flat repository moves to bins; clients that updated before follow; every
   // Before: "legacy" delegated by top-level targets, one release, clients up to date.
   await delegateProject(t, keys, 'legacy', [ALICE]);
   const v1 = Buffer.from('legacy 1\n');
-  assert.equal((await t.repo.projects.upload('legacy', await signAs(t, release(1, { 'legacy/a.tgz': v1 }), [{ identity: ALICE }]), new Map([['legacy/a.tgz', v1]]))).status, 'published');
+  assert.equal(
+    (
+      await t.repo.projects.upload(
+        'legacy',
+        await signAs(t, release(1, { 'legacy/a.tgz': v1 }), [{ identity: ALICE }]),
+        new Map([['legacy/a.tgz', v1]]),
+      )
+    ).status,
+    'published',
+  );
   assert.ok(fs.readFileSync(await ourClient('ours').download('legacy/a.tgz', path.join(work, 'a-before.tgz'))).equals(v1));
   await stockClient('stock').refresh();
 
   // The ceremony: pull, migrate, sign with the targets key and the bins key, push in one request.
   await carry('pull', '--out', 'pulled');
   const current = fs.readdirSync(path.join(work, 'pulled')).find((f) => /^\d+\.targets\.json$/.test(f))!;
-  const out = await offline('migrate-to-bins', '--from', path.join('pulled', current), '--out', 'migrated', '--bins-key', 'bins.pub.json', '--bins', '16');
+  const out = await offline(
+    'migrate-to-bins',
+    '--from',
+    path.join('pulled', current),
+    '--out',
+    'migrated',
+    '--bins-key',
+    'bins.pub.json',
+    '--bins',
+    '16',
+  );
   assert.match(out, /16 bins holding 1 moved delegations/);
   const next = fs.readdirSync(path.join(work, 'migrated')).find((f) => f.endsWith('.targets.json'))!;
   await offline('sign', path.join('migrated', next), '--key', 'publisher.key.json');
@@ -102,18 +126,38 @@ test('a flat repository moves to bins; clients that updated before follow; every
   // The moved project keeps publishing as before.
   const v2 = Buffer.from('legacy 2\n');
   const files = { 'legacy/a.tgz': v1, 'legacy/b.tgz': v2 };
-  assert.equal((await t.repo.projects.upload('legacy', await signAs(t, release(2, files), [{ identity: ALICE }]), new Map([['legacy/b.tgz', v2]]))).status, 'published');
+  assert.equal(
+    (await t.repo.projects.upload('legacy', await signAs(t, release(2, files), [{ identity: ALICE }]), new Map([['legacy/b.tgz', v2]])))
+      .status,
+    'published',
+  );
   assert.ok(fs.readFileSync(await ourClient('ours').download('legacy/b.tgz', path.join(work, 'b.tgz'))).equals(v2));
 
   // A new project goes into its bin, under its hashed directory.
   const freshPlacement = projectPlacement(top.envelope.signed, 'fresh');
   const bin = (await t.repo.current.delegated(t.repo.knex, freshPlacement.role))!;
-  const approved = editedTargetsSigned(withDelegation(bin.envelope.signed, 'fresh', [{ identity: ALICE, issuer: t.sigstore.sigstore.issuerUrl }], 1, freshPlacement.paths), {}, t.clock.now());
+  const approved = editedTargetsSigned(
+    withDelegation(bin.envelope.signed, 'fresh', [{ identity: ALICE, issuer: t.sigstore.sigstore.issuerUrl }], 1, freshPlacement.paths),
+    {},
+    t.clock.now(),
+  );
   const binsKey = decodePrivateKeyFile(JSON.parse(fs.readFileSync(path.join(work, 'bins.key.json'), 'utf8')), PASSPHRASE).privateKey;
-  await t.repo.admission.submitDelegated(new Map([[freshPlacement.role, await signEnvelope(approved, [privateKeySigner(binsKey)])]]), 'test');
+  await t.repo.admission.submitDelegated(
+    new Map([[freshPlacement.role, await signEnvelope(approved, [privateKeySigner(binsKey)])]]),
+    'test',
+  );
   const freshPath = `${binnedProjectDirectory('fresh')}/f.tgz`;
   const f = Buffer.from('fresh 1\n');
-  assert.equal((await t.repo.projects.upload('fresh', await signAs(t, release(1, { [freshPath]: f }), [{ identity: ALICE }]), new Map([[freshPath, f]]))).status, 'published');
+  assert.equal(
+    (
+      await t.repo.projects.upload(
+        'fresh',
+        await signAs(t, release(1, { [freshPath]: f }), [{ identity: ALICE }]),
+        new Map([[freshPath, f]]),
+      )
+    ).status,
+    'published',
+  );
   const client = ourClient('ours');
   assert.equal(await client.resolveTargetPath('fresh/f.tgz'), freshPath);
   assert.ok(fs.readFileSync(await client.download(freshPath, path.join(work, 'f.tgz'))).equals(f));

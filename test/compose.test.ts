@@ -8,13 +8,17 @@ const root = path.resolve(import.meta.dirname, '..');
 const haveCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;
 
 // CI installs docker-compose (.ci/run); a developer machine without it skips this check.
-test('docker-compose accepts docker-compose.yml (skipped only outside CI when docker-compose is absent)', { skip: !haveCompose && process.env.CI !== 'true' }, () => {
-  const res = spawnSync('docker-compose', ['-f', path.join(root, 'docker-compose.yml'), 'config', '-q'], {
-    encoding: 'utf8',
-    env: { ...process.env, POSTGRES_PASSWORD: 'check-only' },
-  });
-  assert.equal(res.status, 0, res.stderr);
-});
+test(
+  'docker-compose accepts docker-compose.yml (skipped only outside CI when docker-compose is absent)',
+  { skip: !haveCompose && process.env.CI !== 'true' },
+  () => {
+    const res = spawnSync('docker-compose', ['-f', path.join(root, 'docker-compose.yml'), 'config', '-q'], {
+      encoding: 'utf8',
+      env: { ...process.env, POSTGRES_PASSWORD: 'check-only' },
+    });
+    assert.equal(res.status, 0, res.stderr);
+  },
+);
 
 test('the server image runs as a non-root user with production settings', () => {
   const dockerfile = fs.readFileSync(path.join(root, 'Dockerfile'), 'utf8');

@@ -83,7 +83,9 @@ before(async () => {
     acked.set(`p${i}`, new Map());
     nextVersion.set(`p${i}`, 1);
   }
-  const targets = await signEnvelope({ ...initialTargetsSigned(now), delegations: delegations as unknown as JsonObject }, [privateKeySigner(targetsKey)]);
+  const targets = await signEnvelope({ ...initialTargetsSigned(now), delegations: delegations as unknown as JsonObject }, [
+    privateKeySigner(targetsKey),
+  ]);
   const res = await fetch(`${a.url}/admin/bootstrap`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
@@ -95,7 +97,11 @@ before(async () => {
 
 after(async () => {
   for (const server of [a, b]) {
-    if (server) assert.ok(!server.output().includes(adminToken) && !/PRIVATE KEY|eyJ[A-Za-z0-9_-]{10,}\./.test(server.output()), 'no secret in a server log');
+    if (server)
+      assert.ok(
+        !server.output().includes(adminToken) && !/PRIVATE KEY|eyJ[A-Za-z0-9_-]{10,}\./.test(server.output()),
+        'no secret in a server log',
+      );
   }
   await a?.stop();
   await b?.stop();
@@ -109,9 +115,16 @@ const prepared = new Map<string, { body: string; signed: Buffer }>();
 
 async function makeUpload(project: string, version: number): Promise<{ body: string; signed: Buffer }> {
   const file = Buffer.from(`${project} release ${version}`);
-  const signed = buildTargetsSigned({ version, expires: expiresAfter(new Date(), 30 * 86_400), targets: { [`${project}/r${version}.bin`]: describeTarget(file) } });
+  const signed = buildTargetsSigned({
+    version,
+    expires: expiresAfter(new Date(), 30 * 86_400),
+    targets: { [`${project}/r${version}.bin`]: describeTarget(file) },
+  });
   const env = await signEnvelope(signed, [privateKeySigner(projectKeys[Number(project.slice(1))]!)]);
-  return { body: JSON.stringify({ metadata: env, files: { [`${project}/r${version}.bin`]: file.toString('base64') } }), signed: canonicalBytes(signed) };
+  return {
+    body: JSON.stringify({ metadata: env, files: { [`${project}/r${version}.bin`]: file.toString('base64') } }),
+    signed: canonicalBytes(signed),
+  };
 }
 
 /**
@@ -130,7 +143,12 @@ async function uploadNext(project: string, pickServer: () => ServerProcess, dead
     let status: number;
     let text: string;
     try {
-      const res = await fetch(`${server.url}/api/v1/projects/${project}/uploads`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(15_000) });
+      const res = await fetch(`${server.url}/api/v1/projects/${project}/uploads`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(15_000),
+      });
       status = res.status;
       text = await res.text();
     } catch {
@@ -170,7 +188,10 @@ async function checkEverythingAcked(): Promise<void> {
     for (const [version, signed] of versions) {
       const row = await knex('metadata_versions').where({ role: project, version }).first('bytes');
       assert.ok(row, `${project} v${version} was acknowledged but is not stored`);
-      assert.ok(canonicalBytes(JSON.parse(row.bytes.toString('utf8')).signed).equals(signed), `${project} v${version} stored with other content`);
+      assert.ok(
+        canonicalBytes(JSON.parse(row.bytes.toString('utf8')).signed).equals(signed),
+        `${project} v${version} stored with other content`,
+      );
     }
   }
   const history = await verifyHistory(knex, new IdentitySignatureVerifier(sigstore.setup.trustedRoot));
@@ -180,8 +201,14 @@ async function checkEverythingAcked(): Promise<void> {
 async function clientRefreshes(name: string, server: ServerProcess): Promise<void> {
   const metadataDir = path.join(dir, name, 'metadata');
   fs.mkdirSync(metadataDir, { recursive: true });
-  if (!fs.existsSync(path.join(metadataDir, 'root.json'))) fs.copyFileSync(path.join(dir, '1.root.json'), path.join(metadataDir, 'root.json'));
-  const updater = new Updater({ metadataDir, metadataBaseUrl: `${server.url}/metadata`, targetDir: path.join(dir, name, 'targets'), targetBaseUrl: `${server.url}/targets` });
+  if (!fs.existsSync(path.join(metadataDir, 'root.json')))
+    fs.copyFileSync(path.join(dir, '1.root.json'), path.join(metadataDir, 'root.json'));
+  const updater = new Updater({
+    metadataDir,
+    metadataBaseUrl: `${server.url}/metadata`,
+    targetDir: path.join(dir, name, 'targets'),
+    targetBaseUrl: `${server.url}/targets`,
+  });
   await updater.refresh();
   for (const [project, versions] of acked) {
     const last = Math.max(0, ...versions.keys());
@@ -216,7 +243,10 @@ test('two processes take uploads at once: nothing lost, no version twice, one si
   const signings = await knex('audit_log').whereIn('action', ['snapshot.signed', 'timestamp.signed']).select('role', 'version', 'details');
   const perVersion = new Map<string, number>();
   for (const s of signings) perVersion.set(`${s.role} ${s.version}`, (perVersion.get(`${s.role} ${s.version}`) ?? 0) + 1);
-  assert.ok([...perVersion.values()].every((n) => n === 1), 'each snapshot and timestamp version signed exactly once');
+  assert.ok(
+    [...perVersion.values()].every((n) => n === 1),
+    'each snapshot and timestamp version signed exactly once',
+  );
   const instances = new Set(signings.map((s) => s.details.instance));
   assert.ok(instances.size >= 2, `both processes signed (${[...instances].join(', ')})`);
   await checkEverythingAcked();

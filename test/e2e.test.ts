@@ -50,9 +50,23 @@ test('a ceremony with 2 of 3 admin signatures bootstraps the server, and tuf-js 
   fs.writeFileSync(path.join(work, 'ceremony', 'online-keys.json'), online);
   assert.doesNotMatch(online, /PRIVATE/);
 
-  await offline('init-root', '--out', 'ceremony/1.root.json', '--online-keys', 'ceremony/online-keys.json',
-    '--root-key', 'keys/alice.pub.json', '--root-key', 'keys/bob.pub.json', '--root-key', 'keys/carol.pub.json',
-    '--root-threshold', '2', '--targets-key', 'keys/publisher.pub.json');
+  await offline(
+    'init-root',
+    '--out',
+    'ceremony/1.root.json',
+    '--online-keys',
+    'ceremony/online-keys.json',
+    '--root-key',
+    'keys/alice.pub.json',
+    '--root-key',
+    'keys/bob.pub.json',
+    '--root-key',
+    'keys/carol.pub.json',
+    '--root-threshold',
+    '2',
+    '--targets-key',
+    'keys/publisher.pub.json',
+  );
   await offline('init-targets', '--out', 'ceremony/1.targets.json', '--add', 'hello/hello-1.0.txt=files/hello/hello-1.0.txt');
 
   // Alice and Carol sign copies on their own machines; the copies merge.
@@ -68,7 +82,12 @@ test('a ceremony with 2 of 3 admin signatures bootstraps the server, and tuf-js 
   await offline('sign', 'ceremony/1.targets.json', '--key', 'keys/publisher.key.json');
   assert.match(await offline('status', 'ceremony/1.targets.json', '--root', 'ceremony/1.root.json'), /1\/1 MET/);
 
-  const wrongPass = await runCli('keys-offline/main.ts', ['sign', 'ceremony/1.targets.json', '--key', 'keys/bob.key.json'], { TUF_KEY_PASSPHRASE: 'not the passphrase' }, work);
+  const wrongPass = await runCli(
+    'keys-offline/main.ts',
+    ['sign', 'ceremony/1.targets.json', '--key', 'keys/bob.key.json'],
+    { TUF_KEY_PASSPHRASE: 'not the passphrase' },
+    work,
+  );
   assert.equal(wrongPass.status, 1);
   assert.match(wrongPass.stderr, /wrong passphrase/);
 
@@ -86,13 +105,31 @@ test('a new targets version pushed through the ceremony tool reaches the client'
   fs.writeFileSync(path.join(work, 'files', 'hello', 'hello-2.0.txt'), 'hello, world 2.0\n');
   await carry('pull', '--out', 'pulled');
   assert.ok(fs.existsSync(path.join(work, 'pulled', '1.targets.json')));
-  await offline('edit-targets', '--from', 'pulled/1.targets.json', '--out', 'ceremony/2.targets.json', '--add', 'hello/hello-2.0.txt=files/hello/hello-2.0.txt');
-  const diff = await runCli('keys-offline/main.ts', ['status', 'ceremony/2.targets.json', '--previous', 'pulled/1.targets.json', '--root', 'ceremony/1.root.json'], env, work);
+  await offline(
+    'edit-targets',
+    '--from',
+    'pulled/1.targets.json',
+    '--out',
+    'ceremony/2.targets.json',
+    '--add',
+    'hello/hello-2.0.txt=files/hello/hello-2.0.txt',
+  );
+  const diff = await runCli(
+    'keys-offline/main.ts',
+    ['status', 'ceremony/2.targets.json', '--previous', 'pulled/1.targets.json', '--root', 'ceremony/1.root.json'],
+    env,
+    work,
+  );
   assert.equal(diff.status, 2, 'not signed yet');
   assert.match(diff.stdout, /0\/1 NOT MET/);
   assert.match(diff.stdout, /\+ target hello\/hello-2\.0\.txt/);
   // Unsigned metadata is refused by the server, with the reason.
-  const unsigned = await runCli('carry/main.ts', ['--server', t.baseUrl, 'push', 'ceremony/2.targets.json', '--files', 'files'], { TUF_ADMIN_TOKEN: t.adminToken }, work);
+  const unsigned = await runCli(
+    'carry/main.ts',
+    ['--server', t.baseUrl, 'push', 'ceremony/2.targets.json', '--files', 'files'],
+    { TUF_ADMIN_TOKEN: t.adminToken },
+    work,
+  );
   assert.equal(unsigned.status, 1);
   assert.match(unsigned.stderr, /threshold_not_met/);
   await offline('sign', 'ceremony/2.targets.json', '--key', 'keys/publisher.key.json');
@@ -128,7 +165,10 @@ test('root v2 signed by 2 of 3 admins: a client that trusted v1 moves to v2', as
   await offline('bump-root', '--from', 'ceremony/1.root.json', '--out', 'ceremony/2.root.json');
   await offline('sign', 'ceremony/2.root.json', '--key', 'keys/bob.key.json');
   await offline('sign', 'ceremony/2.root.json', '--key', 'keys/carol.key.json');
-  assert.match(await offline('status', 'ceremony/2.root.json', '--previous', 'ceremony/1.root.json'), /previous root v1's root role: 2\/2 MET/);
+  assert.match(
+    await offline('status', 'ceremony/2.root.json', '--previous', 'ceremony/1.root.json'),
+    /previous root v1's root role: 2\/2 MET/,
+  );
   await carry('push', 'ceremony/2.root.json');
   await updater('client').refresh();
   assert.equal(trustedVersion('client', 'root'), 2);
@@ -138,6 +178,10 @@ test('root v2 signed by 2 of 3 admins: a client that trusted v1 moves to v2', as
 });
 
 test('the stored history is consistent with everything published (tuf-server audit verify)', async () => {
-  const out = await mustRun('server/main.ts', ['audit', 'verify'], { DATABASE_URL: t.databaseUrl, TUF_HOME: t.home, DEV_SIGSTORE: 'false' });
+  const out = await mustRun('server/main.ts', ['audit', 'verify'], {
+    DATABASE_URL: t.databaseUrl,
+    TUF_HOME: t.home,
+    DEV_SIGSTORE: 'false',
+  });
   assert.match(out, /^\d+ versions checked, 0 problem\(s\)$/m);
 });

@@ -41,9 +41,13 @@ test('a cluster restarts on its data directory with its password, on another fre
 test('the postmaster shuts down when its parent process is killed with SIGKILL', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tuf-pg-orphan-'));
   fs.chmodSync(dir, 0o755);
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'helpers', 'pgChild.ts'), path.join(dir, 'data')], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(import.meta.dirname, 'helpers', 'pgChild.ts'), path.join(dir, 'data')],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const port: number = await new Promise((resolve, reject) => {
     child.stdout.once('data', (d) => resolve(Number(String(d).trim())));
     child.once('exit', () => reject(new Error('child exited early')));

@@ -33,23 +33,37 @@ function release(version: number, files: Record<string, Buffer>, extra: Record<s
 }
 
 async function upload(project: string, metadata: Envelope, files: Record<string, Buffer>) {
-  return request(t.baseUrl).post(`/api/v1/projects/${project}/uploads`).send({ metadata, files: b64(files) });
+  return request(t.baseUrl)
+    .post(`/api/v1/projects/${project}/uploads`)
+    .send({ metadata, files: b64(files) });
 }
 
 async function putAdminBlob(bytes: Buffer) {
-  const res = await request(t.baseUrl).put('/admin/blobs').set('authorization', `Bearer ${t.adminToken}`).set('content-type', 'application/octet-stream').send(bytes);
+  const res = await request(t.baseUrl)
+    .put('/admin/blobs')
+    .set('authorization', `Bearer ${t.adminToken}`)
+    .set('content-type', 'application/octet-stream')
+    .send(bytes);
   assert.ok(res.status < 300, JSON.stringify(res.body));
 }
 
 async function held(bytes: Buffer): Promise<boolean> {
-  return (await t.repo.knex('target_blobs').where({ sha256: sha256Hex(bytes) }).first('sha256')) !== undefined;
+  return (
+    (await t.repo
+      .knex('target_blobs')
+      .where({ sha256: sha256Hex(bytes) })
+      .first('sha256')) !== undefined
+  );
 }
 
 /** Makes every file, pending version and registration look `seconds` older. */
 async function age(seconds: number): Promise<void> {
   const by = `${seconds} seconds`;
   await t.repo.knex.raw(`update target_blobs set touched_at = touched_at - ?::interval`, [by]);
-  await t.repo.knex.raw(`update pending_uploads set created_at = created_at - ?::interval, updated_at = updated_at - ?::interval`, [by, by]);
+  await t.repo.knex.raw(`update pending_uploads set created_at = created_at - ?::interval, updated_at = updated_at - ?::interval`, [
+    by,
+    by,
+  ]);
   await t.repo.knex.raw(`update registrations set created_at = created_at - ?::interval, decided_at = decided_at - ?::interval`, [by, by]);
 }
 
@@ -86,7 +100,8 @@ describe('files and pending versions', () => {
     const report = await t.repo.gc.run();
     assert.deepEqual(report.blobsRemoved.map((b) => b.sha256).sort(), expected);
     assert.equal(await held(orphan), false);
-    for (const bytes of [v1['demo/a-1.0.tgz'], v2['demo/b-2.0.tgz'], pending['pair/pair-1.0.tgz']]) assert.ok(await held(bytes!), 'listed by a stored or pending version');
+    for (const bytes of [v1['demo/a-1.0.tgz'], v2['demo/b-2.0.tgz'], pending['pair/pair-1.0.tgz']])
+      assert.ok(await held(bytes!), 'listed by a stored or pending version');
     assert.deepEqual(await listedButMissingBlobs(t.repo.knex), []);
     const audit = await t.repo.knex('audit_log').where({ action: 'blobs.removed' });
     assert.equal(audit.length, 1);
@@ -106,10 +121,19 @@ describe('files and pending versions', () => {
     assert.deepEqual((await t.repo.gc.run()).pendingExpired, [], 'not yet');
     await age(2 * DAY);
     const dry = await t.repo.gc.run({ dryRun: true });
-    assert.deepEqual(dry.pendingExpired.map((p) => `${p.role} v${p.version}`), ['pair v1']);
-    assert.ok(dry.blobsRemoved.some((b) => b.sha256 === sha256Hex(pending['pair/pair-1.0.tgz']!)), 'the dry run counts the file it frees');
+    assert.deepEqual(
+      dry.pendingExpired.map((p) => `${p.role} v${p.version}`),
+      ['pair v1'],
+    );
+    assert.ok(
+      dry.blobsRemoved.some((b) => b.sha256 === sha256Hex(pending['pair/pair-1.0.tgz']!)),
+      'the dry run counts the file it frees',
+    );
     const report = await t.repo.gc.run();
-    assert.deepEqual(report.pendingExpired.map((p) => `${p.role} v${p.version}`), ['pair v1']);
+    assert.deepEqual(
+      report.pendingExpired.map((p) => `${p.role} v${p.version}`),
+      ['pair v1'],
+    );
     assert.equal(await held(pending['pair/pair-1.0.tgz']!), false);
     assert.deepEqual((await request(t.baseUrl).get('/api/v1/projects/pair')).body.pending, []);
     assert.equal((await t.repo.knex('audit_log').where({ action: 'project.pending_expired', role: 'pair', version: 1 })).length, 1);
@@ -122,7 +146,9 @@ describe('files and pending versions', () => {
 
 describe('registrations', () => {
   async function register(project: string, identity: string): Promise<number> {
-    const signed = await signAs(t, registrationSigned(project, { identity, issuer: t.sigstore.sigstore.issuerUrl }, t.clock.now()), [{ identity }]);
+    const signed = await signAs(t, registrationSigned(project, { identity, issuer: t.sigstore.sigstore.issuerUrl }, t.clock.now()), [
+      { identity },
+    ]);
     const res = await request(t.baseUrl).post('/api/v1/registrations').send(signed);
     assert.equal(res.status, 201, JSON.stringify(res.body));
     return res.body.registration.id as number;
@@ -130,16 +156,27 @@ describe('registrations', () => {
 
   test('rejected ones go after 30 days, undecided ones after 90, approved ones stay', async () => {
     const rejected = await register('spam-one', 'spammer@example.com');
-    assert.equal((await request(t.baseUrl).post(`/admin/registrations/${rejected}/reject`).set('authorization', `Bearer ${t.adminToken}`)).status, 200);
+    assert.equal(
+      (await request(t.baseUrl).post(`/admin/registrations/${rejected}/reject`).set('authorization', `Bearer ${t.adminToken}`)).status,
+      200,
+    );
     const stale = await register('abandoned', 'gone@example.com');
     const approved = await register('kept', 'carol@example.com');
     await delegateProject(t, keys, 'kept', ['carol@example.com']);
     await age(31 * DAY);
-    assert.deepEqual((await t.repo.gc.run()).registrationsRemoved.map((r) => r.id), [rejected]);
+    assert.deepEqual(
+      (await t.repo.gc.run()).registrationsRemoved.map((r) => r.id),
+      [rejected],
+    );
     await age(60 * DAY);
     const recent = await register('fresh', 'new@example.com');
-    assert.deepEqual((await t.repo.gc.run()).registrationsRemoved.map((r) => r.id), [stale]);
-    const left = (await t.repo.knex('registrations').whereIn('id', [rejected, stale, approved, recent]).select('id')).map((r) => Number(r.id)).sort((a, b) => a - b);
+    assert.deepEqual(
+      (await t.repo.gc.run()).registrationsRemoved.map((r) => r.id),
+      [stale],
+    );
+    const left = (await t.repo.knex('registrations').whereIn('id', [rejected, stale, approved, recent]).select('id'))
+      .map((r) => Number(r.id))
+      .sort((a, b) => a - b);
     assert.deepEqual(left, [approved, recent]);
   });
 });

@@ -72,10 +72,22 @@ before(async () => {
     const ks = Array.from({ length: count }, () => generatePrivateKey('ed25519'));
     projectKeys.set(name, ks);
     for (const k of ks) delegations.keys[privateKeySigner(k).keyid] = privateKeySigner(k).publicKey as unknown as JsonObject;
-    delegations.roles.push({ name, keyids: ks.map((k) => privateKeySigner(k).keyid), threshold: count, paths: [`${name}/*`], terminating: true });
+    delegations.roles.push({
+      name,
+      keyids: ks.map((k) => privateKeySigner(k).keyid),
+      threshold: count,
+      paths: [`${name}/*`],
+      terminating: true,
+    });
   }
-  const targets = await signEnvelope({ ...initialTargetsSigned(now), delegations: delegations as unknown as JsonObject }, [privateKeySigner(targetsKey)]);
-  const res = await fetch(`${servers[0]!.url}/admin/bootstrap`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ root, targets }) });
+  const targets = await signEnvelope({ ...initialTargetsSigned(now), delegations: delegations as unknown as JsonObject }, [
+    privateKeySigner(targetsKey),
+  ]);
+  const res = await fetch(`${servers[0]!.url}/admin/bootstrap`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ root, targets }),
+  });
   assert.equal(res.status, 201, await res.text());
 });
 
@@ -112,7 +124,12 @@ function live(): ServerProcess {
 async function post(project: string, body: string, until: number): Promise<{ status: number; text: string } | null> {
   while (Date.now() < until) {
     try {
-      const res = await fetch(`${live().url}/api/v1/projects/${project}/uploads`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(10_000) });
+      const res = await fetch(`${live().url}/api/v1/projects/${project}/uploads`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(10_000),
+      });
       const text = await res.text();
       if (res.status >= 500) {
         await new Promise((r) => setTimeout(r, 50));
@@ -127,9 +144,16 @@ async function post(project: string, body: string, until: number): Promise<{ sta
 }
 
 async function release(project: string, version: number, files: Record<string, Buffer>, signWith: number[]): Promise<string> {
-  const signed = buildTargetsSigned({ version, expires: expiresAfter(new Date(), 30 * 86_400), targets: Object.fromEntries(Object.entries(files).map(([p, b]) => [p, describeTarget(b)])) });
+  const signed = buildTargetsSigned({
+    version,
+    expires: expiresAfter(new Date(), 30 * 86_400),
+    targets: Object.fromEntries(Object.entries(files).map(([p, b]) => [p, describeTarget(b)])),
+  });
   const ks = projectKeys.get(project)!;
-  const metadata = await signEnvelope(signed, signWith.map((i) => privateKeySigner(ks[i]!)));
+  const metadata = await signEnvelope(
+    signed,
+    signWith.map((i) => privateKeySigner(ks[i]!)),
+  );
   return JSON.stringify({ metadata, files: Object.fromEntries(Object.entries(files).map(([p, b]) => [p, b.toString('base64')])) });
 }
 
@@ -147,7 +171,11 @@ test('collecting under uploads, killed collectors and a killed server never remo
     while (!stop) {
       const bytes = randomBytes(64);
       try {
-        const res = await fetch(`${live().url}/admin/blobs`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' }, body: new Uint8Array(bytes) });
+        const res = await fetch(`${live().url}/admin/blobs`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+          body: new Uint8Array(bytes),
+        });
         if (res.ok) garbage.push(bytes);
       } catch {
         // a killed server
@@ -180,12 +208,21 @@ test('collecting under uploads, killed collectors and a killed server never remo
     while (!stop) {
       const version = (await headVersion(project)) + 1;
       const file = randomBytes(32);
-      const signed = buildTargetsSigned({ version, expires: expiresAfter(new Date(), 30 * 86_400), targets: { [`${project}/r${version}-${sha256Hex(file).slice(0, 8)}.bin`]: describeTarget(file) } });
+      const signed = buildTargetsSigned({
+        version,
+        expires: expiresAfter(new Date(), 30 * 86_400),
+        targets: { [`${project}/r${version}-${sha256Hex(file).slice(0, 8)}.bin`]: describeTarget(file) },
+      });
       const path0 = Object.keys(signed.targets as JsonObject)[0]!;
-      const first = await post(project, JSON.stringify({ metadata: await signEnvelope(signed, [ks[0]!]), files: { [path0]: file.toString('base64') } }), until + 10_000);
+      const first = await post(
+        project,
+        JSON.stringify({ metadata: await signEnvelope(signed, [ks[0]!]), files: { [path0]: file.toString('base64') } }),
+        until + 10_000,
+      );
       if (first?.status === 202) pending += 1;
       await new Promise((r) => setTimeout(r, 200 + Math.random() * 600));
-      if (Math.random() < 0.5) await post(project, JSON.stringify({ metadata: await signEnvelope(signed, [ks[1]!]), files: {} }), until + 10_000);
+      if (Math.random() < 0.5)
+        await post(project, JSON.stringify({ metadata: await signEnvelope(signed, [ks[1]!]), files: {} }), until + 10_000);
     }
     return pending;
   });
@@ -196,7 +233,11 @@ test('collecting under uploads, killed collectors and a killed server never remo
   const refusals = (async () => {
     while (!stop) {
       const sent = randomBytes(32);
-      const signed = buildTargetsSigned({ version: 1, expires: expiresAfter(new Date(), 86_400), targets: { 'refused/a.bin': describeTarget(sent) } });
+      const signed = buildTargetsSigned({
+        version: 1,
+        expires: expiresAfter(new Date(), 86_400),
+        targets: { 'refused/a.bin': describeTarget(sent) },
+      });
       const metadata = await signEnvelope(signed, [stranger]);
       const res = await post('refused', JSON.stringify({ metadata, files: { 'refused/a.bin': sent.toString('base64') } }), until + 10_000);
       assert.ok(!res || res.status === 403, `refused upload: ${res?.status} ${res?.text}`);
@@ -208,7 +249,10 @@ test('collecting under uploads, killed collectors and a killed server never remo
   let collectorsKilled = 0;
   const collectors = (async () => {
     while (!stop) {
-      const child = spawn(process.execPath, [path.join(repo, 'bin', 'tuf-server.mjs'), 'gc'], { env: { ...process.env, ...env }, stdio: 'ignore' });
+      const child = spawn(process.execPath, [path.join(repo, 'bin', 'tuf-server.mjs'), 'gc'], {
+        env: { ...process.env, ...env },
+        stdio: 'ignore',
+      });
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
       await Promise.race([exited, new Promise((r) => setTimeout(r, 100 + Math.random() * 900))]);
       if (child.exitCode === null && child.signalCode === null) {
@@ -241,8 +285,14 @@ test('collecting under uploads, killed collectors and a killed server never remo
   await Promise.all([admin, refusals, collectors, checker]);
   problems.push(...(await missingListedFiles()));
   assert.deepEqual(problems, [], 'no published or pending version ever listed a removed file');
-  assert.ok(published.every((n) => n >= 3), `releases kept flowing (${published.join(', ')})`);
-  assert.ok(pending.every((n) => n >= 2), `pending versions were made (${pending.join(', ')})`);
+  assert.ok(
+    published.every((n) => n >= 3),
+    `releases kept flowing (${published.join(', ')})`,
+  );
+  assert.ok(
+    pending.every((n) => n >= 2),
+    `pending versions were made (${pending.join(', ')})`,
+  );
   assert.ok(collectorsKilled >= 3, `collectors were killed midway (${collectorsKilled})`);
 
   // The garbage does go: once the grace period has passed, a full run leaves no unlisted old file.
@@ -250,13 +300,20 @@ test('collecting under uploads, killed collectors and a killed server never remo
   assert.ok(removed.length > 0, 'files were collected during the run');
   await new Promise((r) => setTimeout(r, (GRACE_SECONDS + 1) * 1000));
   const final = await new Promise<number>((resolve) => {
-    const child = spawn(process.execPath, [path.join(repo, 'bin', 'tuf-server.mjs'), 'gc'], { env: { ...process.env, ...env }, stdio: 'ignore' });
+    const child = spawn(process.execPath, [path.join(repo, 'bin', 'tuf-server.mjs'), 'gc'], {
+      env: { ...process.env, ...env },
+      stdio: 'ignore',
+    });
     child.once('exit', (code) => resolve(code ?? -1));
   });
   assert.equal(final, 0);
   const listed = new Set((await knex('listed_blobs').select('sha256')).map((r) => r.sha256 as string));
   const leftover = garbage.map((b) => sha256Hex(b)).filter((h) => !listed.has(h));
-  const stillHeld = await knex('target_blobs').whereIn('sha256', leftover).whereRaw(`touched_at < now() - interval '${GRACE_SECONDS} seconds'`).count({ n: '*' }).first();
+  const stillHeld = await knex('target_blobs')
+    .whereIn('sha256', leftover)
+    .whereRaw(`touched_at < now() - interval '${GRACE_SECONDS} seconds'`)
+    .count({ n: '*' })
+    .first();
   assert.equal(Number(stillHeld?.n ?? 0), 0, 'every unlisted old file was removed');
   assert.deepEqual(await missingListedFiles(), []);
 });

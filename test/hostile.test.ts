@@ -21,19 +21,29 @@ const file = Buffer.from('demo 1.0');
 before(async () => {
   // PARSE_OFF_THREAD_BYTES 0: every body here, the 10,000 generated ones too, goes through the
   // parsing workers (http/bodyTasks.ts); the other test files take the main-thread path.
-  ({ t, keys } = await bootstrappedWithSigstore({ env: { WRITE_RATE_LIMIT_PER_MINUTE: '0', MAX_ADMIN_METADATA_BYTES: '262144', MAX_TARGET_BYTES: '1048576', PARSE_OFF_THREAD_BYTES: '0' } }));
+  ({ t, keys } = await bootstrappedWithSigstore({
+    env: { WRITE_RATE_LIMIT_PER_MINUTE: '0', MAX_ADMIN_METADATA_BYTES: '262144', MAX_TARGET_BYTES: '1048576', PARSE_OFF_THREAD_BYTES: '0' },
+  }));
   await delegateProject(t, keys, 'demo', [ALICE]);
-  const signed = buildTargetsSigned({ version: 1, expires: expiresAfter(t.clock.now(), 30 * 86_400), targets: { 'demo/demo-1.0.tgz': describeTarget(file) } });
+  const signed = buildTargetsSigned({
+    version: 1,
+    expires: expiresAfter(t.clock.now(), 30 * 86_400),
+    targets: { 'demo/demo-1.0.tgz': describeTarget(file) },
+  });
   published = await signAs(t, signed, [{ identity: ALICE }]);
   const res = await upload(published, { 'demo/demo-1.0.tgz': file.toString('base64') });
   assert.equal(res.status, 201);
-  registration = await signAs(t, registrationSigned('other', { identity: ALICE, issuer: t.sigstore.sigstore.issuerUrl }, t.clock.now()), [{ identity: ALICE }]);
+  registration = await signAs(t, registrationSigned('other', { identity: ALICE, issuer: t.sigstore.sigstore.issuerUrl }, t.clock.now()), [
+    { identity: ALICE },
+  ]);
   assert.equal((await request(t.baseUrl).post('/api/v1/registrations').send(registration)).status, 201);
 });
 after(async () => t.close());
 
 function upload(metadata: unknown, files: Record<string, string> = {}) {
-  return request(t.baseUrl).post('/api/v1/projects/demo/uploads').send({ metadata, files } as object);
+  return request(t.baseUrl)
+    .post('/api/v1/projects/demo/uploads')
+    .send({ metadata, files } as object);
 }
 
 async function state(): Promise<string> {
@@ -61,31 +71,141 @@ test('malformed and hostile bodies: a clear 4xx each, nothing changes', async ()
 
   const cases: [string, () => request.Test, number, string][] = [
     ['body over the size limit', () => upload({ signed: { pad: 'x'.repeat(3_000_000) }, signatures: [] }), 413, 'too_large'],
-    ['JSON nested 100,000 deep', () => request(t.baseUrl).post('/api/v1/projects/demo/uploads').set('content-type', 'application/json').send(deep), 400, 'too_deep'],
-    ['not JSON', () => request(t.baseUrl).post('/api/v1/projects/demo/uploads').set('content-type', 'application/json').send('{"metadata": [1,'), 400, 'malformed'],
+    [
+      'JSON nested 100,000 deep',
+      () => request(t.baseUrl).post('/api/v1/projects/demo/uploads').set('content-type', 'application/json').send(deep),
+      400,
+      'too_deep',
+    ],
+    [
+      'not JSON',
+      () => request(t.baseUrl).post('/api/v1/projects/demo/uploads').set('content-type', 'application/json').send('{"metadata": [1,'),
+      400,
+      'malformed',
+    ],
     ['metadata is a string', () => upload('metadata'), 400, 'bad_request'],
     ['files not base64', () => upload(published, { 'demo/demo-1.0.tgz': '%%%' }), 400, 'bad_request'],
-    ['unknown top-level field', () => request(t.baseUrl).post('/api/v1/projects/demo/uploads').send({ metadata: published, files: {}, x: 1 }), 400, 'bad_request'],
+    [
+      'unknown top-level field',
+      () => request(t.baseUrl).post('/api/v1/projects/demo/uploads').send({ metadata: published, files: {}, x: 1 }),
+      400,
+      'bad_request',
+    ],
     ['version as a float', () => upload({ ...published, signed: { ...published.signed, version: 1.5 } }), 400, 'malformed'],
     ['version as a string', () => upload({ ...published, signed: { ...published.signed, version: '2' } }), 400, 'malformed'],
     ['huge version', () => upload({ ...published, signed: { ...published.signed, version: 1e300 } }), 400, 'malformed'],
-    ['length as a float', () => upload({ ...published, signed: v2({ 'demo/a': { length: 1.5, hashes: { sha256: '0'.repeat(64) } } }) }), 400, 'malformed'],
-    ['path with ..', () => upload({ ...published, signed: v2({ 'demo/../x': { length: 1, hashes: { sha256: '0'.repeat(64) } } }) }), 400, 'bad_target_path'],
-    ['path with a control character', () => upload({ ...published, signed: v2({ 'demo/a\u0007b': { length: 1, hashes: { sha256: '0'.repeat(64) } } }) }), 400, 'bad_target_path'],
-    ['path with a look-alike Unicode letter', () => upload({ ...published, signed: v2({ 'dеmo/a': { length: 1, hashes: { sha256: '0'.repeat(64) } } }) }), 400, 'bad_target_path'],
-    ['absolute path', () => upload({ ...published, signed: v2({ '/demo/a': { length: 1, hashes: { sha256: '0'.repeat(64) } } }) }), 400, 'bad_target_path'],
-    ['role name with a slash', () => request(t.baseUrl).post('/api/v1/projects/de%2Fmo/uploads').send({ metadata: published, files: {} }), 400, 'bad_role_name'],
-    ['role name that looks like a number', () => request(t.baseUrl).post('/api/v1/projects/12/uploads').send({ metadata: published, files: {} }), 400, 'bad_role_name'],
-    ['role name with Unicode', () => request(t.baseUrl).post(`/api/v1/projects/${encodeURIComponent('dеmo')}/uploads`).send({ metadata: published, files: {} }), 400, 'bad_role_name'],
-    ['two signatures with one keyid', () => upload({ ...published, signatures: [published.signatures[0], published.signatures[0]] }), 400, 'duplicate_signature'],
-    ['a forged bundle', () => upload({ ...published, signatures: [{ ...published.signatures[0], bundle: { mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json', x: 'y' } }] }), 403, 'threshold_not_met'],
-    ['a bundle for other bytes', () => upload({ ...published, signed: { ...published.signed, version: 2 }, signatures: otherBytes.signatures }), 403, 'threshold_not_met'],
-    ['a certificate without its transparency-log entry', () => upload({ ...published, signed: { ...published.signed, version: 2 }, signatures: [{ ...published.signatures[0], bundle: withoutTlog }] }), 403, 'threshold_not_met'],
-    ['a replay of the published version', () => upload(published, { 'demo/demo-1.0.tgz': file.toString('base64') }), 409, 'version_not_next'],
-    ['expired metadata', () => upload({ ...published, signed: { ...published.signed, version: 2, expires: '2020-01-01T00:00:00Z' } }), 403, 'threshold_not_met'],
-    ['registration with extra fields', () => request(t.baseUrl).post('/api/v1/registrations').send({ ...registration, signed: { ...registration.signed, admin: true } }), 400, 'malformed'],
+    [
+      'length as a float',
+      () => upload({ ...published, signed: v2({ 'demo/a': { length: 1.5, hashes: { sha256: '0'.repeat(64) } } }) }),
+      400,
+      'malformed',
+    ],
+    [
+      'path with ..',
+      () => upload({ ...published, signed: v2({ 'demo/../x': { length: 1, hashes: { sha256: '0'.repeat(64) } } }) }),
+      400,
+      'bad_target_path',
+    ],
+    [
+      'path with a control character',
+      () => upload({ ...published, signed: v2({ 'demo/a\u0007b': { length: 1, hashes: { sha256: '0'.repeat(64) } } }) }),
+      400,
+      'bad_target_path',
+    ],
+    [
+      'path with a look-alike Unicode letter',
+      () => upload({ ...published, signed: v2({ 'dеmo/a': { length: 1, hashes: { sha256: '0'.repeat(64) } } }) }),
+      400,
+      'bad_target_path',
+    ],
+    [
+      'absolute path',
+      () => upload({ ...published, signed: v2({ '/demo/a': { length: 1, hashes: { sha256: '0'.repeat(64) } } }) }),
+      400,
+      'bad_target_path',
+    ],
+    [
+      'role name with a slash',
+      () => request(t.baseUrl).post('/api/v1/projects/de%2Fmo/uploads').send({ metadata: published, files: {} }),
+      400,
+      'bad_role_name',
+    ],
+    [
+      'role name that looks like a number',
+      () => request(t.baseUrl).post('/api/v1/projects/12/uploads').send({ metadata: published, files: {} }),
+      400,
+      'bad_role_name',
+    ],
+    [
+      'role name with Unicode',
+      () =>
+        request(t.baseUrl)
+          .post(`/api/v1/projects/${encodeURIComponent('dеmo')}/uploads`)
+          .send({ metadata: published, files: {} }),
+      400,
+      'bad_role_name',
+    ],
+    [
+      'two signatures with one keyid',
+      () => upload({ ...published, signatures: [published.signatures[0], published.signatures[0]] }),
+      400,
+      'duplicate_signature',
+    ],
+    [
+      'a forged bundle',
+      () =>
+        upload({
+          ...published,
+          signatures: [{ ...published.signatures[0], bundle: { mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json', x: 'y' } }],
+        }),
+      403,
+      'threshold_not_met',
+    ],
+    [
+      'a bundle for other bytes',
+      () => upload({ ...published, signed: { ...published.signed, version: 2 }, signatures: otherBytes.signatures }),
+      403,
+      'threshold_not_met',
+    ],
+    [
+      'a certificate without its transparency-log entry',
+      () =>
+        upload({
+          ...published,
+          signed: { ...published.signed, version: 2 },
+          signatures: [{ ...published.signatures[0], bundle: withoutTlog }],
+        }),
+      403,
+      'threshold_not_met',
+    ],
+    [
+      'a replay of the published version',
+      () => upload(published, { 'demo/demo-1.0.tgz': file.toString('base64') }),
+      409,
+      'version_not_next',
+    ],
+    [
+      'expired metadata',
+      () => upload({ ...published, signed: { ...published.signed, version: 2, expires: '2020-01-01T00:00:00Z' } }),
+      403,
+      'threshold_not_met',
+    ],
+    [
+      'registration with extra fields',
+      () =>
+        request(t.baseUrl)
+          .post('/api/v1/registrations')
+          .send({ ...registration, signed: { ...registration.signed, admin: true } }),
+      400,
+      'malformed',
+    ],
     ['admin without a token', () => request(t.baseUrl).post('/admin/metadata/targets').send(published), 401, 'unauthorized'],
-    ['admin with a bad token format', () => request(t.baseUrl).post('/admin/metadata/targets').set('authorization', 'Bearer x').send(published), 401, 'unauthorized'],
+    [
+      'admin with a bad token format',
+      () => request(t.baseUrl).post('/admin/metadata/targets').set('authorization', 'Bearer x').send(published),
+      401,
+      'unauthorized',
+    ],
   ];
   for (const [what, send, status, code] of cases) {
     const res = await send();
@@ -99,10 +219,16 @@ test('malformed and hostile bodies: a clear 4xx each, nothing changes', async ()
 test('duplicate keys cannot make the server serve other bytes than it verified', async () => {
   // JSON.parse keeps the last of two keys; the server verifies and re-serializes that parse, so
   // whatever a client later reads is exactly what was verified.
-  const signed = buildTargetsSigned({ version: 2, expires: expiresAfter(t.clock.now(), 86_400), targets: { 'demo/demo-2.0.tgz': describeTarget(Buffer.from('2')) } });
+  const signed = buildTargetsSigned({
+    version: 2,
+    expires: expiresAfter(t.clock.now(), 86_400),
+    targets: { 'demo/demo-2.0.tgz': describeTarget(Buffer.from('2')) },
+  });
   const env = await signedBy(signed);
-  const text = JSON.stringify({ metadata: env, files: { 'demo/demo-2.0.tgz': Buffer.from('2').toString('base64') } })
-    .replace('"version":2', '"version":99,"version":2');
+  const text = JSON.stringify({ metadata: env, files: { 'demo/demo-2.0.tgz': Buffer.from('2').toString('base64') } }).replace(
+    '"version":2',
+    '"version":99,"version":2',
+  );
   const res = await request(t.baseUrl).post('/api/v1/projects/demo/uploads').set('content-type', 'application/json').send(text);
   assert.equal(res.status, 201, JSON.stringify(res.body));
   const served = (await request(t.baseUrl).get('/metadata/2.demo.json')).text;
@@ -112,7 +238,9 @@ test('duplicate keys cannot make the server serve other bytes than it verified',
 
 test('10,000 generated requests: no 5xx, no crash, no state change', async () => {
   const before = await state();
-  const current = JSON.parse((await request(t.baseUrl).get(`/metadata/${t.repo.cache.head('targets')!.version}.targets.json`)).text) as Envelope;
+  const current = JSON.parse(
+    (await request(t.baseUrl).get(`/metadata/${t.repo.cache.head('targets')!.version}.targets.json`)).text,
+  ) as Envelope;
   const root = JSON.parse((await request(t.baseUrl).get(`/metadata/${t.repo.cache.head('root')!.version}.root.json`)).text) as Envelope;
   const demoCurrent = JSON.parse((await request(t.baseUrl).get('/metadata/2.demo.json')).text) as Envelope;
 
@@ -159,7 +287,15 @@ test('10,000 generated requests: no 5xx, no crash, no state change', async () =>
       'admin-root': '/admin/metadata/root',
       'admin-bootstrap': '/admin/bootstrap',
     };
-    const payload = rawText ?? JSON.stringify(kind.startsWith('upload') && wrap ? { metadata: value, files: {} } : kind === 'admin-bootstrap' && wrap ? { root: value, targets: value } : value);
+    const payload =
+      rawText ??
+      JSON.stringify(
+        kind.startsWith('upload') && wrap
+          ? { metadata: value, files: {} }
+          : kind === 'admin-bootstrap' && wrap
+            ? { root: value, targets: value }
+            : value,
+      );
     const res = await fetch(`${t.baseUrl}${paths[kind]}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${t.adminToken}` },
@@ -178,7 +314,10 @@ test('10,000 generated requests: no 5xx, no crash, no state change', async () =>
       assert.fail(`${status} for ${sample[0]} ${JSON.stringify(sample[1]).slice(0, 500)}: ${text.slice(0, 300)}`);
     }
   }
-  assert.equal([...statuses.values()].reduce((a, b) => a + b, 0), 10_000);
+  assert.equal(
+    [...statuses.values()].reduce((a, b) => a + b, 0),
+    10_000,
+  );
   assert.equal((await fetch(`${t.baseUrl}/healthz`)).status, 200);
   assert.equal(await state(), before);
   // And the published history still checks out.

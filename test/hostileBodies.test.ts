@@ -16,7 +16,9 @@ let t: TestRepo;
 
 before(async () => {
   // Every body that is not tiny goes to the parsing workers; slow senders get one second.
-  const started = await bootstrappedWithSigstore({ env: { WRITE_RATE_LIMIT_PER_MINUTE: '0', PARSE_OFF_THREAD_BYTES: '1024', BODY_TIMEOUT_SECONDS: '1', HEADERS_TIMEOUT_SECONDS: '1' } });
+  const started = await bootstrappedWithSigstore({
+    env: { WRITE_RATE_LIMIT_PER_MINUTE: '0', PARSE_OFF_THREAD_BYTES: '1024', BODY_TIMEOUT_SECONDS: '1', HEADERS_TIMEOUT_SECONDS: '1' },
+  });
   t = started.t;
   await delegateProject(t, started.keys, 'demo', [ALICE]);
   await delegateProject(t, started.keys, 'slow', [ALICE]);
@@ -42,7 +44,13 @@ interface Answer {
  * Sends `size` bytes made by `fill` (with Content-Length unless `chunked`), resolving on the
  * answer: a server that refuses early answers before the body is sent, and may close on us.
  */
-function send(method: string, path: string, size: number, fill: (offset: number, n: number) => Buffer, opts: { chunked?: boolean; headers?: Record<string, string> } = {}): Promise<Answer> {
+function send(
+  method: string,
+  path: string,
+  size: number,
+  fill: (offset: number, n: number) => Buffer,
+  opts: { chunked?: boolean; headers?: Record<string, string> } = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { 'content-type': 'application/json', ...opts.headers };
     if (!opts.chunked) headers['content-length'] = String(size);
@@ -90,12 +98,48 @@ const arrayFirst = (size: number) => {
 test('oversized bodies are refused by size, a large one without being read', async () => {
   const before = await state();
   const cases: [string, () => Promise<Answer>, number, string, boolean][] = [
-    ['20 MB array-first upload', () => send('POST', '/api/v1/projects/demo/uploads', 20 * MiB, arrayFirst(20 * MiB)), 413, 'too_large', true],
-    ['20 MB array-first upload, chunked', () => send('POST', '/api/v1/projects/demo/uploads', 20 * MiB, arrayFirst(20 * MiB), { chunked: true }), 413, 'too_large', true],
-    ['120 MB upload', () => send('POST', '/api/v1/projects/demo/uploads', 120 * MiB, (_o, n) => Buffer.alloc(n, 0x20)), 413, 'too_large', true],
-    ['a registration of 40 KiB', () => send('POST', '/api/v1/registrations', 40 * 1024, (_o, n) => Buffer.alloc(n, 0x20)), 413, 'too_large', false],
-    ['20 MB of admin metadata without a token', () => send('POST', '/admin/metadata/targets', 20 * MiB, arrayFirst(20 * MiB)), 401, 'unauthorized', true],
-    ['20 MB file for an upload nobody opened', () => send('PUT', `/api/v1/projects/demo/uploads/${'c'.repeat(64)}/files/demo/x.tgz`, 20 * MiB, (_o, n) => Buffer.alloc(n, 1)), 404, 'upload_not_found', true],
+    [
+      '20 MB array-first upload',
+      () => send('POST', '/api/v1/projects/demo/uploads', 20 * MiB, arrayFirst(20 * MiB)),
+      413,
+      'too_large',
+      true,
+    ],
+    [
+      '20 MB array-first upload, chunked',
+      () => send('POST', '/api/v1/projects/demo/uploads', 20 * MiB, arrayFirst(20 * MiB), { chunked: true }),
+      413,
+      'too_large',
+      true,
+    ],
+    [
+      '120 MB upload',
+      () => send('POST', '/api/v1/projects/demo/uploads', 120 * MiB, (_o, n) => Buffer.alloc(n, 0x20)),
+      413,
+      'too_large',
+      true,
+    ],
+    [
+      'a registration of 40 KiB',
+      () => send('POST', '/api/v1/registrations', 40 * 1024, (_o, n) => Buffer.alloc(n, 0x20)),
+      413,
+      'too_large',
+      false,
+    ],
+    [
+      '20 MB of admin metadata without a token',
+      () => send('POST', '/admin/metadata/targets', 20 * MiB, arrayFirst(20 * MiB)),
+      401,
+      'unauthorized',
+      true,
+    ],
+    [
+      '20 MB file for an upload nobody opened',
+      () => send('PUT', `/api/v1/projects/demo/uploads/${'c'.repeat(64)}/files/demo/x.tgz`, 20 * MiB, (_o, n) => Buffer.alloc(n, 1)),
+      404,
+      'upload_not_found',
+      true,
+    ],
   ];
   for (const [what, run, status, code, closed] of cases) {
     const answer = await run();
@@ -117,7 +161,13 @@ test('hostile bodies under the size limit are refused by the parsing worker with
   // Tuf-js reads targets in quadratic time: a role with too many is refused before it does.
   const manyTargets = JSON.stringify({
     metadata: {
-      signed: buildTargetsSigned({ version: 1, expires: expiresAfter(t.clock.now(), 86_400), targets: Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`demo/f${i}`, { length: 1, hashes: { sha256: 'a'.repeat(64) } }])) }),
+      signed: buildTargetsSigned({
+        version: 1,
+        expires: expiresAfter(t.clock.now(), 86_400),
+        targets: Object.fromEntries(
+          Array.from({ length: 1001 }, (_, i) => [`demo/f${i}`, { length: 1, hashes: { sha256: 'a'.repeat(64) } }]),
+        ),
+      }),
       signatures: [{ keyid: 'x', sig: 'x' }],
     },
   });
@@ -132,7 +182,11 @@ test('hostile bodies under the size limit are refused by the parsing worker with
   ];
   for (const [what, path, body, status, code] of cases) {
     assert.ok(Buffer.byteLength(body) < 2 * MiB, what);
-    const res = await request(t.baseUrl).post(path).set('content-type', 'application/json').set('authorization', `Bearer ${t.adminToken}`).send(body);
+    const res = await request(t.baseUrl)
+      .post(path)
+      .set('content-type', 'application/json')
+      .set('authorization', `Bearer ${t.adminToken}`)
+      .send(body);
     assert.equal(res.status, status, `${what}: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
     assert.equal(res.body.error?.code, code, what);
   }
@@ -156,11 +210,17 @@ test('slow senders are cut off: headers, JSON bodies and streamed files', async 
 
   // A JSON body that never completes: 408 body_timeout.
   const slowJson = await new Promise<Answer>((resolve, reject) => {
-    const req = http.request(`${t.baseUrl}/api/v1/registrations`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': '1000' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, code: JSON.parse(Buffer.concat(chunks).toString()).error?.code, closed: true }));
-    });
+    const req = http.request(
+      `${t.baseUrl}/api/v1/registrations`,
+      { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': '1000' } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode!, code: JSON.parse(Buffer.concat(chunks).toString()).error?.code, closed: true }),
+        );
+      },
+    );
     req.on('error', reject);
     req.write('{"signed": ');
   });
@@ -168,16 +228,26 @@ test('slow senders are cut off: headers, JSON bodies and streamed files', async 
 
   // A file that stalls halfway: 408 body_timeout, nothing stored.
   const file = Buffer.alloc(300_000, 9);
-  const env = await signAs(t, buildTargetsSigned({ version: 1, expires: expiresAfter(t.clock.now(), 86_400), targets: { 'slow/s.tgz': describeTarget(file) } }), [{ identity: ALICE }]);
+  const env = await signAs(
+    t,
+    buildTargetsSigned({ version: 1, expires: expiresAfter(t.clock.now(), 86_400), targets: { 'slow/s.tgz': describeTarget(file) } }),
+    [{ identity: ALICE }],
+  );
   const opened = await request(t.baseUrl).post('/api/v1/projects/slow/uploads').send({ metadata: env });
   assert.equal(opened.body.status, 'awaiting_files', JSON.stringify(opened.body));
   const afterOpen = await state();
   const stalled = await new Promise<Answer>((resolve, reject) => {
-    const req = http.request(`${t.baseUrl}/api/v1/projects/slow/uploads/${opened.body.signedSha256}/files/slow/s.tgz`, { method: 'PUT', headers: { 'content-length': String(file.length) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, code: JSON.parse(Buffer.concat(chunks).toString()).error?.code, closed: true }));
-    });
+    const req = http.request(
+      `${t.baseUrl}/api/v1/projects/slow/uploads/${opened.body.signedSha256}/files/slow/s.tgz`,
+      { method: 'PUT', headers: { 'content-length': String(file.length) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode!, code: JSON.parse(Buffer.concat(chunks).toString()).error?.code, closed: true }),
+        );
+      },
+    );
     req.on('error', reject);
     req.write(file.subarray(0, 100_000));
   });
@@ -189,7 +259,10 @@ test('slow senders are cut off: headers, JSON bodies and streamed files', async 
 test('bodies held at once are bounded per process: beyond MAX_BUFFERED_BODY_BYTES, 503', async () => {
   const small = await startTestRepo({ env: { MAX_BUFFERED_BODY_BYTES: '1024' } });
   try {
-    const res = await request(small.baseUrl).post('/api/v1/registrations').set('content-type', 'application/json').send(`{"pad": "${'x'.repeat(4096)}"}`);
+    const res = await request(small.baseUrl)
+      .post('/api/v1/registrations')
+      .set('content-type', 'application/json')
+      .send(`{"pad": "${'x'.repeat(4096)}"}`);
     assert.deepEqual([res.status, res.body.error.code], [503, 'unavailable']);
     assert.ok(Number(res.headers['retry-after']) > 0);
     assert.equal((await request(small.baseUrl).post('/api/v1/registrations').send({})).status, 400, 'a small body still gets through');

@@ -38,7 +38,12 @@ test('a database the development ceremony set up: production refuses to start an
   assert.equal(await adminStatus(dev.url, token), 200, 'the development server takes its own token');
   await dev.stop();
 
-  const res = await runCli('server/main.ts', ['start', '--production'], { DATABASE_URL: db.url, TUF_HOME: dir, PORT: '0', LOG_LEVEL: 'warn' });
+  const res = await runCli('server/main.ts', ['start', '--production'], {
+    DATABASE_URL: db.url,
+    TUF_HOME: dir,
+    PORT: '0',
+    LOG_LEVEL: 'warn',
+  });
   assert.equal(res.status, 1, res.stdout);
   assert.match(res.stderr, /production mode refuses this database: development mode set it up/);
   assert.match(res.stderr, /Run a real offline key ceremony on a fresh database/);

@@ -50,7 +50,9 @@ test('a large array or object at every position of a value is refused as too lar
     fc.property(small, fc.boolean(), fc.boolean(), (value, asArray, nested) => {
       fc.pre(measure(value).nodes <= 60 && measure(value).depth <= 6);
       assert.equal(jsonShapeProblem(value, LIMITS), null);
-      const flat: Json = asArray ? Array.from({ length: 300 }, (_, i) => i) : Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${i}`, i]));
+      const flat: Json = asArray
+        ? Array.from({ length: 300 }, (_, i) => i)
+        : Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${i}`, i]));
       // Also one whose large part is a level down, so the large container is the last one walked.
       const large: Json = nested ? [1, 'x', flat] : flat;
       for (const put of positions(value)) {

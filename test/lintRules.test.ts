@@ -12,16 +12,41 @@ async function problems(filePath: string, code: string): Promise<string[]> {
 
 const cases: [string, string, string, boolean][] = [
   ['server/http/x.ts', "import { getHead } from '../db/metadataRepo.ts';\nexport const x = getHead;\n", 'http imports db', false],
-  ['server/http/x.ts', "import type { ProjectService } from '../projects/projectService.ts';\nexport type X = ProjectService;\n", 'http imports a service', true],
-  ['server/serving/x.ts', "import { Publication } from '../publication/publication.ts';\nexport const x = Publication;\n", 'read side imports the write side', false],
-  ['server/projects/x.ts', "export async function f(db: { raw(s: string): Promise<unknown> }) {\n  return db.raw('select 1');\n}\n", 'raw SQL outside db/', false],
+  [
+    'server/http/x.ts',
+    "import type { ProjectService } from '../projects/projectService.ts';\nexport type X = ProjectService;\n",
+    'http imports a service',
+    true,
+  ],
+  [
+    'server/serving/x.ts',
+    "import { Publication } from '../publication/publication.ts';\nexport const x = Publication;\n",
+    'read side imports the write side',
+    false,
+  ],
+  [
+    'server/projects/x.ts',
+    "export async function f(db: { raw(s: string): Promise<unknown> }) {\n  return db.raw('select 1');\n}\n",
+    'raw SQL outside db/',
+    false,
+  ],
   ['core/x.ts', "import fs from 'node:fs';\nexport const x = fs;\n", 'core reads files', false],
   ['core/x.ts', "import { Router } from 'express';\nexport const x = Router;\n", 'core imports express', false],
   ['core/x.ts', "import { createKnex } from '../server/db/knex.ts';\nexport const x = createKnex;\n", 'core imports the server', false],
   ['keys-offline/x.ts', "import http from 'node:http';\nexport const x = http;\n", 'the offline tool imports network code', false],
   ['keys-offline/x.ts', 'export const x = () => fetch("http://127.0.0.1/");\n', 'the offline tool fetches', false],
-  ['client/x.ts', "import { loadConfig } from '../server/config.ts';\nexport const x = loadConfig;\n", 'the client imports the server', false],
-  ['server/db/x.ts', "import { MetadataCache } from '../serving/metadataCache.ts';\nexport const x = MetadataCache;\n", 'db imports a server folder', false],
+  [
+    'client/x.ts',
+    "import { loadConfig } from '../server/config.ts';\nexport const x = loadConfig;\n",
+    'the client imports the server',
+    false,
+  ],
+  [
+    'server/db/x.ts',
+    "import { MetadataCache } from '../serving/metadataCache.ts';\nexport const x = MetadataCache;\n",
+    'db imports a server folder',
+    false,
+  ],
   ['core/x.ts', 'export const has = (o: object, k: string) => k in o;\n', 'a dynamic key with `in` (finds Object.prototype names)', false],
   ['server/projects/x.ts', 'export const has = (o: object, k: string) => k in o;\n', 'a dynamic key with `in` on the server', false],
   ['keys-offline/x.ts', "export const has = (o: object) => 'root' in o;\n", 'a literal key with `in`', true],
@@ -31,6 +56,10 @@ for (const [file, code, what, allowed] of cases) {
   test(`lint: ${what} is ${allowed ? 'allowed' : 'refused'}`, async () => {
     const found = await problems(file, code);
     if (allowed) assert.deepEqual(found, []);
-    else assert.ok(found.some((r) => r === 'no-restricted-imports' || r === 'no-restricted-syntax' || r === 'no-restricted-globals'), `${file}: ${found.join(', ') || 'no problem reported'}`);
+    else
+      assert.ok(
+        found.some((r) => r === 'no-restricted-imports' || r === 'no-restricted-syntax' || r === 'no-restricted-globals'),
+        `${file}: ${found.join(', ') || 'no problem reported'}`,
+      );
   });
 }

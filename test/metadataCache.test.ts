@@ -16,13 +16,15 @@ let db: { url: string; drop(): Promise<void> };
 let knex: Knex;
 const log = pino({ level: 'silent' });
 const expires = new Date(Date.now() + 86_400_000);
-const bytesOf = (role: string, version: number, pad = 0) => Buffer.from(JSON.stringify({ signed: { role, version, pad: 'x'.repeat(pad) }, signatures: [] }));
+const bytesOf = (role: string, version: number, pad = 0) =>
+  Buffer.from(JSON.stringify({ signed: { role, version, pad: 'x'.repeat(pad) }, signatures: [] }));
 
 before(async () => {
   db = await createTestDatabase();
   knex = createKnex(db.url, 4);
   await migrateLatest(knex);
-  for (const role of ['root', 'targets', 'snapshot']) await insertMetadataVersion(knex, { role, version: 1, bytes: bytesOf(role, 1), expires });
+  for (const role of ['root', 'targets', 'snapshot'])
+    await insertMetadataVersion(knex, { role, version: 1, bytes: bytesOf(role, 1), expires });
   await insertMetadataVersion(knex, { role: 'timestamp', version: 1, bytes: bytesOf('timestamp', 1), expires });
   for (let v = 1; v <= 3; v++) await insertMetadataVersion(knex, { role: 'big', version: v, bytes: bytesOf('big', v, 600), expires });
 });
@@ -39,7 +41,15 @@ test('serves stored versions up to the head, nothing beyond it, and timestamp on
   assert.equal(await cache.get('2.root.json'), null);
   assert.equal(await cache.get('1.timestamp.json'), null);
   assert.ok((await cache.get('timestamp.json'))?.bytes.equals(bytesOf('timestamp', 1)));
-  for (const name of ['root.json', '0.root.json', '01.root.json', '1.Root.json', '1.constructor.json', '1.__proto__.json', '../1.root.json']) {
+  for (const name of [
+    'root.json',
+    '0.root.json',
+    '01.root.json',
+    '1.Root.json',
+    '1.constructor.json',
+    '1.__proto__.json',
+    '../1.root.json',
+  ]) {
     assert.equal(await cache.get(name), null, name);
   }
 });

@@ -5,7 +5,19 @@ import { test } from 'node:test';
 import { createKnex, migrateLatest, migrateRollbackAll } from '../server/db/knex.ts';
 import { createTestDatabase } from './helpers/db.ts';
 
-const tables = ['metadata_versions', 'role_heads', 'target_records', 'target_blobs', 'audit_log', 'admin_tokens', 'registrations', 'pending_uploads', 'listed_blobs', 'development_state', 'target_blob_chunks'];
+const tables = [
+  'metadata_versions',
+  'role_heads',
+  'target_records',
+  'target_blobs',
+  'audit_log',
+  'admin_tokens',
+  'registrations',
+  'pending_uploads',
+  'listed_blobs',
+  'development_state',
+  'target_blob_chunks',
+];
 
 test('every migration runs up, down and up again on a real PostgreSQL', async () => {
   const db = await createTestDatabase();

@@ -8,7 +8,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import request from 'supertest';
-import { buildTargetsSigned, buildTimestampSigned, describeTarget, expiresAfter, metaEntryFor, servedBytes, signEnvelope, type Envelope } from '../core/metadata.ts';
+import {
+  buildTargetsSigned,
+  buildTimestampSigned,
+  describeTarget,
+  expiresAfter,
+  metaEntryFor,
+  servedBytes,
+  signEnvelope,
+  type Envelope,
+} from '../core/metadata.ts';
 import { IdentityClient } from '../client/identityUpdater.ts';
 import { listen } from '../server/runtime.ts';
 import { bootstrappedWithSigstore, delegateProject, signAs, type TestRepo } from './helpers/repo.ts';
@@ -29,8 +38,14 @@ async function fetchUpstream(urlPath: string): Promise<Buffer | null> {
 
 async function publish(version: number, content: string): Promise<void> {
   const file = Buffer.from(content);
-  const env = await signAs(t, buildTargetsSigned({ version, expires: expiresAfter(t.clock.now(), 30 * 86_400), targets: { 'demo/app.tgz': describeTarget(file) } }), [{ identity: ALICE }]);
-  const res = await request(t.baseUrl).post('/api/v1/projects/demo/uploads').send({ metadata: env, files: { 'demo/app.tgz': file.toString('base64') } });
+  const env = await signAs(
+    t,
+    buildTargetsSigned({ version, expires: expiresAfter(t.clock.now(), 30 * 86_400), targets: { 'demo/app.tgz': describeTarget(file) } }),
+    [{ identity: ALICE }],
+  );
+  const res = await request(t.baseUrl)
+    .post('/api/v1/projects/demo/uploads')
+    .send({ metadata: env, files: { 'demo/app.tgz': file.toString('base64') } });
   assert.equal(res.status, 201, JSON.stringify(res.body));
 }
 
@@ -42,35 +57,43 @@ before(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'tuf-mirror-'));
   fs.writeFileSync(path.join(work, 'root.json'), (await request(t.baseUrl).get('/metadata/1.root.json')).text);
   // Capture what an attacker could have recorded earlier: v1-era timestamp, snapshot and role.
-  for (const p of ['/metadata/timestamp.json', `/metadata/${t.repo.cache.head('snapshot')!.version}.snapshot.json`, '/metadata/1.demo.json']) {
+  for (const p of [
+    '/metadata/timestamp.json',
+    `/metadata/${t.repo.cache.head('snapshot')!.version}.snapshot.json`,
+    '/metadata/1.demo.json',
+  ]) {
     captured.set(p, (await fetchUpstream(p))!);
   }
   await publish(2, 'app 2');
 
-  mirror = await listen(async (req, res) => {
-    const urlPath = req.url ?? '/';
-    try {
-      const body = await rewrite(urlPath, () => fetchUpstream(urlPath));
-      if (body === 'endless') {
-        res.writeHead(200, { 'content-type': 'application/octet-stream' });
-        const chunk = Buffer.alloc(64 * 1024, 0x7b);
-        let sent = 0;
-        const pump = () => {
-          while (sent < 64 * 1024 * 1024) {
-            sent += chunk.length;
-            if (!res.write(chunk)) return void res.once('drain', pump);
-          }
-          res.end();
-        };
-        res.on('close', () => (sent = Infinity));
-        return pump();
+  mirror = await listen(
+    async (req, res) => {
+      const urlPath = req.url ?? '/';
+      try {
+        const body = await rewrite(urlPath, () => fetchUpstream(urlPath));
+        if (body === 'endless') {
+          res.writeHead(200, { 'content-type': 'application/octet-stream' });
+          const chunk = Buffer.alloc(64 * 1024, 0x7b);
+          let sent = 0;
+          const pump = () => {
+            while (sent < 64 * 1024 * 1024) {
+              sent += chunk.length;
+              if (!res.write(chunk)) return void res.once('drain', pump);
+            }
+            res.end();
+          };
+          res.on('close', () => (sent = Infinity));
+          return pump();
+        }
+        if (!body) return void res.writeHead(404).end();
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length }).end(body);
+      } catch {
+        res.writeHead(502).end();
       }
-      if (!body) return void res.writeHead(404).end();
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length }).end(body);
-    } catch {
-      res.writeHead(502).end();
-    }
-  }, '127.0.0.1', 0);
+    },
+    '127.0.0.1',
+    0,
+  );
   const addr = mirror.address();
   mirrorUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
 });
@@ -90,11 +113,22 @@ function client(dir?: string): { c: IdentityClient; dir: string } {
   }
   return {
     dir: d,
-    c: new IdentityClient({ metadataDir, metadataBaseUrl: `${mirrorUrl}/metadata`, targetBaseUrl: `${mirrorUrl}/targets`, targetDir: path.join(d, 'targets') }),
+    c: new IdentityClient({
+      metadataDir,
+      metadataBaseUrl: `${mirrorUrl}/metadata`,
+      targetBaseUrl: `${mirrorUrl}/targets`,
+      targetDir: path.join(d, 'targets'),
+    }),
   };
 }
 
-async function attack(what: string, r: Rewrite, act: (c: IdentityClient, dir: string) => Promise<unknown>, refusal: RegExp, prepared?: string): Promise<void> {
+async function attack(
+  what: string,
+  r: Rewrite,
+  act: (c: IdentityClient, dir: string) => Promise<unknown>,
+  refusal: RegExp,
+  prepared?: string,
+): Promise<void> {
   // Control: through the honest mirror the same action succeeds.
   rewrite = (_p, up) => up();
   const control = client();
@@ -110,13 +144,22 @@ const download = (c: IdentityClient, dir: string) => c.download('demo/app.tgz', 
 test('rollback: an older timestamp than the client already trusts', async () => {
   const prepared = client();
   await prepared.c.refresh(); // trusts the current timestamp
-  await attack('rollback of timestamp', async (p, up) => (p === '/metadata/timestamp.json' ? captured.get(p)! : up()), (c) => c.refresh(),
-    /less than current version/i, prepared.dir);
+  await attack(
+    'rollback of timestamp',
+    async (p, up) => (p === '/metadata/timestamp.json' ? captured.get(p)! : up()),
+    (c) => c.refresh(),
+    /less than current version/i,
+    prepared.dir,
+  );
 });
 
 test('rollback: an older project role served for the newer version', async () => {
-  await attack('rollback of demo', async (p, up) => (p === '/metadata/2.demo.json' ? captured.get('/metadata/1.demo.json')! : up()), download,
-    /hash|length|version/i);
+  await attack(
+    'rollback of demo',
+    async (p, up) => (p === '/metadata/2.demo.json' ? captured.get('/metadata/1.demo.json')! : up()),
+    download,
+    /hash|length|version/i,
+  );
 });
 
 test('freeze: a validly signed timestamp that has expired', async () => {
@@ -124,30 +167,70 @@ test('freeze: a validly signed timestamp that has expired', async () => {
   const root = await t.repo.current.root();
   const snapshotHead = t.repo.cache.head('snapshot')!.version;
   const snapshotBytes = (await fetchUpstream(`/metadata/${snapshotHead}.snapshot.json`))!;
-  const signed = buildTimestampSigned(t.repo.cache.head('timestamp')!.version + 1, '2020-01-01T00:00:00Z', metaEntryFor(snapshotHead, snapshotBytes));
+  const signed = buildTimestampSigned(
+    t.repo.cache.head('timestamp')!.version + 1,
+    '2020-01-01T00:00:00Z',
+    metaEntryFor(snapshotHead, snapshotBytes),
+  );
   const stale = servedBytes(await signEnvelope(signed, [await t.repo.publication.signers.signerFor('timestamp', root!.model)]));
-  await attack('freeze', async (p, up) => (p === '/metadata/timestamp.json' ? stale : up()), (c) => c.refresh(), /expired/i);
+  await attack(
+    'freeze',
+    async (p, up) => (p === '/metadata/timestamp.json' ? stale : up()),
+    (c) => c.refresh(),
+    /expired/i,
+  );
 });
 
 test('mix-and-match: a snapshot from another version than timestamp names', async () => {
   const head = t.repo.cache.head('snapshot')!.version;
-  await attack('mix-and-match', async (p, up) => (p === `/metadata/${head}.snapshot.json` ? captured.get([...captured.keys()].find((k) => k.endsWith('.snapshot.json'))!)! : up()),
-    (c) => c.refresh(), /hash|length|version/i);
+  await attack(
+    'mix-and-match',
+    async (p, up) =>
+      p === `/metadata/${head}.snapshot.json` ? captured.get([...captured.keys()].find((k) => k.endsWith('.snapshot.json'))!)! : up(),
+    (c) => c.refresh(),
+    /hash|length|version/i,
+  );
 });
 
 test('arbitrary package: the target bytes swapped', async () => {
-  await attack('arbitrary package', async (p, up) => (p.startsWith('/targets/demo/') ? Buffer.from('app 2') /* wrong content, same length */ .fill(0x41) : up()), download,
-    /hash|length/i);
+  await attack(
+    'arbitrary package',
+    async (p, up) =>
+      p.startsWith('/targets/demo/')
+        ? Buffer.from('app 2') /* wrong content, same length */
+            .fill(0x41)
+        : up(),
+    download,
+    /hash|length/i,
+  );
 });
 
 test('endless data: oversized responses for metadata and for a target', async () => {
-  await attack('endless timestamp', async (p, up) => (p === '/metadata/timestamp.json' ? 'endless' : up()), (c) => c.refresh(), /max|length|exceed/i);
+  await attack(
+    'endless timestamp',
+    async (p, up) => (p === '/metadata/timestamp.json' ? 'endless' : up()),
+    (c) => c.refresh(),
+    /max|length|exceed/i,
+  );
   await attack('endless target', async (p, up) => (p.startsWith('/targets/demo/') ? 'endless' : up()), download, /max|length|exceed|hash/i);
 });
 
 test('a project role signed by an identity the delegation does not name', async () => {
   const version = t.repo.cache.head('demo')!.version;
-  const evil = await signAs(t, buildTargetsSigned({ version, expires: expiresAfter(t.clock.now(), 86_400), targets: { 'demo/app.tgz': describeTarget(Buffer.from('evil!')) } }), [{ identity: 'mallory@example.com' }]);
+  const evil = await signAs(
+    t,
+    buildTargetsSigned({
+      version,
+      expires: expiresAfter(t.clock.now(), 86_400),
+      targets: { 'demo/app.tgz': describeTarget(Buffer.from('evil!')) },
+    }),
+    [{ identity: 'mallory@example.com' }],
+  );
   const evilBytes = servedBytes(evil as Envelope);
-  await attack('wrong identity', async (p, up) => (p === `/metadata/${version}.demo.json` ? evilBytes : up()), download, /hash|length|signed by 0\/1 keys/i);
+  await attack(
+    'wrong identity',
+    async (p, up) => (p === `/metadata/${version}.demo.json` ? evilBytes : up()),
+    download,
+    /hash|length|signed by 0\/1 keys/i,
+  );
 });

@@ -39,7 +39,9 @@ async function waitFor(check: () => Promise<boolean>, ms: number): Promise<numbe
 test('a targets version accepted by one process is served by the other within a second', async () => {
   const file = Buffer.from('x');
   await request(a.baseUrl).put('/admin/blobs').set('authorization', `Bearer ${a.adminToken}`).send(file);
-  const next = await signEnvelope(editedTargetsSigned(targets.signed, { add: { 'x/x.bin': describeTarget(file) } }, a.clock.now()), [privateKeySigner(keys.targets[0]!)]);
+  const next = await signEnvelope(editedTargetsSigned(targets.signed, { add: { 'x/x.bin': describeTarget(file) } }, a.clock.now()), [
+    privateKeySigner(keys.targets[0]!),
+  ]);
   const res = await request(a.baseUrl).post('/admin/metadata/targets').set('authorization', `Bearer ${a.adminToken}`).send(next);
   assert.equal(res.status, 201);
   const tsVersion = res.body.published.find((p: { role: string }) => p.role === 'timestamp').version;
@@ -56,8 +58,14 @@ test('when every process re-signs at once, each version is signed exactly once',
   const before = a.repo.cache.head('timestamp')!.version;
   await Promise.all([a.repo.resignTick(), b.repo.resignTick(), a.repo.resignTick(), b.repo.resignTick()]);
   const rows = await a.repo.knex('metadata_versions').where({ role: 'timestamp' }).where('version', '>', before).select('version');
-  assert.deepEqual(rows.map((r) => r.version), [before + 1]);
-  const signed = await a.repo.knex('audit_log').where({ action: 'timestamp.signed', version: before + 1 }).count({ n: '*' });
+  assert.deepEqual(
+    rows.map((r) => r.version),
+    [before + 1],
+  );
+  const signed = await a.repo
+    .knex('audit_log')
+    .where({ action: 'timestamp.signed', version: before + 1 })
+    .count({ n: '*' });
   assert.equal(Number(signed[0]!.n), 1);
 });
 
@@ -66,7 +74,9 @@ test('concurrent targets submissions of the same version: one wins, the other is
   const mk = async (name: string) => {
     const file = Buffer.from(name);
     await request(a.baseUrl).put('/admin/blobs').set('authorization', `Bearer ${a.adminToken}`).send(file);
-    return signEnvelope(editedTargetsSigned(current.signed, { add: { [`x/${name}`]: describeTarget(file) } }, a.clock.now()), [privateKeySigner(keys.targets[0]!)]);
+    return signEnvelope(editedTargetsSigned(current.signed, { add: { [`x/${name}`]: describeTarget(file) } }, a.clock.now()), [
+      privateKeySigner(keys.targets[0]!),
+    ]);
   };
   const [one, two] = await Promise.all([mk('one.bin'), mk('two.bin')]);
   const results = await Promise.all([
@@ -77,5 +87,8 @@ test('concurrent targets submissions of the same version: one wins, the other is
   assert.deepEqual(statuses, [201, 409]);
   assert.equal(results.find((r) => r.status === 409)!.body.error.code, 'version_not_next');
   const versions = await a.repo.knex('metadata_versions').where({ role: 'targets' }).select('version').orderBy('version');
-  assert.deepEqual(versions.map((v) => v.version), [1, 2, 3]);
+  assert.deepEqual(
+    versions.map((v) => v.version),
+    [1, 2, 3],
+  );
 });

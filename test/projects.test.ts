@@ -42,7 +42,12 @@ function release(version: number, files: Record<string, Buffer>, days = 90): Jso
 
 async function state() {
   const count = async (table: string) => Number((await t.repo.knex(table).count({ n: '*' }))[0]!.n);
-  return { metadata: await count('metadata_versions'), pending: await count('pending_uploads'), registrations: await count('registrations'), blobs: await count('target_blobs') };
+  return {
+    metadata: await count('metadata_versions'),
+    pending: await count('pending_uploads'),
+    registrations: await count('registrations'),
+    blobs: await count('target_blobs'),
+  };
 }
 
 function client(name: string, sigstoreTrustedRoot?: unknown): IdentityClient {
@@ -66,17 +71,38 @@ describe('registration', () => {
     fs.writeFileSync(path.join(work, 'root.json'), (await request(t.baseUrl).get('/metadata/1.root.json')).text);
     const out = await mustRun('maintainer/main.ts', ['register', '--server', t.baseUrl, '--project', 'demo', '--dev-identity', ALICE]);
     assert.match(out, /registration \d+ for demo by alice@example.com/);
-    const again = await runCli('maintainer/main.ts', ['register', '--server', t.baseUrl, '--project', 'bad..name', '--dev-identity', ALICE]);
+    const again = await runCli('maintainer/main.ts', [
+      'register',
+      '--server',
+      t.baseUrl,
+      '--project',
+      'bad..name',
+      '--dev-identity',
+      ALICE,
+    ]);
     assert.equal(again.status, 1);
     assert.match(again.stderr, /bad\.\.name/);
 
     await mustRun('carry/main.ts', ['--server', t.baseUrl, 'pull', '--out', path.join(work, 'pulled')], { TUF_ADMIN_TOKEN: t.adminToken });
     const pulled = JSON.parse(fs.readFileSync(path.join(work, 'pulled', 'registrations.json'), 'utf8'));
-    assert.deepEqual(pulled.registrations.map((r: { project: string; identity: string; issuer: string }) => [r.project, r.identity, r.issuer]), [['demo', ALICE, t.sigstore.sigstore.issuerUrl]]);
+    assert.deepEqual(
+      pulled.registrations.map((r: { project: string; identity: string; issuer: string }) => [r.project, r.identity, r.issuer]),
+      [['demo', ALICE, t.sigstore.sigstore.issuerUrl]],
+    );
 
     // The offline tool turns it into a delegation (the admin signs it; here with the test's key).
     const current = fs.readdirSync(path.join(work, 'pulled')).find((f) => f.endsWith('.targets.json'))!;
-    await mustRun('keys-offline/main.ts', ['delegate', '--from', path.join(work, 'pulled', current), '--out', path.join(work, 'next.targets.json'), '--project', 'demo', '--registrations', path.join(work, 'pulled', 'registrations.json')]);
+    await mustRun('keys-offline/main.ts', [
+      'delegate',
+      '--from',
+      path.join(work, 'pulled', current),
+      '--out',
+      path.join(work, 'next.targets.json'),
+      '--project',
+      'demo',
+      '--registrations',
+      path.join(work, 'pulled', 'registrations.json'),
+    ]);
     const next = JSON.parse(fs.readFileSync(path.join(work, 'next.targets.json'), 'utf8')) as Envelope;
     const role = (next.signed.delegations as { roles: { name: string; paths: string[]; keyids: string[] }[] }).roles[0]!;
     assert.deepEqual(role.paths, ['demo/*']);
@@ -93,15 +119,22 @@ describe('registration', () => {
     const takenRes = await request(t.baseUrl).post('/api/v1/registrations').send(taken);
     assert.equal(takenRes.status, 409);
     assert.equal(takenRes.body.error.code, 'already_delegated');
-    const stale = await signAs(t, registrationSigned('other', { identity: BOB, issuer }, new Date(t.clock.now().getTime() - 3600_000)), [{ identity: BOB }]);
+    const stale = await signAs(t, registrationSigned('other', { identity: BOB, issuer }, new Date(t.clock.now().getTime() - 3600_000)), [
+      { identity: BOB },
+    ]);
     assert.equal((await request(t.baseUrl).post('/api/v1/registrations').send(stale)).body.error.code, 'stale_request');
     // Claims to be alice, signed by mallory.
-    const forged = await signAs(t, registrationSigned('other', { identity: ALICE, issuer }, t.clock.now()), [{ identity: MALLORY, keyIssuer: issuer }]);
+    const forged = await signAs(t, registrationSigned('other', { identity: ALICE, issuer }, t.clock.now()), [
+      { identity: MALLORY, keyIssuer: issuer },
+    ]);
     const forgedRes = await request(t.baseUrl).post('/api/v1/registrations').send(forged);
     assert.equal(forgedRes.status, 403);
     assert.match(forgedRes.body.error.message, /mallory/);
     for (const name of ['1234', 'a/b', 'Demo', 'x'.repeat(70)]) {
-      const bad = { signed: { _type: 'registration', project: name, identity: BOB, issuer, requested_at: expiresAfter(t.clock.now(), 0) }, signatures: [{ keyid: 'x', sig: 'x' }] };
+      const bad = {
+        signed: { _type: 'registration', project: name, identity: BOB, issuer, requested_at: expiresAfter(t.clock.now(), 0) },
+        signatures: [{ keyid: 'x', sig: 'x' }],
+      };
       assert.equal((await request(t.baseUrl).post('/api/v1/registrations').send(bad)).body.error.code, 'bad_role_name', name);
     }
     assert.deepEqual(await state(), before);
@@ -130,19 +163,46 @@ describe('publishing', () => {
   });
 
   test('the client command fetches, and verify reports each signature', async () => {
-    const out = await mustRun('client/main.ts', ['fetch', 'demo/demo-1.0.tgz', '--server', t.baseUrl, '--root', path.join(work, 'root.json'), '--dir', path.join(work, 'cli-client'), '--out', path.join(work, 'cli.tgz')]);
+    const out = await mustRun('client/main.ts', [
+      'fetch',
+      'demo/demo-1.0.tgz',
+      '--server',
+      t.baseUrl,
+      '--root',
+      path.join(work, 'root.json'),
+      '--dir',
+      path.join(work, 'cli-client'),
+      '--out',
+      path.join(work, 'cli.tgz'),
+    ]);
     assert.match(out, /verified and saved/);
     assert.equal(fs.readFileSync(path.join(work, 'cli.tgz'), 'utf8'), 'demo 1.0 release bytes\n');
     fs.writeFileSync(path.join(work, 'sigstore-root.json'), JSON.stringify(t.sigstore.setup.trustedRoot));
     fs.writeFileSync(path.join(work, 'demo.json'), (await request(t.baseUrl).get('/metadata/1.demo.json')).text);
     const targetsVersion = t.repo.cache.head('targets')!.version;
     fs.writeFileSync(path.join(work, 'targets.json'), (await request(t.baseUrl).get(`/metadata/${targetsVersion}.targets.json`)).text);
-    const verify = await runCli('client/main.ts', ['verify', path.join(work, 'demo.json'), '--delegator', path.join(work, 'targets.json'), '--role', 'demo', '--sigstore-trusted-root', path.join(work, 'sigstore-root.json')]);
+    const verify = await runCli('client/main.ts', [
+      'verify',
+      path.join(work, 'demo.json'),
+      '--delegator',
+      path.join(work, 'targets.json'),
+      '--role',
+      'demo',
+      '--sigstore-trusted-root',
+      path.join(work, 'sigstore-root.json'),
+    ]);
     assert.equal(verify.status, 0, verify.stderr);
     assert.match(verify.stdout, /demo v1: 1\/1 valid signatures, threshold MET/);
     assert.match(verify.stdout, /alice@example\.com \(http:\/\/127\.0\.0\.1:\d+\/oidc\)\s+valid/);
     // Against the public-good trusted root the local signature cannot verify: exit 1.
-    const strange = await runCli('client/main.ts', ['verify', path.join(work, 'demo.json'), '--delegator', path.join(work, 'targets.json'), '--role', 'demo']);
+    const strange = await runCli('client/main.ts', [
+      'verify',
+      path.join(work, 'demo.json'),
+      '--delegator',
+      path.join(work, 'targets.json'),
+      '--role',
+      'demo',
+    ]);
     assert.equal(strange.status, 1);
     assert.match(strange.stdout, /NOT MET/);
   });
@@ -152,13 +212,41 @@ describe('publishing', () => {
     const v2 = { 'demo/demo-2.0.tgz': Buffer.from('2.0') };
     const cases: [string, Promise<request.Response>, number, string][] = [
       ['identity not delegated', upload('demo', await signAs(t, release(2, v2), [{ identity: MALLORY }]), v2), 403, 'threshold_not_met'],
-      ['same e-mail, other issuer', upload('demo', await signAs(t, release(2, v2), [{ identity: ALICE, issuer: 'other', keyIssuer: t.sigstore.sigstore.issuerUrl }]), v2), 403, 'threshold_not_met'],
-      ['path outside the project', upload('demo', await signAs(t, release(2, { 'other/x.tgz': Buffer.from('x') }), [{ identity: ALICE }]), { 'other/x.tgz': Buffer.from('x') }), 403, 'path_not_delegated'],
-      ['nested path', upload('demo', await signAs(t, release(2, { 'demo/sub/x.tgz': Buffer.from('x') }), [{ identity: ALICE }]), { 'demo/sub/x.tgz': Buffer.from('x') }), 403, 'path_not_delegated'],
+      [
+        'same e-mail, other issuer',
+        upload(
+          'demo',
+          await signAs(t, release(2, v2), [{ identity: ALICE, issuer: 'other', keyIssuer: t.sigstore.sigstore.issuerUrl }]),
+          v2,
+        ),
+        403,
+        'threshold_not_met',
+      ],
+      [
+        'path outside the project',
+        upload('demo', await signAs(t, release(2, { 'other/x.tgz': Buffer.from('x') }), [{ identity: ALICE }]), {
+          'other/x.tgz': Buffer.from('x'),
+        }),
+        403,
+        'path_not_delegated',
+      ],
+      [
+        'nested path',
+        upload('demo', await signAs(t, release(2, { 'demo/sub/x.tgz': Buffer.from('x') }), [{ identity: ALICE }]), {
+          'demo/sub/x.tgz': Buffer.from('x'),
+        }),
+        403,
+        'path_not_delegated',
+      ],
       ['replayed version', upload('demo', await signAs(t, release(1, v1), [{ identity: ALICE }]), v1), 409, 'version_not_next'],
       ['skipped version', upload('demo', await signAs(t, release(3, v2), [{ identity: ALICE }]), v2), 409, 'version_not_next'],
       ['expiry too far', upload('demo', await signAs(t, release(2, v2, 400), [{ identity: ALICE }]), v2), 422, 'expiry_too_far'],
-      ['file not matching its hash', upload('demo', await signAs(t, release(2, v2), [{ identity: ALICE }]), { 'demo/demo-2.0.tgz': Buffer.from('2.1') }), 422, 'target_hash_mismatch'],
+      [
+        'file not matching its hash',
+        upload('demo', await signAs(t, release(2, v2), [{ identity: ALICE }]), { 'demo/demo-2.0.tgz': Buffer.from('2.1') }),
+        422,
+        'target_hash_mismatch',
+      ],
       ['project not delegated', upload('nobody', await signAs(t, release(1, v2), [{ identity: ALICE }]), v2), 404, 'not_delegated'],
     ];
     for (const [what, pending, status, code] of cases) {
@@ -180,11 +268,27 @@ describe('publishing', () => {
     fs.writeFileSync(tokenFile, expired);
     fs.writeFileSync(path.join(work, 'demo-2.0.tgz'), '2.0');
     const before = await state();
-    const res = await runCli('maintainer/main.ts', ['publish', '--server', t.baseUrl, '--project', 'demo', '--token-file', tokenFile, path.join(work, 'demo-2.0.tgz')]);
+    const res = await runCli('maintainer/main.ts', [
+      'publish',
+      '--server',
+      t.baseUrl,
+      '--project',
+      'demo',
+      '--token-file',
+      tokenFile,
+      path.join(work, 'demo-2.0.tgz'),
+    ]);
     assert.equal(res.status, 1);
     assert.match(res.stderr, /Sigstore signing failed.*401/);
     assert.ok(!res.stderr.includes(expired) && !res.stdout.includes(expired), 'token not shown');
-    const foreign = await runCli('maintainer/main.ts', ['publish', '--server', t.baseUrl, '--project', 'demo', path.join(work, 'demo-2.0.tgz')], { SIGSTORE_ID_TOKEN: 'eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2V2aWwuZXhhbXBsZSIsImVtYWlsIjoiYWxpY2VAZXhhbXBsZS5jb20iLCJlbWFpbF92ZXJpZmllZCI6dHJ1ZX0.' });
+    const foreign = await runCli(
+      'maintainer/main.ts',
+      ['publish', '--server', t.baseUrl, '--project', 'demo', path.join(work, 'demo-2.0.tgz')],
+      {
+        SIGSTORE_ID_TOKEN:
+          'eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2V2aWwuZXhhbXBsZSIsImVtYWlsIjoiYWxpY2VAZXhhbXBsZS5jb20iLCJlbWFpbF92ZXJpZmllZCI6dHJ1ZX0.',
+      },
+    );
     assert.equal(foreign.status, 1);
     assert.match(foreign.stderr, /not a maintainer of demo/);
     assert.doesNotMatch(foreign.stderr, /eyJ/);
@@ -192,7 +296,16 @@ describe('publishing', () => {
   });
 
   test('the maintainer CLI publishes the next version', async () => {
-    const out = await mustRun('maintainer/main.ts', ['publish', '--server', t.baseUrl, '--project', 'demo', '--dev-identity', ALICE, path.join(work, 'demo-2.0.tgz')]);
+    const out = await mustRun('maintainer/main.ts', [
+      'publish',
+      '--server',
+      t.baseUrl,
+      '--project',
+      'demo',
+      '--dev-identity',
+      ALICE,
+      path.join(work, 'demo-2.0.tgz'),
+    ]);
     assert.match(out, /published demo v2/);
     const c = client('c1');
     await c.refresh();
@@ -227,7 +340,7 @@ describe('a project with threshold 2', () => {
     const a = { 'pair/pair-2.0.tgz': Buffer.from('2.0 by alice') };
     const b = { 'pair/pair-2.0.tgz': Buffer.from('2.0 by both') };
     assert.equal((await upload('pair', await signAs(t, release(2, a), [{ identity: ALICE }]), a)).status, 202);
-    assert.equal((await upload('pair', await signAs(t, release(2, b), [{ identity: ALICE, }, { identity: BOB }]), b)).status, 201);
+    assert.equal((await upload('pair', await signAs(t, release(2, b), [{ identity: ALICE }, { identity: BOB }]), b)).status, 201);
     const rows = await t.repo.knex('pending_uploads').where({ role: 'pair', version: 2 }).select('status', 'reason');
     assert.deepEqual(rows.map((r) => r.status).sort(), ['dropped']);
     assert.match(rows[0].reason, /overtaken: version 2 of pair was published/);
@@ -241,33 +354,49 @@ describe('clients refuse what the delegated identities did not sign', () => {
     const dir = path.join(work, 'plain');
     fs.mkdirSync(path.join(dir, 'metadata'), { recursive: true });
     fs.copyFileSync(path.join(work, 'root.json'), path.join(dir, 'metadata', 'root.json'));
-    const plain = new Updater({ metadataBaseUrl: `${t.baseUrl}/metadata`, targetBaseUrl: `${t.baseUrl}/targets`, metadataDir: path.join(dir, 'metadata'), targetDir: path.join(dir, 'targets') });
+    const plain = new Updater({
+      metadataBaseUrl: `${t.baseUrl}/metadata`,
+      targetBaseUrl: `${t.baseUrl}/targets`,
+      metadataDir: path.join(dir, 'metadata'),
+      targetDir: path.join(dir, 'targets'),
+    });
     await plain.refresh();
     await assert.rejects(plain.getTargetInfo('demo/demo-1.0.tgz'), /signed by 0\/1 keys/);
   });
 
-  test('roles that reached the repository without the delegated identity\'s signature are refused by the client', async () => {
+  test("roles that reached the repository without the delegated identity's signature are refused by the client", async () => {
     // Bypass the server's checks, as a compromised server or database would, and publish roles for
     // demo that the delegated identity (alice) did not sign.
     const issuer = t.sigstore.sigstore.issuerUrl;
     const aliceKeyid = identityKeyid(ALICE, issuer);
     const files = { 'demo/evil.tgz': Buffer.from('evil') };
     const attacks: [string, (version: number) => Promise<Envelope>][] = [
-      ['a valid Sigstore signature by another identity, under alice\'s keyid', async (version) => {
-        const env = await signAs(t, release(version, files), [{ identity: MALLORY, keyIssuer: issuer }]);
-        env.signatures[0]!.keyid = aliceKeyid;
-        return env;
-      }],
-      ['alice\'s genuine signature, copied from other bytes', async (version) => {
-        const genuine = await signAs(t, release(version + 1000, files), [{ identity: ALICE }]);
-        return { signed: release(version, files), signatures: genuine.signatures };
-      }],
+      [
+        "a valid Sigstore signature by another identity, under alice's keyid",
+        async (version) => {
+          const env = await signAs(t, release(version, files), [{ identity: MALLORY, keyIssuer: issuer }]);
+          env.signatures[0]!.keyid = aliceKeyid;
+          return env;
+        },
+      ],
+      [
+        "alice's genuine signature, copied from other bytes",
+        async (version) => {
+          const genuine = await signAs(t, release(version + 1000, files), [{ identity: ALICE }]);
+          return { signed: release(version, files), signatures: genuine.signatures };
+        },
+      ],
     ];
     for (const [i, [what, make]] of attacks.entries()) {
       const version = t.repo.cache.head('demo')!.version + 1;
       const evil = await make(version);
       await t.repo.publication.transaction('exclusive', async (tx) => {
-        await insertMetadataVersion(tx.db, { role: 'demo', version, bytes: servedBytes(evil), expires: new Date(String(evil.signed.expires)) });
+        await insertMetadataVersion(tx.db, {
+          role: 'demo',
+          version,
+          bytes: servedBytes(evil),
+          expires: new Date(String(evil.signed.expires)),
+        });
         tx.announce({ role: 'demo', version });
         await tx.signSnapshotAndTimestamp('attack');
       });
@@ -285,8 +414,18 @@ describe('clients refuse what the delegated identities did not sign', () => {
     });
     assert.equal(audit.status, 1, audit.stderr);
     const flagged = audit.stdout.split('\n').filter((l) => /^demo v\d+: /.test(l));
-    assert.ok(flagged.some((l) => /not signed by the threshold of its delegation/.test(l)), audit.stdout);
-    assert.ok(flagged.some((l) => /no audit entry records it/.test(l)), audit.stdout);
-    assert.deepEqual(audit.stdout.split('\n').filter((l) => /^[a-z0-9.-]+ v\d+: /.test(l) && !l.startsWith('demo ')), [], 'nothing else flagged');
+    assert.ok(
+      flagged.some((l) => /not signed by the threshold of its delegation/.test(l)),
+      audit.stdout,
+    );
+    assert.ok(
+      flagged.some((l) => /no audit entry records it/.test(l)),
+      audit.stdout,
+    );
+    assert.deepEqual(
+      audit.stdout.split('\n').filter((l) => /^[a-z0-9.-]+ v\d+: /.test(l) && !l.startsWith('demo ')),
+      [],
+      'nothing else flagged',
+    );
   });
 });

@@ -47,7 +47,12 @@ function client(name: string): IdentityClient {
   const dir = path.join(work, name);
   fs.mkdirSync(path.join(dir, 'metadata'), { recursive: true });
   fs.copyFileSync(path.join(work, 'root.json'), path.join(dir, 'metadata', 'root.json'));
-  return new IdentityClient({ metadataBaseUrl: `${t.baseUrl}/metadata`, targetBaseUrl: `${t.baseUrl}/targets`, metadataDir: path.join(dir, 'metadata'), targetDir: path.join(dir, 'targets') });
+  return new IdentityClient({
+    metadataBaseUrl: `${t.baseUrl}/metadata`,
+    targetBaseUrl: `${t.baseUrl}/targets`,
+    metadataDir: path.join(dir, 'metadata'),
+    targetDir: path.join(dir, 'targets'),
+  });
 }
 
 describe('files streamed after their metadata', () => {
@@ -56,17 +61,25 @@ describe('files streamed after their metadata', () => {
     await delegateProject(t, keys, 'duo', [ALICE, BOB], 2);
     await delegateProject(t, keys, 'moved', [ALICE]);
   });
-  const fileUrl = (project: string, signedSha256: string, target: string) => `/api/v1/projects/${project}/uploads/${signedSha256}/files/${target}`;
+  const fileUrl = (project: string, signedSha256: string, target: string) =>
+    `/api/v1/projects/${project}/uploads/${signedSha256}/files/${target}`;
   const put = (project: string, signedSha256: string, target: string, bytes: Buffer) =>
-    request(t.baseUrl).put(fileUrl(project, signedSha256, target)).set('content-type', 'application/octet-stream').send(bytes);
+    request(t.baseUrl)
+      .put(fileUrl(project, signedSha256, target))
+      .set('content-type', 'application/octet-stream')
+      .send(bytes);
   /** Without Content-Length (chunked): only the bytes themselves can tell their length. */
   const putChunked = (project: string, signedSha256: string, target: string, bytes: Buffer) =>
     new Promise<{ status: number; body: { error?: { code: string } } }>((resolve, reject) => {
-      const req = http.request(`${t.baseUrl}${fileUrl(project, signedSha256, target)}`, { method: 'PUT', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) }));
-      });
+      const req = http.request(
+        `${t.baseUrl}${fileUrl(project, signedSha256, target)}`,
+        { method: 'PUT', headers: { 'transfer-encoding': 'chunked' } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) }));
+        },
+      );
       req.on('error', reject);
       for (let i = 0; i < bytes.length; i += 64 * 1024) req.write(bytes.subarray(i, i + 64 * 1024));
       req.end();
@@ -92,8 +105,18 @@ describe('files streamed after their metadata', () => {
     wrong[wrong.length - 1] = wrong[wrong.length - 1]! ^ 1;
     const refusals: [string, () => Promise<{ status: number; body: { error?: { code: string } } }>, number, string][] = [
       ['other bytes of the right length', () => put('stream', sha, target, wrong), 422, 'target_hash_mismatch'],
-      ['a Content-Length other than the listed length', () => put('stream', sha, target, Buffer.concat([bytes, Buffer.from('x')])), 422, 'target_hash_mismatch'],
-      ['more bytes than listed, chunked (cut off at the listed length)', () => putChunked('stream', sha, target, Buffer.concat([bytes, Buffer.alloc(2 * 1024 * 1024)])), 422, 'target_hash_mismatch'],
+      [
+        'a Content-Length other than the listed length',
+        () => put('stream', sha, target, Buffer.concat([bytes, Buffer.from('x')])),
+        422,
+        'target_hash_mismatch',
+      ],
+      [
+        'more bytes than listed, chunked (cut off at the listed length)',
+        () => putChunked('stream', sha, target, Buffer.concat([bytes, Buffer.alloc(2 * 1024 * 1024)])),
+        422,
+        'target_hash_mismatch',
+      ],
       ['fewer bytes, chunked', () => putChunked('stream', sha, target, bytes.subarray(0, 1000)), 422, 'target_hash_mismatch'],
       ['a path the metadata does not list', () => put('stream', sha, 'stream/other.tgz', bytes), 404, 'upload_not_found'],
       ['a path outside the project', () => put('stream', sha, 'demo/app-1.0.tgz', bytes), 404, 'upload_not_found'],
@@ -109,7 +132,10 @@ describe('files streamed after their metadata', () => {
     const done = await put('stream', sha, target, bytes);
     assert.equal(done.status, 201, JSON.stringify(done.body));
     assert.equal(done.body.status, 'published');
-    assert.deepEqual(done.body.published.map((p: { role: string }) => p.role), ['stream', 'snapshot', 'timestamp']);
+    assert.deepEqual(
+      done.body.published.map((p: { role: string }) => p.role),
+      ['stream', 'snapshot', 'timestamp'],
+    );
     const file = await client('c-stream').download(target, path.join(work, 'c-stream', 'app.tgz'));
     assert.ok(fs.readFileSync(file).equals(bytes), 'the client downloads the streamed bytes, verified');
     // Sent again after publication: answered as published, nothing stored twice.
@@ -134,7 +160,10 @@ describe('files streamed after their metadata', () => {
     const a2 = await upload('duo', await signAs(t, signed2, [{ identity: ALICE }]));
     assert.equal(a2.body.status, 'pending');
     const b2 = await upload('duo', await signAs(t, signed2, [{ identity: BOB }]));
-    assert.deepEqual([b2.status, b2.body.status, b2.body.signatures, b2.body.missingFiles.map((m: { path: string }) => m.path)], [202, 'awaiting_files', 2, ['duo/duo-2.0.tgz']]);
+    assert.deepEqual(
+      [b2.status, b2.body.status, b2.body.signatures, b2.body.missingFiles.map((m: { path: string }) => m.path)],
+      [202, 'awaiting_files', 2, ['duo/duo-2.0.tgz']],
+    );
     assert.equal((await request(t.baseUrl).get('/metadata/2.duo.json')).status, 404);
     const f2 = await put('duo', b2.body.signedSha256, 'duo/duo-2.0.tgz', v2['duo/duo-2.0.tgz']);
     assert.deepEqual([f2.status, f2.body.status, f2.body.version], [201, 'published', 2]);

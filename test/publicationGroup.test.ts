@@ -58,9 +58,28 @@ test('publication group: a failed round fails its own batch only, and the group 
 });
 
 test('announcements: own origin recognised, older bare-array form read, anything else ignored', () => {
-  const text = encodeAnnouncement('host:1/abc', [{ role: 'snapshot', version: 4 }, { role: 'timestamp', version: 9, file: { bytes: Buffer.from('x') } } as never]);
-  assert.deepEqual(JSON.parse(text), { origin: 'host:1/abc', published: [{ role: 'snapshot', version: 4 }, { role: 'timestamp', version: 9 }] }, 'no bytes on the wire');
-  assert.deepEqual(decodeAnnouncement(text), { origin: 'host:1/abc', published: [{ role: 'snapshot', version: 4 }, { role: 'timestamp', version: 9 }] });
+  const text = encodeAnnouncement('host:1/abc', [
+    { role: 'snapshot', version: 4 },
+    { role: 'timestamp', version: 9, file: { bytes: Buffer.from('x') } } as never,
+  ]);
+  assert.deepEqual(
+    JSON.parse(text),
+    {
+      origin: 'host:1/abc',
+      published: [
+        { role: 'snapshot', version: 4 },
+        { role: 'timestamp', version: 9 },
+      ],
+    },
+    'no bytes on the wire',
+  );
+  assert.deepEqual(decodeAnnouncement(text), {
+    origin: 'host:1/abc',
+    published: [
+      { role: 'snapshot', version: 4 },
+      { role: 'timestamp', version: 9 },
+    ],
+  });
   assert.deepEqual(decodeAnnouncement('[{"role":"targets","version":2}]'), { origin: '', published: [{ role: 'targets', version: 2 }] });
   for (const bad of ['', 'nope', '{}', '{"origin":1,"published":[]}', '{"origin":"x","published":[{"role":"a","version":"1"}]}', 'null']) {
     assert.equal(decodeAnnouncement(bad), null, bad);

@@ -24,7 +24,12 @@ let issuer: string;
 
 before(async () => {
   ({ t, keys } = await bootstrappedWithSigstore({
-    env: { WRITE_RATE_LIMIT_PER_MINUTE: '0', MAX_PENDING_REGISTRATIONS_PER_IDENTITY: '3', MAX_PENDING_REGISTRATIONS_PER_PROJECT: '3', RESERVED_PROJECT_NAMES: 'internal' },
+    env: {
+      WRITE_RATE_LIMIT_PER_MINUTE: '0',
+      MAX_PENDING_REGISTRATIONS_PER_IDENTITY: '3',
+      MAX_PENDING_REGISTRATIONS_PER_PROJECT: '3',
+      RESERVED_PROJECT_NAMES: 'internal',
+    },
   }));
   issuer = t.sigstore.sigstore.issuerUrl;
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'tuf-registrations-'));
@@ -38,7 +43,9 @@ async function signedRegistration(project: string, identity: string): Promise<En
 }
 
 async function register(project: string, identity: string): Promise<request.Response> {
-  return request(t.baseUrl).post('/api/v1/registrations').send(await signedRegistration(project, identity));
+  return request(t.baseUrl)
+    .post('/api/v1/registrations')
+    .send(await signedRegistration(project, identity));
 }
 
 async function pendingCount(): Promise<number> {
@@ -49,7 +56,11 @@ async function pull(dir: string): Promise<string> {
   return mustRun('carry/main.ts', ['--server', t.baseUrl, 'pull', '--out', dir], { TUF_ADMIN_TOKEN: t.adminToken });
 }
 
-const targetsFileIn = (dir: string) => path.join(dir, fs.readdirSync(dir).find((f) => /^\d+\.targets\.json$/.test(f))!);
+const targetsFileIn = (dir: string) =>
+  path.join(
+    dir,
+    fs.readdirSync(dir).find((f) => /^\d+\.targets\.json$/.test(f))!,
+  );
 
 describe('a contested project', () => {
   const ALICE = 'alice@example.com';
@@ -58,9 +69,25 @@ describe('a contested project', () => {
   let eveId: number;
 
   test('two identities ask for one project: both registrants and the admins see the contest', async () => {
-    const first = await mustRun('maintainer/main.ts', ['register', '--server', t.baseUrl, '--project', 'contested', '--dev-identity', ALICE]);
+    const first = await mustRun('maintainer/main.ts', [
+      'register',
+      '--server',
+      t.baseUrl,
+      '--project',
+      'contested',
+      '--dev-identity',
+      ALICE,
+    ]);
     assert.doesNotMatch(first, /CONTESTED/);
-    const second = await mustRun('maintainer/main.ts', ['register', '--server', t.baseUrl, '--project', 'contested', '--dev-identity', EVE]);
+    const second = await mustRun('maintainer/main.ts', [
+      'register',
+      '--server',
+      t.baseUrl,
+      '--project',
+      'contested',
+      '--dev-identity',
+      EVE,
+    ]);
     assert.match(second, /CONTESTED/);
     assert.match(second, new RegExp(`registration \\d+: ${ALICE.replace('.', '\\.')} at ${issuer}`));
 
@@ -69,18 +96,27 @@ describe('a contested project', () => {
     assert.equal(mine.length, 2);
     for (const r of mine) {
       assert.equal(r.contested, true);
-      assert.deepEqual(r.competing.map((c) => c.identity), [r.identity === ALICE ? EVE : ALICE]);
+      assert.deepEqual(
+        r.competing.map((c) => c.identity),
+        [r.identity === ALICE ? EVE : ALICE],
+      );
     }
     aliceId = mine.find((r) => r.identity === ALICE)!.id;
     eveId = mine.find((r) => r.identity === EVE)!.id;
-    assert.deepEqual(list.contested.map((c) => [c.project, c.registrations.map((r) => r.id)]), [['contested', [aliceId, eveId]]]);
+    assert.deepEqual(
+      list.contested.map((c) => [c.project, c.registrations.map((r) => r.id)]),
+      [['contested', [aliceId, eveId]]],
+    );
     assert.ok(list.reservedNames.includes('sigstore') && list.reservedNames.includes('internal'), JSON.stringify(list.reservedNames));
 
     // The public view every registrant can read, and tuf-maintainer status on it.
     const open = await request(t.baseUrl).get('/api/v1/projects/contested/registrations');
     assert.equal(open.status, 200);
     assert.equal(open.body.contested, true);
-    assert.deepEqual(open.body.registrations.map((r: { id: number }) => r.id), [aliceId, eveId]);
+    assert.deepEqual(
+      open.body.registrations.map((r: { id: number }) => r.id),
+      [aliceId, eveId],
+    );
     const status = await mustRun('maintainer/main.ts', ['status', '--server', t.baseUrl, '--project', 'contested']);
     assert.match(status, /CONTESTED: 2 identities/);
     assert.match(status, new RegExp(`pending registration ${eveId}: eve@example\\.com`));
@@ -94,26 +130,69 @@ describe('a contested project', () => {
     assert.equal(registrations.contested[0]!.project, 'contested');
     assert.ok(registrations.registrations.filter((r) => r.project === 'contested').every((r) => r.contested));
     const status = JSON.parse(fs.readFileSync(path.join(dir, 'status.json'), 'utf8'));
-    assert.deepEqual(status.contestedProjects.map((c: { project: string }) => c.project), ['contested']);
+    assert.deepEqual(
+      status.contestedProjects.map((c: { project: string }) => c.project),
+      ['contested'],
+    );
   });
 
   test('tuf-offline delegate --registrations refuses it, listing every claim, until --accept names the chosen ones', async () => {
     const dir = path.join(work, 'pulled-contest');
     const regs = path.join(dir, 'registrations.json');
     const out = path.join(work, 'contested.targets.json');
-    const refused = await runCli('keys-offline/main.ts', ['delegate', '--from', targetsFileIn(dir), '--out', out, '--project', 'contested', '--registrations', regs]);
+    const refused = await runCli('keys-offline/main.ts', [
+      'delegate',
+      '--from',
+      targetsFileIn(dir),
+      '--out',
+      out,
+      '--project',
+      'contested',
+      '--registrations',
+      regs,
+    ]);
     assert.equal(refused.status, 1, refused.stdout);
     assert.match(refused.stderr, /contested/);
-    for (const [id, who] of [[aliceId, ALICE], [eveId, EVE]] as const) {
-      assert.match(refused.stderr, new RegExp(`registration ${id}: ${who.replace('.', '\\.')} at ${issuer.replace(/[.:/]/g, '\\$&')}, requested \\d{4}-`));
+    for (const [id, who] of [
+      [aliceId, ALICE],
+      [eveId, EVE],
+    ] as const) {
+      assert.match(
+        refused.stderr,
+        new RegExp(`registration ${id}: ${who.replace('.', '\\.')} at ${issuer.replace(/[.:/]/g, '\\$&')}, requested \\d{4}-`),
+      );
     }
     assert.equal(fs.existsSync(out), false, 'nothing written');
 
-    const wrongId = await runCli('keys-offline/main.ts', ['delegate', '--from', targetsFileIn(dir), '--out', out, '--project', 'contested', '--registrations', regs, '--accept', '999999']);
+    const wrongId = await runCli('keys-offline/main.ts', [
+      'delegate',
+      '--from',
+      targetsFileIn(dir),
+      '--out',
+      out,
+      '--project',
+      'contested',
+      '--registrations',
+      regs,
+      '--accept',
+      '999999',
+    ]);
     assert.equal(wrongId.status, 1);
     assert.match(wrongId.stderr, /registration 999999 is not a pending registration for contested/);
 
-    await mustRun('keys-offline/main.ts', ['delegate', '--from', targetsFileIn(dir), '--out', out, '--project', 'contested', '--registrations', regs, '--accept', String(aliceId)]);
+    await mustRun('keys-offline/main.ts', [
+      'delegate',
+      '--from',
+      targetsFileIn(dir),
+      '--out',
+      out,
+      '--project',
+      'contested',
+      '--registrations',
+      regs,
+      '--accept',
+      String(aliceId),
+    ]);
     const next = JSON.parse(fs.readFileSync(out, 'utf8')) as Envelope;
     const role = (next.signed.delegations as { roles: { name: string; keyids: string[] }[] }).roles.find((r) => r.name === 'contested')!;
     assert.deepEqual(role.keyids, [identityKeyid(ALICE, issuer)], 'only the accepted identity');
@@ -129,8 +208,20 @@ describe('a contested project', () => {
     const dir = path.join(work, 'pulled-quiet');
     await pull(dir);
     const out = path.join(work, 'quiet.targets.json');
-    await mustRun('keys-offline/main.ts', ['delegate', '--from', targetsFileIn(dir), '--out', out, '--project', 'quiet', '--registrations', path.join(dir, 'registrations.json')]);
-    const role = ((JSON.parse(fs.readFileSync(out, 'utf8')) as Envelope).signed.delegations as { roles: { name: string; keyids: string[] }[] }).roles.find((r) => r.name === 'quiet')!;
+    await mustRun('keys-offline/main.ts', [
+      'delegate',
+      '--from',
+      targetsFileIn(dir),
+      '--out',
+      out,
+      '--project',
+      'quiet',
+      '--registrations',
+      path.join(dir, 'registrations.json'),
+    ]);
+    const role = (
+      (JSON.parse(fs.readFileSync(out, 'utf8')) as Envelope).signed.delegations as { roles: { name: string; keyids: string[] }[] }
+    ).roles.find((r) => r.name === 'quiet')!;
     assert.deepEqual(role.keyids, [identityKeyid('bob@example.com', issuer)]);
   });
 });
@@ -170,7 +261,7 @@ describe('look-alike and reserved names', () => {
     assert.equal(await pendingCount(), before);
   });
 
-  test('the repository\'s own folder and configured names cannot be registered', async () => {
+  test("the repository's own folder and configured names cannot be registered", async () => {
     for (const name of ['sigstore', 'internal']) {
       const res = await register(name, 'grace@example.com');
       assert.equal(res.status, 409, name);
@@ -180,9 +271,21 @@ describe('look-alike and reserved names', () => {
 
   test('admin targets delegating a look-alike or reserved name is refused', async () => {
     const current = (await t.repo.current.targets())!;
-    for (const [name, code] of [['my.lib', 'confusable_name'], ['lib_one', 'confusable_name'], ['internal', 'reserved_name'], ['sigstore', 'reserved_name']] as const) {
-      const next = editedTargetsSigned(withDelegation(current.envelope.signed, name, [{ identity: 'x@example.com', issuer }], 1), {}, t.clock.now());
-      const res = await request(t.baseUrl).post('/admin/metadata/targets').set('authorization', `Bearer ${t.adminToken}`).send(await signEnvelope(next, [privateKeySigner(keys.targets[0]!)]));
+    for (const [name, code] of [
+      ['my.lib', 'confusable_name'],
+      ['lib_one', 'confusable_name'],
+      ['internal', 'reserved_name'],
+      ['sigstore', 'reserved_name'],
+    ] as const) {
+      const next = editedTargetsSigned(
+        withDelegation(current.envelope.signed, name, [{ identity: 'x@example.com', issuer }], 1),
+        {},
+        t.clock.now(),
+      );
+      const res = await request(t.baseUrl)
+        .post('/admin/metadata/targets')
+        .set('authorization', `Bearer ${t.adminToken}`)
+        .send(await signEnvelope(next, [privateKeySigner(keys.targets[0]!)]));
       assert.equal(res.status, 409, `${name}: ${JSON.stringify(res.body)}`);
       assert.equal(res.body.error.code, code, name);
     }
@@ -202,13 +305,39 @@ describe('look-alike and reserved names', () => {
       ['secret', ['--reserved', 'secret'], {}, /reserved/],
     ];
     for (const [project, extra, env, message] of cases) {
-      const args = ['delegate', '--from', from, '--out', out, '--project', project, ...(extra.includes('--registrations') ? [] : ['--identity', 'x@example.com', '--issuer', issuer]), ...extra];
+      const args = [
+        'delegate',
+        '--from',
+        from,
+        '--out',
+        out,
+        '--project',
+        project,
+        ...(extra.includes('--registrations') ? [] : ['--identity', 'x@example.com', '--issuer', issuer]),
+        ...extra,
+      ];
       const res = await runCli('keys-offline/main.ts', args, env);
       assert.equal(res.status, 1, `${project}: ${res.stdout}`);
       assert.match(res.stderr, message, project);
       assert.equal(fs.existsSync(out), false);
     }
     // The same spelling is a replacement, not a look-alike.
-    await mustRun('keys-offline/main.ts', ['delegate', '--from', from, '--out', out, '--project', 'lib-one', '--identity', 'frank@example.com', '--issuer', issuer, '--identity', 'gina@example.com', '--issuer', issuer]);
+    await mustRun('keys-offline/main.ts', [
+      'delegate',
+      '--from',
+      from,
+      '--out',
+      out,
+      '--project',
+      'lib-one',
+      '--identity',
+      'frank@example.com',
+      '--issuer',
+      issuer,
+      '--identity',
+      'gina@example.com',
+      '--issuer',
+      issuer,
+    ]);
   });
 });

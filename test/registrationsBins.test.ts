@@ -29,9 +29,13 @@ before(async () => {
   const trustedRootBytes = Buffer.from(JSON.stringify(t.sigstore.setup.trustedRoot));
   await putBlob(t.repo.knex, sha256Hex(trustedRootBytes), trustedRootBytes);
   const layout = { count: BINS, keys: [privateKeySigner(binsKey).publicKey], threshold: 1 };
-  const targets = await signEnvelope(initialTargetsSigned(t.clock.now(), { [SIGSTORE_TRUSTED_ROOT_TARGET]: describeTarget(trustedRootBytes) }, undefined, layout), [privateKeySigner(keys.targets[0]!)]);
+  const targets = await signEnvelope(
+    initialTargetsSigned(t.clock.now(), { [SIGSTORE_TRUSTED_ROOT_TARGET]: describeTarget(trustedRootBytes) }, undefined, layout),
+    [privateKeySigner(keys.targets[0]!)],
+  );
   const bins = new Map<string, unknown>();
-  for (const [name, signed] of initialBinsSigned(t.clock.now(), BINS)) bins.set(name, await signEnvelope(signed, [privateKeySigner(binsKey)]));
+  for (const [name, signed] of initialBinsSigned(t.clock.now(), BINS))
+    bins.set(name, await signEnvelope(signed, [privateKeySigner(binsKey)]));
   await t.repo.admission.bootstrap(root, targets, 'test', bins);
 });
 after(async () => t.close());
@@ -40,7 +44,17 @@ async function approve(project: string) {
   const top = (await t.repo.current.targets())!;
   const placement = projectPlacement(top.envelope.signed, project);
   const bin = (await t.repo.current.delegated(t.repo.knex, placement.role))!;
-  const next = editedTargetsSigned(withDelegation(bin.envelope.signed, project, [{ identity: 'alice@example.com', issuer: t.sigstore.sigstore.issuerUrl }], 1, placement.paths), {}, t.clock.now());
+  const next = editedTargetsSigned(
+    withDelegation(
+      bin.envelope.signed,
+      project,
+      [{ identity: 'alice@example.com', issuer: t.sigstore.sigstore.issuerUrl }],
+      1,
+      placement.paths,
+    ),
+    {},
+    t.clock.now(),
+  );
   return t.repo.admission.submitDelegated(new Map([[placement.role, await signEnvelope(next, [privateKeySigner(binsKey)])]]), 'test');
 }
 
@@ -64,7 +78,9 @@ test('a bin delegating a look-alike of a project in another bin, or a reserved n
 test('a registration spelled like a project another bin delegates (nothing published yet) is refused', async () => {
   const [name, lookAlike] = await splitName();
   const issuer = t.sigstore.sigstore.issuerUrl;
-  const signed = await signAs(t, registrationSigned(lookAlike, { identity: 'eve@example.com', issuer }, t.clock.now()), [{ identity: 'eve@example.com' }]);
+  const signed = await signAs(t, registrationSigned(lookAlike, { identity: 'eve@example.com', issuer }, t.clock.now()), [
+    { identity: 'eve@example.com' },
+  ]);
   const res = await request(t.baseUrl).post('/api/v1/registrations').send(signed);
   assert.equal(res.status, 409, JSON.stringify(res.body));
   assert.equal(res.body.error.code, 'confusable_name');

@@ -47,7 +47,12 @@ function clientOptions(name: string) {
     fs.mkdirSync(metadataDir, { recursive: true });
     fs.copyFileSync(path.join(work, '1.root.json'), path.join(metadataDir, 'root.json'));
   }
-  return { metadataDir, metadataBaseUrl: `${t.baseUrl}/metadata`, targetDir: path.join(work, name, 'targets'), targetBaseUrl: `${t.baseUrl}/targets` };
+  return {
+    metadataDir,
+    metadataBaseUrl: `${t.baseUrl}/metadata`,
+    targetDir: path.join(work, name, 'targets'),
+    targetBaseUrl: `${t.baseUrl}/targets`,
+  };
 }
 const updater = (name: string) => new Updater(clientOptions(name));
 const identityClient = (name: string) => new IdentityClient(clientOptions(name));
@@ -57,7 +62,13 @@ function trusted(name: string, role: string): Envelope {
 
 const A = keys_();
 function keys_() {
-  return { b: generatePrivateKey('ed25519'), c: generatePrivateKey('ecdsa'), d: generatePrivateKey('ed25519'), e: generatePrivateKey('ed25519'), f: generatePrivateKey('ed25519') };
+  return {
+    b: generatePrivateKey('ed25519'),
+    c: generatePrivateKey('ecdsa'),
+    d: generatePrivateKey('ed25519'),
+    e: generatePrivateKey('ed25519'),
+    f: generatePrivateKey('ed25519'),
+  };
 }
 
 test('the client that trusted root v1 follows two rotations: threshold 1 -> 2, then every original key replaced', async () => {
@@ -65,15 +76,36 @@ test('the client that trusted root v1 follows two rotations: threshold 1 -> 2, t
   assert.equal(trusted('old', 'root').signed.version, 1);
   const original = keys.root[0]!;
   // v2: root keys original + B + C, threshold 2; signed by v1's threshold (original) and 2 of v2's.
-  const v2 = editedRootSigned((await currentRoot()).signed, { add: [{ role: 'root', key: pub(A.b) }, { role: 'root', key: pub(A.c) }], thresholds: { root: 2 } }, t.clock.now());
+  const v2 = editedRootSigned(
+    (await currentRoot()).signed,
+    {
+      add: [
+        { role: 'root', key: pub(A.b) },
+        { role: 'root', key: pub(A.c) },
+      ],
+      thresholds: { root: 2 },
+    },
+    t.clock.now(),
+  );
   const r2 = await admin('/admin/metadata/root').send(await signEnvelope(v2, signers([original, A.b])));
   assert.equal(r2.status, 201, JSON.stringify(r2.body));
   // v3: only D and E, threshold 1: signed by 2 of v2's keys and by one of its own.
-  const v3 = editedRootSigned(v2, {
-    remove: [{ role: 'root', keyid: keyidOf(pub(original)) }, { role: 'root', keyid: keyidOf(pub(A.b)) }, { role: 'root', keyid: keyidOf(pub(A.c)).slice(0, 12) }],
-    add: [{ role: 'root', key: pub(A.d) }, { role: 'root', key: pub(A.e) }],
-    thresholds: { root: 1 },
-  }, t.clock.now());
+  const v3 = editedRootSigned(
+    v2,
+    {
+      remove: [
+        { role: 'root', keyid: keyidOf(pub(original)) },
+        { role: 'root', keyid: keyidOf(pub(A.b)) },
+        { role: 'root', keyid: keyidOf(pub(A.c)).slice(0, 12) },
+      ],
+      add: [
+        { role: 'root', key: pub(A.d) },
+        { role: 'root', key: pub(A.e) },
+      ],
+      thresholds: { root: 1 },
+    },
+    t.clock.now(),
+  );
   const r3 = await admin('/admin/metadata/root').send(await signEnvelope(v3, signers([A.b, A.c, A.d])));
   assert.equal(r3.status, 201, JSON.stringify(r3.body));
   await updater('old').refresh();
@@ -82,8 +114,21 @@ test('the client that trusted root v1 follows two rotations: threshold 1 -> 2, t
 });
 
 test('root N+1 signed only by the new keys, or only by the old ones, is refused', async () => {
-  const v4 = editedRootSigned((await currentRoot()).signed, { remove: [{ role: 'root', keyid: keyidOf(pub(A.d)) }, { role: 'root', keyid: keyidOf(pub(A.e)) }], add: [{ role: 'root', key: pub(A.f) }] }, t.clock.now());
-  for (const [what, by] of [['only new keys', [A.f]], ['only old keys', [A.d, A.e]]] as const) {
+  const v4 = editedRootSigned(
+    (await currentRoot()).signed,
+    {
+      remove: [
+        { role: 'root', keyid: keyidOf(pub(A.d)) },
+        { role: 'root', keyid: keyidOf(pub(A.e)) },
+      ],
+      add: [{ role: 'root', key: pub(A.f) }],
+    },
+    t.clock.now(),
+  );
+  for (const [what, by] of [
+    ['only new keys', [A.f]],
+    ['only old keys', [A.d, A.e]],
+  ] as const) {
     const res = await admin('/admin/metadata/root').send(await signEnvelope(v4, signers([...by])));
     assert.equal(res.status, 403, what);
     assert.equal(res.body.error.code, 'threshold_not_met', what);
@@ -98,17 +143,31 @@ test('online key rotation: the server signs with the new keys as soon as root na
   const newTimestamp = await ts.create('timestamp');
   // A root naming a key the server does not hold is refused.
   const stranger = privateKeySigner(generatePrivateKey('ed25519')).publicKey;
-  const bad = editedRootSigned((await currentRoot()).signed, { online: { snapshot: newSnapshot.publicKey, timestamp: stranger } }, t.clock.now());
+  const bad = editedRootSigned(
+    (await currentRoot()).signed,
+    { online: { snapshot: newSnapshot.publicKey, timestamp: stranger } },
+    t.clock.now(),
+  );
   const refused = await admin('/admin/metadata/root').send(await signEnvelope(bad, signers([A.d])));
   assert.equal(refused.status, 422);
   assert.equal(refused.body.error.code, 'online_keys_mismatch');
 
-  const v4 = editedRootSigned((await currentRoot()).signed, { online: { snapshot: newSnapshot.publicKey, timestamp: newTimestamp.publicKey } }, t.clock.now());
+  const v4 = editedRootSigned(
+    (await currentRoot()).signed,
+    { online: { snapshot: newSnapshot.publicKey, timestamp: newTimestamp.publicKey } },
+    t.clock.now(),
+  );
   const res = await admin('/admin/metadata/root').send(await signEnvelope(v4, signers([A.d])));
   assert.equal(res.status, 201, JSON.stringify(res.body));
-  assert.deepEqual(res.body.published.map((p: { role: string }) => p.role), ['root', 'snapshot', 'timestamp']);
+  assert.deepEqual(
+    res.body.published.map((p: { role: string }) => p.role),
+    ['root', 'snapshot', 'timestamp'],
+  );
   const timestamp = JSON.parse((await request(t.baseUrl).get('/metadata/timestamp.json')).text) as Envelope;
-  assert.deepEqual(timestamp.signatures.map((s) => s.keyid), [newTimestamp.keyid]);
+  assert.deepEqual(
+    timestamp.signatures.map((s) => s.keyid),
+    [newTimestamp.keyid],
+  );
   await updater('old').refresh();
   assert.equal(trusted('old', 'root').signed.version, 4);
   assert.equal(trusted('old', 'timestamp').signatures[0]!.keyid, newTimestamp.keyid);
@@ -116,16 +175,23 @@ test('online key rotation: the server signs with the new keys as soon as root na
   t.clock.advanceSeconds(13 * 3600);
   await t.repo.resignTick();
   const later = JSON.parse((await request(t.baseUrl).get('/metadata/timestamp.json')).text) as Envelope;
-  assert.deepEqual(later.signatures.map((s) => s.keyid), [newTimestamp.keyid]);
+  assert.deepEqual(
+    later.signatures.map((s) => s.keyid),
+    [newTimestamp.keyid],
+  );
   await updater('old').refresh();
 });
 
 test('targets key rotation goes through root, with targets re-signed by the new key in the same step', async () => {
   const newTargetsKey = generatePrivateKey('ed25519');
-  const v5 = editedRootSigned((await currentRoot()).signed, {
-    remove: [{ role: 'targets', keyid: keyidOf(pub(keys.targets[0]!)) }],
-    add: [{ role: 'targets', key: pub(newTargetsKey) }],
-  }, t.clock.now());
+  const v5 = editedRootSigned(
+    (await currentRoot()).signed,
+    {
+      remove: [{ role: 'targets', keyid: keyidOf(pub(keys.targets[0]!)) }],
+      add: [{ role: 'targets', key: pub(newTargetsKey) }],
+    },
+    t.clock.now(),
+  );
   const rootEnv = await signEnvelope(v5, signers([A.d]));
   const alone = await admin('/admin/metadata/root').send(rootEnv);
   assert.equal(alone.status, 409);
@@ -138,14 +204,20 @@ test('targets key rotation goes through root, with targets re-signed by the new 
   await updater('old').refresh();
   assert.equal(trusted('old', 'root').signed.version, 5);
   assert.equal(trusted('old', 'targets').signed.version, (targets.signed.version as number) + 1);
-  assert.deepEqual(trusted('old', 'targets').signatures.map((s) => s.keyid), [keyidOf(pub(newTargetsKey))]);
+  assert.deepEqual(
+    trusted('old', 'targets').signatures.map((s) => s.keyid),
+    [keyidOf(pub(newTargetsKey))],
+  );
 });
 
 test('edit-root on the command line: a threshold raise pushed with tuf-carry', async () => {
   const dir = path.join(work, 'cli');
   fs.mkdirSync(dir, { recursive: true });
   const env = { TUF_KEY_PASSPHRASE: 'rotation test passphrase' };
-  for (const [name, key] of [['d', A.d], ['e', A.e]] as const) {
+  for (const [name, key] of [
+    ['d', A.d],
+    ['e', A.e],
+  ] as const) {
     const file = encodePrivateKeyFile(name, key, env.TUF_KEY_PASSPHRASE);
     fs.writeFileSync(path.join(dir, `${name}.key.json`), JSON.stringify(file));
     fs.writeFileSync(path.join(dir, `${name}.pub.json`), JSON.stringify(publicKeyFileOf(file)));
@@ -168,7 +240,11 @@ const BOB = 'bob@example.com';
 async function publishRelease(project: string, version: number, files: Record<string, Buffer>, by: string[]): Promise<void> {
   const targets = Object.fromEntries(Object.entries(files).map(([p, b]) => [p, describeTarget(b)]));
   const signed: JsonObject = buildTargetsSigned({ version, expires: expiresAfter(t.clock.now(), 30 * 86_400), targets });
-  const env = await signAs(t, signed, by.map((identity) => ({ identity })));
+  const env = await signAs(
+    t,
+    signed,
+    by.map((identity) => ({ identity })),
+  );
   const res = await request(t.baseUrl)
     .post(`/api/v1/projects/${project}/uploads`)
     .send({ metadata: env, files: Object.fromEntries(Object.entries(files).map(([p, b]) => [p, b.toString('base64')])) });
@@ -186,7 +262,10 @@ test('a maintainer replaced: the old release needs re-signing, clients refuse it
   const info = await request(t.baseUrl).get('/api/v1/projects/app');
   assert.match(info.body.needsResigning.reason, /v1 has 0 valid signature\(s\) of the 1 now required/);
   const listed = await request(t.baseUrl).get('/admin/projects/resign-needed').set('authorization', `Bearer ${t.adminToken}`);
-  assert.deepEqual(listed.body.projects.map((p: { project: string }) => p.project), ['app']);
+  assert.deepEqual(
+    listed.body.projects.map((p: { project: string }) => p.project),
+    ['app'],
+  );
   await assert.rejects(identityClient('users').getTargetInfo('app/app-1.0.tgz'), /signed by 0\/1 keys/);
 
   const out = await mustRun('maintainer/main.ts', ['resign', '--server', t.baseUrl, '--project', 'app', '--dev-identity', BOB]);
@@ -204,8 +283,12 @@ test('an identity revoked: clients refuse what only that identity signed', async
   await assert.rejects(identityClient('lib-user').getTargetInfo('lib/lib-1.0.tgz'), /signed by 0\/1 keys/);
   // Alice can no longer publish either.
   const targets = { 'lib/lib-2.0.tgz': describeTarget(Buffer.from('evil')) };
-  const env = await signAs(t, buildTargetsSigned({ version: 2, expires: expiresAfter(t.clock.now(), 86_400), targets }), [{ identity: ALICE }]);
-  const res = await request(t.baseUrl).post('/api/v1/projects/lib/uploads').send({ metadata: env, files: { 'lib/lib-2.0.tgz': Buffer.from('evil').toString('base64') } });
+  const env = await signAs(t, buildTargetsSigned({ version: 2, expires: expiresAfter(t.clock.now(), 86_400), targets }), [
+    { identity: ALICE },
+  ]);
+  const res = await request(t.baseUrl)
+    .post('/api/v1/projects/lib/uploads')
+    .send({ metadata: env, files: { 'lib/lib-2.0.tgz': Buffer.from('evil').toString('base64') } });
   assert.equal(res.status, 403);
   assert.equal(res.body.error.code, 'threshold_not_met');
 });
@@ -218,7 +301,10 @@ test('expiry warnings for offline roles, in the API and in /readyz', async () =>
   await t.repo.resignTick(); // keep timestamp and snapshot fresh at the new time
   const warned = await request(t.baseUrl).get('/readyz');
   assert.equal(warned.status, 200, 'a warning does not take the server out of service');
-  assert.ok(warned.body.warnings.some((w: string) => /^root v\d+ expires in \d+ days/.test(w)), JSON.stringify(warned.body));
+  assert.ok(
+    warned.body.warnings.some((w: string) => /^root v\d+ expires in \d+ days/.test(w)),
+    JSON.stringify(warned.body),
+  );
   const status = await request(t.baseUrl).get('/admin/status').set('authorization', `Bearer ${t.adminToken}`);
   assert.ok(status.body.offlineExpiry.every((e: { warning: boolean }) => e.warning));
   t.clock.advanceSeconds(60 * 86_400);

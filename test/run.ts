@@ -27,11 +27,10 @@ const pg = await startEmbeddedPostgres({ dataDir: path.join(clusterDir, 'data'),
 const logDir = path.join(clusterDir, 'logs');
 fs.mkdirSync(logDir);
 
-const child = spawn(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', ...files],
-  { stdio: 'inherit', env: { ...process.env, TEST_PG_ADMIN_URL: pg.url, TEST_LOG_DIR: logDir } },
-);
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
+  stdio: 'inherit',
+  env: { ...process.env, TEST_PG_ADMIN_URL: pg.url, TEST_LOG_DIR: logDir },
+});
 const code: number = await new Promise((resolve) => child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
 await pg.stop();
 
@@ -39,7 +38,8 @@ await pg.stop();
 const secrets = new Set<string>();
 const logFiles = fs.readdirSync(logDir).filter((f) => f.endsWith('.log'));
 for (const f of fs.readdirSync(logDir).filter((n) => n.startsWith('secrets-'))) {
-  for (const line of fs.readFileSync(path.join(logDir, f), 'utf8').split('\n')) if (line) secrets.add(Buffer.from(line, 'base64').toString('utf8'));
+  for (const line of fs.readFileSync(path.join(logDir, f), 'utf8').split('\n'))
+    if (line) secrets.add(Buffer.from(line, 'base64').toString('utf8'));
 }
 let leaks = 0;
 let logBytes = 0;

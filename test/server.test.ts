@@ -28,7 +28,10 @@ describe('before bootstrap', () => {
   after(async () => t.close());
 
   const post = (path: string, body: unknown, token?: string) =>
-    request(t.baseUrl).post(path).set('authorization', `Bearer ${token ?? t.adminToken}`).send(body as object);
+    request(t.baseUrl)
+      .post(path)
+      .set('authorization', `Bearer ${token ?? t.adminToken}`)
+      .send(body as object);
 
   test('admin endpoints require a valid bearer token', async () => {
     const keys = newKeys();
@@ -54,14 +57,34 @@ describe('before bootstrap', () => {
     const targets = await makeTargets(t, keys);
     const before = await dbState(t);
     const cases: [string, unknown, number, string][] = [
-      ['under-signed root (1 of threshold 2)', { root: await makeRoot(t, keys, { rootThreshold: 2, signWith: [0] }), targets }, 403, 'threshold_not_met'],
-      ['root without the server online keys', {
-        root: await makeRoot(t, keys, { online: { snapshot: privateKeySigner(generatePrivateKey('ed25519')).publicKey, timestamp: privateKeySigner(generatePrivateKey('ed25519')).publicKey } }),
-        targets,
-      }, 422, 'online_keys_mismatch'],
+      [
+        'under-signed root (1 of threshold 2)',
+        { root: await makeRoot(t, keys, { rootThreshold: 2, signWith: [0] }), targets },
+        403,
+        'threshold_not_met',
+      ],
+      [
+        'root without the server online keys',
+        {
+          root: await makeRoot(t, keys, {
+            online: {
+              snapshot: privateKeySigner(generatePrivateKey('ed25519')).publicKey,
+              timestamp: privateKeySigner(generatePrivateKey('ed25519')).publicKey,
+            },
+          }),
+          targets,
+        },
+        422,
+        'online_keys_mismatch',
+      ],
       ['expired root', { root: await makeRoot(t, keys, { expires: '2020-01-01T00:00:00Z' }), targets }, 422, 'expired'],
       ['root version 2 at bootstrap', { root: await makeRoot(t, keys, { version: 2 }), targets }, 409, 'version_not_next'],
-      ['targets signed by a root key', { root: await makeRoot(t, keys), targets: await signEnvelope(targets.signed, [privateKeySigner(keys.root[0]!)]) }, 403, 'threshold_not_met'],
+      [
+        'targets signed by a root key',
+        { root: await makeRoot(t, keys), targets: await signEnvelope(targets.signed, [privateKeySigner(keys.root[0]!)]) },
+        403,
+        'threshold_not_met',
+      ],
       ['malformed root', { root: { signed: 'nope', signatures: [] }, targets }, 400, 'malformed'],
       ['missing targets', { root: await makeRoot(t, keys) }, 400, 'bad_request'],
     ];
@@ -71,8 +94,11 @@ describe('before bootstrap', () => {
       assert.equal(res.body.error.code, code, what);
       assert.ok(res.body.error.message.length > 10, what);
     }
-    const notJson = await request(t.baseUrl).post('/admin/bootstrap').set('authorization', `Bearer ${t.adminToken}`)
-      .set('content-type', 'application/json').send('{"root": ');
+    const notJson = await request(t.baseUrl)
+      .post('/admin/bootstrap')
+      .set('authorization', `Bearer ${t.adminToken}`)
+      .set('content-type', 'application/json')
+      .send('{"root": ');
     assert.equal(notJson.status, 400);
     assert.equal(notJson.body.error.code, 'malformed');
     assert.deepEqual(await dbState(t), before);
@@ -88,7 +114,10 @@ describe('a bootstrapped repository', () => {
     keys = newKeys(3, 1);
     const root = await makeRoot(t, keys, { rootThreshold: 2, signWith: [0, 2] });
     targetsV1 = await makeTargets(t, keys);
-    const res = await request(t.baseUrl).post('/admin/bootstrap').set('authorization', `Bearer ${t.adminToken}`).send({ root, targets: targetsV1 });
+    const res = await request(t.baseUrl)
+      .post('/admin/bootstrap')
+      .set('authorization', `Bearer ${t.adminToken}`)
+      .send({ root, targets: targetsV1 });
     assert.equal(res.status, 201, JSON.stringify(res.body));
   });
   after(async () => t.close());
@@ -132,10 +161,15 @@ describe('a bootstrapped repository', () => {
     assert.equal(put.body.sha256, sha256Hex(file));
     const ok = await admin('post', '/admin/metadata/targets').send(envelope);
     assert.equal(ok.status, 201, JSON.stringify(ok.body));
-    assert.deepEqual(ok.body.published.map((p: { role: string }) => p.role), ['targets', 'snapshot', 'timestamp']);
+    assert.deepEqual(
+      ok.body.published.map((p: { role: string }) => p.role),
+      ['targets', 'snapshot', 'timestamp'],
+    );
     const snap = JSON.parse((await request(t.baseUrl).get('/metadata/2.snapshot.json')).text);
     assert.equal(snap.signed.meta['targets.json'].version, 2);
-    const served = await request(t.baseUrl).get(`/targets/pkgs/${sha256Hex(file)}.app-1.0.tgz`).buffer(true);
+    const served = await request(t.baseUrl)
+      .get(`/targets/pkgs/${sha256Hex(file)}.app-1.0.tgz`)
+      .buffer(true);
     assert.equal(served.status, 200);
     assert.ok(Buffer.from(served.body).equals(file));
     assert.equal((await request(t.baseUrl).get(`/targets/pkgs/${'0'.repeat(64)}.app-1.0.tgz`)).status, 404);
@@ -157,7 +191,9 @@ describe('a bootstrapped repository', () => {
     assert.equal(refused.status, 403);
     assert.equal(refused.body.error.code, 'threshold_not_met');
     assert.equal((await request(t.baseUrl).get('/metadata/2.root.json')).status, 404);
-    const ok = await admin('post', '/admin/metadata/root').send(await signEnvelope(v2, [privateKeySigner(keys.root[0]!), privateKeySigner(keys.root[1]!)]));
+    const ok = await admin('post', '/admin/metadata/root').send(
+      await signEnvelope(v2, [privateKeySigner(keys.root[0]!), privateKeySigner(keys.root[1]!)]),
+    );
     assert.equal(ok.status, 201, JSON.stringify(ok.body));
     const served = await request(t.baseUrl).get('/metadata/2.root.json');
     assert.equal(served.status, 200);
@@ -168,7 +204,8 @@ describe('a bootstrapped repository', () => {
     const res = await request(t.baseUrl).get('/admin/audit?limit=50').set('authorization', `Bearer ${t.adminToken}`);
     assert.equal(res.status, 200);
     const actions = res.body.entries.map((e: { action: string }) => e.action);
-    for (const a of ['root.accepted', 'targets.accepted', 'snapshot.signed', 'timestamp.signed', 'blob.stored']) assert.ok(actions.includes(a), a);
+    for (const a of ['root.accepted', 'targets.accepted', 'snapshot.signed', 'timestamp.signed', 'blob.stored'])
+      assert.ok(actions.includes(a), a);
     assert.ok(res.body.entries.some((e: { actor: string }) => e.actor.startsWith('admin-token:')));
     await assert.rejects(t.repo.knex('audit_log').update({ actor: 'someone else' }), /append-only/);
     await assert.rejects(t.repo.knex('audit_log').delete(), /append-only/);

@@ -34,7 +34,10 @@ test('worker verdicts on real identity signatures: valid, and refused once a byt
     assert.equal(await pool.verify(other, sig, bytes), false);
     // Several at once, spread over both workers.
     const many = await Promise.all(Array.from({ length: 8 }, (_, i) => pool.verify(key, sig, i % 2 ? bytes : changed)));
-    assert.deepEqual(many, Array.from({ length: 8 }, (_, i) => i % 2 === 1));
+    assert.deepEqual(
+      many,
+      Array.from({ length: 8 }, (_, i) => i % 2 === 1),
+    );
   } finally {
     await pool.close();
   }
@@ -43,7 +46,13 @@ test('worker verdicts on real identity signatures: valid, and refused once a byt
 
 test('body tasks on the workers: the same answers as the main thread, and the bytes come back', async () => {
   const pool = new WorkerVerifierPool(publicGoodTrustedRoot(), 1, pino({ level: 'silent' }));
-  const bodies = ['{"a": [1, 2, {"b": null}]}', '{"a": [1,', `${'['.repeat(100_000)}${']'.repeat(100_000)}`, `[${Array.from({ length: 1_000_001 }, () => '0').join(',')}]`, ''];
+  const bodies = [
+    '{"a": [1, 2, {"b": null}]}',
+    '{"a": [1,',
+    `${'['.repeat(100_000)}${']'.repeat(100_000)}`,
+    `[${Array.from({ length: 1_000_001 }, () => '0').join(',')}]`,
+    '',
+  ];
   try {
     for (const text of bodies) {
       const bytes = Buffer.from(text);
@@ -57,5 +66,9 @@ test('body tasks on the workers: the same answers as the main thread, and the by
   } finally {
     await pool.close();
   }
-  assert.equal(await pool.run({ kind: 'json', bytes: Buffer.from('{}'), limits: DEFAULT_JSON_SHAPE }), null, 'a closed pool answers nothing');
+  assert.equal(
+    await pool.run({ kind: 'json', bytes: Buffer.from('{}'), limits: DEFAULT_JSON_SHAPE }),
+    null,
+    'a closed pool answers nothing',
+  );
 });

@@ -47,7 +47,13 @@ export class AdminService {
 
   async resignNeeded(): Promise<ResignNeededJson[]> {
     const rows = await listResignNeeded(this.deps.knex);
-    return rows.map((r) => ({ project: r.role, version: r.role_version, targetsVersion: r.targets_version, reason: r.reason, detectedAt: r.detected_at.toISOString() }));
+    return rows.map((r) => ({
+      project: r.role,
+      version: r.role_version,
+      targetsVersion: r.targets_version,
+      reason: r.reason,
+      detectedAt: r.detected_at.toISOString(),
+    }));
   }
 
   /** Stores a file by its SHA-256 (once); targets metadata may then list it. */
@@ -61,7 +67,8 @@ export class AdminService {
   /** The same, streamed: hashed while staged, refused beyond `maxBytes`, memory flat. */
   async storeBlobStream(source: Readable, actor: string, maxBytes: number): Promise<{ sha256: string; length: number; created: boolean }> {
     const stored = await this.deps.blobs.receive(source, { maxBytes, what: 'the file' });
-    if (stored.created) await appendAudit(this.deps.knex, { actor, action: 'blob.stored', details: { sha256: stored.sha256, length: stored.length } });
+    if (stored.created)
+      await appendAudit(this.deps.knex, { actor, action: 'blob.stored', details: { sha256: stored.sha256, length: stored.length } });
     return { sha256: stored.sha256, length: stored.length, created: stored.created };
   }
 }

@@ -85,24 +85,49 @@ export class GarbageCollector {
       if (!dryRun) await takePublishLock(trx, 'exclusive');
       const expired: ExpiredPending[] = await expirePendingVersions(trx, pendingSince, dryRun);
       const closed = await removeClosedPending(trx, pendingSince, dryRun);
-      const registrations: RemovedRegistration[] = await removeOldRegistrations(trx, {
-        rejectedBefore: ago(this.settings.rejectedRegistrationRetentionSeconds),
-        pendingBefore: ago(this.settings.pendingRegistrationMaxAgeSeconds),
-      }, dryRun);
+      const registrations: RemovedRegistration[] = await removeOldRegistrations(
+        trx,
+        {
+          rejectedBefore: ago(this.settings.rejectedRegistrationRetentionSeconds),
+          pendingBefore: ago(this.settings.pendingRegistrationMaxAgeSeconds),
+        },
+        dryRun,
+      );
       if (!dryRun) {
         for (const p of expired) {
-          await appendAudit(trx, { actor, action: 'project.pending_expired', role: p.role, version: p.version, details: { signedSha256: p.signed_sha256, createdAt: p.created_at.toISOString() } });
+          await appendAudit(trx, {
+            actor,
+            action: 'project.pending_expired',
+            role: p.role,
+            version: p.version,
+            details: { signedSha256: p.signed_sha256, createdAt: p.created_at.toISOString() },
+          });
         }
         if (registrations.length > 0) {
-          await appendAudit(trx, { actor, action: 'registrations.removed', details: { registrations: registrations.map((r) => ({ id: Number(r.id), project: r.project, status: r.status })) } });
+          await appendAudit(trx, {
+            actor,
+            action: 'registrations.removed',
+            details: { registrations: registrations.map((r) => ({ id: Number(r.id), project: r.project, status: r.status })) },
+          });
         }
       }
       return { expired, closed, registrations };
     });
     if (!first) return { ...report, ran: false };
-    report.pendingExpired = first.expired.map((p) => ({ role: p.role, version: p.version, signedSha256: p.signed_sha256, createdAt: p.created_at.toISOString() }));
+    report.pendingExpired = first.expired.map((p) => ({
+      role: p.role,
+      version: p.version,
+      signedSha256: p.signed_sha256,
+      createdAt: p.created_at.toISOString(),
+    }));
     report.closedPendingRemoved = first.closed;
-    report.registrationsRemoved = first.registrations.map((r) => ({ id: Number(r.id), project: r.project, identity: r.identity, issuer: r.issuer, status: r.status }));
+    report.registrationsRemoved = first.registrations.map((r) => ({
+      id: Number(r.id),
+      project: r.project,
+      identity: r.identity,
+      issuer: r.issuer,
+      status: r.status,
+    }));
 
     // 3: files, a batch per transaction so uploads wait at most one batch for the lock.
     let after = '';
@@ -113,14 +138,28 @@ export class GarbageCollector {
         if (dryRun || candidates.length === 0) return { candidates, removed: candidates };
         await takePublishLock(trx, 'exclusive');
         // Checked again inside the DELETE, now under the lock: a file listed meanwhile stays.
-        const removed = await deleteUnneededBlobs(trx, candidates.map((c) => c.sha256), { touchedBefore, pendingSince });
+        const removed = await deleteUnneededBlobs(
+          trx,
+          candidates.map((c) => c.sha256),
+          { touchedBefore, pendingSince },
+        );
         if (removed.length > 0) {
-          await appendAudit(trx, { actor, action: 'blobs.removed', details: { blobs: removed.map((b) => ({ sha256: b.sha256, length: Number(b.length) })) } });
+          await appendAudit(trx, {
+            actor,
+            action: 'blobs.removed',
+            details: { blobs: removed.map((b) => ({ sha256: b.sha256, length: Number(b.length) })) },
+          });
         }
         return { candidates, removed };
       });
       if (step === null) break;
-      report.blobsRemoved.push(...step.removed.map((b: CollectableBlob) => ({ sha256: b.sha256, length: Number(b.length), touchedAt: new Date(b.touched_at).toISOString() })));
+      report.blobsRemoved.push(
+        ...step.removed.map((b: CollectableBlob) => ({
+          sha256: b.sha256,
+          length: Number(b.length),
+          touchedAt: new Date(b.touched_at).toISOString(),
+        })),
+      );
       if (step.candidates.length < BATCH) break;
       after = step.candidates[step.candidates.length - 1]!.sha256;
     }
@@ -133,10 +172,14 @@ export function describeGcReport(r: GcReport): string[] {
   if (!r.ran) return ['another process is collecting right now; nothing done'];
   const verb = r.dryRun ? 'would remove' : 'removed';
   const lines: string[] = [];
-  for (const p of r.pendingExpired) lines.push(`${verb} pending version ${p.role} v${p.version} (${p.signedSha256.slice(0, 16)}, since ${p.createdAt})`);
+  for (const p of r.pendingExpired)
+    lines.push(`${verb} pending version ${p.role} v${p.version} (${p.signedSha256.slice(0, 16)}, since ${p.createdAt})`);
   if (r.closedPendingRemoved > 0) lines.push(`${verb} ${r.closedPendingRemoved} closed pending version row(s)`);
-  for (const g of r.registrationsRemoved) lines.push(`${verb} ${g.status} registration ${g.id}: ${g.project} by ${g.identity} at ${g.issuer}`);
+  for (const g of r.registrationsRemoved)
+    lines.push(`${verb} ${g.status} registration ${g.id}: ${g.project} by ${g.identity} at ${g.issuer}`);
   for (const b of r.blobsRemoved) lines.push(`${verb} file ${b.sha256} (${b.length} bytes, last uploaded ${b.touchedAt})`);
-  lines.push(`${r.dryRun ? 'dry run: ' : ''}${r.pendingExpired.length} pending version(s), ${r.registrationsRemoved.length} registration(s), ${r.blobsRemoved.length} file(s) (${r.blobsRemoved.reduce((n, b) => n + b.length, 0)} bytes)`);
+  lines.push(
+    `${r.dryRun ? 'dry run: ' : ''}${r.pendingExpired.length} pending version(s), ${r.registrationsRemoved.length} registration(s), ${r.blobsRemoved.length} file(s) (${r.blobsRemoved.reduce((n, b) => n + b.length, 0)} bytes)`,
+  );
   return lines;
 }

@@ -56,7 +56,8 @@ export async function verifyHistory(knex: Knex, verifier: SignatureVerifier, bat
     for (const row of rows) {
       checked += 1;
       const { role, version } = row;
-      if (sha256Hex(row.bytes) !== row.sha256 || row.bytes.length !== row.length) report(role, version, 'stored bytes do not match their recorded sha256/length');
+      if (sha256Hex(row.bytes) !== row.sha256 || row.bytes.length !== row.length)
+        report(role, version, 'stored bytes do not match their recorded sha256/length');
       const previous = lastVersion.get(role) ?? 0;
       if (version !== previous + 1) report(role, version, `follows version ${previous}: versions must run without gaps`);
       lastVersion.set(role, version);
@@ -108,16 +109,21 @@ export async function verifyHistory(knex: Knex, verifier: SignatureVerifier, bat
           const e = entry as { version?: number; length?: number; hashes?: { sha256?: string } };
           const target = stored.get(name)?.get(Number(e.version));
           if (!target) report(role, version, `lists ${file} v${e.version}, which was not stored before it`);
-          else if ((e.length !== undefined || e.hashes !== undefined) && (target.length !== e.length || target.sha256 !== e.hashes?.sha256)) report(role, version, `lists ${file} v${e.version} with another hash or length than stored`);
+          else if ((e.length !== undefined || e.hashes !== undefined) && (target.length !== e.length || target.sha256 !== e.hashes?.sha256))
+            report(role, version, `lists ${file} v${e.version} with another hash or length than stored`);
         }
         if (!Object.hasOwn(meta, 'targets.json')) report(role, version, 'does not list targets.json');
       } else if (role === 'timestamp') {
-        const e = (isPlainObject(doc.signed.meta) ? doc.signed.meta['snapshot.json'] : undefined) as { version?: number; length?: number; hashes?: { sha256?: string } } | undefined;
+        const e = (isPlainObject(doc.signed.meta) ? doc.signed.meta['snapshot.json'] : undefined) as
+          { version?: number; length?: number; hashes?: { sha256?: string } } | undefined;
         const snap = e ? stored.get('snapshot')?.get(Number(e.version)) : undefined;
-        if (!snap || snap.length !== e?.length || snap.sha256 !== e?.hashes?.sha256) report(role, version, 'its snapshot entry does not resolve to a stored snapshot with that hash and length');
+        if (!snap || snap.length !== e?.length || snap.sha256 !== e?.hashes?.sha256)
+          report(role, version, 'its snapshot entry does not resolve to a stored snapshot with that hash and length');
       } else if (!TOP.has(role)) {
         // Its delegator as of this point of the history: top-level targets, or a bin stored before.
-        const delegation = targets ? await locateDelegation(role, targets.model, projectProbePaths(role), (r) => delegating.get(r)?.model ?? null) : null;
+        const delegation = targets
+          ? await locateDelegation(role, targets.model, projectProbePaths(role), (r) => delegating.get(r)?.model ?? null)
+          : null;
         if (!delegation) {
           report(role, version, 'stored while no targets version delegated it');
           continue;
@@ -135,7 +141,8 @@ export async function verifyHistory(knex: Knex, verifier: SignatureVerifier, bat
     }
   }
   for (const head of await knex('role_heads').select('role', 'version')) {
-    if (lastVersion.get(head.role) !== head.version) report(head.role, head.version, `role_heads says v${head.version}, stored history ends at v${lastVersion.get(head.role) ?? 0}`);
+    if (lastVersion.get(head.role) !== head.version)
+      report(head.role, head.version, `role_heads says v${head.version}, stored history ends at v${lastVersion.get(head.role) ?? 0}`);
   }
   return { versionsChecked: checked, problems };
 }

@@ -34,11 +34,22 @@ export interface SubmitResult {
 export class AdmissionService {
   constructor(private readonly deps: AdmissionDeps) {}
 
-  private async storeRoot(tx: PublicationTx, root: ParsedMetadata<'root'>, actor: string, details: Record<string, unknown> = {}): Promise<PublishedRole[]> {
+  private async storeRoot(
+    tx: PublicationTx,
+    root: ParsedMetadata<'root'>,
+    actor: string,
+    details: Record<string, unknown> = {},
+  ): Promise<PublishedRole[]> {
     const bytes = servedBytes(root.envelope);
     const sha256 = sha256Hex(bytes);
     await insertMetadataVersion(tx.db, { role: 'root', version: root.version, bytes, sha256, expires: root.expires });
-    await appendAudit(tx.db, { actor, action: 'root.accepted', role: 'root', version: root.version, details: { ...details, signedBy: root.envelope.signatures.map((s) => s.keyid) } });
+    await appendAudit(tx.db, {
+      actor,
+      action: 'root.accepted',
+      role: 'root',
+      version: root.version,
+      details: { ...details, signedBy: root.envelope.signatures.map((s) => s.keyid) },
+    });
     return tx.announce({ role: 'root', version: root.version, file: { bytes, sha256, expires: root.expires } });
   }
 
@@ -62,20 +73,31 @@ export class AdmissionService {
   }
 
   private delegatedDeps() {
-    return { current: this.deps.current, verifier: this.deps.verifier, now: this.deps.clock.now(), reservedProjectNames: this.deps.reservedProjectNames ?? [] };
+    return {
+      current: this.deps.current,
+      verifier: this.deps.verifier,
+      now: this.deps.clock.now(),
+      reservedProjectNames: this.deps.reservedProjectNames ?? [],
+    };
   }
 
   /**
    * Root v1 and targets v1 from the key ceremony, with v1 of every bin targets delegates to in the
    * layered layout; then snapshot v1 and timestamp v1.
    */
-  async bootstrap(rootJson: unknown, targetsJson: unknown, actor: string, delegatedJson: DelegatedSubmission = new Map()): Promise<SubmitResult> {
+  async bootstrap(
+    rootJson: unknown,
+    targetsJson: unknown,
+    actor: string,
+    delegatedJson: DelegatedSubmission = new Map(),
+  ): Promise<SubmitResult> {
     const root = parseMetadata(rootJson, 'root', 'root');
     const targets = parseMetadata(targetsJson, 'targets', 'targets');
     const delegated = parseDelegated(delegatedJson);
     const online = await this.deps.publication.signers.held();
     const published = await this.deps.publication.transaction('exclusive', async (tx) => {
-      if (await getHead(tx.db, 'root')) throw new TufError('already_bootstrapped', 'the repository is already bootstrapped; submit new versions instead');
+      if (await getHead(tx.db, 'root'))
+        throw new TufError('already_bootstrapped', 'the repository is already bootstrapped; submit new versions instead');
       const now = this.deps.clock.now();
       verifyRootUpdate(root, null, now, this.deps.verifier);
       checkOnlineKeys(root.model, online);
@@ -111,14 +133,24 @@ export class AdmissionService {
       if (targets) {
         verifyTargetsUpdate(targets, candidate, currentTargets?.version ?? null, now, this.deps.verifier);
       } else if (currentTargets && !sameRoleDelegation(trusted.model, candidate.model, 'targets')) {
-        const still = checkThreshold(currentTargets.envelope.signatures, currentTargets.signedBytes, rootKeys(candidate.model), rootRole(candidate.model, 'targets'), this.deps.verifier);
+        const still = checkThreshold(
+          currentTargets.envelope.signatures,
+          currentTargets.signedBytes,
+          rootKeys(candidate.model),
+          rootRole(candidate.model, 'targets'),
+          this.deps.verifier,
+        );
         if (!still.met) {
-          throw new TufError('targets_resign_required', `root v${candidate.version} changes the targets keys and targets v${currentTargets.version} does not verify under it: send targets v${currentTargets.version + 1} signed by the new keys together with this root`);
+          throw new TufError(
+            'targets_resign_required',
+            `root v${candidate.version} changes the targets keys and targets v${currentTargets.version} does not verify under it: send targets v${currentTargets.version + 1} signed by the new keys together with this root`,
+          );
         }
       }
       const out = await this.storeRoot(tx, candidate, actor);
       if (targets) out.push(...(await this.storeTargets(tx, targets, actor)));
-      const onlineChanged = !sameRoleDelegation(trusted.model, candidate.model, 'snapshot') || !sameRoleDelegation(trusted.model, candidate.model, 'timestamp');
+      const onlineChanged =
+        !sameRoleDelegation(trusted.model, candidate.model, 'snapshot') || !sameRoleDelegation(trusted.model, candidate.model, 'timestamp');
       if (targets || onlineChanged) {
         const reason = onlineChanged ? `root v${candidate.version} changed the online keys` : `targets v${targets!.version}`;
         out.push(...(await tx.signSnapshotAndTimestamp(reason, candidate.model)));
@@ -158,7 +190,12 @@ export class AdmissionService {
       const top = await this.deps.current.targets(tx.db);
       if (!top) throw new TufError('not_bootstrapped', 'the repository is not bootstrapped yet');
       const stored = await admitDelegatedRoles(tx, top, delegated, actor, this.delegatedDeps());
-      return [...stored, ...(await tx.signSnapshotAndTimestamp(`${[...delegated.keys()].slice(0, 3).join(', ')}${delegated.size > 3 ? ` and ${delegated.size - 3} more` : ''}`))];
+      return [
+        ...stored,
+        ...(await tx.signSnapshotAndTimestamp(
+          `${[...delegated.keys()].slice(0, 3).join(', ')}${delegated.size > 3 ? ` and ${delegated.size - 3} more` : ''}`,
+        )),
+      ];
     });
     return { published };
   }

@@ -61,7 +61,9 @@ export async function admitDelegatedRoles(
     verifyDelegate({
       name,
       candidate,
-      authorities: [{ label: `${name} v${candidate.version} by its keys in targets v${top.version}`, keys: delegation.keys, role: delegation.role }],
+      authorities: [
+        { label: `${name} v${candidate.version} by its keys in targets v${top.version}`, keys: delegation.keys, role: delegation.role },
+      ],
       currentVersion: head?.version ?? null,
       now: deps.now,
       verifier: deps.verifier,
@@ -75,7 +77,10 @@ export async function admitDelegatedRoles(
       action: 'delegated.accepted',
       role: name,
       version: candidate.version,
-      details: { signedBy: candidate.envelope.signatures.map((s) => s.keyid), delegations: Object.keys(candidate.model.delegations?.roles ?? {}).length },
+      details: {
+        signedBy: candidate.envelope.signatures.map((s) => s.keyid),
+        delegations: Object.keys(candidate.model.delegations?.roles ?? {}).length,
+      },
     });
     await approveDelegatedRegistrations(tx.db, name, candidate);
     await reviewDelegations(tx.db, name, previous, candidate, deps.verifier);

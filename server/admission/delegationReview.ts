@@ -34,7 +34,13 @@ export async function reviewDelegations(
     const reason = resignReason(role, delegation, verifier);
     if (reason) {
       await markResignNeeded(trx, { role: name, role_version: head.version, targets_version: next.version, reason });
-      await appendAudit(trx, { actor: 'server', action: 'project.resign_needed', role: name, version: head.version, details: { reason, targetsVersion: next.version } });
+      await appendAudit(trx, {
+        actor: 'server',
+        action: 'project.resign_needed',
+        role: name,
+        version: head.version,
+        details: { reason, targetsVersion: next.version },
+      });
     } else {
       await clearResignNeeded(trx, name);
     }
@@ -48,8 +54,18 @@ export async function approveDelegatedRegistrations(trx: Db, delegator: string, 
     const delegation = delegationIn(delegator, targets.model, r.project);
     return delegation !== null && delegationMaintainers(delegation).some((m) => m.identity === r.identity && m.issuer === r.issuer);
   });
-  await decideRegistrations(trx, approved.map((r) => r.id), 'approved');
+  await decideRegistrations(
+    trx,
+    approved.map((r) => r.id),
+    'approved',
+  );
   for (const r of approved) {
-    await appendAudit(trx, { actor: 'server', action: 'registration.approved', role: r.project, version: targets.version, details: { identity: r.identity, issuer: r.issuer } });
+    await appendAudit(trx, {
+      actor: 'server',
+      action: 'registration.approved',
+      role: r.project,
+      version: targets.version,
+      details: { identity: r.identity, issuer: r.issuer },
+    });
   }
 }

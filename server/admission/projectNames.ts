@@ -1,7 +1,13 @@
 // Names a new top-level targets (or bin) version may delegate: not reserved by the repository, and
 // not a look-alike (PEP 503) of another project or of a pending registration. Only names the
 // version adds are checked, so a repository that already holds look-alikes keeps working.
-import { assertProjectNameAvailable, normalizeProjectName, reservedProjectNames, separatorVariants, type KnownName } from '../../core/projectNames.ts';
+import {
+  assertProjectNameAvailable,
+  normalizeProjectName,
+  reservedProjectNames,
+  separatorVariants,
+  type KnownName,
+} from '../../core/projectNames.ts';
 import type { ParsedMetadata } from '../../core/metadata.ts';
 import type { Db } from '../db/knex.ts';
 import { knownProjectsLikeAny, pendingProjectsLikeAny } from '../db/projectsRepo.ts';

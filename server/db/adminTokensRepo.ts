@@ -11,7 +11,10 @@ export async function findActiveAdminToken(db: Db, tokenSha256: string): Promise
 }
 
 export async function revokeAdminToken(db: Db, name: string): Promise<boolean> {
-  const n = await db<AdminTokenRow>('admin_tokens').where({ name }).whereNull('revoked_at').update({ revoked_at: db.fn.now() as never });
+  const n = await db<AdminTokenRow>('admin_tokens')
+    .where({ name })
+    .whereNull('revoked_at')
+    .update({ revoked_at: db.fn.now() as never });
   return n > 0;
 }
 

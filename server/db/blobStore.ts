@@ -75,9 +75,11 @@ export class BlobStore {
       transform(chunk: Buffer, _encoding, callback) {
         length += chunk.length;
         if (length > limit) {
-          callback(expect.length !== undefined
-            ? new TufError('target_hash_mismatch', `${expect.what}: more bytes than the ${expect.length} its metadata lists`)
-            : new TufError('target_too_large', `${expect.what}: larger than the limit of ${expect.maxBytes} bytes`));
+          callback(
+            expect.length !== undefined
+              ? new TufError('target_hash_mismatch', `${expect.what}: more bytes than the ${expect.length} its metadata lists`)
+              : new TufError('target_too_large', `${expect.what}: larger than the limit of ${expect.maxBytes} bytes`),
+          );
           return;
         }
         sha256.update(chunk);
@@ -101,8 +103,10 @@ export class BlobStore {
         throw new TufError('target_hash_mismatch', `${expect.what}: ${length} bytes, its metadata lists ${expect.length}`);
       }
       const stored = { sha256: sha256.digest('hex'), sha512: sha512.digest('hex'), length };
-      if (expect.sha256 !== undefined && stored.sha256 !== expect.sha256) throw new TufError('target_hash_mismatch', `${expect.what}: sha256 differs from its metadata`);
-      if (expect.sha512 !== undefined && stored.sha512 !== expect.sha512) throw new TufError('target_hash_mismatch', `${expect.what}: sha512 differs from its metadata`);
+      if (expect.sha256 !== undefined && stored.sha256 !== expect.sha256)
+        throw new TufError('target_hash_mismatch', `${expect.what}: sha256 differs from its metadata`);
+      if (expect.sha512 !== undefined && stored.sha512 !== expect.sha512)
+        throw new TufError('target_hash_mismatch', `${expect.what}: sha512 differs from its metadata`);
       return { ...stored, created: await this.storeStaged(stored.sha256, length, file) };
     } finally {
       source.unpipe(meter);
@@ -136,21 +140,27 @@ export class BlobStore {
     if (!row.chunked) {
       return {
         length: row.length,
-        stream: () => Readable.from((async function* () {
-          const content = await blobContent(knex, sha256);
-          if (content) yield content;
-        })()),
+        stream: () =>
+          Readable.from(
+            (async function* () {
+              const content = await blobContent(knex, sha256);
+              if (content) yield content;
+            })(),
+          ),
       };
     }
     return {
       length: row.length,
-      stream: () => Readable.from((async function* () {
-        for (let seq = 0; ; seq++) {
-          const data = await blobChunk(knex, sha256, seq);
-          if (!data) return;
-          yield data;
-        }
-      })()),
+      stream: () =>
+        Readable.from(
+          (async function* () {
+            for (let seq = 0; ; seq++) {
+              const data = await blobChunk(knex, sha256, seq);
+              if (!data) return;
+              yield data;
+            }
+          })(),
+        ),
     };
   }
 

@@ -144,8 +144,10 @@ function initdb(bin: string, dataDir: string, runAs: RunAs | null, password: str
   }
   try {
     const [cmd, args] = wrap(runAs, path.join(bin, 'bin', 'initdb'), [
-      '-D', dataDir,
-      '-U', SUPERUSER,
+      '-D',
+      dataDir,
+      '-U',
+      SUPERUSER,
       `--pwfile=${pwFile}`,
       '--auth=scram-sha-256',
       '--encoding=UTF8',
@@ -202,24 +204,33 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     if (runAs) {
       const [cmd, args] = wrap(runAs, 'test', ['-w', dataDir]);
       if (spawnSync(cmd, args).status !== 0) {
-        throw new Error(`embedded PostgreSQL: the data directory ${dataDir} is not reachable by the unprivileged user (uid ${runAs.uid}); choose one outside a 0700 directory (DATA_DIR)`);
+        throw new Error(
+          `embedded PostgreSQL: the data directory ${dataDir} is not reachable by the unprivileged user (uid ${runAs.uid}); choose one outside a 0700 directory (DATA_DIR)`,
+        );
       }
     }
     initdb(bin, dataDir, runAs, password, onLog);
   } else {
-    if (!fs.existsSync(pwFile)) throw new Error(`embedded PostgreSQL: ${pwFile} is missing; cannot connect to the existing cluster in ${dataDir}`);
+    if (!fs.existsSync(pwFile))
+      throw new Error(`embedded PostgreSQL: ${pwFile} is missing; cannot connect to the existing cluster in ${dataDir}`);
     password = fs.readFileSync(pwFile, 'utf8').trim();
     // A postmaster killed with its parent leaves a stale pid file; PostgreSQL checks it itself.
   }
 
   const port = opts.port || (await freePort());
   const pgArgs = [
-    '-D', dataDir,
-    '-p', String(port),
-    '-c', 'listen_addresses=127.0.0.1',
-    '-c', 'unix_socket_directories=',
-    '-c', `fsync=${opts.fsync === false ? 'off' : 'on'}`,
-    '-c', 'max_connections=200',
+    '-D',
+    dataDir,
+    '-p',
+    String(port),
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'unix_socket_directories=',
+    '-c',
+    `fsync=${opts.fsync === false ? 'off' : 'on'}`,
+    '-c',
+    'max_connections=200',
   ];
   if (opts.fsync === false) pgArgs.push('-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
   const [cmd, args] = wrap(runAs, path.join(bin, 'bin', 'postgres'), pgArgs);

@@ -43,7 +43,11 @@ export interface RemovedRegistration {
 }
 
 /** Registrations rejected before `rejectedBefore`, and pending ones created before `pendingBefore`. */
-export async function removeOldRegistrations(db: Db, opts: { rejectedBefore: Date; pendingBefore: Date }, dryRun: boolean): Promise<RemovedRegistration[]> {
+export async function removeOldRegistrations(
+  db: Db,
+  opts: { rejectedBefore: Date; pendingBefore: Date },
+  dryRun: boolean,
+): Promise<RemovedRegistration[]> {
   const q = db('registrations')
     .where((w) => {
       w.where({ status: 'rejected' }).where('decided_at', '<', opts.rejectedBefore);
@@ -76,7 +80,10 @@ const UNNEEDED = `
   )`;
 
 /** Up to `limit` files nobody needs, in sha256 order after `afterSha256`. */
-export async function collectableBlobs(db: Db, opts: { touchedBefore: Date; pendingSince: Date; afterSha256: string; limit: number }): Promise<CollectableBlob[]> {
+export async function collectableBlobs(
+  db: Db,
+  opts: { touchedBefore: Date; pendingSince: Date; afterSha256: string; limit: number },
+): Promise<CollectableBlob[]> {
   const res = await db.raw(
     `select b.sha256, b.length, b.touched_at from target_blobs b where ${UNNEEDED} and b.sha256 > ? order by b.sha256 limit ?`,
     [opts.touchedBefore, opts.pendingSince, opts.afterSha256, opts.limit],
@@ -85,7 +92,11 @@ export async function collectableBlobs(db: Db, opts: { touchedBefore: Date; pend
 }
 
 /** Deletes those of `sha256s` that are still not needed (the condition is checked again, in the statement). */
-export async function deleteUnneededBlobs(db: Db, sha256s: string[], opts: { touchedBefore: Date; pendingSince: Date }): Promise<CollectableBlob[]> {
+export async function deleteUnneededBlobs(
+  db: Db,
+  sha256s: string[],
+  opts: { touchedBefore: Date; pendingSince: Date },
+): Promise<CollectableBlob[]> {
   if (sha256s.length === 0) return [];
   const res = await db.raw(
     `delete from target_blobs b where b.sha256 = any(?) and ${UNNEEDED} returning b.sha256, b.length, b.touched_at`,

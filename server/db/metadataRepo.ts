@@ -30,7 +30,12 @@ export async function insertMetadataVersion(db: Db, v: NewMetadataVersion): Prom
   const [head] = await db<RoleHeadRow>('role_heads')
     .insert({ role: v.role, version: v.version, expires: v.expires, updated_at: db.fn.now() as unknown as Date })
     .onConflict('role')
-    .merge({ version: v.version, expires: v.expires, updated_at: db.fn.now() as never, change_seq: db.raw(`nextval('role_change_seq')`) as never })
+    .merge({
+      version: v.version,
+      expires: v.expires,
+      updated_at: db.fn.now() as never,
+      change_seq: db.raw(`nextval('role_change_seq')`) as never,
+    })
     .returning('change_seq');
   return String((head as { change_seq: string | number }).change_seq);
 }

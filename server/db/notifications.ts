@@ -25,7 +25,9 @@ const MAX_PAYLOAD_BYTES = 7_000;
 
 export function encodeAnnouncement(origin: string, published: AnnouncedRole[]): string {
   const full = JSON.stringify({ origin, published: published.map(({ role, version }) => ({ role, version })) } satisfies Announcement);
-  return Buffer.byteLength(full) <= MAX_PAYLOAD_BYTES ? full : JSON.stringify({ origin, published: [], reload: true } satisfies Announcement);
+  return Buffer.byteLength(full) <= MAX_PAYLOAD_BYTES
+    ? full
+    : JSON.stringify({ origin, published: [], reload: true } satisfies Announcement);
 }
 
 /** Null for anything that is not an announcement; a bare array is the form older servers send. */

@@ -39,7 +39,10 @@ export async function listRegistrations(db: Db, filter: { status?: string; proje
 
 export async function decideRegistrations(db: Db, ids: string[], status: 'approved' | 'rejected'): Promise<number> {
   if (ids.length === 0) return 0;
-  return db<RegistrationRow>('registrations').whereIn('id', ids).where({ status: 'pending' }).update({ status, decided_at: db.fn.now() as never });
+  return db<RegistrationRow>('registrations')
+    .whereIn('id', ids)
+    .where({ status: 'pending' })
+    .update({ status, decided_at: db.fn.now() as never });
 }
 
 export async function listPending(db: Db, role: string): Promise<PendingUploadRow[]> {
@@ -61,7 +64,11 @@ export async function closePending(db: Db, role: string, version: number, publis
   return db<PendingUploadRow>('pending_uploads')
     .where({ role, status: 'pending' })
     .where('version', '<=', version)
-    .update({ status: 'dropped', reason: `overtaken: version ${version} of ${role} was published with other content`, updated_at: db.fn.now() as never });
+    .update({
+      status: 'dropped',
+      reason: `overtaken: version ${version} of ${role} was published with other content`,
+      updated_at: db.fn.now() as never,
+    });
 }
 
 export async function markResignNeeded(db: Db, row: Omit<ResignNeededRow, 'detected_at'>): Promise<void> {

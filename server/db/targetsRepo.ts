@@ -23,9 +23,14 @@ export async function replaceTargetRecords(db: Db, role: string, roleVersion: nu
     await db<TargetRecordRow>('target_records').insert(rows.slice(i, i + 1000) as never);
   }
   // Every file a stored version lists, for good: garbage collection never removes these.
-  const listed = [...new Set(targets.map((t) => t.hashes.sha256).filter((h): h is string => typeof h === 'string'))].map((sha256) => ({ sha256 }));
+  const listed = [...new Set(targets.map((t) => t.hashes.sha256).filter((h): h is string => typeof h === 'string'))].map((sha256) => ({
+    sha256,
+  }));
   for (let i = 0; i < listed.length; i += 1000) {
-    await db<ListedBlobRow>('listed_blobs').insert(listed.slice(i, i + 1000) as never).onConflict('sha256').ignore();
+    await db<ListedBlobRow>('listed_blobs')
+      .insert(listed.slice(i, i + 1000) as never)
+      .onConflict('sha256')
+      .ignore();
   }
 }
 
@@ -62,7 +67,9 @@ export async function heldBlobs(db: Db, sha256s: string[]): Promise<Set<string>>
   const held = new Set<string>();
   const unique = [...new Set(sha256s)];
   for (let i = 0; i < unique.length; i += 1000) {
-    const rows = await db<TargetBlobRow>('target_blobs').whereIn('sha256', unique.slice(i, i + 1000)).select('sha256');
+    const rows = await db<TargetBlobRow>('target_blobs')
+      .whereIn('sha256', unique.slice(i, i + 1000))
+      .select('sha256');
     for (const r of rows) held.add(r.sha256);
   }
   return held;

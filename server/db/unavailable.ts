@@ -2,7 +2,19 @@
 // opposed to a query that failed: the first is a 503 worth retrying, the second is not.
 import type { Db } from './knex.ts';
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006']);
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08001',
+  '08003',
+  '08006',
+]);
 const CONNECTION_MESSAGE = /Connection terminated|connection is closed|Client has encountered a connection error/i;
 
 export function isDatabaseUnavailable(err: unknown): boolean {

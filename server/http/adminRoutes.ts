@@ -53,13 +53,19 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
   // Root, top-level targets and bins can be megabytes: above PARSE_OFF_THREAD_BYTES a worker
   // parses and checks them first (body.ts). The admission checks themselves run here.
   const json: express.RequestHandler[] = jsonBody(
-    { limitBytes: deps.bodies.maxAdminMetadataBytes, timeoutMs: deps.bodies.bodyTimeoutSeconds * 1000, budget: deps.bodies.budget, what: 'admin metadata' },
+    {
+      limitBytes: deps.bodies.maxAdminMetadataBytes,
+      timeoutMs: deps.bodies.bodyTimeoutSeconds * 1000,
+      budget: deps.bodies.budget,
+      what: 'admin metadata',
+    },
     deps.bodies.parsing,
   );
   const actor = (req: Request) => String(req.res?.locals.actor ?? 'unknown');
 
   /** Counts accepted and refused uploads by kind and reason, then passes errors on. */
-  const counted = (kind: string, handler: (req: Request) => Promise<unknown>) =>
+  const counted =
+    (kind: string, handler: (req: Request) => Promise<unknown>) =>
     async (req: Request, res: express.Response, next: express.NextFunction) => {
       try {
         const body = await handler(req);
@@ -71,35 +77,51 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
       }
     };
 
-  router.post('/admin/bootstrap', ...json, counted('bootstrap', async (req) => {
-    const body = parseBody(bootstrapBody, req.body, 'bootstrap');
-    return admission.bootstrap(body.root, body.targets, actor(req), asMap(body.delegated));
-  }));
+  router.post(
+    '/admin/bootstrap',
+    ...json,
+    counted('bootstrap', async (req) => {
+      const body = parseBody(bootstrapBody, req.body, 'bootstrap');
+      return admission.bootstrap(body.root, body.targets, actor(req), asMap(body.delegated));
+    }),
+  );
 
   // Either a root document, or {root, targets} when the root changes the targets keys.
-  router.post('/admin/metadata/root', ...json, counted('root', async (req) => {
-    const body = parseBody(jsonObject, req.body, 'root');
-    if ('root' in body || 'targets' in body) {
-      const pair = parseBody(rootWithTargets, body, 'root with targets');
-      return admission.submitRoot(pair.root, actor(req), pair.targets);
-    }
-    return admission.submitRoot(body, actor(req));
-  }));
+  router.post(
+    '/admin/metadata/root',
+    ...json,
+    counted('root', async (req) => {
+      const body = parseBody(jsonObject, req.body, 'root');
+      if ('root' in body || 'targets' in body) {
+        const pair = parseBody(rootWithTargets, body, 'root with targets');
+        return admission.submitRoot(pair.root, actor(req), pair.targets);
+      }
+      return admission.submitRoot(body, actor(req));
+    }),
+  );
 
   // Either a targets document, or {targets, delegated} with the bins it delegates anew.
-  router.post('/admin/metadata/targets', ...json, counted('targets', async (req) => {
-    const body = parseBody(jsonObject, req.body, 'targets');
-    if ('targets' in body || 'delegated' in body) {
-      const pair = parseBody(targetsWithDelegated, body, 'targets with delegated roles');
-      return admission.submitTargets(pair.targets, actor(req), asMap(pair.delegated));
-    }
-    return admission.submitTargets(body, actor(req));
-  }));
+  router.post(
+    '/admin/metadata/targets',
+    ...json,
+    counted('targets', async (req) => {
+      const body = parseBody(jsonObject, req.body, 'targets');
+      if ('targets' in body || 'delegated' in body) {
+        const pair = parseBody(targetsWithDelegated, body, 'targets with delegated roles');
+        return admission.submitTargets(pair.targets, actor(req), asMap(pair.delegated));
+      }
+      return admission.submitTargets(body, actor(req));
+    }),
+  );
 
   // New versions of delegated roles the admins sign (bins): {"delegated": {"bin-000-003": {...}}}.
-  router.post('/admin/metadata/delegated', ...json, counted('delegated', async (req) => {
-    return admission.submitDelegated(asMap(parseBody(delegatedBody, req.body, 'delegated roles').delegated), actor(req));
-  }));
+  router.post(
+    '/admin/metadata/delegated',
+    ...json,
+    counted('delegated', async (req) => {
+      return admission.submitDelegated(asMap(parseBody(delegatedBody, req.body, 'delegated roles').delegated), actor(req));
+    }),
+  );
 
   // A file for admin-signed targets, streamed into the blob store (hashed while staged).
   router.put(

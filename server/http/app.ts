@@ -99,12 +99,33 @@ export function createApp(deps: AppDeps): express.Express {
   const c = deps.config;
   const budget = new BodyBudget(c.maxBufferedBodyBytes);
   const parsing = { offThreadBytes: c.parseOffThreadBytes, limits: DEFAULT_JSON_SHAPE, runner: deps.bodyTasks };
-  app.use(projectRoutes({
-    ...deps,
-    bodies: { maxRegistrationBytes: c.maxRegistrationBytes, maxProjectMetadataBytes: c.maxProjectMetadataBytes, maxTargetsPerProjectRole: c.maxTargetsPerProjectRole, bodyTimeoutSeconds: c.bodyTimeoutSeconds, maxConcurrentFileUploads: c.maxConcurrentFileUploads, budget, parsing },
-  }));
+  app.use(
+    projectRoutes({
+      ...deps,
+      bodies: {
+        maxRegistrationBytes: c.maxRegistrationBytes,
+        maxProjectMetadataBytes: c.maxProjectMetadataBytes,
+        maxTargetsPerProjectRole: c.maxTargetsPerProjectRole,
+        bodyTimeoutSeconds: c.bodyTimeoutSeconds,
+        maxConcurrentFileUploads: c.maxConcurrentFileUploads,
+        budget,
+        parsing,
+      },
+    }),
+  );
   if (deps.devSigstoreRouter) app.use('/dev/sigstore', deps.devSigstoreRouter);
-  app.use(adminRoutes({ ...deps, bodies: { maxAdminMetadataBytes: c.maxAdminMetadataBytes, maxTargetBytes: c.maxTargetBytes, bodyTimeoutSeconds: c.bodyTimeoutSeconds, budget, parsing } }));
+  app.use(
+    adminRoutes({
+      ...deps,
+      bodies: {
+        maxAdminMetadataBytes: c.maxAdminMetadataBytes,
+        maxTargetBytes: c.maxTargetBytes,
+        bodyTimeoutSeconds: c.bodyTimeoutSeconds,
+        budget,
+        parsing,
+      },
+    }),
+  );
   app.use((_req, _res, next) => next(new HttpError(404, 'not_found', 'no such endpoint')));
   app.use(errorHandler);
   return app;

@@ -54,7 +54,8 @@ function declaredLength(req: Request): number | null {
 export function rawBody(opts: RawBodyOptions): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
-    if (encoding !== 'identity') return next(new HttpError(415, 'bad_request', `send ${opts.what} without Content-Encoding (got ${encoding})`));
+    if (encoding !== 'identity')
+      return next(new HttpError(415, 'bad_request', `send ${opts.what} without Content-Encoding (got ${encoding})`));
     const declared = declaredLength(req);
     if (Number.isNaN(declared)) return next(new HttpError(400, 'bad_request', 'Content-Length is not a number'));
     const tooLarge = () => new HttpError(413, 'too_large', `${opts.what}: the request body exceeds the limit of ${opts.limitBytes} bytes`);
@@ -125,7 +126,13 @@ export function rawBody(opts: RawBodyOptions): RequestHandler {
       chunks.push(chunk);
     };
     const onEnd = () => finish(refused);
-    const timer = setTimeout(() => finish(new HttpError(408, 'body_timeout', `${opts.what}: the request body did not arrive within ${Math.round(opts.timeoutMs / 1000)} s`)), opts.timeoutMs);
+    const timer = setTimeout(
+      () =>
+        finish(
+          new HttpError(408, 'body_timeout', `${opts.what}: the request body did not arrive within ${Math.round(opts.timeoutMs / 1000)} s`),
+        ),
+      opts.timeoutMs,
+    );
     timer.unref();
     req.on('data', onData);
     req.once('end', onEnd);

@@ -26,7 +26,8 @@ export const uploadBody = z
 
 export type UploadBody = z.infer<typeof uploadBody>;
 
-const own = (value: unknown, key: string) => typeof value === 'object' && value !== null && Object.prototype.hasOwnProperty.call(value, key);
+const own = (value: unknown, key: string) =>
+  typeof value === 'object' && value !== null && Object.prototype.hasOwnProperty.call(value, key);
 
 /**
  * The upload body, refused with a 400 when it or its metadata or files carry a `__proto__` key:
@@ -50,8 +51,7 @@ export type TaskError =
   | { kind: 'http'; status: number; code: HttpErrorCode; message: string };
 
 export type BodyTaskResult =
-  | { ok: true; version?: number; signedSha256?: string; validKeyids?: string[]; invalidKeyids?: string[] }
-  | { ok: false; error: TaskError };
+  { ok: true; version?: number; signedSha256?: string; validKeyids?: string[]; invalidKeyids?: string[] } | { ok: false; error: TaskError };
 
 /** JSON.parse with the shape limits; a clear 4xx for whatever is wrong. */
 export function parseJsonText(bytes: Uint8Array, limits: JsonShapeLimits): unknown {

@@ -3,7 +3,17 @@ import type { ErrorRequestHandler } from 'express';
 import { TufError, type TufErrorCode } from '../../core/errors.ts';
 import { unavailableMessage } from '../failures.ts';
 
-export type HttpErrorCode = TufErrorCode | 'unauthorized' | 'not_found' | 'too_large' | 'too_deep' | 'rate_limited' | 'bad_request' | 'unavailable' | 'body_timeout' | 'internal';
+export type HttpErrorCode =
+  | TufErrorCode
+  | 'unauthorized'
+  | 'not_found'
+  | 'too_large'
+  | 'too_deep'
+  | 'rate_limited'
+  | 'bad_request'
+  | 'unavailable'
+  | 'body_timeout'
+  | 'internal';
 
 /** Errors raised by the HTTP layer itself (auth, schema, size). */
 export class HttpError extends Error {
@@ -61,10 +71,16 @@ export interface ErrorBody {
 
 export function toHttp(err: unknown): { status: number; body: ErrorBody } {
   if (err instanceof TufError) {
-    return { status: STATUS[err.code], body: { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } } };
+    return {
+      status: STATUS[err.code],
+      body: { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } },
+    };
   }
   if (err instanceof HttpError) {
-    return { status: err.status, body: { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } } };
+    return {
+      status: err.status,
+      body: { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } },
+    };
   }
   const unavailable = unavailableMessage(err);
   if (unavailable !== null) return { status: 503, body: { error: { code: 'unavailable', message: unavailable } } };

@@ -4,7 +4,14 @@ import { HttpError } from './errors.ts';
 
 export const IMMUTABLE = 'public, max-age=31536000, immutable';
 
-export function sendCached(res: Response, ifNoneMatch: string | undefined, etag: string, cacheControl: string, contentType: string, bytes: Buffer): void {
+export function sendCached(
+  res: Response,
+  ifNoneMatch: string | undefined,
+  etag: string,
+  cacheControl: string,
+  contentType: string,
+  bytes: Buffer,
+): void {
   res.setHeader('ETag', etag);
   res.setHeader('Cache-Control', cacheControl);
   if (ifNoneMatch && ifNoneMatch.split(',').some((t) => t.trim() === etag || t.trim() === '*')) {

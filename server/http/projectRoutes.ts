@@ -51,15 +51,20 @@ function stallWatch(req: Request, ms: number): { signal: AbortSignal; stop(): vo
   const controller = new AbortController();
   let last = req.socket.bytesRead;
   let quietSince = Date.now();
-  const timer = setInterval(() => {
-    const now = Date.now();
-    if (req.socket.bytesRead !== last) {
-      last = req.socket.bytesRead;
-      quietSince = now;
-    } else if (now - quietSince >= ms) {
-      controller.abort(new HttpError(408, 'body_timeout', `nothing received for ${Math.round(ms / 1000)} s; the file upload was cut off`));
-    }
-  }, Math.max(50, Math.min(1000, Math.floor(ms / 4))));
+  const timer = setInterval(
+    () => {
+      const now = Date.now();
+      if (req.socket.bytesRead !== last) {
+        last = req.socket.bytesRead;
+        quietSince = now;
+      } else if (now - quietSince >= ms) {
+        controller.abort(
+          new HttpError(408, 'body_timeout', `nothing received for ${Math.round(ms / 1000)} s; the file upload was cut off`),
+        );
+      }
+    },
+    Math.max(50, Math.min(1000, Math.floor(ms / 4))),
+  );
   timer.unref();
   return { signal: controller.signal, stop: () => clearInterval(timer) };
 }
@@ -91,16 +96,20 @@ export function projectRoutes(deps: ProjectRouteDeps): Router {
     res.json({ sigstore: deps.sigstore });
   });
 
-  router.post('/api/v1/registrations', ...jsonBody({ limitBytes: bodies.maxRegistrationBytes, timeoutMs, budget: bodies.budget, what: 'a registration' }, parsing), async (req, res, next) => {
-    try {
-      const { registration, created } = await deps.registrations.register(req.body);
-      metrics.uploads.inc({ kind: 'registration', result: 'accepted', reason: '' });
-      res.status(created ? 201 : 200).json({ registration });
-    } catch (err) {
-      metrics.uploads.inc({ kind: 'registration', result: 'refused', reason: toHttp(err).body.error.code });
-      next(err);
-    }
-  });
+  router.post(
+    '/api/v1/registrations',
+    ...jsonBody({ limitBytes: bodies.maxRegistrationBytes, timeoutMs, budget: bodies.budget, what: 'a registration' }, parsing),
+    async (req, res, next) => {
+      try {
+        const { registration, created } = await deps.registrations.register(req.body);
+        metrics.uploads.inc({ kind: 'registration', result: 'accepted', reason: '' });
+        res.status(created ? 201 : 200).json({ registration });
+      } catch (err) {
+        metrics.uploads.inc({ kind: 'registration', result: 'refused', reason: toHttp(err).body.error.code });
+        next(err);
+      }
+    },
+  );
 
   router.get('/api/v1/projects/:project', async (req, res) => {
     res.json(await projects.info(req.params.project));
@@ -123,10 +132,22 @@ export function projectRoutes(deps: ProjectRouteDeps): Router {
     try {
       const project = String(req.params.project);
       const authority = await projects.authority(project);
-      let bytes: Uint8Array = await readBody(req, res, { limitBytes: bodies.maxProjectMetadataBytes, timeoutMs, budget: bodies.budget, what: 'project metadata' });
+      let bytes: Uint8Array = await readBody(req, res, {
+        limitBytes: bodies.maxProjectMetadataBytes,
+        timeoutMs,
+        budget: bodies.budget,
+        what: 'project metadata',
+      });
       let preverified: Preverified | undefined;
       if (bytes.length > parsing.offThreadBytes && parsing.runner) {
-        const answer = await parsing.runner.run({ kind: 'upload', bytes, limits: parsing.limits, project, authority, maxTargets: bodies.maxTargetsPerProjectRole });
+        const answer = await parsing.runner.run({
+          kind: 'upload',
+          bytes,
+          limits: parsing.limits,
+          project,
+          authority,
+          maxTargets: bodies.maxTargetsPerProjectRole,
+        });
         if (answer === null) throw new HttpError(503, 'unavailable', 'no parsing worker could take the upload; retry shortly');
         bytes = answer.bytes; // moved to the worker and back
         const pre = answer.result;
@@ -156,14 +177,17 @@ export function projectRoutes(deps: ProjectRouteDeps): Router {
     try {
       const project = String(req.params.project);
       const signedSha256 = String(req.params.signedSha256);
-      if (!/^[0-9a-f]{64}$/.test(signedSha256)) throw new HttpError(400, 'bad_request', 'the upload is named by the sha256 of its signed metadata (64 lowercase hex characters)');
+      if (!/^[0-9a-f]{64}$/.test(signedSha256))
+        throw new HttpError(400, 'bad_request', 'the upload is named by the sha256 of its signed metadata (64 lowercase hex characters)');
       const path = ((req.params as unknown as { path: string[] }).path ?? []).join('/');
       assertTargetPath(path);
       const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
       if (encoding !== 'identity') throw new HttpError(415, 'bad_request', `send the file without Content-Encoding (got ${encoding})`);
       const lengthHeader = req.headers['content-length'];
-      if (lengthHeader !== undefined && !/^\d{1,15}$/.test(lengthHeader)) throw new HttpError(400, 'bad_request', 'Content-Length is not a number');
-      if (fileUploads >= bodies.maxConcurrentFileUploads) throw new HttpError(503, 'unavailable', `${bodies.maxConcurrentFileUploads} file uploads are in progress here; retry shortly`);
+      if (lengthHeader !== undefined && !/^\d{1,15}$/.test(lengthHeader))
+        throw new HttpError(400, 'bad_request', 'Content-Length is not a number');
+      if (fileUploads >= bodies.maxConcurrentFileUploads)
+        throw new HttpError(503, 'unavailable', `${bodies.maxConcurrentFileUploads} file uploads are in progress here; retry shortly`);
       fileUploads += 1;
       slot = true;
       const stall = stallWatch(req, timeoutMs);

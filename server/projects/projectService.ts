@@ -11,7 +11,14 @@ import type { Knex } from 'knex';
 import { sha256Hex, sha512Hex } from '../../core/canonical.ts';
 import type { Clock } from '../../core/clock.ts';
 import type { Delegation } from '../../core/delegate.ts';
-import { assertTargetCount, delegationMaintainers, unionSignatures, validSignaturesOnly, verifyProjectUpload, type UploadDecision } from '../../core/delegations.ts';
+import {
+  assertTargetCount,
+  delegationMaintainers,
+  unionSignatures,
+  validSignaturesOnly,
+  verifyProjectUpload,
+  type UploadDecision,
+} from '../../core/delegations.ts';
 import { TufError } from '../../core/errors.ts';
 import type { IdentitySignatureVerifier } from '../../core/identity.ts';
 import { parseMetadata, readSignedDocument, type Envelope, type ParsedMetadata, type SignedDocument } from '../../core/metadata.ts';
@@ -23,7 +30,14 @@ import { appendAudit } from '../db/auditRepo.ts';
 import type { Db } from '../db/knex.ts';
 import { commitSynchronously, lockRoleForAsyncCommit } from '../db/locks.ts';
 import { getHead } from '../db/metadataRepo.ts';
-import { clearResignNeeded, closePending, listPending, listResignNeeded, pendingBySignedSha256, upsertPending } from '../db/projectsRepo.ts';
+import {
+  clearResignNeeded,
+  closePending,
+  listPending,
+  listResignNeeded,
+  pendingBySignedSha256,
+  upsertPending,
+} from '../db/projectsRepo.ts';
 import type { PendingUploadRow } from '../db/rows.ts';
 import type { BlobStore } from '../db/blobStore.ts';
 import { heldBlobs, putBlob } from '../db/targetsRepo.ts';
@@ -63,7 +77,14 @@ export interface MissingFile {
 export type UploadResult =
   | { status: 'published'; version: number; published: PublishedRole[] }
   // pending: fewer valid signatures than the threshold; awaiting_files: threshold met, files missing.
-  | { status: 'pending' | 'awaiting_files'; version: number; signatures: number; threshold: number; signedSha256: string; missingFiles: MissingFile[] };
+  | {
+      status: 'pending' | 'awaiting_files';
+      version: number;
+      signatures: number;
+      threshold: number;
+      signedSha256: string;
+      missingFiles: MissingFile[];
+    };
 
 /** Who may sign a project's role, as plain data a worker thread can verify against. */
 export interface SigningAuthority {
@@ -95,8 +116,10 @@ function checkFiles(candidate: ParsedMetadata<'targets'>, files: Map<string, Buf
   for (const [path, bytes] of files) {
     const entry = Object.prototype.hasOwnProperty.call(listed, path) ? listed[path] : undefined;
     if (!entry) throw new TufError('target_hash_mismatch', `file ${path} is not listed in the metadata`);
-    if (bytes.length !== entry.length) throw new TufError('target_hash_mismatch', `file ${path}: ${bytes.length} bytes, metadata says ${entry.length}`);
-    if (sha256Hex(bytes) !== entry.hashes.sha256) throw new TufError('target_hash_mismatch', `file ${path}: sha256 differs from the metadata`);
+    if (bytes.length !== entry.length)
+      throw new TufError('target_hash_mismatch', `file ${path}: ${bytes.length} bytes, metadata says ${entry.length}`);
+    if (sha256Hex(bytes) !== entry.hashes.sha256)
+      throw new TufError('target_hash_mismatch', `file ${path}: sha256 differs from the metadata`);
     if (entry.hashes.sha512 !== undefined && sha512Hex(bytes) !== entry.hashes.sha512) {
       throw new TufError('target_hash_mismatch', `file ${path}: sha512 differs from the metadata`);
     }
@@ -122,7 +145,11 @@ export class ProjectService {
     const found = await this.deps.current.delegationOf(db, project);
     if (!found) throw new TufError('not_bootstrapped', 'the repository is not bootstrapped yet');
     const { delegation } = found;
-    if (!delegation) throw new TufError('not_delegated', `project ${project} is not delegated to any maintainer; register first and wait for an admin's approval`);
+    if (!delegation)
+      throw new TufError(
+        'not_delegated',
+        `project ${project} is not delegated to any maintainer; register first and wait for an admin's approval`,
+      );
     return delegation;
   }
 
@@ -153,15 +180,25 @@ export class ProjectService {
   private async verifyAhead(verifier: MemoizedVerifier, envelope: Envelope, signedBytes: Buffer, delegation: Delegation): Promise<void> {
     const pool = this.deps.verifierPool;
     if (!pool) return;
-    const unknown = signaturesToVerify(envelope.signatures, delegation.keys, delegation.role).filter(({ key, signature }) => !verifier.knows(key, signature, signedBytes));
-    await Promise.all(unknown.map(async ({ key, signature }) => {
-      const verdict = await pool.verify(key, signature, signedBytes);
-      if (verdict !== null) verifier.remember(key, signature, signedBytes, verdict);
-    }));
+    const unknown = signaturesToVerify(envelope.signatures, delegation.keys, delegation.role).filter(
+      ({ key, signature }) => !verifier.knows(key, signature, signedBytes),
+    );
+    await Promise.all(
+      unknown.map(async ({ key, signature }) => {
+        const verdict = await pool.verify(key, signature, signedBytes);
+        if (verdict !== null) verifier.remember(key, signature, signedBytes, verdict);
+      }),
+    );
   }
 
   /** Core's decision on `envelope` (the candidate's signed bytes) against the delegation and version in `db`. */
-  private async decide(db: Db, project: string, candidate: ParsedMetadata<'targets'>, envelope: Envelope, verifier: MemoizedVerifier): Promise<{ decision: UploadDecision; actor: string }> {
+  private async decide(
+    db: Db,
+    project: string,
+    candidate: ParsedMetadata<'targets'>,
+    envelope: Envelope,
+    verifier: MemoizedVerifier,
+  ): Promise<{ decision: UploadDecision; actor: string }> {
     const delegation = await this.delegationFor(db, project);
     const head = await getHead(db, project);
     // A merged envelope has the candidate's signed bytes (unionSignatures checks): no re-parse.
@@ -226,10 +263,11 @@ export class ProjectService {
     await this.verifyAhead(verifier, head.envelope, head.signedBytes, delegation);
     const result = checkThreshold(head.envelope.signatures, head.signedBytes, delegation.keys, delegation.role, verifier);
     if (result.validKeyids.length === 0) {
-      throw new TufError('threshold_not_met', `${project} v${head.version}: no valid signature by an identity delegated for ${project}`, { verdicts: result.verdicts });
+      throw new TufError('threshold_not_met', `${project} v${head.version}: no valid signature by an identity delegated for ${project}`, {
+        verdicts: result.verdicts,
+      });
     }
   }
-
 
   /**
    * One file of an open upload (a pending version, `signedSha256` its signed bytes), read from
@@ -238,24 +276,36 @@ export class ProjectService {
    * The bytes are then hashed while staged and cut off at the listed length; once the last
    * missing file is held and the threshold met, the version is published.
    */
-  async receiveFile(project: string, signedSha256: string, path: string, source: Readable, opts: { contentLength: number | null; signal?: AbortSignal }): Promise<UploadResult> {
+  async receiveFile(
+    project: string,
+    signedSha256: string,
+    path: string,
+    source: Readable,
+    opts: { contentLength: number | null; signal?: AbortSignal },
+  ): Promise<UploadResult> {
     assertDelegatedRoleName(project);
     const row = await pendingBySignedSha256(this.deps.knex, project, signedSha256);
     if (row?.status === 'published') return this.alreadyPublished(project, row.version);
     if (!row || row.status !== 'pending') {
-      throw new TufError('upload_not_found', `no open upload of ${project} with signed sha256 ${signedSha256}${row?.reason ? ` (${row.reason})` : ''}: send its signed metadata first (POST /api/v1/projects/${project}/uploads)`);
+      throw new TufError(
+        'upload_not_found',
+        `no open upload of ${project} with signed sha256 ${signedSha256}${row?.reason ? ` (${row.reason})` : ''}: send its signed metadata first (POST /api/v1/projects/${project}/uploads)`,
+      );
     }
     // Stored only after the full check (tuf-js's round trip included): the model in linear time.
     const candidate = parseMetadata(row.envelope, 'targets', project, { roundTripChecked: true });
-    if (sha256Hex(candidate.signedBytes) !== signedSha256) throw new TufError('upload_not_found', `the open upload ${signedSha256} of ${project} does not read back to its signed bytes`);
+    if (sha256Hex(candidate.signedBytes) !== signedSha256)
+      throw new TufError('upload_not_found', `the open upload ${signedSha256} of ${project} does not read back to its signed bytes`);
     const listed = candidate.model.targets;
     const entry = Object.prototype.hasOwnProperty.call(listed, path) ? listed[path] : undefined;
-    if (!entry) throw new TufError('upload_not_found', `${project} v${candidate.version} (${signedSha256.slice(0, 16)}) does not list ${path}`);
+    if (!entry)
+      throw new TufError('upload_not_found', `${project} v${candidate.version} (${signedSha256.slice(0, 16)}) does not list ${path}`);
     const verifier = memoizedVerifier(this.deps.verifier);
     await this.decide(this.deps.knex, project, candidate, candidate.envelope, verifier);
     const sha256 = entry.hashes.sha256!;
     if (!(await heldBlobs(this.deps.knex, [sha256])).has(sha256)) {
-      if (entry.length > this.deps.maxTargetBytes) throw new TufError('target_too_large', `file ${path}: ${entry.length} bytes, over the limit of ${this.deps.maxTargetBytes}`);
+      if (entry.length > this.deps.maxTargetBytes)
+        throw new TufError('target_too_large', `file ${path}: ${entry.length} bytes, over the limit of ${this.deps.maxTargetBytes}`);
       if (opts.contentLength !== null && opts.contentLength !== entry.length) {
         throw new TufError('target_hash_mismatch', `file ${path}: ${opts.contentLength} bytes sent, its metadata lists ${entry.length}`);
       }
@@ -274,8 +324,13 @@ export class ProjectService {
   /** Listed files the repository does not hold yet, in the metadata's order. */
   private async missingFiles(db: Db, candidate: ParsedMetadata<'targets'>): Promise<MissingFile[]> {
     const entries = Object.entries(candidate.model.targets);
-    const held = await heldBlobs(db, entries.map(([, f]) => f.hashes.sha256!));
-    return entries.filter(([, f]) => !held.has(f.hashes.sha256!)).map(([path, f]) => ({ path, length: f.length, sha256: f.hashes.sha256! }));
+    const held = await heldBlobs(
+      db,
+      entries.map(([, f]) => f.hashes.sha256!),
+    );
+    return entries
+      .filter(([, f]) => !held.has(f.hashes.sha256!))
+      .map(([path, f]) => ({ path, length: f.length, sha256: f.hashes.sha256! }));
   }
 
   /** The answer for a version already published (by another request that brought the last file). */
@@ -291,7 +346,12 @@ export class ProjectService {
    * publishes when the threshold is met and every listed file is held; otherwise keeps (or leaves)
    * the version pending and says what it waits for.
    */
-  private async commitOrHold(project: string, candidate: ParsedMetadata<'targets'>, incoming: Envelope | null, verifier: MemoizedVerifier): Promise<UploadResult> {
+  private async commitOrHold(
+    project: string,
+    candidate: ParsedMetadata<'targets'>,
+    incoming: Envelope | null,
+    verifier: MemoizedVerifier,
+  ): Promise<UploadResult> {
     const signedSha256 = sha256Hex(candidate.signedBytes);
     // The role commit holds the publishing lock shared (many commit at once) and the role's own
     // lock; snapshot and timestamp follow in a publication round that covers every commit made
@@ -303,14 +363,27 @@ export class ProjectService {
       const open = await listPending(tx.db, project);
       const pending = open.find((p) => p.signed_sha256 === signedSha256);
       if (!pending && incoming === null) return { status: 'closed' } as const;
-      const merged = pending ? unionSignatures(pending.envelope as unknown as Envelope, incoming ?? (pending.envelope as unknown as Envelope)) : incoming!;
+      const merged = pending
+        ? unionSignatures(pending.envelope as unknown as Envelope, incoming ?? (pending.envelope as unknown as Envelope))
+        : incoming!;
       const { decision, actor } = await this.decide(tx.db, project, candidate, merged, verifier);
       const kept = validSignaturesOnly(merged, decision.validKeyids);
       const missingFiles = await this.missingFiles(tx.db, candidate);
       const tooLarge = missingFiles.find((f) => f.length > this.deps.maxTargetBytes);
-      if (tooLarge) throw new TufError('target_too_large', `file ${tooLarge.path}: ${tooLarge.length} bytes, over the limit of ${this.deps.maxTargetBytes}`);
+      if (tooLarge)
+        throw new TufError(
+          'target_too_large',
+          `file ${tooLarge.path}: ${tooLarge.length} bytes, over the limit of ${this.deps.maxTargetBytes}`,
+        );
       if (!decision.publish || missingFiles.length > 0) {
-        const held = { status: decision.publish ? 'awaiting_files' : 'pending', version: candidate.version, signatures: decision.validKeyids.length, threshold: decision.threshold, signedSha256, missingFiles } as const;
+        const held = {
+          status: decision.publish ? 'awaiting_files' : 'pending',
+          version: candidate.version,
+          signatures: decision.validKeyids.length,
+          threshold: decision.threshold,
+          signedSha256,
+          missingFiles,
+        } as const;
         if (incoming === null) return held; // a file arrived, nothing else changed
         // Answered without a snapshot: this commit must be durable on its own.
         await commitSynchronously(tx.db);

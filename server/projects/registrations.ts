@@ -5,7 +5,16 @@ import { verifyRegistration } from '../../core/delegations.ts';
 import { TufError } from '../../core/errors.ts';
 import type { IdentitySignatureVerifier } from '../../core/identity.ts';
 import type { CompetingRegistrationJson, ProjectRegistrationsJson, RegistrationJson, RegistrationListJson } from '../../core/apiTypes.ts';
-import { assertProjectNameAvailable, contestedProjects, isContested, normalizeProjectName, reservedProjectNames, separatorVariants, type KnownName, type PendingClaim } from '../../core/projectNames.ts';
+import {
+  assertProjectNameAvailable,
+  contestedProjects,
+  isContested,
+  normalizeProjectName,
+  reservedProjectNames,
+  separatorVariants,
+  type KnownName,
+  type PendingClaim,
+} from '../../core/projectNames.ts';
 import { assertDelegatedRoleName } from '../../core/names.ts';
 import { appendAudit } from '../db/auditRepo.ts';
 import type { Db } from '../db/knex.ts';
@@ -40,7 +49,13 @@ function claimOf(r: RegistrationRow): PendingClaim {
   return { id: Number(r.id), project: r.project, identity: r.identity, issuer: r.issuer, requestedAt: r.requested_at.toISOString() };
 }
 
-const competingView = (c: PendingClaim): CompetingRegistrationJson => ({ id: c.id, project: c.project, identity: c.identity, issuer: c.issuer, requestedAt: c.requestedAt });
+const competingView = (c: PendingClaim): CompetingRegistrationJson => ({
+  id: c.id,
+  project: c.project,
+  identity: c.identity,
+  issuer: c.issuer,
+  requestedAt: c.requestedAt,
+});
 
 /** A registration as the API shows it; `pendingLike` are the pending registrations for the same (normalized) project. */
 export function registrationView(r: RegistrationRow, pendingLike: RegistrationRow[] = []): RegistrationJson {
@@ -100,14 +115,25 @@ export class RegistrationService {
       const like = await pendingRegistrationsLike(trx, request.project);
       const mine = like.find((r) => r.project === request.project && r.identity === request.identity && r.issuer === request.issuer);
       if (mine) return { row: mine, created: false, pendingLike: like }; // asked already: the first request stands
-      assertProjectNameAvailable(request.project, { reserved, known: like.map((r) => ({ name: r.project, source: 'registration' as const })) });
+      assertProjectNameAvailable(request.project, {
+        reserved,
+        known: like.map((r) => ({ name: r.project, source: 'registration' as const })),
+      });
       const inserted = await insertRegistration(trx, { ...request, signature });
       if (!inserted.created) return { row: inserted.row, created: false, pendingLike: like };
       if ((await countPendingByIdentity(trx, request.identity, request.issuer)) > maxPerIdentity) {
-        throw new TufError('registration_limit_identity', `${request.identity} at ${request.issuer} already has ${maxPerIdentity} pending registrations; wait until the admins decide on them`, { limit: maxPerIdentity });
+        throw new TufError(
+          'registration_limit_identity',
+          `${request.identity} at ${request.issuer} already has ${maxPerIdentity} pending registrations; wait until the admins decide on them`,
+          { limit: maxPerIdentity },
+        );
       }
       if (like.length >= maxPerProject) {
-        throw new TufError('registration_limit_project', `project ${request.project} already has ${like.length} pending registrations, the most it may have; the admins must decide on them first`, { limit: maxPerProject });
+        throw new TufError(
+          'registration_limit_project',
+          `project ${request.project} already has ${like.length} pending registrations, the most it may have; the admins must decide on them first`,
+          { limit: maxPerProject },
+        );
       }
       await appendAudit(trx, {
         actor: `identity:${request.identity}`,
@@ -129,7 +155,10 @@ export class RegistrationService {
       const key = normalizeProjectName(r.project);
       byName.set(key, [...(byName.get(key) ?? []), r]);
     }
-    const contested = [...contestedProjects(pending.map(claimOf))].map(([, claims]) => ({ project: claims[0]!.project, registrations: claims.map(competingView) }));
+    const contested = [...contestedProjects(pending.map(claimOf))].map(([, claims]) => ({
+      project: claims[0]!.project,
+      registrations: claims.map(competingView),
+    }));
     return {
       registrations: rows.map((r) => registrationView(r, byName.get(normalizeProjectName(r.project)) ?? [])),
       contested,

@@ -49,7 +49,10 @@ export class PublicationGroup<R> {
         const target = batch.reduce((max, w) => (w.seq > max ? w.seq : max), 0n);
         let outcome: RoundOutcome<R>;
         try {
-          outcome = await this.round(target, batch.map((w) => w.reason));
+          outcome = await this.round(
+            target,
+            batch.map((w) => w.reason),
+          );
         } catch (err) {
           this.waiting = this.waiting.filter((w) => !batch.includes(w));
           for (const w of batch) w.reject(err);

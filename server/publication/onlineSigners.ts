@@ -49,8 +49,12 @@ export class OnlineSigners {
     for (const signer of [...this.signers[role]].reverse()) {
       const keyid = keyids.find((id) => {
         const key = Object.hasOwn(root.keys, id) ? root.keys[id] : undefined;
-        return key && key.keyType === signer.publicKey.keytype && key.scheme === signer.publicKey.scheme &&
-          key.keyVal.public === signer.publicKey.keyval.public;
+        return (
+          key &&
+          key.keyType === signer.publicKey.keytype &&
+          key.scheme === signer.publicKey.scheme &&
+          key.keyVal.public === signer.publicKey.keyval.public
+        );
       });
       if (keyid) return { keyid, publicKey: signer.publicKey, sign: (m) => signer.sign(m) };
     }

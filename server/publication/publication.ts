@@ -80,7 +80,10 @@ export class Publication {
     return outcome.value;
   }
 
-  private async run<T>(mode: LockMode | 'try-exclusive', work: (tx: PublicationTx) => Promise<T>): Promise<{ acquired: false } | { acquired: true; value: T }> {
+  private async run<T>(
+    mode: LockMode | 'try-exclusive',
+    work: (tx: PublicationTx) => Promise<T>,
+  ): Promise<{ acquired: false } | { acquired: true; value: T }> {
     const announced: PublishedFile[] = [];
     const outcome = await this.deps.knex.transaction(async (trx) => {
       if (!(await takePublishLock(trx, mode))) return { acquired: false as const };
@@ -137,7 +140,8 @@ export class Publication {
   private async publishUncovered(tx: PublicationTx, reason: string): Promise<{ covers: bigint; published: PublishedRole[] } | null> {
     const upto = await maxSnapshotChangeSeq(tx.db);
     const head = await snapshotHeadInfo(tx.db);
-    if (head && head.covers_seq !== null && BigInt(upto) <= BigInt(head.covers_seq)) return { covers: BigInt(head.covers_seq), published: [] };
+    if (head && head.covers_seq !== null && BigInt(upto) <= BigInt(head.covers_seq))
+      return { covers: BigInt(head.covers_seq), published: [] };
     if (!(await this.deps.current.isBootstrapped(tx.db))) return null;
     const known: SnapshotState = { upto, head };
     const signed = await signSnapshotAndTimestamp(await this.signingContext(tx.db, reason), known);

@@ -32,23 +32,52 @@ export interface SigningContext {
   onSnapshot?: (seconds: number, bytes: number, entries: number) => void;
 }
 
-async function store(ctx: SigningContext, role: OnlineRole, version: number, expires: string, bytes: Buffer, coversSeq?: string): Promise<PublishedFile> {
+async function store(
+  ctx: SigningContext,
+  role: OnlineRole,
+  version: number,
+  expires: string,
+  bytes: Buffer,
+  coversSeq?: string,
+): Promise<PublishedFile> {
   const sha256 = sha256Hex(bytes);
-  await insertMetadataVersion(ctx.db, { role, version, bytes, sha256, expires: new Date(expires), ...(coversSeq !== undefined ? { coversSeq } : {}) });
-  await appendAudit(ctx.db, { actor: ctx.actor, action: `${role}.signed`, role, version, details: { reason: ctx.reason, instance: INSTANCE } });
+  await insertMetadataVersion(ctx.db, {
+    role,
+    version,
+    bytes,
+    sha256,
+    expires: new Date(expires),
+    ...(coversSeq !== undefined ? { coversSeq } : {}),
+  });
+  await appendAudit(ctx.db, {
+    actor: ctx.actor,
+    action: `${role}.signed`,
+    role,
+    version,
+    details: { reason: ctx.reason, instance: INSTANCE },
+  });
   return { role, version, file: { bytes, sha256, expires: new Date(expires) } };
 }
 
 /** The role's next version (after `current`, when the caller read it in this transaction) and expiry. */
 async function nextVersion(ctx: SigningContext, role: OnlineRole, current?: number): Promise<{ version: number; expires: string }> {
-  const head = current === undefined ? (await getHead(ctx.db, role))?.version ?? 0 : current;
+  const head = current === undefined ? ((await getHead(ctx.db, role))?.version ?? 0) : current;
   const lifetime = role === 'snapshot' ? ctx.snapshotExpirySeconds : ctx.timestampExpirySeconds;
   return { version: head + 1, expires: expiresAfter(ctx.clock.now(), lifetime) };
 }
 
-async function signTimestamp(ctx: SigningContext, snapshotVersion: number, snapshotBytes: Buffer, snapshotSha256?: string): Promise<PublishedFile> {
+async function signTimestamp(
+  ctx: SigningContext,
+  snapshotVersion: number,
+  snapshotBytes: Buffer,
+  snapshotSha256?: string,
+): Promise<PublishedFile> {
   const { version, expires } = await nextVersion(ctx, 'timestamp');
-  const entry: MetaEntry = { version: snapshotVersion, length: snapshotBytes.length, hashes: { sha256: snapshotSha256 ?? sha256Hex(snapshotBytes) } };
+  const entry: MetaEntry = {
+    version: snapshotVersion,
+    length: snapshotBytes.length,
+    hashes: { sha256: snapshotSha256 ?? sha256Hex(snapshotBytes) },
+  };
   const envelope = await signEnvelope(buildTimestampSigned(version, expires, entry), [await ctx.signers.signerFor('timestamp', ctx.root)]);
   return store(ctx, 'timestamp', version, expires, servedBytes(envelope));
 }
@@ -58,7 +87,9 @@ export async function signSnapshotAndTimestamp(ctx: SigningContext, known?: Snap
   const started = process.hrtime.bigint();
   const built = await ctx.snapshotMeta.build(ctx.db, known);
   const { version, expires } = await nextVersion(ctx, 'snapshot', known ? (known.head?.version ?? 0) : undefined);
-  const bytes = await signSnapshotBytes(snapshotSignedBytes(version, expires, built.metaText), [await ctx.signers.signerFor('snapshot', ctx.root)]);
+  const bytes = await signSnapshotBytes(snapshotSignedBytes(version, expires, built.metaText), [
+    await ctx.signers.signerFor('snapshot', ctx.root),
+  ]);
   const snapshot = await store(ctx, 'snapshot', version, expires, bytes, built.coversSeq);
   built.remember(version, snapshot.file!.sha256);
   ctx.onSnapshot?.(Number(process.hrtime.bigint() - started) / 1e9, bytes.length, built.size);

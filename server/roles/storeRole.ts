@@ -14,7 +14,10 @@ export async function targetRecordsWithFiles(db: Db, targets: ParsedMetadata<'ta
   for (const [path, file] of Object.entries(targets.model.targets)) {
     const sha256 = file.hashes.sha256!;
     if (!(await blobExists(db, sha256))) {
-      throw new TufError('target_file_missing', `target ${path}: upload its file (sha256 ${sha256}) with or before the metadata`, { path, sha256 });
+      throw new TufError('target_file_missing', `target ${path}: upload its file (sha256 ${sha256}) with or before the metadata`, {
+        path,
+        sha256,
+      });
     }
     const custom = file.unrecognizedFields.custom as Record<string, unknown> | undefined;
     records.push({ path, length: file.length, hashes: file.hashes, ...(custom ? { custom } : {}) });
@@ -34,7 +37,12 @@ export interface StoredRole {
  * Stores `doc` as role `role`, served with `envelope`'s signatures (the document's own unless the
  * caller kept only some). The caller has verified it and holds the locks.
  */
-export async function storeTargetsVersion(db: Db, role: string, doc: ParsedMetadata<'targets'>, envelope: Envelope = doc.envelope): Promise<StoredRole> {
+export async function storeTargetsVersion(
+  db: Db,
+  role: string,
+  doc: ParsedMetadata<'targets'>,
+  envelope: Envelope = doc.envelope,
+): Promise<StoredRole> {
   const records = await targetRecordsWithFiles(db, doc);
   const bytes = servedBytes(envelope);
   const sha256 = sha256Hex(bytes);

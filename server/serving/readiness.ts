@@ -34,13 +34,15 @@ async function readiness(deps: ReadinessDeps): Promise<Readiness> {
   checks.bootstrapped = root ? { ok: true } : { ok: false, detail: 'no root yet: run the key ceremony and bootstrap' };
   const ts = deps.cache.head('timestamp');
   const remaining = ts ? Math.round((ts.expires.getTime() - deps.clock.now().getTime()) / 1000) : -1;
-  checks.timestamp = ts && remaining >= deps.readyMinTimestampRemainingSeconds
-    ? { ok: true, detail: `expires in ${remaining} s` }
-    : { ok: false, detail: ts ? `timestamp expires in ${remaining} s` : 'no timestamp yet' };
+  checks.timestamp =
+    ts && remaining >= deps.readyMinTimestampRemainingSeconds
+      ? { ok: true, detail: `expires in ${remaining} s` }
+      : { ok: false, detail: ts ? `timestamp expires in ${remaining} s` : 'no timestamp yet' };
   // Offline roles close to expiry are a warning, not a reason to stop serving; expired ones are.
   const offline = offlineExpiry(deps.cache, deps.clock, deps.expiryWarningSeconds);
   const expired = offline.filter((o) => o.expired);
-  checks.offlineRoles = expired.length === 0 ? { ok: true } : { ok: false, detail: `${expired.map((o) => o.role).join(' and ')} expired: run a ceremony` };
+  checks.offlineRoles =
+    expired.length === 0 ? { ok: true } : { ok: false, detail: `${expired.map((o) => o.role).join(' and ')} expired: run a ceremony` };
   const warnings = offline
     .filter((o) => o.warning && !o.expired)
     .map((o) => `${o.role} v${o.version} expires in ${Math.floor(o.expiresInSeconds / 86_400)} days (${o.expires}): schedule a ceremony`);

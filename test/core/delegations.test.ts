@@ -51,7 +51,11 @@ const refusedWith = (code: TufErrorCode) => (e: unknown) => isTufError(e, code);
 // A fake signature scheme, and the verifiers that check it.
 
 const fakeSig = (keyid: string, bytes: Uint8Array) => sha256Hex(Buffer.from(`fake:${keyid}:${sha256Hex(bytes)}`));
-const signAs = (m: Maintainer, bytes: Uint8Array): SignatureJson => ({ keyid: idOf(m), sig: fakeSig(idOf(m), bytes), bundle: { fake: true } });
+const signAs = (m: Maintainer, bytes: Uint8Array): SignatureJson => ({
+  keyid: idOf(m),
+  sig: fakeSig(idOf(m), bytes),
+  bundle: { fake: true },
+});
 
 /** Records what it was asked, so tests can tell whether cryptography ran at all. */
 function fakeVerifier(): SignatureVerifier & { calls: number } {
@@ -86,7 +90,11 @@ function fakeIdentityVerifier(): IdentitySignatureVerifier & { calls: number } {
 // Fixtures: top-level targets with delegations, and project role candidates.
 
 const topSigned = (version = 1): JsonObject =>
-  buildTargetsSigned({ version, expires: expiresAfter(NOW, 365 * DAY), targets: { 'sigstore/trusted_root.json': describeTarget(Buffer.from('{}')) } });
+  buildTargetsSigned({
+    version,
+    expires: expiresAfter(NOW, 365 * DAY),
+    targets: { 'sigstore/trusted_root.json': describeTarget(Buffer.from('{}')) },
+  });
 
 /** tuf-js's model of a top-level targets `signed`, as the server holds it. */
 const model = (signed: JsonObject): Targets => parseMetadata({ signed, signatures: [] }, 'targets').model;
@@ -99,7 +107,9 @@ function delegationFor(maintainers: Maintainer[], threshold: number, project = '
 
 const pkg = (name = 'demo/demo-1.0.tgz'): Record<string, TargetEntry> => ({ [name]: describeTarget(Buffer.from(name)) });
 
-function projectSigned(opts: { version?: number; expires?: string; targets?: Record<string, TargetEntry>; delegations?: JsonObject } = {}): JsonObject {
+function projectSigned(
+  opts: { version?: number; expires?: string; targets?: Record<string, TargetEntry>; delegations?: JsonObject } = {},
+): JsonObject {
   return buildTargetsSigned({
     version: opts.version ?? 1,
     expires: opts.expires ?? expiresAfter(NOW, 30 * DAY),
@@ -114,7 +124,11 @@ function candidate(signed: JsonObject, signers: Maintainer[], extra: SignatureJs
   return parseMetadata({ signed, signatures: [...signers.map((m) => signAs(m, bytes)), ...extra] }, 'targets');
 }
 
-function upload(c: ParsedMetadata<'targets'>, delegation: Delegation, opts: { currentVersion?: number | null; now?: Date; verifier?: SignatureVerifier } = {}) {
+function upload(
+  c: ParsedMetadata<'targets'>,
+  delegation: Delegation,
+  opts: { currentVersion?: number | null; now?: Date; verifier?: SignatureVerifier } = {},
+) {
   return verifyProjectUpload({
     candidate: c,
     delegation,
@@ -140,7 +154,8 @@ test('findDelegation: the role, its keys only, its paths, and tuf-js path matchi
   assert.deepEqual(d.keys[idOf(alice)], identityKey(alice.identity, alice.issuer));
   assert.deepEqual(d.paths, ['demo/*']);
   assert.equal(d.isDelegatedPath('demo/demo-1.0.tgz'), true);
-  for (const outside of ['other/x', 'demo', 'demox/a', 'demo/sub/file', 'x/demo/a']) assert.equal(d.isDelegatedPath(outside), false, outside);
+  for (const outside of ['other/x', 'demo', 'demox/a', 'demo/sub/file', 'x/demo/a'])
+    assert.equal(d.isDelegatedPath(outside), false, outside);
 
   assert.equal(findDelegation(targets, 'missing'), null);
   assert.equal(findDelegation(model(topSigned()), 'demo'), null, 'targets without delegations');
@@ -184,7 +199,7 @@ test('withDelegation: delegates <project>/* to the identities, terminating, and 
   const snapshot = structuredClone(before);
   const next = withDelegation(before, 'demo', [alice, bob], 1);
   assert.deepEqual(before, snapshot, 'input not mutated');
-  assert.equal(next.version, 4, 'version and expiry are the caller\'s to set');
+  assert.equal(next.version, 4, "version and expiry are the caller's to set");
   assert.equal(next.expires, before.expires);
   assert.deepEqual(next.targets, before.targets);
   assert.deepEqual(next.delegations, {
@@ -213,7 +228,23 @@ test('withDelegation: threshold between 1 and the number of distinct identities'
 });
 
 test('withDelegation: refuses bad role names and bad identities', () => {
-  for (const name of ['', 'Demo', 'root', 'targets', 'snapshot', 'timestamp', '12', '1.5', 'a..b', '-demo', 'demo-', 'de mo', 'de/mo', 'x'.repeat(65), '__proto__']) {
+  for (const name of [
+    '',
+    'Demo',
+    'root',
+    'targets',
+    'snapshot',
+    'timestamp',
+    '12',
+    '1.5',
+    'a..b',
+    '-demo',
+    'demo-',
+    'de mo',
+    'de/mo',
+    'x'.repeat(65),
+    '__proto__',
+  ]) {
     assert.throws(() => withDelegation(topSigned(), name, [alice], 1), refusedWith('bad_role_name'), name);
   }
   for (const m of [
@@ -232,8 +263,14 @@ test('withDelegation: replaces an existing delegation of the same name and prune
   signed = withDelegation(signed, 'other', [bob], 1);
   signed = withDelegation(signed, 'demo', [carol], 1);
   const delegations = signed.delegations as { keys: JsonObject; roles: JsonObject[] };
-  assert.deepEqual(delegations.roles.map((r) => r.name), ['other', 'demo']);
-  assert.deepEqual(delegations.roles.find((r) => r.name === 'demo'), { name: 'demo', keyids: [idOf(carol)], threshold: 1, paths: ['demo/*'], terminating: true });
+  assert.deepEqual(
+    delegations.roles.map((r) => r.name),
+    ['other', 'demo'],
+  );
+  assert.deepEqual(
+    delegations.roles.find((r) => r.name === 'demo'),
+    { name: 'demo', keyids: [idOf(carol)], threshold: 1, paths: ['demo/*'], terminating: true },
+  );
   // alice was only demo's: gone. bob still serves "other": kept.
   assert.deepEqual(Object.keys(delegations.keys).sort(), [idOf(bob), idOf(carol)].sort());
   const d = findDelegation(model(signed), 'demo');
@@ -247,7 +284,10 @@ test('withoutDelegation: removes the role, prunes its unshared keys, refuses wha
   const next = withoutDelegation(signed, 'demo');
   assert.deepEqual(signed, snapshot, 'input not mutated');
   const delegations = next.delegations as { keys: JsonObject; roles: JsonObject[] };
-  assert.deepEqual(delegations.roles.map((r) => r.name), ['other']);
+  assert.deepEqual(
+    delegations.roles.map((r) => r.name),
+    ['other'],
+  );
   assert.deepEqual(Object.keys(delegations.keys), [idOf(bob)]);
   assert.equal(findDelegation(model(next), 'demo'), null);
   const empty = withoutDelegation(next, 'other');
@@ -306,7 +346,11 @@ test('upload: no valid signature by a delegated identity is threshold_not_met, w
   ];
   for (const signatures of cases) {
     const c = parseMetadata({ signed, signatures }, 'targets');
-    assert.throws(() => upload(c, d), (e: unknown) => isTufError(e, 'threshold_not_met') && Array.isArray(e.details?.verdicts), JSON.stringify(signatures));
+    assert.throws(
+      () => upload(c, d),
+      (e: unknown) => isTufError(e, 'threshold_not_met') && Array.isArray(e.details?.verdicts),
+      JSON.stringify(signatures),
+    );
   }
   const err = (() => {
     try {
@@ -356,7 +400,11 @@ test('upload: the version must be exactly current + 1 (version_not_next), before
     [5, 3], // skip
   ];
   for (const [version, currentVersion] of cases) {
-    assert.throws(() => upload(candidate(projectSigned({ version }), [alice]), d, { currentVersion }), refusedWith('version_not_next'), `${version} after ${currentVersion}`);
+    assert.throws(
+      () => upload(candidate(projectSigned({ version }), [alice]), d, { currentVersion }),
+      refusedWith('version_not_next'),
+      `${version} after ${currentVersion}`,
+    );
   }
   assert.equal(upload(candidate(projectSigned({ version: 4 }), [alice]), d, { currentVersion: 3 }).publish, true);
   assert.throws(
@@ -422,7 +470,14 @@ test('upload with real ed25519 keys (classicKeyVerifier): threshold counts disti
   const run = async (signers: Signer[], mutate?: (e: Envelope) => Envelope) => {
     let env = await signEnvelope(signed, signers);
     if (mutate) env = mutate(env);
-    return verifyProjectUpload({ candidate: parseMetadata(env, 'targets'), delegation: d, currentVersion: null, now: NOW, verifier: classicKeyVerifier, maxExpirySeconds: MAX_EXPIRY });
+    return verifyProjectUpload({
+      candidate: parseMetadata(env, 'targets'),
+      delegation: d,
+      currentVersion: null,
+      now: NOW,
+      verifier: classicKeyVerifier,
+      maxExpirySeconds: MAX_EXPIRY,
+    });
   };
   await assert.rejects(run([outsider]), refusedWith('threshold_not_met'));
   const one = await run([k1, outsider]);
@@ -433,20 +488,38 @@ test('upload with real ed25519 keys (classicKeyVerifier): threshold counts disti
   const otherBytes = await signEnvelope({ ...signed, version: 2 }, [k2]);
   const forged = await run([k1], (e) => ({ ...e, signatures: [...e.signatures, otherBytes.signatures[0]!] }));
   assert.equal(forged.publish, false);
-  assert.deepEqual(forged.verdicts.map((v) => v.valid), [true, false]);
+  assert.deepEqual(
+    forged.verdicts.map((v) => v.valid),
+    [true, false],
+  );
   // parseMetadata refuses a doubled signature outright; even if one slipped through, k1 twice is one keyid.
   const env = await signEnvelope(signed, [k1]);
   const doubled = { ...env, signatures: [env.signatures[0]!, { ...env.signatures[0]! }] };
   assert.throws(() => parseMetadata(doubled, 'targets'), refusedWith('duplicate_signature'));
   const parsed = parseMetadata(env, 'targets');
   const sneaked: ParsedMetadata<'targets'> = { ...parsed, envelope: doubled };
-  const decision = verifyProjectUpload({ candidate: sneaked, delegation: d, currentVersion: null, now: NOW, verifier: classicKeyVerifier, maxExpirySeconds: MAX_EXPIRY });
+  const decision = verifyProjectUpload({
+    candidate: sneaked,
+    delegation: d,
+    currentVersion: null,
+    now: NOW,
+    verifier: classicKeyVerifier,
+    maxExpirySeconds: MAX_EXPIRY,
+  });
   assert.equal(decision.publish, false);
   assert.deepEqual(decision.validKeyids, [k1.keyid]);
   // Identity keys never verify with the classic verifier: fail closed, no exception.
   const idDelegation = delegationFor([alice], 1);
   assert.throws(
-    () => verifyProjectUpload({ candidate: candidate(signed, [alice]), delegation: idDelegation, currentVersion: null, now: NOW, verifier: classicKeyVerifier, maxExpirySeconds: MAX_EXPIRY }),
+    () =>
+      verifyProjectUpload({
+        candidate: candidate(signed, [alice]),
+        delegation: idDelegation,
+        currentVersion: null,
+        now: NOW,
+        verifier: classicKeyVerifier,
+        maxExpirySeconds: MAX_EXPIRY,
+      }),
     refusedWith('threshold_not_met'),
   );
 });
@@ -466,7 +539,11 @@ test('unionSignatures: merges by keyid (first envelope wins), refuses different 
   // Same content in another key order is the same canonical bytes.
   const reordered = Object.fromEntries(Object.entries(signed).reverse()) as JsonObject;
   assert.equal(unionSignatures(a, { signed: reordered, signatures: [] }).signatures.length, 2);
-  for (const other of [{ ...signed, version: 2 }, { ...signed, targets: {} }, { ...signed, extra: null }]) {
+  for (const other of [
+    { ...signed, version: 2 },
+    { ...signed, targets: {} },
+    { ...signed, extra: null },
+  ]) {
     assert.throws(() => unionSignatures(a, { signed: other as JsonObject, signatures: [] }), refusedWith('signed_mismatch'));
   }
 });
@@ -485,7 +562,10 @@ test('validSignaturesOnly: keeps exactly the signatures of the valid keyids, in 
   const c = parseMetadata(env, 'targets');
   const decision = upload(c, d);
   assert.equal(decision.publish, false);
-  assert.deepEqual(validSignaturesOnly(env, decision.validKeyids).signatures.map((s) => s.keyid), [idOf(alice), idOf(carol)]);
+  assert.deepEqual(
+    validSignaturesOnly(env, decision.validKeyids).signatures.map((s) => s.keyid),
+    [idOf(alice), idOf(carol)],
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -493,14 +573,23 @@ test('validSignaturesOnly: keeps exactly the signatures of the valid keyids, in 
 
 function registration(m: Maintainer, project = 'demo', at = NOW, signer: Maintainer = m) {
   const signed = registrationSigned(project, m, at);
-  return { signed, signatures: [signAs(signer, canonicalBytes(signed))] } as unknown as JsonObject & { signed: JsonObject; signatures: SignatureJson[] };
+  return { signed, signatures: [signAs(signer, canonicalBytes(signed))] } as unknown as JsonObject & {
+    signed: JsonObject;
+    signatures: SignatureJson[];
+  };
 }
 const SKEW = 300;
 const register = (value: unknown, verifier = fakeIdentityVerifier(), now = NOW) => verifyRegistration(value, now, verifier, SKEW);
 
 test('registrationSigned: the fields in order, time without milliseconds; validates name and identity', () => {
   const signed = registrationSigned('demo', alice, new Date('2026-11-24T12:00:00.789Z'));
-  assert.deepEqual(signed, { _type: 'registration', project: 'demo', identity: alice.identity, issuer: alice.issuer, requested_at: '2026-11-24T12:00:00Z' });
+  assert.deepEqual(signed, {
+    _type: 'registration',
+    project: 'demo',
+    identity: alice.identity,
+    issuer: alice.issuer,
+    requested_at: '2026-11-24T12:00:00Z',
+  });
   assert.throws(() => registrationSigned('Demo', alice, NOW), refusedWith('bad_role_name'));
   assert.throws(() => registrationSigned('root', alice, NOW), refusedWith('bad_role_name'));
   assert.throws(() => registrationSigned('demo', { ...alice, identity: '' }, NOW), refusedWith('malformed'));
@@ -576,7 +665,7 @@ test('verifyRegistration: refuses missing, ill-typed and extra fields in signed'
   assert.throws(() => register(withSigned({ ...base.signed, project: 'Demo' })), refusedWith('bad_role_name'));
 });
 
-test('verifyRegistration: refuses a request too far from the server\'s time (stale_request)', () => {
+test("verifyRegistration: refuses a request too far from the server's time (stale_request)", () => {
   const verifier = fakeIdentityVerifier();
   for (const offset of [-(SKEW + 1), SKEW + 1, -DAY, 365 * DAY]) {
     const req = registration(alice, 'demo', new Date(NOW.getTime() + offset * 1000));
@@ -598,10 +687,16 @@ test('verifyRegistration: refuses a signature by another identity, or over other
   assert.throws(() => register({ ...req, signed: { ...req.signed, issuer: 'https://other.example' } }), refusedWith('threshold_not_met'));
   // A keyid in the signature does not choose the key: it is always the named identity's.
   const bobs = registration(bob);
-  assert.throws(() => register({ ...bobs, signatures: [{ ...bobs.signatures[0]!, keyid: idOf(alice) }], signed: req.signed }), refusedWith('threshold_not_met'));
+  assert.throws(
+    () => register({ ...bobs, signatures: [{ ...bobs.signatures[0]!, keyid: idOf(alice) }], signed: req.signed }),
+    refusedWith('threshold_not_met'),
+  );
   assert.throws(() => register({ ...req, signatures: [{ ...req.signatures[0]!, sig: 'ab' }] }), refusedWith('threshold_not_met'));
   // The refusal says who should have signed (users read this).
-  assert.throws(() => register(registration(alice, 'demo', NOW, bob)), (e: unknown) => isTufError(e) && e.message.includes(alice.identity) && e.message.includes(alice.issuer));
+  assert.throws(
+    () => register(registration(alice, 'demo', NOW, bob)),
+    (e: unknown) => isTufError(e) && e.message.includes(alice.identity) && e.message.includes(alice.issuer),
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -640,30 +735,30 @@ test('changedDelegations: the same keyid with other key content is a change', ()
   const v1 = withDelegation(topSigned(), 'demo', [alice], 1);
   const v2 = structuredClone(v1);
   // Keyids are taken as given when reading: a new key under the old keyid must not go unnoticed.
-  (v2.delegations as { keys: Record<string, JsonObject> }).keys[idOf(alice)] = identityKey('mallory@example.com', ISSUER) as unknown as JsonObject;
+  (v2.delegations as { keys: Record<string, JsonObject> }).keys[idOf(alice)] = identityKey(
+    'mallory@example.com',
+    ISSUER,
+  ) as unknown as JsonObject;
   assert.deepEqual(changedDelegations(model(v1), model(v2)), ['demo']);
 });
 
-test(
-  'changedDelegations: a change of path_hash_prefixes is a change of paths',
-  () => {
-    const byPrefix = (prefixes: string[]) => {
-      const signed = withDelegation(topSigned(), 'demo', [alice], 1);
-      const role = (signed.delegations as { roles: JsonObject[] }).roles[0]!;
-      delete role.paths;
-      role.path_hash_prefixes = prefixes;
-      return model(signed);
-    };
-    // tuf-js (and resignReason) see different delegated paths...
-    const target = 'demo/demo-1.0.tgz';
-    const prefix = sha256Hex(Buffer.from(target)).slice(0, 2);
-    const other = prefix === '00' ? '01' : '00';
-    assert.equal(findDelegation(byPrefix([prefix]), 'demo')!.isDelegatedPath(target), true);
-    assert.equal(findDelegation(byPrefix([other]), 'demo')!.isDelegatedPath(target), false);
-    // ...so the review after a new targets version must look at this role.
-    assert.deepEqual(changedDelegations(byPrefix([prefix]), byPrefix([other])), ['demo']);
-  },
-);
+test('changedDelegations: a change of path_hash_prefixes is a change of paths', () => {
+  const byPrefix = (prefixes: string[]) => {
+    const signed = withDelegation(topSigned(), 'demo', [alice], 1);
+    const role = (signed.delegations as { roles: JsonObject[] }).roles[0]!;
+    delete role.paths;
+    role.path_hash_prefixes = prefixes;
+    return model(signed);
+  };
+  // tuf-js (and resignReason) see different delegated paths...
+  const target = 'demo/demo-1.0.tgz';
+  const prefix = sha256Hex(Buffer.from(target)).slice(0, 2);
+  const other = prefix === '00' ? '01' : '00';
+  assert.equal(findDelegation(byPrefix([prefix]), 'demo')!.isDelegatedPath(target), true);
+  assert.equal(findDelegation(byPrefix([other]), 'demo')!.isDelegatedPath(target), false);
+  // ...so the review after a new targets version must look at this role.
+  assert.deepEqual(changedDelegations(byPrefix([prefix]), byPrefix([other])), ['demo']);
+});
 
 test('resignReason: null while the published role meets its delegation; otherwise why not', () => {
   const v1 = withDelegation(topSigned(), 'demo', [alice, bob], 1);

@@ -25,7 +25,8 @@ function cases(): { file: string; sig: SignatureJson; key: TufKey; signed: Envel
     for (const sig of env.signatures) out.push({ file, sig, key: keys[sig.keyid]!, signed: env.signed });
   }
   const targets = load('targets.json');
-  for (const sig of targets.signatures) out.push({ file: 'targets.json', sig, key: keysOf(roots[2]![1])[sig.keyid]!, signed: targets.signed });
+  for (const sig of targets.signatures)
+    out.push({ file: 'targets.json', sig, key: keysOf(roots[2]![1])[sig.keyid]!, signed: targets.signed });
   return out;
 }
 

@@ -7,7 +7,10 @@ import { isTufError } from '../../core/errors.ts';
 
 test('canonical JSON sorts keys, drops whitespace and refuses floats', () => {
   assert.equal(canonicalBytes({ b: 1, a: [true, null, 'x"y'] }).toString(), '{"a":[true,null,"x\\"y"],"b":1}');
-  assert.throws(() => canonicalBytes({ a: 1.5 }), (e) => isTufError(e, 'malformed'));
+  assert.throws(
+    () => canonicalBytes({ a: 1.5 }),
+    (e) => isTufError(e, 'malformed'),
+  );
 });
 
 test('keyid is the SHA-256 of the canonical {keytype, scheme, keyval} and ignores extra fields', () => {

@@ -89,8 +89,14 @@ test('accepts a targets document built by buildTargetsSigned, with delegations',
 });
 
 test('the default "where" is the role type; a given one prefixes messages', () => {
-  assert.throws(() => parseMetadata(null, 'root'), (e: unknown) => isTufError(e, 'malformed') && e.message.startsWith('root:'));
-  assert.throws(() => parseMetadata(null, 'targets', 'upload demo'), (e: unknown) => isTufError(e, 'malformed') && e.message.startsWith('upload demo:'));
+  assert.throws(
+    () => parseMetadata(null, 'root'),
+    (e: unknown) => isTufError(e, 'malformed') && e.message.startsWith('root:'),
+  );
+  assert.throws(
+    () => parseMetadata(null, 'targets', 'upload demo'),
+    (e: unknown) => isTufError(e, 'malformed') && e.message.startsWith('upload demo:'),
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -171,7 +177,11 @@ test('refuses an unsupported spec_version', () => {
   for (const spec of ['2.0.0', '0.9', '1', '1.', '1.0.31-rc1', 'v1.0.31', ' 1.0.31', '1.0.0.1', 1, 1.0, null, undefined]) {
     const signed = { ...rootSigned(), spec_version: spec } as JsonObject;
     if (spec === undefined) delete signed.spec_version;
-    assert.throws(() => parseMetadata(envelope(signed), 'root'), refusedWith('unsupported_spec_version'), JSON.stringify(spec) ?? 'undefined');
+    assert.throws(
+      () => parseMetadata(envelope(signed), 'root'),
+      refusedWith('unsupported_spec_version'),
+      JSON.stringify(spec) ?? 'undefined',
+    );
   }
   for (const spec of ['1.0', '1.0.0', '1.0.31', '1.20.3']) {
     parseMetadata(envelope({ ...rootSigned(), spec_version: spec }), 'root');
@@ -206,18 +216,19 @@ test('refuses expires in any form other than YYYY-MM-DDTHH:MM:SSZ', () => {
     null,
   ];
   for (const expires of bad) {
-    assert.throws(() => parseMetadata(envelope({ ...rootSigned(), expires } as JsonObject), 'root'), refusedWith('malformed'), JSON.stringify(expires));
+    assert.throws(
+      () => parseMetadata(envelope({ ...rootSigned(), expires } as JsonObject), 'root'),
+      refusedWith('malformed'),
+      JSON.stringify(expires),
+    );
   }
 });
 
-test(
-  'refuses expires that names an impossible calendar date (other TUF clients cannot parse it)',
-  () => {
-    for (const expires of ['2030-02-30T00:00:00Z', '2030-02-31T00:00:00Z', '2030-04-31T00:00:00Z', '2030-01-01T24:00:00Z']) {
-      assert.throws(() => parseMetadata(envelope({ ...rootSigned(), expires }), 'root'), refusedWith('malformed'), expires);
-    }
-  },
-);
+test('refuses expires that names an impossible calendar date (other TUF clients cannot parse it)', () => {
+  for (const expires of ['2030-02-30T00:00:00Z', '2030-02-31T00:00:00Z', '2030-04-31T00:00:00Z', '2030-01-01T24:00:00Z']) {
+    assert.throws(() => parseMetadata(envelope({ ...rootSigned(), expires }), 'root'), refusedWith('malformed'), expires);
+  }
+});
 
 // ---------------------------------------------------------------------------------------------
 // Delegated roles, and what tuf-js would read back
@@ -235,11 +246,20 @@ test('refuses a delegated role name listed twice', () => {
 test('refuses delegations whose integer-like role names tuf-js would reorder', () => {
   // tuf-js keeps roles in an object keyed by name; integer-like keys move to the front in
   // ascending order, so toJSON lists them in another order than the signed bytes do.
-  for (const names of [['b', '1'], ['10', '2'], ['demo', '0', 'x']]) {
+  for (const names of [
+    ['b', '1'],
+    ['10', '2'],
+    ['demo', '0', 'x'],
+  ]) {
     assert.throws(() => parseMetadata(envelope(targetsSigned(names)), 'targets'), refusedWith('malformed'), names.join(','));
   }
   // The same names in the order tuf-js would produce anyway read back to the same bytes.
-  for (const names of [['1', 'b'], ['2', '10'], ['b', 'a'], ['a', '1.5']]) {
+  for (const names of [
+    ['1', 'b'],
+    ['2', '10'],
+    ['b', 'a'],
+    ['a', '1.5'],
+  ]) {
     const parsed = parseMetadata(envelope(targetsSigned(names)), 'targets');
     assert.deepEqual(Object.keys(parsed.model.delegations?.roles ?? {}), names);
   }
@@ -252,7 +272,10 @@ test('refuses documents tuf-js reads back to other signed bytes, or cannot read 
   void targets;
   assert.throws(() => parseMetadata(envelope(noTargets), 'targets'), refusedWith('malformed'));
   // Explicit roles and succinct roles together: the model keeps only one of them.
-  const both = { ...base, delegations: { keys: {}, roles: [], succinct_roles: { keyids: [], threshold: 1, bit_length: 8, name_prefix: 'bin' } } };
+  const both = {
+    ...base,
+    delegations: { keys: {}, roles: [], succinct_roles: { keyids: [], threshold: 1, bit_length: 8, name_prefix: 'bin' } },
+  };
   assert.throws(() => parseMetadata(envelope(both), 'targets'), refusedWith('malformed'));
   // Documents the model refuses outright are malformed too.
   const { consistent_snapshot, ...noConsistent } = rootSigned();
@@ -314,18 +337,78 @@ test('servedBytes drops the formatting and duplicate keys of an upload', async (
 // Property: whatever junk arrives, the only error is a TufError.
 
 const interestingKey = fc.constantFrom(
-  'signed', 'signatures', '_type', 'spec_version', 'version', 'expires', 'keyid', 'sig', 'bundle',
-  'targets', 'delegations', 'keys', 'roles', 'name', 'keyids', 'threshold', 'paths', 'path_hash_prefixes',
-  'terminating', 'succinct_roles', 'length', 'hashes', 'sha256', 'custom', 'consistent_snapshot',
-  'keytype', 'scheme', 'keyval', 'public', 'root', 'snapshot', 'timestamp',
-  '__proto__', 'constructor', 'toString', 'hasOwnProperty', '0', '10', '',
+  'signed',
+  'signatures',
+  '_type',
+  'spec_version',
+  'version',
+  'expires',
+  'keyid',
+  'sig',
+  'bundle',
+  'targets',
+  'delegations',
+  'keys',
+  'roles',
+  'name',
+  'keyids',
+  'threshold',
+  'paths',
+  'path_hash_prefixes',
+  'terminating',
+  'succinct_roles',
+  'length',
+  'hashes',
+  'sha256',
+  'custom',
+  'consistent_snapshot',
+  'keytype',
+  'scheme',
+  'keyval',
+  'public',
+  'root',
+  'snapshot',
+  'timestamp',
+  '__proto__',
+  'constructor',
+  'toString',
+  'hasOwnProperty',
+  '0',
+  '10',
+  '',
 );
 const interestingScalar = fc.constantFrom<JsonValue>(
-  'root', 'targets', '1.0.31', '2.0.0', EXPIRES, '2030-01-01T00:00:00.000Z', 'demo', 'demo/*', 'a'.repeat(64),
-  0, 1, -1, 2 ** 53, 1.5, 1e300, -0, true, false, null, '', '__proto__',
+  'root',
+  'targets',
+  '1.0.31',
+  '2.0.0',
+  EXPIRES,
+  '2030-01-01T00:00:00.000Z',
+  'demo',
+  'demo/*',
+  'a'.repeat(64),
+  0,
+  1,
+  -1,
+  2 ** 53,
+  1.5,
+  1e300,
+  -0,
+  true,
+  false,
+  null,
+  '',
+  '__proto__',
 );
 const { junk } = fc.letrec<{ junk: JsonValue; scalar: JsonValue }>((tie) => ({
-  scalar: fc.oneof(interestingScalar, fc.string({ maxLength: 8 }), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null)),
+  scalar: fc.oneof(
+    interestingScalar,
+    fc.string({ maxLength: 8 }),
+    fc.integer(),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.boolean(),
+    fc.constant(null),
+  ),
   junk: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
     tie('scalar'),

@@ -48,10 +48,12 @@ test('snapshot text: equals canonical JSON of the same snapshot over any sequenc
 test('snapshot text: the served file is JSON whose signature tuf-js verifies', async () => {
   const signer = privateKeySigner(generatePrivateKey('ed25519'));
   const entries = new SnapshotEntries();
-  const built = entries.withChanges(new Map([
-    ['targets.json', { version: 3, length: 1200, hashes: { sha256: sha256Hex(Buffer.from('t')) } }],
-    ['demo.json', { version: 1, length: 800, hashes: { sha256: sha256Hex(Buffer.from('d')) } }],
-  ]));
+  const built = entries.withChanges(
+    new Map([
+      ['targets.json', { version: 3, length: 1200, hashes: { sha256: sha256Hex(Buffer.from('t')) } }],
+      ['demo.json', { version: 1, length: 800, hashes: { sha256: sha256Hex(Buffer.from('d')) } }],
+    ]),
+  );
   const signedBytes = snapshotSignedBytes(4, EXPIRES, built.metaText);
   const served = await signSnapshotBytes(signedBytes, [signer]);
   const parsed = JSON.parse(served.toString('utf8'));
@@ -83,8 +85,18 @@ test('snapshot text: refuses entries the fixed layout cannot write canonically',
     ['a.json', { ...ok, hashes: { sha256: 'a'.repeat(64), sha512: 'b'.repeat(128) } as never }],
   ];
   for (const [n, e] of bad) {
-    assert.throws(() => metaEntryText(n, e), (err: unknown) => err instanceof TufError && err.code === 'malformed', JSON.stringify([n, e]));
+    assert.throws(
+      () => metaEntryText(n, e),
+      (err: unknown) => err instanceof TufError && err.code === 'malformed',
+      JSON.stringify([n, e]),
+    );
   }
-  assert.throws(() => snapshotSignedBytes(0, EXPIRES, ''), (err: unknown) => err instanceof TufError && err.code === 'malformed');
-  assert.throws(() => snapshotSignedBytes(1, '2030-01-01', ''), (err: unknown) => err instanceof TufError && err.code === 'malformed');
+  assert.throws(
+    () => snapshotSignedBytes(0, EXPIRES, ''),
+    (err: unknown) => err instanceof TufError && err.code === 'malformed',
+  );
+  assert.throws(
+    () => snapshotSignedBytes(1, '2030-01-01', ''),
+    (err: unknown) => err instanceof TufError && err.code === 'malformed',
+  );
 });

@@ -111,7 +111,10 @@ test('malformed documents are refused before any signature check', () => {
   assert.throws(() => parseRoot('x'), refusedWith('malformed'));
   assert.throws(() => parseRoot({ signed: {}, signatures: {} }), refusedWith('malformed'));
   assert.throws(() => parseRoot({ signed: { _type: 'targets' }, signatures: [] }), refusedWith('wrong_type'));
-  assert.throws(() => parseRoot({ signed: { _type: 'root', spec_version: '2.0.0' }, signatures: [] }), refusedWith('unsupported_spec_version'));
+  assert.throws(
+    () => parseRoot({ signed: { _type: 'root', spec_version: '2.0.0' }, signatures: [] }),
+    refusedWith('unsupported_spec_version'),
+  );
   const base = root([signer()], 1);
   assert.throws(() => parseRoot({ signed: { ...base, version: 0 }, signatures: [] }), refusedWith('malformed'));
   assert.throws(() => parseRoot({ signed: { ...base, expires: '2030-01-01' }, signatures: [] }), refusedWith('malformed'));

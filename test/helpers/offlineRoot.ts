@@ -6,14 +6,24 @@ import { generatePrivateKey, type TufKey } from '../../core/keys.ts';
 import { expiresAfter, signEnvelope, type Envelope } from '../../core/metadata.ts';
 import { privateKeySigner } from '../../core/signer.ts';
 
-export async function singleKeyRoot(online: { snapshot: TufKey; timestamp: TufKey }, now: Date): Promise<{ root: Envelope; targetsKey: KeyObject }> {
+export async function singleKeyRoot(
+  online: { snapshot: TufKey; timestamp: TufKey },
+  now: Date,
+): Promise<{ root: Envelope; targetsKey: KeyObject }> {
   const rootKey = generatePrivateKey('ed25519');
   const targetsKey = generatePrivateKey('ed25519');
-  const root = await signEnvelope(rootSigned({
-    version: 1, expires: expiresAfter(now, DEFAULT_ROOT_EXPIRY_SECONDS),
-    rootKeys: [privateKeySigner(rootKey).publicKey], rootThreshold: 1,
-    targetsKeys: [privateKeySigner(targetsKey).publicKey], targetsThreshold: 1,
-    snapshotKey: online.snapshot, timestampKey: online.timestamp,
-  }), [privateKeySigner(rootKey)]);
+  const root = await signEnvelope(
+    rootSigned({
+      version: 1,
+      expires: expiresAfter(now, DEFAULT_ROOT_EXPIRY_SECONDS),
+      rootKeys: [privateKeySigner(rootKey).publicKey],
+      rootThreshold: 1,
+      targetsKeys: [privateKeySigner(targetsKey).publicKey],
+      targetsThreshold: 1,
+      snapshotKey: online.snapshot,
+      timestampKey: online.timestamp,
+    }),
+    [privateKeySigner(rootKey)],
+  );
   return { root, targetsKey };
 }

@@ -105,7 +105,13 @@ export async function onlineKeysOf(t: TestRepo) {
 export async function makeRoot(
   t: TestRepo,
   keys: CeremonyKeys,
-  opts: { version?: number; rootThreshold?: number; signWith?: number[]; expires?: string; online?: { snapshot: unknown; timestamp: unknown } } = {},
+  opts: {
+    version?: number;
+    rootThreshold?: number;
+    signWith?: number[];
+    expires?: string;
+    online?: { snapshot: unknown; timestamp: unknown };
+  } = {},
 ): Promise<Envelope> {
   const online = (opts.online as Awaited<ReturnType<typeof onlineKeysOf>> | undefined) ?? (await onlineKeysOf(t));
   const signed = rootSigned({
@@ -119,14 +125,19 @@ export async function makeRoot(
     timestampKey: online.timestamp,
   });
   const signWith = opts.signWith ?? keys.root.map((_, i) => i);
-  return signEnvelope(signed, signWith.map((i) => privateKeySigner(keys.root[i]!)));
+  return signEnvelope(
+    signed,
+    signWith.map((i) => privateKeySigner(keys.root[i]!)),
+  );
 }
 
 export async function makeTargets(t: TestRepo, keys: CeremonyKeys): Promise<Envelope> {
   return signEnvelope(initialTargetsSigned(t.clock.now()), [privateKeySigner(keys.targets[0]!)]);
 }
 
-export async function bootstrapped(opts: StartOptions = {}): Promise<{ t: TestRepo; keys: CeremonyKeys; root: Envelope; targets: Envelope }> {
+export async function bootstrapped(
+  opts: StartOptions = {},
+): Promise<{ t: TestRepo; keys: CeremonyKeys; root: Envelope; targets: Envelope }> {
   const t = await startTestRepo(opts);
   const keys = newKeys();
   const root = await makeRoot(t, keys);
@@ -151,7 +162,13 @@ export async function bootstrappedWithSigstore(opts: StartOptions = {}) {
 }
 
 /** Admin approval: the next top-level targets delegating `project` to identities (at the main local issuer unless given). */
-export async function delegateProject(t: TestRepo, keys: CeremonyKeys, project: string, identities: (string | Maintainer)[], threshold = 1): Promise<void> {
+export async function delegateProject(
+  t: TestRepo,
+  keys: CeremonyKeys,
+  project: string,
+  identities: (string | Maintainer)[],
+  threshold = 1,
+): Promise<void> {
   const current = await t.repo.current.targets();
   const maintainers = identities.map((i) => (typeof i === 'string' ? { identity: i, issuer: t.sigstore.sigstore.issuerUrl } : i));
   const next = editedTargetsSigned(withDelegation(current!.envelope.signed, project, maintainers, threshold), {}, t.clock.now());
@@ -159,15 +176,24 @@ export async function delegateProject(t: TestRepo, keys: CeremonyKeys, project: 
 }
 
 /** Signs `signed` with each identity through the local Sigstore, as tuf-maintainer does. */
-export async function signAs(t: TestRepo, signed: JsonObject, signers: { identity: string; issuer?: string; keyIssuer?: string }[]): Promise<Envelope> {
+export async function signAs(
+  t: TestRepo,
+  signed: JsonObject,
+  signers: { identity: string; issuer?: string; keyIssuer?: string }[],
+): Promise<Envelope> {
   const signatures = [];
   for (const s of signers) {
     const issuerUrl = s.issuer ? t.sigstore.sigstore.issuerUrlOf(s.issuer) : t.sigstore.sigstore.issuerUrl;
     const keyid = identityKeyid(s.identity, s.keyIssuer ?? issuerUrl);
     signatures.push(
-      await signWithIdentity(canonicalBytes(signed), keyid, { fulcioUrl: t.sigstore.sigstore.fulcioUrl, rekorUrl: t.sigstore.sigstore.rekorUrl }, {
-        getToken: () => t.sigstore.sigstore.mintToken({ identity: s.identity, ...(s.issuer ? { issuer: s.issuer } : {}) }),
-      }),
+      await signWithIdentity(
+        canonicalBytes(signed),
+        keyid,
+        { fulcioUrl: t.sigstore.sigstore.fulcioUrl, rekorUrl: t.sigstore.sigstore.rekorUrl },
+        {
+          getToken: () => t.sigstore.sigstore.mintToken({ identity: s.identity, ...(s.issuer ? { issuer: s.issuer } : {}) }),
+        },
+      ),
     );
   }
   return { signed, signatures };

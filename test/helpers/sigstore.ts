@@ -23,7 +23,12 @@ export async function startLocalSigstore(): Promise<LocalSigstoreServer> {
     sigstore,
     setup: {
       trustedRoot: sigstore.trustedRoot,
-      advert: { fulcioUrl: sigstore.fulcioUrl, rekorUrl: sigstore.rekorUrl, oidcIssuer: sigstore.issuerUrl, devTokenUrl: `${sigstore.issuerUrl}/token` },
+      advert: {
+        fulcioUrl: sigstore.fulcioUrl,
+        rekorUrl: sigstore.rekorUrl,
+        oidcIssuer: sigstore.issuerUrl,
+        devTokenUrl: `${sigstore.issuerUrl}/token`,
+      },
     },
     async close() {
       server.closeAllConnections();
