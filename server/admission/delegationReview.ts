@@ -7,7 +7,7 @@ import { parseMetadata, type ParsedMetadata } from '../../core/metadata.ts';
 import type { SignatureVerifier } from '../../core/verify.ts';
 import { appendAudit } from '../db/auditRepo.ts';
 import type { Db } from '../db/knex.ts';
-import { getHead, getMetadataVersion } from '../db/metadataRepo.ts';
+import { getHeads, getMetadataVersion } from '../db/metadataRepo.ts';
 import { clearResignNeeded, decideRegistrations, listRegistrations, markResignNeeded } from '../db/projectsRepo.ts';
 
 /**
@@ -22,11 +22,15 @@ export async function reviewDelegations(
   next: ParsedMetadata<'targets'>,
   verifier: SignatureVerifier,
 ): Promise<void> {
-  for (const name of changedDelegations(previous?.model ?? null, next.model)) {
+  const changed = changedDelegations(previous?.model ?? null, next.model);
+  // Batched: approving a thousand registrations in one bin is a few queries, not thousands.
+  const heads = await getHeads(trx, changed);
+  const fine: string[] = [];
+  for (const name of changed) {
     const delegation = delegationIn(delegator, next.model, name);
-    const head = await getHead(trx, name);
+    const head = heads.get(name);
     if (!delegation || !head) {
-      await clearResignNeeded(trx, name);
+      fine.push(name);
       continue;
     }
     const row = await getMetadataVersion(trx, name, head.version);
@@ -42,9 +46,10 @@ export async function reviewDelegations(
         details: { reason, targetsVersion: next.version },
       });
     } else {
-      await clearResignNeeded(trx, name);
+      fine.push(name);
     }
   }
+  await clearResignNeeded(trx, fine);
 }
 
 /** Pending registrations that this targets version delegates become approved. */

@@ -93,6 +93,15 @@ export async function getHead(db: Db, role: string): Promise<RoleHeadRow | undef
   return db<RoleHeadRow>('role_heads').where({ role }).first();
 }
 
+/** The heads of the roles that have one, in a query per thousand names (a bin may delegate thousands). */
+export async function getHeads(db: Db, roles: readonly string[]): Promise<Map<string, RoleHeadRow>> {
+  const out = new Map<string, RoleHeadRow>();
+  for (let i = 0; i < roles.length; i += 1000) {
+    for (const row of await db<RoleHeadRow>('role_heads').whereIn('role', roles.slice(i, i + 1000))) out.set(row.role, row);
+  }
+  return out;
+}
+
 /** Version and SHA-256 of a role's current version, without its bytes. */
 export async function getHeadDigest(db: Db, role: string): Promise<{ version: number; sha256: string } | undefined> {
   return db('metadata_versions as m')

@@ -75,8 +75,12 @@ export async function markResignNeeded(db: Db, row: Omit<ResignNeededRow, 'detec
   await db<ResignNeededRow>('resign_needed').insert(row).onConflict('role').merge(['role_version', 'targets_version', 'reason']);
 }
 
-export async function clearResignNeeded(db: Db, role: string): Promise<void> {
-  await db<ResignNeededRow>('resign_needed').where({ role }).delete();
+export async function clearResignNeeded(db: Db, role: string | readonly string[]): Promise<void> {
+  const roles = typeof role === 'string' ? [role] : role;
+  for (let i = 0; i < roles.length; i += 1000)
+    await db<ResignNeededRow>('resign_needed')
+      .whereIn('role', roles.slice(i, i + 1000))
+      .delete();
 }
 
 export async function listResignNeeded(db: Db, role?: string): Promise<ResignNeededRow[]> {
