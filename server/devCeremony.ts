@@ -19,6 +19,7 @@ import type { AdminTokens } from './admin/adminTokens.ts';
 import type { AdmissionService } from './admission/adminMetadata.ts';
 import { currentOnlinePublicKeys, type OnlineKeyStore } from './onlineKeys.ts';
 import { writeFileAtomic } from '../platform/atomicFile.ts';
+import { ensurePrivateDir } from '../platform/privateDir.ts';
 
 /** Passphrase of the dev key files, so the offline tool can be tried on them (TUF_KEY_PASSPHRASE). */
 export const DEV_KEY_PASSPHRASE = 'insecure-dev-passphrase';
@@ -68,7 +69,8 @@ export async function runDevCeremony(opts: {
     for (const [name, signed] of initialBinsSigned(now, layout.count))
       bins.set(name, await signEnvelope(signed, [privateKeySigner(binsKey)]));
   const keysDir = path.join(devDir, 'keys');
-  fs.mkdirSync(keysDir, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(devDir);
+  ensurePrivateDir(keysDir);
   writeFileAtomic(
     path.join(keysDir, 'dev-root.key.json'),
     JSON.stringify(encodePrivateKeyFile('dev-root', rootKey, DEV_KEY_PASSPHRASE), null, 2),

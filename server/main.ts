@@ -5,11 +5,11 @@ import { AdminTokens } from './admin/adminTokens.ts';
 import { createKnex, migrateLatest, migrateRollbackAll } from './db/knex.ts';
 import { ensureDevAdminToken, runDevCeremony } from './devCeremony.ts';
 import { currentOnlinePublicKeys, ensureOnlineKeys, ONLINE_ROLES } from './onlineKeys.ts';
-import { IdentitySignatureVerifier } from '../core/identity.ts';
-import { verifyHistory } from './admin/historyCheck.ts';
+import { auditVerify } from './auditCommand.ts';
 import { refuseDevelopmentState } from './admin/developmentState.ts';
 import { describeGcReport, GarbageCollector } from './admin/gc.ts';
 import { systemClock } from '../core/clock.ts';
+import { ensurePrivateDir } from '../platform/privateDir.ts';
 import { assembleRepository, createLogger, keyStoreFor, listen, openDatabase, resolveSigstore } from './runtime.ts';
 
 const HELP = `tuf-server: a TUF repository server with identity delegations
@@ -38,10 +38,18 @@ Commands:
                                (last uploaded more than BLOB_GC_GRACE_SECONDS ago). --dry-run lists
                                what it would remove. Each server also runs it every
                                GC_INTERVAL_SECONDS (3600; 0: never).
-  audit verify                 Check that the stored history is consistent with what was published:
+  audit verify [--data-dir DIR]
+                               Check that the stored history is consistent with what was published:
                                hashes, gapless versions, signatures under the root and delegation in
                                force, snapshot/timestamp entries resolving to stored bytes, audit
-                               entries. Exits 1 and lists the problems if any.
+                               entries. Prints the database it looked at; exits 1 and lists the
+                               problems if any, and also when the database holds no repository or
+                               no version was checked. Read-only; runs beside a running server: in
+                               development mode it uses the embedded PostgreSQL the server runs on
+                               DATA_DIR (or --data-dir DIR), with DEV_DIR's local Sigstore root.
+
+Without DATABASE_URL, the commands other than start use the embedded PostgreSQL a running server
+has started on DATA_DIR, and start their own on it only when none runs.
 
 Environment (see README for all): DATABASE_URL, PORT (8080), HOST, PUBLIC_URL, DATA_DIR (.data),
 DEV_DIR (.dev), ONLINE_KEYS_DIR (.data/online-keys), TUF_SNAPSHOT_KEY / TUF_TIMESTAMP_KEY (PEM),
@@ -55,7 +63,8 @@ function option(args: string[], name: string): string | undefined {
 
 async function withDatabase<T>(config: Config, work: (url: string) => Promise<T>): Promise<T> {
   const log = createLogger(config.logLevel);
-  const db = await openDatabase(config, log);
+  // Beside a running development server, its embedded PostgreSQL (a second one would hit the lock).
+  const db = await openDatabase(config, log, { attach: true });
   try {
     return await work(db.url);
   } finally {
@@ -89,6 +98,9 @@ async function start(config: Config): Promise<void> {
       'DEVELOPMENT MODE: keys and a ceremony are created automatically. Use --production (or NODE_ENV=production) for real deployments.',
     );
     if (!config.onlineKeysFromEnv) await ensureOnlineKeys(keyStore);
+    // DEV_DIR holds throwaway keys and the admin token: private, but not its parents (DATA_DIR
+    // may sit beside it, and the embedded PostgreSQL must reach it).
+    ensurePrivateDir(config.devDir);
   }
   const sigstore = await resolveSigstore(config);
   if (sigstore.devRouter)
@@ -232,13 +244,8 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'audit': {
-      if (sub !== 'verify') throw new Error('usage: tuf-server audit verify');
-      const sigstore = await resolveSigstore(config);
-      const verifier = new IdentitySignatureVerifier(sigstore.trustedRoot);
-      const result = await withKnex(config, (knex) => verifyHistory(knex, verifier));
-      for (const p of result.problems) process.stdout.write(`${p.role} v${p.version}: ${p.problem}\n`);
-      process.stdout.write(`${result.versionsChecked} versions checked, ${result.problems.length} problem(s)\n`);
-      if (result.problems.length > 0) process.exitCode = 1;
+      if (sub !== 'verify') throw new Error('usage: tuf-server audit verify [--data-dir DIR]');
+      process.exitCode = await auditVerify(config, args.slice(2));
       return;
     }
     default:

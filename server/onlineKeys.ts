@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { generatePrivateKey, type TufKey } from '../core/keys.ts';
 import { writeFileAtomic } from '../platform/atomicFile.ts';
+import { ensurePrivateDir } from '../platform/privateDir.ts';
 import { privateKeySigner, type Signer } from '../core/signer.ts';
 
 export type OnlineRole = 'snapshot' | 'timestamp';
@@ -37,8 +38,7 @@ export class FileKeyStore implements OnlineKeyStore {
 
   async create(role: OnlineRole): Promise<Signer> {
     // Only the key directory itself is private; its parents keep their default modes.
-    fs.mkdirSync(path.dirname(this.dir), { recursive: true });
-    if (!fs.existsSync(this.dir)) fs.mkdirSync(this.dir, { mode: 0o700 });
+    ensurePrivateDir(this.dir);
     const privateKey = generatePrivateKey('ed25519');
     const signer = privateKeySigner(privateKey);
     const file: KeyFile = {

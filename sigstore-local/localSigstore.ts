@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import express, { Router } from 'express';
 import * as jose from 'jose';
 import { HashAlgorithm, PublicKeyDetails, TrustedRoot } from '@sigstore/protobuf-specs';
+import { ensurePrivateDir } from '../platform/privateDir.ts';
 
 // Deep imports: the package index loads nock, which patches node:http globally (DESIGN.md section 5).
 const require = createRequire(import.meta.url);
@@ -57,7 +58,7 @@ function loadOrCreateKey(stateDir: string | undefined, name: string): KeyPair {
   }
   const pair = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
   if (file) {
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    ensurePrivateDir(path.dirname(file));
     fs.writeFileSync(file, pair.privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
   }
   return pair;
@@ -113,7 +114,7 @@ function checkStateUrl(stateDir: string | undefined, base: string): void {
       );
     }
   } else {
-    fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    ensurePrivateDir(stateDir);
     fs.writeFileSync(file, `${base}\n`);
   }
 }

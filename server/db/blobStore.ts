@@ -22,6 +22,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Knex } from 'knex';
 import { TufError } from '../../core/errors.ts';
 import type { Db } from './knex.ts';
+import { ensurePrivateDirAsync } from '../../platform/privateDir.ts';
 
 /** Bytes per row of target_blob_chunks. */
 export const BLOB_CHUNK_BYTES = 1024 * 1024;
@@ -65,7 +66,7 @@ export class BlobStore {
    * signal's reason.
    */
   async receive(source: Readable, expect: ExpectedFile): Promise<StoredFile> {
-    await fs.promises.mkdir(this.stagingDir, { recursive: true, mode: 0o700 });
+    await ensurePrivateDirAsync(this.stagingDir);
     const file = path.join(this.stagingDir, `${process.pid}-${randomUUID()}.part`);
     const sha256 = createHash('sha256');
     const sha512 = createHash('sha512');

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import pg from 'pg';
+import { ensurePrivateDir } from '../../platform/privateDir.ts';
 
 export interface EmbeddedPostgresOptions {
   /** Cluster directory; created (initdb) when missing or empty. */
@@ -113,7 +114,7 @@ function reachableBinaries(dir: string, runAs: RunAs | null): string {
 }
 
 function ensureOwned(dir: string, runAs: RunAs | null): void {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(dir); // PostgreSQL wants its cluster 0700; the parents keep their default mode
   if (runAs) fs.chownSync(dir, runAs.uid, runAs.gid);
   fs.chmodSync(dir, 0o700);
 }
@@ -274,6 +275,74 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
       child.kill('SIGKILL');
     },
   };
+}
+
+/** A postmaster another process started on a data directory: where it listens, how to log in. */
+export interface RunningEmbeddedPostgres {
+  pid: number;
+  port: number;
+  urlFor(database: string): string;
+}
+
+/**
+ * The embedded PostgreSQL already running on `dataDir` (a development server started it), read
+ * from its postmaster.pid and the password file beside the cluster; null when none runs there.
+ * The caller still has to connect: a pid file left by a killed postmaster can name a reused pid.
+ */
+export function runningEmbeddedPostgres(dataDirInput: string): RunningEmbeddedPostgres | null {
+  const dataDir = path.resolve(dataDirInput);
+  let lines: string[];
+  try {
+    lines = fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n');
+  } catch {
+    return null; // no postmaster runs there (or it is not readable by us)
+  }
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port) || port <= 0 || port > 65_535) return null;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    // EPERM: it runs, as another user (the unprivileged one when we are root).
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return null;
+  }
+  let password: string;
+  try {
+    password = fs.readFileSync(passwordFileFor(dataDir), 'utf8').trim();
+  } catch {
+    return null;
+  }
+  const urlFor = (database: string) =>
+    `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+  return { pid, port, urlFor };
+}
+
+/** Whether PostgreSQL at `url` answers and takes this login (within a few seconds). */
+export async function acceptsLogin(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** A connection URL as it may be shown: without its password (nor one given as a parameter). */
+export function displayDatabaseUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return '(a connection string that is not a URL)';
+  }
+  u.password = '';
+  for (const name of ['password', 'sslpassword']) u.searchParams.delete(name);
+  return u.toString();
 }
 
 /** Creates a database if it does not exist yet. */

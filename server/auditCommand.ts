@@ -1,0 +1,65 @@
+// `tuf-server audit verify [--data-dir DIR]`: checks the stored history of the database the server
+// uses, beside a running server. It says which database it looked at and exits 1 unless it checked
+// something and found it consistent.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from './config.ts';
+import { auditRepository, type AuditReport } from './admin/audit.ts';
+import { createKnex } from './db/knex.ts';
+import { IdentitySignatureVerifier } from '../core/identity.ts';
+import { publicGoodTrustedRoot } from '../core/publicGoodTrustedRoot.ts';
+import { createLogger, openDatabase } from './runtime.ts';
+
+/**
+ * The Sigstore trusted root identity signatures are checked against, read from files only: the
+ * audit never starts the local Sigstore (which would insist on the server's PUBLIC_URL).
+ */
+function auditTrustedRoot(config: Config): { trustedRoot: unknown; source: string } {
+  if (config.sigstoreTrustedRootFile) {
+    return { trustedRoot: JSON.parse(fs.readFileSync(config.sigstoreTrustedRootFile, 'utf8')), source: config.sigstoreTrustedRootFile };
+  }
+  if (config.devSigstore) {
+    const file = path.join(config.devDir, 'sigstore', 'trusted_root.json');
+    if (!fs.existsSync(file)) {
+      throw new Error(
+        `no local Sigstore trusted root at ${file}: run the audit with the server's DEV_DIR, or give SIGSTORE_TRUSTED_ROOT (DEV_SIGSTORE=false: public-good)`,
+      );
+    }
+    return { trustedRoot: JSON.parse(fs.readFileSync(file, 'utf8')), source: `${file} (the local development Sigstore)` };
+  }
+  return { trustedRoot: publicGoodTrustedRoot(), source: 'public-good Sigstore' };
+}
+
+/** Returns the exit code: 0 only when versions were checked and nothing was found. */
+export async function auditVerify(config: Config, args: string[]): Promise<number> {
+  const i = args.indexOf('--data-dir');
+  if (i >= 0 && !args[i + 1]) throw new Error('--data-dir needs a directory (the server DATA_DIR)');
+  const cfg = i >= 0 ? { ...config, dataDir: path.resolve(args[i + 1]!) } : config;
+  const sigstore = auditTrustedRoot(cfg);
+  const verifier = new IdentitySignatureVerifier(sigstore.trustedRoot);
+  // Warnings only: pino writes to stdout, where this command's report goes.
+  const db = await openDatabase(cfg, createLogger('warn'), { attach: true, readOnly: true });
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  out(`database: ${db.description}`);
+  out(`sigstore trusted root: ${sigstore.source}`);
+  const knex = createKnex(db.url, 2);
+  let report: AuditReport;
+  try {
+    report = await auditRepository(knex, verifier);
+  } catch (err) {
+    // 3D000: the cluster has no database of that name.
+    if ((err as { code?: string }).code !== '3D000') throw err;
+    report = { outcome: 'no_repository', versionsChecked: 0, problems: [], failure: 'no such database in this cluster' };
+  } finally {
+    await knex.destroy();
+    await db.stop();
+  }
+  for (const p of report.problems) out(`${p.role} v${p.version}: ${p.problem}`);
+  out(`${report.versionsChecked} versions checked, ${report.problems.length} problem(s)`);
+  if (report.outcome === 'consistent') {
+    out('audit verify: OK');
+    return 0;
+  }
+  out(`audit verify: FAILED (${report.outcome}): ${report.failure}`);
+  return 1;
+}
