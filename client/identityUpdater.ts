@@ -31,25 +31,10 @@ import {
 } from '../core/trustedSet.ts';
 import { classicKeyVerifier, type SignatureVerifier } from '../core/verify.ts';
 import { download, downloadBytes, isDownloadError, joinUrl } from './download.ts';
+import { ClientError, IdentityVerificationError } from './errors.ts';
+import { unmetDelegationError } from './delegationChange.ts';
 
-export type ClientErrorCode = 'no_trusted_root' | 'no_sigstore_trusted_root' | 'target_not_found' | 'persist_failed';
-
-/** The client's own refusals; the trusted set raises TrustError, downloads DownloadError. */
-export class ClientError extends Error {
-  override readonly name: string = 'ClientError';
-  constructor(
-    readonly code: ClientErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
-
-/** The name the earlier client raised these under; kept so callers that test for it still work. */
-export class IdentityVerificationError extends ClientError {
-  override readonly name: string = 'IdentityVerificationError';
-}
+export { ClientError, DelegationNotMetError, IdentityVerificationError, type ClientErrorCode, type CurrentDelegation } from './errors.ts';
 
 /** Bounds on what a repository (or anyone between it and us) can make the client do. */
 export interface ClientLimits {
@@ -325,7 +310,12 @@ export class IdentityClient {
     // TUF 5.6.1: up to the length snapshot names, else a bound; `N.ROLE.json`.
     const name = set.root.consistentSnapshot ? `${meta.version}.${encoded}.json` : `${encoded}.json`;
     const bytes = await this.fetchMetadata(name, meta.length ?? this.limits.targetsMaxLength);
-    set.updateDelegatedTargets(bytes, role, delegator); // TUF 5.6.2 - 5.6.5
+    try {
+      set.updateDelegatedTargets(bytes, role, delegator); // TUF 5.6.2 - 5.6.5
+    } catch (err) {
+      // Still refused; but a delegation changed since the role was signed is said as such.
+      throw unmetDelegationError(set, bytes, role, delegator, this.verifier, this.identityVerifier, err) ?? err;
+    }
     this.persist(role, bytes); // TUF 5.6.6
   }
 

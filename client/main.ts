@@ -93,7 +93,9 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: Error) => {
-    process.stderr.write(`tuf-client: ${err.message}\n`);
+    // The stable code (ClientError, TrustError, DownloadError) after the message, for scripts.
+    const code = (err as { code?: unknown }).code;
+    process.stderr.write(`tuf-client: ${err.message}${typeof code === 'string' ? ` [${code}]` : ''}\n`);
     process.exit(2);
   },
 );

@@ -1,0 +1,51 @@
+// The client's own refusals (the trusted set raises TrustError, downloads DownloadError). Each
+// carries a string-union code: callers and tests branch on the code, never on the text.
+
+export type ClientErrorCode = 'no_trusted_root' | 'no_sigstore_trusted_root' | 'target_not_found' | 'persist_failed' | 'delegation_not_met'; // a project role whose delegation changed since it was signed: it awaits re-signing
+
+export class ClientError extends Error {
+  override readonly name: string = 'ClientError';
+  constructor(
+    readonly code: ClientErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The name the earlier client raised these under; kept so callers that test for it still work. */
+export class IdentityVerificationError extends ClientError {
+  override readonly name: string = 'IdentityVerificationError';
+}
+
+/** Who may sign a role now, as its delegation names them. */
+export interface CurrentDelegation {
+  role: string;
+  /** The role that delegates it (top-level targets, or the project's bin). */
+  delegator: string;
+  threshold: number;
+  /** Identity keys, by identity and issuer. */
+  identities: { identity: string; issuer: string }[];
+  /** Keyids of any other keys the delegation names. */
+  otherKeyids: string[];
+}
+
+/**
+ * A project role that does not meet its delegation as it is now, with nothing forged in it: every
+ * signature by a key the delegation names verifies, there are only too few of them, and any other
+ * is a genuine signature by an identity the delegation does not name (any more). What a revoked or
+ * replaced maintainer, or a raised threshold, leaves until a current maintainer re-signs. Refused
+ * like any unmet threshold; the message and `delegation` say who may sign now. The trusted set's
+ * TrustError is the cause.
+ */
+export class DelegationNotMetError extends ClientError {
+  override readonly name: string = 'DelegationNotMetError';
+  constructor(
+    readonly delegation: CurrentDelegation,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('delegation_not_met', message, options);
+  }
+}
