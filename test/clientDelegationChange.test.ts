@@ -112,6 +112,27 @@ test('a maintainer revoked: the client names the identities the delegation names
   assert.match(cli.stderr, /The project awaits re-signing by a current maintainer/);
   assert.match(cli.stderr, /\[delegation_not_met\]$/m);
 
+  // What the others see meanwhile (docs/runbooks.md): the revoked identity's tool refuses first,
+  // the remaining maintainer is told to re-sign.
+  fs.writeFileSync(path.join(work, 'lib-2.0.tgz'), 'evil');
+  const revoked = await runCli('maintainer/main.ts', [
+    'publish',
+    '--server',
+    t.baseUrl,
+    '--project',
+    'lib',
+    '--dev-identity',
+    ALICE,
+    path.join(work, 'lib-2.0.tgz'),
+  ]);
+  assert.equal(revoked.status, 1, revoked.stdout + revoked.stderr);
+  assert.ok(revoked.stderr.includes(`${ALICE} at ${issuer} is not a maintainer of lib (maintainers: ${BOB} at ${issuer})`), revoked.stderr);
+  const status = await mustRun('maintainer/main.ts', ['status', '--server', t.baseUrl, '--project', 'lib']);
+  assert.match(
+    status,
+    /NEEDS RE-SIGNING: v1 has 0 valid signature\(s\) of the 1 now required \(since targets v\d+\); run `tuf-maintainer resign`/,
+  );
+
   // Once bob re-signs, the same client verifies and downloads it.
   assert.match(
     await mustRun('maintainer/main.ts', ['resign', '--server', t.baseUrl, '--project', 'lib', '--dev-identity', BOB]),
