@@ -1,0 +1,63 @@
+// What the project service is built from and what it answers, apart from the modules that do the
+// work (uploadChecks.ts, uploadCommit.ts), so that each of them and http/ can name them without
+// importing the service. projectService.ts re-exports them: importers keep one place to look.
+import type { Knex } from 'knex';
+import type { Clock } from '../../core/clock.ts';
+import type { IdentitySignatureVerifier } from '../../core/identity.ts';
+import type { TufKey } from '../../core/keys.ts';
+import type { RoleSpec } from '../../core/verify.ts';
+import type { BlobStore } from '../db/blobStore.ts';
+import type { CurrentMetadata } from '../publication/currentMetadata.ts';
+import type { Publication } from '../publication/publication.ts';
+import type { PublishedRole } from '../serving/published.ts';
+import type { AsyncSignatureVerifier } from '../verifyPool.ts';
+
+export interface ProjectDeps {
+  knex: Knex;
+  clock: Clock;
+  current: CurrentMetadata;
+  publication: Publication;
+  verifier: IdentitySignatureVerifier;
+  /** Verifies upload signatures off the main thread first; absent, the main thread does it all. */
+  verifierPool?: AsyncSignatureVerifier;
+  projectMaxExpirySeconds: number;
+  /** Where streamed files go (and are checked against their metadata). */
+  blobs: BlobStore;
+  /** No file larger than this is accepted (MAX_TARGET_BYTES). */
+  maxTargetBytes: number;
+  /** No role listing more targets is accepted (MAX_TARGETS_PER_PROJECT_ROLE). */
+  maxTargetsPerProjectRole: number;
+}
+
+/** A file the metadata lists that the repository does not hold yet: send it to `receiveFile`. */
+export interface MissingFile {
+  path: string;
+  length: number;
+  sha256: string;
+}
+
+export type UploadResult =
+  | { status: 'published'; version: number; published: PublishedRole[] }
+  // pending: fewer valid signatures than the threshold; awaiting_files: threshold met, files missing.
+  | {
+      status: 'pending' | 'awaiting_files';
+      version: number;
+      signatures: number;
+      threshold: number;
+      signedSha256: string;
+      missingFiles: MissingFile[];
+    };
+
+/** Who may sign a project's role, as plain data a worker thread can verify against. */
+export interface SigningAuthority {
+  keys: Record<string, TufKey>;
+  role: RoleSpec;
+}
+
+/** Verdicts reached on a worker thread for an upload's signatures, against `authority`. */
+export interface Preverified {
+  authority: SigningAuthority;
+  signedSha256: string;
+  validKeyids: string[];
+  invalidKeyids: string[];
+}
