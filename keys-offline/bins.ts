@@ -14,9 +14,10 @@ import {
   type BinLayout,
 } from '../core/bins.ts';
 import { DEFAULT_BIN_EXPIRY_SECONDS, editedTargetsSigned, initialBinsSigned } from '../core/ceremony.ts';
-import type { JsonObject } from '../core/canonical.ts';
+import { isPlainObject, type JsonObject } from '../core/canonical.ts';
 import { withDelegation, withoutDelegation, type Maintainer } from '../core/delegations.ts';
 import type { Envelope } from '../core/metadata.ts';
+import type { Expiry } from './expiry.ts';
 import { readEnvelopeFile, writeJson } from './files.ts';
 
 export { binNameOfFile };
@@ -54,9 +55,27 @@ export interface DelegationChange {
   threshold: number;
 }
 
+/** A bin version written (unsigned), for the output. */
+export interface WrittenBin {
+  name: string;
+  file: string;
+  version: number;
+  expiry: Expiry;
+}
+
+/** The expiry of a bin's next version, from its current version. */
+export type ExpiryOf = (current: JsonObject) => Expiry;
+
+/** Bin N+1 from N with `delegations` (N's when not given) and the expiry `expiryOf` chooses. */
+function nextBin(current: JsonObject, delegations: unknown, now: Date, expiryOf: ExpiryOf): { signed: JsonObject; expiry: Expiry } {
+  const expiry = expiryOf(current);
+  const bumped = editedTargetsSigned(current, {}, now);
+  return { signed: { ...bumped, expires: expiry.expires, delegations: (delegations ?? bumped.delegations) as JsonObject }, expiry };
+}
+
 /**
  * Applies delegation changes to the bins they fall in, each bin once however many of its projects
- * change, and writes bin N+1 (unsigned) into `outDir`. Returns the files written.
+ * change, and writes bin N+1 (unsigned) into `outDir`. Returns the bins written.
  */
 export function delegateInBins(
   topSigned: JsonObject,
@@ -64,8 +83,8 @@ export function delegateInBins(
   outDir: string,
   changes: DelegationChange[],
   now: Date,
-  expirySeconds = DEFAULT_BIN_EXPIRY_SECONDS,
-): string[] {
+  expiryOf: ExpiryOf,
+): WrittenBin[] {
   const current = readBinDir(binDir);
   const next = new Map<string, JsonObject>();
   for (const change of changes) {
@@ -82,23 +101,45 @@ export function delegateInBins(
         : withDelegation(base, change.project, change.maintainers, change.threshold, placement.paths),
     );
   }
-  const written: string[] = [];
-  for (const [name, signed] of next) {
-    const bumped = editedTargetsSigned(current.get(name)!.envelope.signed, { expirySeconds }, now);
+  const bins = [...next].map(([name, signed]) => ({
+    name,
+    ...nextBin(current.get(name)!.envelope.signed, signed.delegations, now, expiryOf),
+  }));
+  return bins.map(({ name, signed, expiry }) => {
     const file = path.join(outDir, `${name}.json`);
-    writeJson(file, { signed: { ...bumped, delegations: signed.delegations ?? bumped.delegations }, signatures: [] });
-    written.push(file);
-  }
-  return written;
+    writeJson(file, { signed, signatures: [] });
+    return { name, file, version: Number(signed.version), expiry };
+  });
+}
+
+/** The delegation of `project` in the bins of `binDir` (or in `topSigned`, flat): its identities, or null. */
+export function delegatedIdentities(
+  topSigned: JsonObject,
+  bins: ReturnType<typeof readBinDir> | null,
+  project: string,
+): Maintainer[] | null {
+  const placement = projectPlacement(topSigned, project);
+  const delegator = placement.role === 'targets' ? topSigned : bins?.get(placement.role)?.envelope.signed;
+  const d = delegator?.delegations;
+  if (!isPlainObject(d) || !Array.isArray(d.roles)) return null;
+  const role = d.roles.find((r) => isPlainObject(r) && r.name === project) as { keyids?: unknown } | undefined;
+  if (!role) return null;
+  const keys = isPlainObject(d.keys) ? d.keys : {};
+  return (Array.isArray(role.keyids) ? role.keyids : []).flatMap((keyid) => {
+    const key = typeof keyid === 'string' && Object.hasOwn(keys, keyid) ? keys[keyid] : undefined;
+    const keyval = isPlainObject(key) && isPlainObject(key.keyval) ? key.keyval : null;
+    return keyval ? [{ identity: String(keyval.identity), issuer: String(keyval.issuer) }] : [];
+  });
 }
 
 /** Bin N+1 of every bin in `binDir`, same content, new expiry (re-signing before expiry). */
-export function bumpAllBins(binDir: string, outDir: string, now: Date, expirySeconds = DEFAULT_BIN_EXPIRY_SECONDS): string[] {
-  const written: string[] = [];
+export function bumpAllBins(binDir: string, outDir: string, now: Date, expiryOf: ExpiryOf): WrittenBin[] {
+  const written: WrittenBin[] = [];
   for (const [name, { envelope }] of readBinDir(binDir)) {
     const file = path.join(outDir, `${name}.json`);
-    writeJson(file, { signed: editedTargetsSigned(envelope.signed, { expirySeconds }, now), signatures: [] });
-    written.push(file);
+    const { signed, expiry } = nextBin(envelope.signed, undefined, now, expiryOf);
+    writeJson(file, { signed, signatures: [] });
+    written.push({ name, file, version: Number(signed.version), expiry });
   }
   return written;
 }
@@ -112,19 +153,19 @@ export function migrateToBins(
   layout: BinLayout,
   outDir: string,
   now: Date,
-  targetsExpirySeconds: number,
-): { targets: string; bins: number; moved: number } {
+  expiry: { targets: Expiry; bins: Expiry },
+): { targets: string; version: number; bins: number; moved: number } {
   const { top, bins } = migratedDelegations(topSigned, layout);
-  const edited = editedTargetsSigned(topSigned, { expirySeconds: targetsExpirySeconds }, now);
+  const edited = editedTargetsSigned(topSigned, {}, now);
   const targetsFile = path.join(outDir, `${String(edited.version)}.targets.json`);
-  writeJson(targetsFile, { signed: { ...edited, delegations: top }, signatures: [] });
+  writeJson(targetsFile, { signed: { ...edited, expires: expiry.targets.expires, delegations: top }, signatures: [] });
   const initial = initialBinsSigned(now, layout.count);
   let moved = 0;
   for (const b of binsOf(layout.count)) {
     const delegations = bins.get(b.name);
-    const signed = delegations ? { ...initial.get(b.name)!, delegations } : initial.get(b.name)!;
+    const signed = { ...initial.get(b.name)!, expires: expiry.bins.expires, ...(delegations ? { delegations } : {}) };
     if (delegations) moved += (delegations.roles as unknown[]).length;
     writeJson(path.join(outDir, 'bins', `${b.name}.json`), { signed, signatures: [] });
   }
-  return { targets: targetsFile, bins: layout.count, moved };
+  return { targets: targetsFile, version: Number(edited.version), bins: layout.count, moved };
 }

@@ -11,7 +11,8 @@ Commands:
             [--expires-days D] (365)
       Build root v1 (unsigned). --online-keys is the output of \`tuf-server online-keys show\`.
   bump-root --from ROOT --out FILE [--expires-days D]
-      Root N+1 with the same keys and a new expiry, unsigned; sign with N's and N+1's keys.
+      Root N+1 with the same keys and a new expiry (a renewal: D days, default 365, from now),
+      unsigned; sign with N's and N+1's keys.
   edit-root --from ROOT --out FILE [--add-root-key PUB ...] [--remove-root-key KEYID ...]
             [--root-threshold N] [--add-targets-key PUB ...] [--remove-targets-key KEYID ...]
             [--targets-threshold N] [--online-keys FILE] [--expires-days D]
@@ -19,7 +20,8 @@ Commands:
       \`tuf-server online-keys show\` after \`online-keys rotate\`). KEYID may be a prefix of
       8+ characters. Sign it with the threshold of N's root keys AND of N+1's.
       If the targets keys change, re-sign targets too (edit-targets, sign with the new keys) and
-      push both: \`tuf-carry push N+1.root.json --with-targets T.json\`.
+      push both: \`tuf-carry push N+1.root.json --with-targets T.json\`. Keeps N's expiry (see
+      Expiry below).
   init-targets --out FILE [--add PATH=LOCALFILE ...] [--expires-days D]
                [--bins-key PUB ... [--bins N] [--bins-threshold T] [--bins-out DIR]]
       Build targets v1 (unsigned). With --bins-key: the layered layout for many projects,
@@ -27,9 +29,10 @@ Commands:
       per bin at 100,000 projects) signed offline by the bins keys, and v1 of every bin written to
       DIR (default: bins/ beside FILE). Projects then go into bins, never into top-level targets.
       Without --bins-key: every project is delegated by top-level targets (small repositories).
+      --expires-days D sets the expiry of targets and of the bins (default 365 days).
   edit-targets --from TARGETS --out FILE [--add PATH=LOCALFILE ...] [--remove PATH ...]
                [--expires-days D]
-      Targets N+1 from N with targets added, replaced or removed; unsigned.
+      Targets N+1 from N with targets added, replaced or removed; unsigned. Keeps N's expiry.
   delegate --from TARGETS --out FILE|DIR --project NAME [--bins DIR] [--threshold N] [--expires-days D]
            (--identity ID --issuer URL) ... | --registrations FILE [--accept ID ...]
            [--reserved NAME ...]
@@ -43,17 +46,31 @@ Commands:
       Refused: a name reserved by the repository (the folders of top-level targets' own files,
       RESERVED_PROJECT_NAMES, --reserved, the server's list in the registrations file), or one
       that reads like another delegated project or pending registration ("-", "_", "." alike).
+  delegate --from TARGETS --out FILE|DIR --registrations FILE [--bins DIR] [--accept ID ...]
+           [--skip NAME ...] [--reserved NAME ...] [--expires-days D]
+      Bulk approval (no --project): every pending registration in FILE, each project delegated
+      (threshold 1) to the identities that asked for it. Bin layout: each affected bin is
+      written once, N+1, however many of its projects are approved; top-level targets is not
+      touched. Flat layout: one targets N+1 with all of them. Prints one line per project
+      (identities with issuer, bin) and a summary. Fail closed: if any project needs a decision
+      the whole run is refused and nothing is written, listing every such project with its
+      registrations: contested ones (choose with --accept ID; several --accept for several
+      projects), ones already delegated (a left-over request: reject it on the server, or
+      --accept ID to replace the delegation), reserved and look-alike names. --skip NAME
+      leaves a project for a later run.
   undelegate --from TARGETS --out FILE|DIR --project NAME [--bins DIR] [--expires-days D]
       The same without NAME's delegation.
   bump-bins --bins DIR --out DIR [--expires-days D]
-      N+1 of every bin in DIR with a new expiry, unsigned: re-sign all bins before they expire
-      (\`tuf-offline sign OUT/*.json --key K\`, then \`tuf-carry push OUT/*.json\`).
+      N+1 of every bin in DIR with a new expiry (a renewal: D days, default 365, from now),
+      unsigned: re-sign all bins before they expire (\`tuf-carry pull --all-bins\` fetches them;
+      \`tuf-offline sign OUT/*.json --key K\`, then \`tuf-carry push OUT/*.json\`).
   migrate-to-bins --from TARGETS --out DIR --bins-key PUB ... [--bins N] [--bins-threshold T]
                   [--expires-days D]
       Move a flat repository to bins: DIR/N+1.targets.json delegates to bins, and DIR/bins/
       holds v1 of every bin with the moved delegations. Moved projects keep their paths, so
       published files keep verifying and maintainers publish as before. Sign all of them, then
-      \`tuf-carry push DIR/N+1.targets.json --with-bins DIR/bins\`.
+      \`tuf-carry push DIR/N+1.targets.json --with-bins DIR/bins\`. Targets keeps N's expiry,
+      the new bins get 365 days; --expires-days D sets both.
   sign FILE ... --key KEYFILE [--out FILE]
       Add this key's signature to each FILE (each admin signs on their own machine).
       --out only with one FILE.
@@ -62,4 +79,11 @@ Commands:
   status FILE [--root ROOT] [--delegator TARGETS] [--previous PREVIOUS]
       Who signed, whether each threshold is met, what changed. For a bin, --delegator TARGETS
       checks its delegation there. Exits 2 unless every threshold is met.
+
+Expiry: every command that writes metadata prints the expiry it set and why. An edit
+(edit-root, edit-targets, delegate, undelegate) keeps the expiry of the version it edits,
+unless --expires-days D gives a new one (D days from now), or that expiry has passed or is
+less than 30 days away: then it is renewed to the default (365 days from now) and the output
+says so. bump-root and bump-bins are renewals and always set a fresh expiry; new documents
+(init-*, the bins of migrate-to-bins) get the default.
 `;

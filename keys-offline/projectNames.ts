@@ -41,28 +41,37 @@ export function readRegistrationsFile(file: string): RegistrationsFile {
   return { registrations, reservedNames: reserved };
 }
 
+/** --accept values: registration ids. */
+export function parseAcceptIds(accept: string[]): number[] {
+  return accept.map((a) => {
+    if (!/^\d{1,18}$/.test(a)) throw new Error(`--accept takes a registration id (a number), got ${JSON.stringify(a)}`);
+    return Number(a);
+  });
+}
+
+/** The claims on a contested project, one line each (identity, issuer, registration id, time). */
+export function claimLines(claims: readonly PendingClaim[], project: string): string[] {
+  return claims.map(
+    (c) =>
+      `  registration ${c.id}: ${c.identity} at ${c.issuer}, requested ${c.requestedAt}${c.project !== project ? ` (asks for ${JSON.stringify(c.project)})` : ''}`,
+  );
+}
+
 /**
  * The identities to delegate `project` to from the registrations file: all of them when one
  * identity asked; for a contested project only those named with --accept, and without it an
  * error that lists every claim (identity, issuer, registration id, time) so the admin can choose.
  */
 export function maintainersFromRegistrations(file: string, project: string, accept: string[]): Maintainer[] {
-  const ids = accept.map((a) => {
-    if (!/^\d{1,18}$/.test(a)) throw new Error(`--accept takes a registration id (a number), got ${JSON.stringify(a)}`);
-    return Number(a);
-  });
+  const ids = parseAcceptIds(accept);
   const { registrations } = readRegistrationsFile(file);
   try {
     return acceptedRegistrations(registrations, project, ids);
   } catch (err) {
     if (isTufError(err, 'contested_project')) {
       const claims = (err.details?.claims ?? []) as PendingClaim[];
-      const lines = claims.map(
-        (c) =>
-          `  registration ${c.id}: ${c.identity} at ${c.issuer}, requested ${c.requestedAt}${c.project !== project ? ` (asks for ${JSON.stringify(c.project)})` : ''}`,
-      );
       throw new Error(
-        `${err.message}. Check each with the maintainers out of band, then name the ones you accept:\n${lines.join('\n')}\n  e.g. --registrations ${file} --accept ${claims[0]?.id ?? 'ID'}`,
+        `${err.message}. Check each with the maintainers out of band, then name the ones you accept:\n${claimLines(claims, project).join('\n')}\n  e.g. --registrations ${file} --accept ${claims[0]?.id ?? 'ID'}`,
       );
     }
     if (isTufError(err)) throw new Error(`${file}: ${err.message}`);
@@ -87,6 +96,14 @@ export function checkDelegationName(
   project: string,
   opts: { binDir?: string; registrationsFile?: string; reserved?: string[] },
 ): void {
+  delegationNameChecker(topSigned, opts)(project);
+}
+
+/** The same check for many projects: reads the registrations file and the bins once. */
+export function delegationNameChecker(
+  topSigned: JsonObject,
+  opts: { binDir?: string; registrationsFile?: string; reserved?: string[] },
+): (project: string) => void {
   const targets = isPlainObject(topSigned.targets) ? Object.keys(topSigned.targets) : [];
   const file = opts.registrationsFile ? readRegistrationsFile(opts.registrationsFile) : null;
   const configured = [
@@ -100,10 +117,13 @@ export function checkDelegationName(
       known.push(...delegatedNames(envelope.signed).map((name) => ({ name, source: 'project' as const })));
   }
   for (const r of file?.registrations ?? []) known.push({ name: r.project, source: 'registration' });
-  try {
-    assertProjectNameAvailable(project, { reserved: reservedProjectNames(targets, configured), known });
-  } catch (err) {
-    if (isTufError(err)) throw new Error(`${err.message}; refusing to delegate it`);
-    throw err;
-  }
+  const reserved = reservedProjectNames(targets, configured);
+  return (project) => {
+    try {
+      assertProjectNameAvailable(project, { reserved, known });
+    } catch (err) {
+      if (isTufError(err)) throw new Error(`${err.message}; refusing to delegate it`);
+      throw err;
+    }
+  };
 }

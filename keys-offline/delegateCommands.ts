@@ -1,0 +1,146 @@
+// `tuf-offline delegate` and `undelegate`: one project (--project), or every pending registration
+// of a registrations file at once (--registrations without --project). In the bin layout only the
+// bins of the changed projects are written, each once; in the flat layout top-level targets N+1.
+import path from 'node:path';
+import { binLayoutOfSigned, projectPlacement } from '../core/bins.ts';
+import type { JsonObject } from '../core/canonical.ts';
+import { DEFAULT_BIN_EXPIRY_SECONDS, DEFAULT_TARGETS_EXPIRY_SECONDS, editedTargetsSigned } from '../core/ceremony.ts';
+import { withDelegation, withoutDelegation, type Maintainer } from '../core/delegations.ts';
+import { parseMetadata } from '../core/metadata.ts';
+import { delegateInBins, delegatedIdentities, readBinDir, type DelegationChange, type WrittenBin } from './bins.ts';
+import { describeApproval, planBulkApproval } from './bulkApproval.ts';
+import { chooseExpiry, describeExpiry, expiresDaysOption, withExpiry, type Expiry } from './expiry.ts';
+import { readEnvelopeFile, writeJson } from './files.ts';
+import { fail, say, unsigned, type CommandContext, type Values } from './options.ts';
+import { checkDelegationName, delegationNameChecker, maintainersFromRegistrations } from './projectNames.ts';
+
+/** What the command edits: top-level targets N, and the bins directory in the bin layout. */
+interface Edit {
+  top: JsonObject;
+  out: string;
+  /** Null in the flat layout. */
+  binDir: string | null;
+  now: Date;
+  days: number | undefined;
+}
+
+function maintainersFrom(values: Values, project: string): Maintainer[] {
+  // A contested project (several identities asked) is refused until --accept names the chosen ones.
+  if (values.registrations) return maintainersFromRegistrations(values.registrations, project, values.accept ?? []);
+  if (values.accept) fail('--accept goes with --registrations FILE');
+  const ids = values.identity ?? [];
+  const issuers = values.issuer ?? [];
+  if (ids.length === 0 || ids.length !== issuers.length) fail('give --identity and --issuer in pairs (or --registrations FILE)');
+  return ids.map((identity, i) => ({ identity, issuer: issuers[i]! }));
+}
+
+const who = (ms: Maintainer[]) => ms.map((m) => `${m.identity} at ${m.issuer}`).join(', ');
+
+/** Writes the changes into their bins (each bin once) and says what was written. */
+function writeBins(edit: Edit, changes: DelegationChange[]): WrittenBin[] {
+  const expiryOf = (current: JsonObject): Expiry =>
+    chooseExpiry({ now: edit.now, days: edit.days, defaultSeconds: DEFAULT_BIN_EXPIRY_SECONDS, mode: 'edit' }, current);
+  const written = delegateInBins(edit.top, edit.binDir!, edit.out, changes, edit.now, expiryOf);
+  for (const w of written) say(`wrote unsigned ${w.name} v${w.version} to ${w.file}; ${describeExpiry(w.expiry)}`);
+  return written;
+}
+
+/** Writes top-level targets N+1 with `signed`'s delegations, and says so. */
+function writeTargets(edit: Edit, signed: JsonObject): number {
+  const expiry = chooseExpiry({ now: edit.now, days: edit.days, defaultSeconds: DEFAULT_TARGETS_EXPIRY_SECONDS, mode: 'edit' }, edit.top);
+  const next = withExpiry(editedTargetsSigned(signed, {}, edit.now), expiry);
+  writeJson(edit.out, unsigned(next));
+  say(`wrote unsigned targets v${String(next.version)} to ${edit.out}; ${describeExpiry(expiry)}`);
+  return Number(next.version);
+}
+
+function single(ctx: CommandContext, edit: Edit, project: string): number {
+  const { command, values } = ctx;
+  if (command === 'delegate') {
+    checkDelegationName(edit.top, project, {
+      ...(edit.binDir ? { binDir: edit.binDir } : {}),
+      ...(values.registrations ? { registrationsFile: values.registrations } : {}),
+      reserved: values.reserved ?? [],
+    });
+  }
+  const maintainers = command === 'undelegate' ? null : maintainersFrom(values, project);
+  const n = values.threshold === undefined ? 1 : Number(values.threshold);
+  if (maintainers) say(`  ${project}: ${who(maintainers)}`);
+  if (edit.binDir) {
+    // Bin layout: only the project's bin changes; top-level targets stays as it is.
+    writeBins(edit, [{ project, maintainers, threshold: n }]);
+    say('sign it with the bins keys, then push it (tuf-carry push); top-level targets is unchanged');
+    return 0;
+  }
+  writeTargets(edit, maintainers ? withDelegation(edit.top, project, maintainers, n) : withoutDelegation(edit.top, project));
+  return 0;
+}
+
+/** Every pending registration of the file, approved in one version of each affected bin (or of targets). */
+function bulk(ctx: CommandContext, edit: Edit, file: string): number {
+  const { values } = ctx;
+  if (values.identity || values.issuer)
+    fail('--identity and --issuer go with --project; without it, --registrations delegates each project to the identities that asked');
+  if (values.threshold !== undefined)
+    fail('--threshold goes with --project: approving a whole registrations file delegates each project with threshold 1');
+  const bins = edit.binDir ? readBinDir(edit.binDir) : null;
+  const plan = planBulkApproval({
+    registrationsFile: file,
+    accept: values.accept ?? [],
+    skip: values.skip ?? [],
+    delegatedTo: (project) => delegatedIdentities(edit.top, bins, project),
+    checkName: delegationNameChecker(edit.top, {
+      ...(edit.binDir ? { binDir: edit.binDir } : {}),
+      registrationsFile: file,
+      reserved: values.reserved ?? [],
+    }),
+  });
+  if (plan.skipped.length > 0) say(`skipped (--skip): ${plan.skipped.join(', ')}`);
+  if (plan.approvals.length === 0) {
+    say(`nothing to approve in ${file}: no pending registration${plan.skipped.length > 0 ? ' left' : ''}; no file written`);
+    return 0;
+  }
+  const n = plan.approvals.length;
+  const projects = `${n} project${n === 1 ? '' : 's'}`;
+  if (edit.binDir) {
+    for (const a of plan.approvals) say(describeApproval(a, projectPlacement(edit.top, a.project).role));
+    const written = writeBins(
+      edit,
+      plan.approvals.map((a) => ({ project: a.project, maintainers: a.maintainers, threshold: 1 })),
+    );
+    const m = written.length;
+    say(
+      `approved ${projects} in ${m} bin${m === 1 ? '' : 's'}: wrote ${m} unsigned bin file${m === 1 ? '' : 's'} to ${edit.out}; top-level targets is unchanged`,
+      `next: tuf-offline sign ${path.join(edit.out, '*.json')} --key BINS_KEY, then tuf-carry push ${path.join(edit.out, '*.json')}`,
+    );
+    return 0;
+  }
+  for (const a of plan.approvals) say(describeApproval(a, 'targets'));
+  let signed = edit.top;
+  for (const a of plan.approvals) signed = withDelegation(signed, a.project, a.maintainers, 1);
+  const version = writeTargets(edit, signed);
+  say(
+    `approved ${projects} in top-level targets v${version}: wrote 1 unsigned file, ${edit.out}`,
+    `next: tuf-offline sign ${edit.out} --key TARGETS_KEY, then tuf-carry push ${edit.out}`,
+  );
+  return 0;
+}
+
+export function delegateCommand(ctx: CommandContext): number {
+  const { command, values, now } = ctx;
+  const fromFile = values.from ?? fail(`${command} needs --from`);
+  const from = readEnvelopeFile(fromFile);
+  const out = values.out ?? fail(`${command} needs --out`);
+  parseMetadata(from, 'targets', fromFile); // a hostile or damaged file is refused as such
+  const binDir = binLayoutOfSigned(from.signed) ? (values.bins ?? path.join(path.dirname(fromFile), 'bins')) : null;
+  const edit: Edit = { top: from.signed, out, binDir, now, days: expiresDaysOption(values['expires-days']) };
+  if (values.skip && (command !== 'delegate' || values.project !== undefined || !values.registrations))
+    fail('--skip goes with delegate --registrations FILE without --project');
+  if (values.project !== undefined) return single(ctx, edit, values.project);
+  if (command === 'delegate' && values.registrations) return bulk(ctx, edit, values.registrations);
+  return fail(
+    command === 'delegate'
+      ? 'delegate needs --project NAME, or --registrations FILE alone to approve every pending registration in it'
+      : 'undelegate needs --project',
+  );
+}

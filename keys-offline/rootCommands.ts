@@ -1,0 +1,100 @@
+// Keys and root: `keygen`, `init-root`, `bump-root` (a renewal: same keys, fresh expiry) and
+// `edit-root` (keys, thresholds or online keys changed; the expiry is kept, see expiry.ts).
+import path from 'node:path';
+import { bumpedRootSigned, DEFAULT_ROOT_EXPIRY_SECONDS, editedRootSigned, rootSigned, type RootEdit } from '../core/ceremony.ts';
+import { encodePrivateKeyFile, publicKeyFileOf, readPublicKey } from '../core/keyFile.ts';
+import { generatePrivateKey, type KeyAlgorithm } from '../core/keys.ts';
+import { chooseExpiry, describeExpiry, expiresDaysOption, withExpiry, type ExpiryMode } from './expiry.ts';
+import { readEnvelopeFile, readJson, readPassphrase, writeJson } from './files.ts';
+import { fail, readKeys, readOnlineKeys, say, threshold, unsigned, type CommandContext } from './options.ts';
+
+function rootExpiry(ctx: CommandContext, mode: ExpiryMode, current?: { expires?: unknown; version?: unknown }) {
+  return chooseExpiry(
+    { now: ctx.now, days: expiresDaysOption(ctx.values['expires-days']), defaultSeconds: DEFAULT_ROOT_EXPIRY_SECONDS, mode },
+    current,
+  );
+}
+
+export async function keygen({ values }: CommandContext): Promise<number> {
+  const name = values.name ?? fail('keygen needs --name');
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) fail('--name: 1 to 64 letters, digits, ".", "_" or "-"');
+  const type = (values.type ?? 'ed25519') as KeyAlgorithm;
+  if (type !== 'ed25519' && type !== 'ecdsa') fail('--type must be ed25519 or ecdsa');
+  const dir = values.out ?? '.';
+  const passphrase = await readPassphrase(`New passphrase for ${name}: `, true);
+  const file = encodePrivateKeyFile(name, generatePrivateKey(type), passphrase);
+  writeJson(path.join(dir, `${name}.key.json`), file, 0o600, false);
+  writeJson(path.join(dir, `${name}.pub.json`), publicKeyFileOf(file), 0o644, false);
+  say(
+    `created ${name} (${type}), keyid ${file.keyid}`,
+    `  private: ${path.join(dir, `${name}.key.json`)}`,
+    `  public:  ${path.join(dir, `${name}.pub.json`)}`,
+  );
+  return 0;
+}
+
+export function initRoot(ctx: CommandContext): number {
+  const { values } = ctx;
+  const out = values.out ?? fail('init-root needs --out');
+  const online = readOnlineKeys(values['online-keys'] ?? fail('init-root needs --online-keys (from `tuf-server online-keys show`)'));
+  const rootKeys = readKeys(values['root-key'], '--root-key');
+  const targetsKeys = readKeys(values['targets-key'], '--targets-key');
+  const expiry = rootExpiry(ctx, 'new');
+  const signed = rootSigned({
+    version: 1,
+    expires: expiry.expires,
+    rootKeys,
+    rootThreshold: threshold(values['root-threshold'], rootKeys.length, 'root'),
+    targetsKeys,
+    targetsThreshold: threshold(values['targets-threshold'], targetsKeys.length, 'targets'),
+    snapshotKey: online.snapshot,
+    timestampKey: online.timestamp,
+  });
+  writeJson(out, unsigned(signed));
+  say(`wrote unsigned root v1 to ${out}; ${describeExpiry(expiry)}`, `now each root key holder runs: tuf-offline sign ${out} --key KEY`);
+  return 0;
+}
+
+export function bumpRoot(ctx: CommandContext): number {
+  const from = readEnvelopeFile(ctx.values.from ?? fail('bump-root needs --from'));
+  const out = ctx.values.out ?? fail('bump-root needs --out');
+  const expiry = rootExpiry(ctx, 'renewal');
+  const signed = withExpiry(bumpedRootSigned(from.signed, ctx.now), expiry);
+  writeJson(out, unsigned(signed));
+  say(`wrote unsigned root v${String(signed.version)} to ${out}; ${describeExpiry(expiry)}`);
+  return 0;
+}
+
+export function editRoot(ctx: CommandContext): number {
+  const { values } = ctx;
+  const from = readEnvelopeFile(values.from ?? fail('edit-root needs --from'));
+  const out = values.out ?? fail('edit-root needs --out');
+  const online = values['online-keys'] ? readOnlineKeys(values['online-keys']) : undefined;
+  const thresholds: RootEdit['thresholds'] = {};
+  if (values['root-threshold'] !== undefined) thresholds.root = Number(values['root-threshold']);
+  if (values['targets-threshold'] !== undefined) thresholds.targets = Number(values['targets-threshold']);
+  const expiry = rootExpiry(ctx, 'edit', from.signed);
+  const edited = editedRootSigned(
+    from.signed,
+    {
+      add: [
+        ...(values['add-root-key'] ?? []).map((f) => ({ role: 'root' as const, key: readPublicKey(readJson(f), f).public })),
+        ...(values['add-targets-key'] ?? []).map((f) => ({ role: 'targets' as const, key: readPublicKey(readJson(f), f).public })),
+      ],
+      remove: [
+        ...(values['remove-root-key'] ?? []).map((keyid) => ({ role: 'root' as const, keyid })),
+        ...(values['remove-targets-key'] ?? []).map((keyid) => ({ role: 'targets' as const, keyid })),
+      ],
+      thresholds,
+      ...(online ? { online } : {}),
+    },
+    ctx.now,
+  );
+  const signed = withExpiry(edited, expiry);
+  writeJson(out, unsigned(signed));
+  say(
+    `wrote unsigned root v${String(signed.version)} to ${out}; ${describeExpiry(expiry)}`,
+    `check it with: tuf-offline status ${out} --previous ${values.from}`,
+  );
+  return 0;
+}

@@ -1,0 +1,81 @@
+// Signatures: `sign` (one key over one or many files), `merge` (copies signed by different
+// admins) and `status` (who signed, which thresholds are met, what changed).
+import { canonicalBytes } from '../core/canonical.ts';
+import { parseMetadata } from '../core/metadata.ts';
+import { privateKeySigner } from '../core/signer.ts';
+import { mergeSignatures, metadataStatus, withSignature } from '../core/status.ts';
+import { binNameOfFile } from './bins.ts';
+import { loadPrivateKey, readEnvelopeFile, readJson, writeJson } from './files.ts';
+import { fail, say, type CommandContext } from './options.ts';
+
+function printStatus(file: string, opts: { root?: string; previous?: string; delegator?: string }): boolean {
+  const bin = binNameOfFile(file);
+  if (opts.delegator && !bin) fail(`--delegator: ${file} is not named after a bin (bin-XXX.json)`);
+  const report = metadataStatus(readJson(file), {
+    ...(opts.root ? { root: readJson(opts.root) } : {}),
+    ...(opts.delegator && bin ? { delegator: { name: bin, targets: readJson(opts.delegator) } } : {}),
+    ...(opts.previous ? { previous: readJson(opts.previous) } : {}),
+  });
+  const out: string[] = [];
+  out.push(`${bin ? `${bin} (a bin, targets metadata)` : report.type} v${report.version}, expires ${report.expires}`);
+  out.push(`signatures: ${report.signatures.length === 0 ? 'none' : ''}`);
+  for (const keyid of report.signatures) out.push(`  ${keyid}`);
+  if (report.thresholds.length === 0) out.push('thresholds: give --root ROOT to check a targets file, --delegator TARGETS for a bin');
+  for (const t of report.thresholds) {
+    out.push(`${t.label}: ${t.result.validKeyids.length}/${t.result.threshold} ${t.result.met ? 'MET' : 'NOT MET'}`);
+    for (const v of t.result.verdicts) out.push(`  ${v.keyid.slice(0, 16)}  ${v.valid ? 'valid' : v.reason.replace(/_/g, ' ')}`);
+  }
+  if (opts.previous) {
+    out.push(`changes: ${report.changes.length === 0 ? 'none' : ''}`);
+    for (const c of report.changes) out.push(`  ${c}`);
+  }
+  say(...out);
+  return report.allMet;
+}
+
+/** Adds `key`'s signature to `file` (written to `out` or in place). Signs only what clients can read. */
+async function signFile(file: string, key: Awaited<ReturnType<typeof loadPrivateKey>>, out?: string): Promise<void> {
+  const envelope = readEnvelopeFile(file);
+  const type = envelope.signed._type;
+  if (type !== 'root' && type !== 'targets')
+    fail(`${file}: only root and targets (bins are targets) are signed offline (got ${String(type)})`);
+  parseMetadata(envelope, type, file); // refuse to sign anything clients could not read
+  const signer = privateKeySigner(key.privateKey);
+  const sig = await signer.sign(canonicalBytes(envelope.signed));
+  const signedEnvelope = withSignature(envelope, { keyid: signer.keyid, sig });
+  writeJson(out ?? file, signedEnvelope);
+  const what = binNameOfFile(file) ?? type;
+  say(`signed ${what} v${String(envelope.signed.version)} with ${key.name} (${signer.keyid.slice(0, 16)})`);
+  if (type === 'root') {
+    const report = metadataStatus(signedEnvelope);
+    if (!report.thresholds[0]?.result.verdicts.some((v) => v.keyid === signer.keyid && v.valid)) {
+      say(`note: ${key.name} is not a root key of this file itself (fine if it is a key of the previous root)`);
+    }
+  }
+}
+
+export async function sign({ values, positionals }: CommandContext): Promise<number> {
+  if (positionals.length === 0) fail('sign needs a FILE');
+  if (positionals.length > 1 && values.out) fail('--out goes with a single FILE');
+  const key = await loadPrivateKey(values.key ?? fail('sign needs --key KEYFILE'));
+  for (const file of positionals) await signFile(file, key, values.out);
+  return 0;
+}
+
+export function merge({ values, positionals }: CommandContext): number {
+  const out = values.out ?? fail('merge needs --out');
+  if (positionals.length < 2) fail('merge needs at least two files');
+  writeJson(out, mergeSignatures(positionals.map(readEnvelopeFile)));
+  say(`merged ${positionals.length} files into ${out}`);
+  return 0;
+}
+
+export function status({ values, positionals }: CommandContext): number {
+  const file = positionals[0] ?? fail('status needs a FILE');
+  const met = printStatus(file, {
+    ...(values.root ? { root: values.root } : {}),
+    ...(values.previous ? { previous: values.previous } : {}),
+    ...(values.delegator ? { delegator: values.delegator } : {}),
+  });
+  return met ? 0 : 2;
+}
