@@ -4,21 +4,14 @@
 // and p99 read and the server's peak RSS over its RSS just before.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import type { JsonObject } from '../core/canonical.ts';
 import { buildTargetsSigned, expiresAfter, type Envelope } from '../core/metadata.ts';
+import { quantile, rssMb, type BenchRow } from './common.ts';
 
-export interface BenchRow {
-  case: string;
-  metric: string;
-  value: number;
-  unit: string;
-  p99?: number;
-  note?: string;
-}
+export type { BenchRow };
 
 export interface HostileContext {
   base: string;
@@ -30,20 +23,12 @@ export interface HostileContext {
   attackProject: string;
   /** A delegated project with no version yet, and how to sign its role as its maintainer. */
   project: string;
+  /** Where a file of `project` lives (its bin's hashed directory). */
+  targetPath(file: string): string;
   sign(signed: JsonObject): Promise<Envelope>;
 }
 
 const MiB = 1024 * 1024;
-
-function rssMb(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
-
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
-}
 
 interface Sent {
   status: number;
@@ -221,7 +206,7 @@ async function largeFile(ctx: HostileContext, size: number): Promise<{ stream():
     sha256.update(b);
     sha512.update(b);
   }
-  const target = `${ctx.project}/large-${size}.bin`;
+  const target = ctx.targetPath(`large-${size}.bin`);
   const signed = buildTargetsSigned({
     version: 1,
     expires: expiresAfter(new Date(), 30 * 86_400),

@@ -1,0 +1,115 @@
+// What every case of `npm run bench` shares: the result row, quantiles, the server's memory, and
+// starting the server in production mode in a process of its own.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { freePort } from '../server/db/embeddedPostgres.ts';
+
+export interface BenchRow {
+  case: string;
+  metric: string;
+  value: number;
+  unit: string;
+  p99?: number;
+  note?: string;
+}
+
+export type Log = (msg: string) => void;
+
+export function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+}
+
+export const median = (xs: number[]): number => quantile(xs, 0.5);
+
+export function rssMb(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+export async function waitHttp(url: string, proc?: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (proc && proc.exitCode !== null) throw new Error(`process exited (${proc.exitCode})`);
+    try {
+      if ((await fetch(url)).status < 500) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} did not come up`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export interface BenchServer {
+  proc: ChildProcess;
+  base: string;
+  stop(): Promise<void>;
+}
+
+/** Processes still running when the benchmark fails: killed on the way out. */
+export const running = new Set<ChildProcess>();
+
+/** `tuf-server start` in production mode on `dbUrl`, with the limits the cases need. */
+export async function startBenchServer(opts: {
+  repoDir: string;
+  home: string;
+  dbUrl: string;
+  sigstoreRootFile: string;
+  env?: Record<string, string>;
+}): Promise<BenchServer> {
+  const port = await freePort();
+  // BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server process.
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, path.join(opts.repoDir, 'bin', 'tuf-server.mjs'), 'start'], {
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      DATABASE_URL: opts.dbUrl,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      TUF_HOME: opts.home,
+      ONLINE_KEYS_DIR: path.join(opts.home, 'online-keys'),
+      SIGSTORE_TRUSTED_ROOT: opts.sigstoreRootFile,
+      LOG_LEVEL: 'warn',
+      WRITE_RATE_LIMIT_PER_MINUTE: '0',
+      MAX_ADMIN_METADATA_BYTES: String(64 * 1024 * 1024),
+      ...opts.env,
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  running.add(proc);
+  const base = `http://127.0.0.1:${port}`;
+  await waitHttp(`${base}/healthz`, proc);
+  return {
+    proc,
+    base,
+    async stop() {
+      if (proc.exitCode === null) {
+        proc.kill('SIGTERM');
+        await new Promise((r) => proc.once('exit', r));
+      }
+      running.delete(proc);
+    },
+  };
+}
+
+/** POST to an `/admin/*` route with the bench's admin token; throws on anything but success. */
+export function adminPoster(base: string, token: string) {
+  return async (route: string, body: unknown): Promise<unknown> => {
+    const r = await fetch(`${base}${route}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify(body),
+    });
+    if (!r.ok) throw new Error(`${route}: ${r.status} ${(await r.text()).slice(0, 2000)}`);
+    return r.json();
+  };
+}
+
+/** A metric's value in the server's Prometheus text. */
+export async function serverMetrics(base: string): Promise<(name: string) => number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  return (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+}
