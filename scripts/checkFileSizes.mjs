@@ -4,7 +4,13 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 
 const MAX_LINES = 400;
-const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '*.ts', '*.mjs', '*.js'], { encoding: 'utf8' })
+// Files named on the command line, else every tracked or new source file.
+const named = process.argv.slice(2);
+const files = (
+  named.length > 0
+    ? named.join('\n')
+    : execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '*.ts', '*.mjs', '*.js'], { encoding: 'utf8' })
+)
   .split('\n')
   .filter((f) => f && fs.existsSync(f));
 const long = files.map((file) => ({ file, lines: fs.readFileSync(file, 'utf8').split('\n').length })).filter((f) => f.lines > MAX_LINES);

@@ -63,3 +63,23 @@ for (const [file, code, what, allowed] of cases) {
       );
   });
 }
+
+test('lint: a source file over 400 lines is refused, 400 lines pass', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tuf-lint-'));
+  const file = (lines: number) => {
+    const f = path.join(dir, `f${lines}.ts`);
+    fs.writeFileSync(f, Array.from({ length: lines }, (_, i) => `// ${i}`).join('\n'));
+    return f;
+  };
+  const script = path.join(import.meta.dirname, '..', 'scripts', 'checkFileSizes.mjs');
+  execFileSync(process.execPath, [script, file(400)], { stdio: 'pipe' });
+  assert.throws(
+    () => execFileSync(process.execPath, [script, file(401)], { stdio: 'pipe' }),
+    (err: { status?: number; stderr?: Buffer }) => err.status === 1 && /401 lines \(at most 400\)/.test(String(err.stderr)),
+  );
+  fs.rmSync(dir, { recursive: true, force: true });
+});
