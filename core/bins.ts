@@ -197,3 +197,28 @@ export function migratedDelegations(topSigned: JsonObject, layout: BinLayout): {
 export function binCountOfSigned(targetsSigned: JsonObject): number | null {
   return binLayoutOfSigned(targetsSigned)?.count ?? null;
 }
+
+/**
+ * Refuses a top-level targets whose bin layout differs from the current one's: bins dropped (back
+ * to flat, or a bin file pushed as top-level targets by mistake), added or removed. A project's bin
+ * is fixed by its name and the count, so a different count moves every project and every client's
+ * path; there is no supported way to do that. Moving a flat repository to bins is allowed.
+ */
+export function checkBinLayoutKept(currentSigned: JsonObject | null, nextSigned: JsonObject): void {
+  const before = currentSigned ? binLayoutOfSigned(currentSigned) : null;
+  if (!before) return;
+  const after = binLayoutOfSigned(nextSigned);
+  if (!after) {
+    throw new TufError(
+      'bin_layout_changed',
+      `this top-level targets delegates no bins, but the current one delegates ${before.count}: it would drop every project's delegation (a bin file sent as top-level targets?)`,
+    );
+  }
+  const missing = [...before.names].filter((n) => !after.names.has(n));
+  if (after.count !== before.count || missing.length > 0) {
+    throw new TufError(
+      'bin_layout_changed',
+      `this top-level targets delegates ${after.count} bins where the current one delegates ${before.count}${missing.length > 0 ? ` (missing ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''})` : ''}: the number and names of bins cannot change`,
+    );
+  }
+}

@@ -35,6 +35,7 @@ export type TufErrorCode =
   | 'stale_request' // a signed request whose time is too far from the server's
   | 'nested_delegation' // project roles may not delegate further
   | 'targets_resign_required'
+  | 'bin_layout_changed' // a top-level targets that drops, adds or removes bins
   | 'not_an_offline_role'; // only roles top-level targets delegates to offline keys (bins) are accepted from admins // a root that changes the targets keys needs re-signed targets with it
 
 export class TufError extends Error {

@@ -236,3 +236,25 @@ test('bins close to expiry are reported by /readyz and /admin/status; expired on
     t.clock.set(saved);
   }
 });
+
+test('a top-level targets that drops or changes the bins is refused (a bin file pushed as targets by mistake)', async () => {
+  const top = (await t.repo.current.targets())!;
+  const bin = (await t.repo.current.delegated(t.repo.knex, projectPlacement(top.envelope.signed, 'demo').role))!;
+  const next = (signed: JsonObject) => signEnvelope(editedTargetsSigned(signed, {}, t.clock.now()), [privateKeySigner(keys.targets[0]!)]);
+  // The bin's own content, as the next top-level targets: it delegates projects, not bins.
+  const binAsTargets = await next({ ...bin.envelope.signed, version: top.version });
+  await assert.rejects(
+    t.repo.admission.submitTargets(binAsTargets, 'test'),
+    (err: { code?: string; message?: string }) => err.code === 'bin_layout_changed' && /delegates no bins/.test(err.message ?? ''),
+  );
+  // Another number of bins.
+  const fewer = { count: BINS / 2, keys: [privateKeySigner(binsKey).publicKey], threshold: 1 };
+  const relaid = initialTargetsSigned(t.clock.now(), {}, undefined, fewer);
+  await assert.rejects(
+    t.repo.admission.submitTargets(await next({ ...relaid, version: top.version }), 'test'),
+    (err: { code?: string }) => err.code === 'bin_layout_changed',
+  );
+  // The same bins with a new expiry are accepted.
+  const kept = await t.repo.admission.submitTargets(await next(top.envelope.signed), 'test');
+  assert.ok(kept.published.some((p) => p.role === 'targets' && p.version === top.version + 1));
+});

@@ -3,6 +3,7 @@
 // state, stores in one publication transaction, and has snapshot and timestamp signed with it.
 import { sha256Hex } from '../../core/canonical.ts';
 import type { Clock } from '../../core/clock.ts';
+import { checkBinLayoutKept } from '../../core/bins.ts';
 import { TufError } from '../../core/errors.ts';
 import { parseMetadata, servedBytes, type ParsedMetadata } from '../../core/metadata.ts';
 import { checkOnlineKeys, rootKeys, rootRole, sameRoleDelegation, verifyRootUpdate, verifyTargetsUpdate } from '../../core/updates.ts';
@@ -55,6 +56,7 @@ export class AdmissionService {
 
   private async storeTargets(tx: PublicationTx, targets: ParsedMetadata<'targets'>, actor: string): Promise<PublishedRole[]> {
     const previous = await this.deps.current.targets(tx.db);
+    checkBinLayoutKept(previous?.envelope.signed ?? null, targets.envelope.signed);
     await checkNewDelegationNames(tx.db, previous, targets, this.deps.reservedProjectNames ?? []);
     const stored = await storeTargetsVersion(tx.db, 'targets', targets);
     // Parsed already: with thousands of delegations tuf-js takes seconds to read it again, and the

@@ -62,6 +62,7 @@ const STATUS: Record<TufErrorCode, number> = {
   stale_request: 422,
   nested_delegation: 400,
   targets_resign_required: 409,
+  bin_layout_changed: 409,
   not_an_offline_role: 409,
 };
 
