@@ -2,6 +2,7 @@
 // starting the server in production mode in a process of its own.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { freePort } from '../server/db/embeddedPostgres.ts';
 
@@ -95,16 +96,37 @@ export async function startBenchServer(opts: {
   };
 }
 
-/** POST to an `/admin/*` route with the bench's admin token; throws on anything but success. */
+/**
+ * POST to an `/admin/*` route with the bench's admin token; throws on anything but success. Sent
+ * with node:http so that an early answer (a 413 or 503 while the body is still being written) is
+ * read and reported, not lost in an EPIPE.
+ */
 export function adminPoster(base: string, token: string) {
-  return async (route: string, body: unknown): Promise<unknown> => {
-    const r = await fetch(`${base}${route}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify(body),
+  const url = new URL(base);
+  return (route: string, body: unknown): Promise<unknown> => {
+    const bytes = Buffer.from(JSON.stringify(body));
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: route,
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'content-length': bytes.length },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString();
+            if (res.statusCode !== 201 && res.statusCode !== 200) reject(new Error(`${route}: ${res.statusCode} ${text.slice(0, 2000)}`));
+            else resolve(JSON.parse(text));
+          });
+        },
+      );
+      req.on('error', (err) => reject(new Error(`${route}: ${err.message} (${bytes.length} bytes sent)`, { cause: err })));
+      req.end(bytes);
     });
-    if (!r.ok) throw new Error(`${route}: ${r.status} ${(await r.text()).slice(0, 2000)}`);
-    return r.json();
   };
 }
 

@@ -59,6 +59,14 @@ const repoDir = path.resolve(import.meta.dirname, '..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tuf-bench-'));
 fs.chmodSync(work, 0o755);
 const rows: BenchRow[] = [];
+/** Rows so far, written after each case: a failure later in the run keeps what was measured. */
+function save(): void {
+  if (values.out)
+    fs.writeFileSync(
+      values.out,
+      `${JSON.stringify({ cores: os.cpus().length, node: process.version, quick, partial: true, rows }, null, 2)}\n`,
+    );
+}
 const started = Date.now();
 
 function log(msg: string): void {
@@ -89,7 +97,10 @@ async function main(): Promise<void> {
   try {
     if (!values['scale-only']) await mainRepository();
     if (!values['hostile-only']) {
-      for (const s of scales) rows.push(...(await scaleCase(scaleContext, s)));
+      for (const s of scales) {
+        rows.push(...(await scaleCase(scaleContext, s)));
+        save();
+      }
       rows.push(...flatDelegationRows(quick ? [1000, 4000] : [1000, 4000, 10_000]));
     }
   } finally {
@@ -187,8 +198,11 @@ async function main(): Promise<void> {
       note: `each upload p50 ${median(perUpload).toFixed(1)} ms, p99 ${quantile(perUpload, 0.99).toFixed(1)} ms`,
     });
 
+    save();
     await readCases(base);
+    save();
     rows.push(...(await hostile(workers[0]!.project, projectName(nextProject))));
+    save();
     await server.stop();
   }
 

@@ -56,17 +56,29 @@ export function checkBinCount(count: number): void {
   }
 }
 
-/** The bins of a layout with `count` bins, in order; each covers an equal run of prefixes. */
-export function binsOf(count: number): Bin[] {
+const layouts = new Map<number, readonly Bin[]>();
+
+/** The bins of a layout with `count` bins, in order; each covers an equal run of prefixes. Built once per count. */
+export function binsOf(count: number): readonly Bin[] {
   checkBinCount(count);
+  const known = layouts.get(count);
+  if (known) return known;
   const per = PREFIXES / count;
   const bins: Bin[] = [];
   for (let i = 0; i < count; i++) {
     const prefixes = Array.from({ length: per }, (_, j) => hex(i * per + j));
     const name = per === 1 ? `bin-${prefixes[0]}` : `bin-${prefixes[0]}-${prefixes.at(-1)}`;
-    bins.push({ name, prefixes, paths: prefixes.map((p) => `${p}/*/*`) });
+    bins.push(
+      Object.freeze({
+        name,
+        prefixes: Object.freeze(prefixes) as string[],
+        paths: Object.freeze(prefixes.map((p) => `${p}/*/*`)) as string[],
+      }),
+    );
   }
-  return bins;
+  const frozen = Object.freeze(bins);
+  layouts.set(count, frozen);
+  return frozen;
 }
 
 /** The bin of `project` in a layout of `count` bins. */
@@ -94,7 +106,13 @@ export function binDelegations(layout: BinLayout): JsonObject {
   }
   const keys: JsonObject = {};
   for (const key of layout.keys) keys[keyidOf(key)] = structuredClone(key) as unknown as JsonObject;
-  const roles = binsOf(layout.count).map((b) => ({ name: b.name, keyids, threshold: layout.threshold, paths: b.paths, terminating: true }));
+  const roles = binsOf(layout.count).map((b) => ({
+    name: b.name,
+    keyids,
+    threshold: layout.threshold,
+    paths: [...b.paths],
+    terminating: true,
+  }));
   return { keys, roles: roles as unknown as JsonObject[] } as unknown as JsonObject;
 }
 
