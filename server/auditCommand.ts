@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from './config.ts';
 import { auditRepository, type AuditReport } from './admin/audit.ts';
-import { createKnex } from './db/knex.ts';
+import { createKnex, SILENT_KNEX_LOG } from './db/knex.ts';
 import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { publicGoodTrustedRoot } from '../core/publicGoodTrustedRoot.ts';
 import { createLogger, openDatabase } from './runtime.ts';
@@ -42,7 +42,9 @@ export async function auditVerify(config: Config, args: string[]): Promise<numbe
   const out = (line: string) => process.stdout.write(`${line}\n`);
   out(`database: ${db.description}`);
   out(`sigstore trusted root: ${sigstore.source}`);
-  const knex = createKnex(db.url, 2);
+  // knex would print a failed connection with its stack trace ("Acquire connection error: ...")
+  // before the report: every failure reaches the report or the one error line instead.
+  const knex = createKnex(db.url, 2, { log: SILENT_KNEX_LOG });
   let report: AuditReport;
   try {
     report = await auditRepository(knex, verifier);

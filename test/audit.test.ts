@@ -59,11 +59,22 @@ test('a database with the schema but no root: exit 1, not_bootstrapped', async (
   assert.match(res.stdout, /^audit verify: FAILED \(not_bootstrapped\): /m);
 });
 
-test('a database name that does not exist in the cluster: exit 1, no_repository', async () => {
+test('a database name that does not exist in the cluster: exit 1, no_repository, and only the clean lines (no stack trace)', async () => {
   const u = new URL(db.url);
   u.pathname = '/t_no_such_database';
   const res = await audit(u.toString());
   assert.equal(res.status, 1, res.stdout + res.stderr);
   assert.match(res.stdout, /t_no_such_database \(DATABASE_URL\)/);
   assert.match(res.stdout, /^audit verify: FAILED \(no_repository\): no such database in this cluster$/m);
+  const all = res.stdout + res.stderr;
+  assert.equal(all.includes('Acquire connection error'), false, all);
+  assert.doesNotMatch(all, /^\s+at /m, 'no stack trace');
+  assert.deepEqual(
+    res.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(':')[0]),
+    ['database', 'sigstore trusted root', '0 versions checked, 0 problem(s)', 'audit verify'],
+  );
+  assert.equal(res.stderr, '');
 });

@@ -6,8 +6,15 @@ export type Db = Knex | Knex.Transaction;
 
 const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'migrations');
 
-export function createKnex(databaseUrl: string, poolMax = 10): Knex {
+/** Where knex's own messages go (it prints warnings such as "Acquire connection error" with a stack to the console). */
+export type KnexLog = NonNullable<Knex.Config['log']>;
+
+/** Drops knex's own messages: for commands whose failures are reported on one line from the error they throw. */
+export const SILENT_KNEX_LOG: KnexLog = { warn() {}, error() {}, deprecate() {}, debug() {} };
+
+export function createKnex(databaseUrl: string, poolMax = 10, opts: { log?: KnexLog } = {}): Knex {
   const knex = knexFactory({
+    ...(opts.log ? { log: opts.log } : {}),
     client: 'pg',
     connection: { connectionString: databaseUrl, application_name: 'tuf-repository', connectionTimeoutMillis: 5000 },
     // While the database is down, fail requests within seconds (503) instead of queueing them.
