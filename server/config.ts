@@ -2,6 +2,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { roleNameProblem } from '../core/names.ts';
+import { resolveOnlineKeysDir, type OnlineKeysLocation } from './onlineKeysDir.ts';
 
 export interface Config {
   /** NODE_ENV=production or --production: never creates keys or bootstraps by itself; requires DATABASE_URL. */
@@ -15,8 +16,12 @@ export interface Config {
   dataDir: string;
   /** Dev-mode ceremony output (throwaway keys, admin token). */
   devDir: string;
-  /** Directory of online (snapshot/timestamp) key files; ignored when keys come from the environment. */
+  /** Directory of online (snapshot/timestamp) key files; ignored when keys come from the environment. ONLINE_KEYS_DIR, default DATA_DIR/online-keys. */
   onlineKeysDir: string;
+  /** How onlineKeysDir was chosen (the variable, the default, or the old default holding this repository's keys), for messages. */
+  onlineKeysLocation: OnlineKeysLocation;
+  /** Said when the server starts and by the operator commands: a setting that works but should change. */
+  warnings: string[];
   /** PEM private keys from TUF_SNAPSHOT_KEY / TUF_TIMESTAMP_KEY instead of files. */
   onlineKeysFromEnv: { snapshot: string; timestamp: string } | null;
   timestampExpirySeconds: number;
@@ -126,6 +131,14 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
   }
   const databaseUrl = env.DATABASE_URL || null;
   if (production && !databaseUrl) throw new Error('configuration: production mode requires DATABASE_URL');
+  const dataDir = path.resolve(root, env.DATA_DIR ?? '.data');
+  const onlineKeysFromEnv = snapshot !== undefined && timestamp !== undefined ? { snapshot, timestamp } : null;
+  const onlineKeysLocation = resolveOnlineKeysDir({
+    explicit: env.ONLINE_KEYS_DIR,
+    home: root,
+    dataDir,
+    probe: onlineKeysFromEnv === null,
+  });
   const maxTargetBytes = int(env, 'MAX_TARGET_BYTES', 100 * 1024 * 1024, 1);
   const fraction = Number(env.RESIGN_REMAINING_FRACTION ?? '0.5');
   if (!(fraction > 0 && fraction < 1)) throw new Error('configuration: RESIGN_REMAINING_FRACTION must be between 0 and 1');
@@ -135,10 +148,12 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     port,
     publicUrl: env.PUBLIC_URL ?? `http://localhost:${port}`,
     databaseUrl,
-    dataDir: path.resolve(root, env.DATA_DIR ?? '.data'),
+    dataDir,
     devDir: path.resolve(root, env.DEV_DIR ?? '.dev'),
-    onlineKeysDir: path.resolve(root, env.ONLINE_KEYS_DIR ?? '.data/online-keys'),
-    onlineKeysFromEnv: snapshot !== undefined && timestamp !== undefined ? { snapshot, timestamp } : null,
+    onlineKeysDir: onlineKeysLocation.dir,
+    onlineKeysLocation,
+    warnings: onlineKeysLocation.warning ? [onlineKeysLocation.warning] : [],
+    onlineKeysFromEnv,
     timestampExpirySeconds,
     snapshotExpirySeconds: int(env, 'SNAPSHOT_EXPIRY_SECONDS', 7 * 86_400, 60),
     snapshotVersionOnly: env.SNAPSHOT_VERSION_ONLY !== 'false',

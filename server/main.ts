@@ -4,7 +4,9 @@ import { loadConfig, type Config } from './config.ts';
 import { AdminTokens } from './admin/adminTokens.ts';
 import { createKnex, migrateLatest, migrateRollbackAll } from './db/knex.ts';
 import { ensureDevAdminToken, runDevCeremony } from './devCeremony.ts';
-import { currentOnlinePublicKeys, ensureOnlineKeys, ONLINE_ROLES } from './onlineKeys.ts';
+import { currentOnlinePublicKeys, ensureOnlineKeys } from './onlineKeys.ts';
+import { onlineKeysCommand, OnlineKeysCommandError } from './onlineKeysCommand.ts';
+import { OnlineKeysLocationError } from './onlineKeysDir.ts';
 import { auditVerify } from './auditCommand.ts';
 import { refuseDevelopmentState } from './admin/developmentState.ts';
 import { describeGcReport, GarbageCollector } from './admin/gc.ts';
@@ -26,7 +28,9 @@ Commands:
   migrate                      Apply database migrations and exit.
   migrate:down                 Revert every migration (destroys the schema; for development).
   online-keys show             Print the public snapshot/timestamp keys as JSON, for the ceremony
-                               (tuf-offline init-root --online-keys FILE).
+                               (tuf-offline init-root --online-keys FILE). Reads the server's key
+                               folder: run it where the server runs (same folder and environment),
+                               or give the server's ONLINE_KEYS_DIR or DATA_DIR.
   online-keys create           Create the online keys if there are none (key files only).
   online-keys rotate ROLE      Add a new key for ROLE (snapshot|timestamp); put it in the next root.
   admin-token create --name N  Create an admin API token; printed once, stored only as a hash.
@@ -52,7 +56,7 @@ Without DATABASE_URL, the commands other than start use the embedded PostgreSQL 
 has started on DATA_DIR, and start their own on it only when none runs.
 
 Environment (see README for all): DATABASE_URL, PORT (8080), HOST, PUBLIC_URL, DATA_DIR (.data),
-DEV_DIR (.dev), ONLINE_KEYS_DIR (.data/online-keys), TUF_SNAPSHOT_KEY / TUF_TIMESTAMP_KEY (PEM),
+DEV_DIR (.dev), ONLINE_KEYS_DIR (DATA_DIR/online-keys), TUF_SNAPSHOT_KEY / TUF_TIMESTAMP_KEY (PEM),
 TIMESTAMP_EXPIRY_SECONDS (86400), SNAPSHOT_EXPIRY_SECONDS (604800), LOG_LEVEL (info).
 `;
 
@@ -86,6 +90,7 @@ async function withKnex<T>(config: Config, work: (knex: ReturnType<typeof create
 
 async function start(config: Config): Promise<void> {
   const log = createLogger(config.logLevel);
+  for (const warning of config.warnings) log.warn(warning);
   const keyStore = keyStoreFor(config);
   if (config.production) {
     if (!(await currentOnlinePublicKeys(keyStore))) {
@@ -195,24 +200,8 @@ async function main(argv: string[]): Promise<void> {
         }
       });
       return;
-    case 'online-keys': {
-      const store = keyStoreFor(config);
-      if (sub === 'show') {
-        const keys = await currentOnlinePublicKeys(store);
-        if (!keys) throw new Error('no online keys yet: run `tuf-server online-keys create`');
-        process.stdout.write(`${JSON.stringify(keys, null, 2)}\n`);
-      } else if (sub === 'create') {
-        process.stdout.write(`${JSON.stringify(await ensureOnlineKeys(store), null, 2)}\n`);
-      } else if (sub === 'rotate') {
-        const role = args[2];
-        if (!ONLINE_ROLES.includes(role as never)) throw new Error('usage: tuf-server online-keys rotate snapshot|timestamp');
-        const signer = await store.create(role as 'snapshot' | 'timestamp');
-        process.stdout.write(`${JSON.stringify({ [role!]: signer.publicKey }, null, 2)}\n`);
-      } else {
-        throw new Error('usage: tuf-server online-keys show|create|rotate ROLE');
-      }
-      return;
-    }
+    case 'online-keys':
+      return onlineKeysCommand(config, sub, args[2]);
     case 'admin-token':
       await withKnex(config, async (knex) => {
         const name = option(args, '--name');
@@ -254,6 +243,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: Error) => {
-  process.stderr.write(`tuf-server: ${err.message}\n`);
+  // The stable code of this tool's own refusals, for scripts (as tuf-client does).
+  const code = err instanceof OnlineKeysCommandError || err instanceof OnlineKeysLocationError ? ` [${err.code}]` : '';
+  process.stderr.write(`tuf-server: ${err.message}${code}\n`);
   process.exit(1);
 });

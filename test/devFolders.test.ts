@@ -39,11 +39,12 @@ test('DATA_DIR and DEV_DIR in one fresh folder: the server comes up, and only th
     path.join(x, 'dev'),
     path.join(x, 'dev', 'keys'),
     path.join(x, 'dev', 'sigstore'),
-    path.join(home, '.data', 'online-keys'),
+    path.join(x, 'data', 'online-keys'), // ONLINE_KEYS_DIR follows DATA_DIR
   ]) {
     assert.equal(mode(secret), 0o700, `${secret} holds secrets: 0700, got ${mode(secret).toString(8)}`);
   }
   assert.equal(mode(path.join(x, 'data', 'pg')), 0o700, 'the PostgreSQL cluster');
+  assert.equal(fs.existsSync(path.join(home, '.data')), false, 'nothing under TUF_HOME/.data: DATA_DIR holds the online keys too');
   assert.ok(fs.existsSync(path.join(x, 'dev', '1.root.json')));
 });
 
