@@ -21,7 +21,8 @@ Commands:
       8+ characters. Sign it with the threshold of N's root keys AND of N+1's.
       If the targets keys change, re-sign targets too (edit-targets, sign with the new keys) and
       push both: \`tuf-carry push N+1.root.json --with-targets T.json\`. Keeps N's expiry (see
-      Expiry below).
+      Expiry below). Refused (exit 1, nothing written) when the options change nothing: a new
+      version with the same keys is bump-root; --expires-days D alone moves only the expiry.
   init-targets --out FILE [--add PATH=LOCALFILE ...] [--expires-days D]
                [--bins-key PUB ... [--bins N] [--bins-threshold T] [--bins-out DIR]]
       Build targets v1 (unsigned). With --bins-key: the layered layout for many projects,

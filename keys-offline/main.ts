@@ -3,7 +3,7 @@
 // its module; this file reads the command line and dispatches.
 import { delegateCommand } from './delegateCommands.ts';
 import { HELP } from './help.ts';
-import { parseCommandLine, type CommandHandler } from './options.ts';
+import { OfflineError, parseCommandLine, type CommandHandler } from './options.ts';
 import { bumpRoot, editRoot, initRoot, keygen } from './rootCommands.ts';
 import { merge, sign, status } from './signCommands.ts';
 import { bumpBins, editTargets, initTargets, migrate } from './targetsCommands.ts';
@@ -43,7 +43,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: Error) => {
-    process.stderr.write(`tuf-offline: ${err.message}\n`);
+    process.stderr.write(`tuf-offline: ${err.message}${err instanceof OfflineError ? ` [${err.code}]` : ''}\n`);
     process.exit(1);
   },
 );

@@ -6,7 +6,8 @@ import { encodePrivateKeyFile, publicKeyFileOf, readPublicKey } from '../core/ke
 import { generatePrivateKey, type KeyAlgorithm } from '../core/keys.ts';
 import { chooseExpiry, describeExpiry, expiresDaysOption, withExpiry, type ExpiryMode } from './expiry.ts';
 import { readEnvelopeFile, readJson, readPassphrase, writeJson } from './files.ts';
-import { fail, readKeys, readOnlineKeys, say, threshold, unsigned, type CommandContext } from './options.ts';
+import { canonicalBytes, type JsonObject } from '../core/canonical.ts';
+import { fail, OfflineError, readKeys, readOnlineKeys, say, threshold, unsigned, type CommandContext } from './options.ts';
 
 function rootExpiry(ctx: CommandContext, mode: ExpiryMode, current?: { expires?: unknown; version?: unknown }) {
   return chooseExpiry(
@@ -90,6 +91,16 @@ export function editRoot(ctx: CommandContext): number {
     },
     ctx.now,
   );
+  if (values['expires-days'] === undefined && sameKeysAndRoles(from.signed, edited)) {
+    throw new OfflineError(
+      'no_change',
+      `edit-root: nothing to change: root v${String(edited.version)} would name the same keys and thresholds as ` +
+        `v${String(from.signed.version)} (no --add-*/--remove-* key, --*-threshold or --online-keys given, or they ` +
+        'change nothing), so it would only be a new version. To renew root with the same keys, that is ' +
+        `\`tuf-offline bump-root --from ${values.from} --out ${out}\` (a fresh expiry); to move only the expiry, ` +
+        'give edit-root --expires-days D. Nothing written',
+    );
+  }
   const signed = withExpiry(edited, expiry);
   writeJson(out, unsigned(signed));
   say(
@@ -97,4 +108,10 @@ export function editRoot(ctx: CommandContext): number {
     `check it with: tuf-offline status ${out} --previous ${values.from}`,
   );
   return 0;
+}
+
+/** Whether two root versions name the same keys, roles and thresholds (everything but version and expiry). */
+function sameKeysAndRoles(a: JsonObject, b: JsonObject): boolean {
+  const rest = ({ version: _v, expires: _e, ...others }: JsonObject) => others;
+  return Buffer.from(canonicalBytes(rest(a))).equals(Buffer.from(canonicalBytes(rest(b))));
 }

@@ -111,7 +111,8 @@ describe('expiry of edits and renewals', () => {
   test('edit-root keeps the current expiry without --expires-days and uses it when given; the server takes the new root', async () => {
     await carry('pull', '--out', 'current');
     const v1 = read('current/1.root.json').signed;
-    const kept = await offline('edit-root', '--from', 'current/1.root.json', '--out', 'kept.root.json', '--root-threshold', '1');
+    await mustOffline('keygen', '--name', 'extra', '--out', '.');
+    const kept = await offline('edit-root', '--from', 'current/1.root.json', '--out', 'kept.root.json', '--add-root-key', 'extra.pub.json');
     assert.equal(kept.status, 0, kept.stderr);
     assert.equal(read('kept.root.json').signed.expires, v1.expires);
     assert.match(
@@ -138,7 +139,15 @@ describe('expiry of edits and renewals', () => {
     const root = read('2.root.json');
     const soon = expiresAfter(new Date(), 10 * 86_400);
     fs.writeFileSync(path.join(work, 'soon.root.json'), JSON.stringify({ ...root, signed: { ...root.signed, expires: soon } }));
-    const renewed = await offline('edit-root', '--from', 'soon.root.json', '--out', 'renewed.root.json');
+    const renewed = await offline(
+      'edit-root',
+      '--from',
+      'soon.root.json',
+      '--out',
+      'renewed.root.json',
+      '--add-root-key',
+      'extra.pub.json',
+    );
     assert.equal(renewed.status, 0, renewed.stderr);
     const expires = read('renewed.root.json').signed.expires;
     assertAbout(expires, 365);
@@ -151,6 +160,21 @@ describe('expiry of edits and renewals', () => {
     assert.equal(bumped.status, 0, bumped.stderr);
     assertAbout(read('3.root.json').signed.expires, 365);
     assert.match(bumped.stdout, /wrote unsigned root v3 to 3\.root\.json; expires \S+ \(a renewal: the default 365 days from now;/);
+  });
+
+  test('edit-root with nothing to change is refused (no_change, exit 1, nothing written) and points to bump-root', async () => {
+    for (const noop of [[], ['--root-threshold', '1'], ['--online-keys', 'current/online-keys.json']]) {
+      const res = await offline('edit-root', '--from', '2.root.json', '--out', 'noop.root.json', ...noop);
+      assert.equal(res.status, 1, `${noop.join(' ')}: ${res.stdout}`);
+      assert.match(res.stderr, /edit-root: nothing to change: root v3 would name the same keys and thresholds as v2/);
+      assert.match(res.stderr, re('`tuf-offline bump-root --from 2.root.json --out noop.root.json`'));
+      assert.match(res.stderr, /\[no_change\]$/m);
+      assert.equal(fs.existsSync(path.join(work, 'noop.root.json')), false, 'nothing written');
+    }
+    // Asked for explicitly: a new expiry is a change.
+    const expiry = await offline('edit-root', '--from', '2.root.json', '--out', 'noop.root.json', '--expires-days', '200');
+    assert.equal(expiry.status, 0, expiry.stderr);
+    assertAbout(read('noop.root.json').signed.expires, 200);
   });
 
   test('edit-targets keeps the expiry; --expires-days sets one', async () => {
