@@ -7,6 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { runCli } from './helpers/cli.ts';
 import { startServerProcess, type ServerProcess } from './helpers/serverProcess.ts';
 
@@ -84,4 +86,25 @@ test('audit verify on a folder without a cluster fails and creates none', async 
   assert.equal(res.status, 1, res.stdout + res.stderr);
   assert.match(res.stderr, /no PostgreSQL cluster in \S+empty-data\/pg, so no repository/);
   assert.equal(fs.existsSync(path.join(empty, 'pg')), false, 'the audit never creates a cluster');
+});
+
+test("README's stock tuf-js example runs as written against a development server, and downloads what it names", async () => {
+  const readme = fs.readFileSync(path.resolve(import.meta.dirname, '..', 'README.md'), 'utf8');
+  const snippet = /```js\n(import \{ Updater \} from 'tuf-js';[\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(snippet, 'the tuf-js example in README.md');
+  const dir = path.join(base, 'readme-client');
+  fs.mkdirSync(dir);
+  fs.symlinkSync(path.join(base, 'x', 'dev'), path.join(dir, '.dev')); // run where `npm start` runs
+  const tufJs = pathToFileURL(createRequire(import.meta.url).resolve('tuf-js')).href;
+  const script = snippet.replace("from 'tuf-js'", `from '${tufJs}'`).replaceAll('http://localhost:8080', server.url);
+  fs.writeFileSync(path.join(dir, 'example.mjs'), script);
+  const { spawnSync } = await import('node:child_process');
+  const res = spawnSync(process.execPath, ['example.mjs'], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(res.status, 0, res.stdout + res.stderr);
+  const saved = fs.readdirSync(path.join(dir, 'client', 'targets'));
+  assert.equal(saved.length, 1, saved.join(', '));
+  assert.deepEqual(
+    JSON.parse(fs.readFileSync(path.join(dir, 'client', 'targets', saved[0]!), 'utf8')),
+    JSON.parse(fs.readFileSync(path.join(base, 'x', 'dev', 'sigstore', 'trusted_root.json'), 'utf8')),
+  );
 });
