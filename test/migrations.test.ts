@@ -31,6 +31,14 @@ test('every migration runs up, down and up again on a real PostgreSQL', async ()
     // Tables carry comments for whoever reads the schema.
     const comments = await knex.raw(`select c.relname, obj_description(c.oid) as comment from pg_class c where relname = any(?)`, [tables]);
     for (const row of comments.rows) assert.ok(row.comment, `comment on ${row.relname}`);
+    // The columns added to resign_needed later (which role's change, and its version) are described too.
+    for (const column of ['delegator', 'delegator_version', 'targets_version']) {
+      const res = await knex.raw(
+        `select col_description('resign_needed'::regclass, a.attnum) as comment from pg_attribute a where a.attrelid = 'resign_needed'::regclass and a.attname = ?`,
+        [column],
+      );
+      assert.ok(res.rows[0]?.comment, `comment on resign_needed.${column}`);
+    }
     assert.deepEqual(await migrateLatest(knex), [], 'idempotent');
     const reverted = await migrateRollbackAll(knex);
     assert.equal(reverted.length, files.length);

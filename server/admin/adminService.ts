@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type { Knex } from 'knex';
 import { sha256Hex } from '../../core/canonical.ts';
 import type { Clock } from '../../core/clock.ts';
-import type { ResignNeededJson } from '../../core/apiTypes.ts';
+import { resignNeededSince, type ResignNeededJson } from '../../core/apiTypes.ts';
 import { TOP_LEVEL_ROLES } from '../../core/names.ts';
 import { appendAudit, listAudit } from '../db/auditRepo.ts';
 import { listResignNeeded } from '../db/projectsRepo.ts';
@@ -47,13 +47,7 @@ export class AdminService {
 
   async resignNeeded(): Promise<ResignNeededJson[]> {
     const rows = await listResignNeeded(this.deps.knex);
-    return rows.map((r) => ({
-      project: r.role,
-      version: r.role_version,
-      targetsVersion: r.targets_version,
-      reason: r.reason,
-      detectedAt: r.detected_at.toISOString(),
-    }));
+    return rows.map((r) => ({ project: r.role, ...resignNeededSince(r), detectedAt: r.detected_at.toISOString() }));
   }
 
   /** Stores a file by its SHA-256 (once); targets metadata may then list it. */

@@ -83,7 +83,7 @@ export async function admitDelegatedRoles(
       },
     });
     await approveDelegatedRegistrations(tx.db, name, candidate);
-    await reviewDelegations(tx.db, name, previous, candidate, deps.verifier);
+    await reviewDelegations(tx.db, name, previous, candidate, deps.verifier, top.version);
     out.push(...tx.announce(stored.published));
   }
   return out;

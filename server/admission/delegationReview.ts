@@ -21,6 +21,8 @@ export async function reviewDelegations(
   previous: ParsedMetadata<'targets'> | null,
   next: ParsedMetadata<'targets'>,
   verifier: SignatureVerifier,
+  /** The top-level targets version in force; `next`'s own version when `delegator` is top-level targets. */
+  topTargetsVersion: number = next.version,
 ): Promise<void> {
   const changed = changedDelegations(previous?.model ?? null, next.model);
   // Batched: approving a thousand registrations in one bin is a few queries, not thousands.
@@ -37,13 +39,20 @@ export async function reviewDelegations(
     const role = parseMetadata(JSON.parse(row!.bytes.toString('utf8')), 'targets', name);
     const reason = resignReason(role, delegation, verifier);
     if (reason) {
-      await markResignNeeded(trx, { role: name, role_version: head.version, targets_version: next.version, reason });
+      await markResignNeeded(trx, {
+        role: name,
+        role_version: head.version,
+        targets_version: topTargetsVersion,
+        delegator,
+        delegator_version: next.version,
+        reason,
+      });
       await appendAudit(trx, {
         actor: 'server',
         action: 'project.resign_needed',
         role: name,
         version: head.version,
-        details: { reason, targetsVersion: next.version },
+        details: { reason, targetsVersion: topTargetsVersion, delegator, delegatorVersion: next.version },
       });
     } else {
       fine.push(name);

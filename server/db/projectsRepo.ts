@@ -72,7 +72,10 @@ export async function closePending(db: Db, role: string, version: number, publis
 }
 
 export async function markResignNeeded(db: Db, row: Omit<ResignNeededRow, 'detected_at'>): Promise<void> {
-  await db<ResignNeededRow>('resign_needed').insert(row).onConflict('role').merge(['role_version', 'targets_version', 'reason']);
+  await db<ResignNeededRow>('resign_needed')
+    .insert(row)
+    .onConflict('role')
+    .merge(['role_version', 'targets_version', 'delegator', 'delegator_version', 'reason']);
 }
 
 export async function clearResignNeeded(db: Db, role: string | readonly string[]): Promise<void> {

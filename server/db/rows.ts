@@ -99,7 +99,11 @@ export interface PendingUploadRow {
 export interface ResignNeededRow {
   role: string;
   role_version: number;
+  /** The top-level targets version in force when it was found (rows from before `delegator`: the delegator's version). */
   targets_version: number;
+  /** The role whose delegation it fails ('targets' or a bin); null for rows recorded before the column. */
+  delegator: string | null;
+  delegator_version: number | null;
   reason: string;
   detected_at: Date;
 }

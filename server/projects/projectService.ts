@@ -13,7 +13,7 @@ import { TufError } from '../../core/errors.ts';
 import { parseMetadata, readSignedDocument, type Envelope } from '../../core/metadata.ts';
 import { memoizedVerifier } from '../../core/verify.ts';
 import { assertDelegatedRoleName } from '../../core/names.ts';
-import type { PendingJson, ProjectInfoJson } from '../../core/apiTypes.ts';
+import { resignNeededSince, type PendingJson, type ProjectInfoJson } from '../../core/apiTypes.ts';
 import { getHead } from '../db/metadataRepo.ts';
 import { listPending, listResignNeeded, pendingBySignedSha256 } from '../db/projectsRepo.ts';
 import type { PendingUploadRow } from '../db/rows.ts';
@@ -45,7 +45,7 @@ export class ProjectService {
     const pending = delegation ? (await listPending(this.deps.knex, project)).map(pendingView) : [];
     const [resign] = await listResignNeeded(this.deps.knex, project);
     return {
-      needsResigning: resign ? { version: resign.role_version, targetsVersion: resign.targets_version, reason: resign.reason } : null,
+      needsResigning: resign ? resignNeededSince(resign) : null,
       project,
       delegated: delegation !== null,
       maintainers: delegation ? delegationMaintainers(delegation) : [],
