@@ -13,7 +13,7 @@ import { jsonRequest, RepositoryApi, type ProjectInfo } from './api.ts';
 import { describeFile } from './files.ts';
 import type { ProjectRegistrationsJson, RegistrationJson } from '../core/apiTypes.ts';
 import { redactTokens, signWithIdentity, type SigstoreEndpoints, type TokenSource } from './identitySigner.ts';
-import { identityOfToken, tokenSource } from './tokens.ts';
+import { identityOfToken, tokenSource, type TokenOptions } from './tokens.ts';
 
 const HELP = `tuf-maintainer: publish to a TUF repository by signing with your OIDC identity (Sigstore)
 
@@ -28,6 +28,7 @@ Commands:
                            the admins changed the maintainers, clients need the current ones.
   status                   Show maintainers, threshold, current version and pending versions;
                            before approval, the pending registrations (and whether contested).
+                           With an identity (below), also whether you are a maintainer.
 
 Identity (the token is never printed):
   --token-file FILE        an OIDC token in a file
@@ -166,8 +167,19 @@ async function cosign(ctx: Context, version: number | undefined): Promise<void> 
   );
 }
 
-async function status(api: RepositoryApi, server: string, project: string): Promise<void> {
+/**
+ * Who asks, when they said so (--dev-identity, --token-file, SIGSTORE_ID_TOKEN): `status` then
+ * tells a maintainer who is one no more that it is not theirs to re-sign. Null otherwise.
+ */
+async function askingIdentity(api: RepositoryApi, opts: TokenOptions): Promise<{ identity: string; issuer: string } | null> {
+  if (!opts.tokenFile && !opts.devIdentity && !process.env.SIGSTORE_ID_TOKEN) return null;
+  const devTokenUrl = opts.devIdentity ? (await api.config()).sigstore.devTokenUrl : null;
+  return identityOfToken(await tokenSource({ ...opts, devTokenUrl }).getToken());
+}
+
+async function status(api: RepositoryApi, server: string, project: string, tokens: TokenOptions): Promise<void> {
   const info = await api.project(project);
+  const me = info.delegated ? await askingIdentity(api, tokens) : null;
   const lines = [
     `${project}: ${info.delegated ? `delegated, threshold ${info.threshold}` : 'not delegated'}, current version ${info.version ?? 'none'}`,
   ];
@@ -187,10 +199,26 @@ async function status(api: RepositoryApi, server: string, project: string): Prom
   for (const m of info.maintainers) lines.push(`  maintainer ${m.identity} at ${m.issuer} (keyid ${m.keyid.slice(0, 16)})`);
   for (const p of info.pending)
     lines.push(`  pending v${p.version}: ${p.signedBy.length}/${info.threshold} signatures since ${p.createdAt}`);
-  if (info.needsResigning)
+  const maintainers = info.maintainers.map((m) => `${m.identity} at ${m.issuer}`).join(', ') || 'nobody';
+  const isMaintainer = me !== null && info.maintainers.some((m) => m.identity === me.identity && m.issuer === me.issuer);
+  if (me && !isMaintainer) {
+    // Signed the current version, then dropped: "any more". resign and cosign would refuse them.
+    const signedCurrent =
+      info.version !== null &&
+      (await api.metadata(`${info.version}.${project}.json`)).signatures.some((s) => s.keyid === identityKeyid(me.identity, me.issuer));
     lines.push(
-      `  NEEDS RE-SIGNING: ${info.needsResigning.reason} (since targets v${info.needsResigning.targetsVersion}); run \`tuf-maintainer resign\``,
+      `  NOT A MAINTAINER${signedCurrent ? ' ANY MORE' : ''}: ${me.identity} at ${me.issuer} is not a maintainer of ${project}` +
+        `${signedCurrent ? ` any more (you signed v${info.version})` : ''}; its maintainers now: ${maintainers}. ` +
+        'publish, cosign and resign refuse you',
     );
+  }
+  if (info.needsResigning) {
+    const since = info.needsResigning.since ?? `targets v${info.needsResigning.targetsVersion}`;
+    const who = isMaintainer
+      ? 'run `tuf-maintainer resign`'
+      : `a current maintainer (${maintainers}) runs \`tuf-maintainer resign --project ${project}\``;
+    lines.push(`  NEEDS RE-SIGNING: ${info.needsResigning.reason} (since ${since}); ${who}`);
+  }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
@@ -219,7 +247,11 @@ async function main(argv: string[]): Promise<void> {
   const server = values.server ?? process.env.TUF_SERVER ?? fail('give --server URL (or TUF_SERVER)');
   const project = values.project ?? fail('give --project NAME');
   const api = new RepositoryApi(server);
-  if (command === 'status') return status(api, server, project);
+  if (command === 'status')
+    return status(api, server, project, {
+      ...(values['token-file'] ? { tokenFile: values['token-file'] } : {}),
+      ...(values['dev-identity'] ? { devIdentity: values['dev-identity'] } : {}),
+    });
   const config = await api.config();
   const ctx: Context = {
     api,
