@@ -1,7 +1,13 @@
 // The client's own refusals (the trusted set raises TrustError, downloads DownloadError). Each
 // carries a string-union code: callers and tests branch on the code, never on the text.
 
-export type ClientErrorCode = 'no_trusted_root' | 'no_sigstore_trusted_root' | 'target_not_found' | 'persist_failed' | 'delegation_not_met'; // a project role whose delegation changed since it was signed: it awaits re-signing
+export type ClientErrorCode =
+  | 'no_trusted_root'
+  | 'no_sigstore_trusted_root'
+  | 'target_not_found'
+  | 'persist_failed'
+  | 'delegation_not_met' // a project role whose delegation changed since it was signed: it awaits re-signing
+  | 'delegated_by_bin'; // tuf-client verify given top-level targets for a project that a bin delegates
 
 export class ClientError extends Error {
   override readonly name: string = 'ClientError';

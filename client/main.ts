@@ -3,7 +3,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { binLayoutOfSigned, isBinName, projectPlacement } from '../core/bins.ts';
+import { isPlainObject } from '../core/canonical.ts';
 import { explainRole } from '../core/explain.ts';
+import { ClientError } from './errors.ts';
 import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { publicGoodTrustedRoot } from '../core/publicGoodTrustedRoot.ts';
 import { IdentityClient } from './identityUpdater.ts';
@@ -19,12 +22,40 @@ Commands:
       sigstore/trusted_root.json unless given.
   verify FILE --delegator FILE --role NAME [--sigstore-trusted-root F]
       For one metadata file: each signature's keyid, identity, issuer and verdict against the
-      delegator (root or targets metadata). Exits 1 unless the threshold is met. Without
+      delegator (root or targets metadata; in the bin layout a project's delegator is its bin,
+      which fetch keeps beside targets.json in STATE/metadata: bin-2a8-2ab.json). Without
       --sigstore-trusted-root the public-good Sigstore instance is trusted.
+
+Exit status: 0 done (verify: threshold met); 1 verify: threshold not met; 2 anything else
+(usage, unreadable files, a delegator that does not delegate the role, a refused download).
 `;
 
 function readJson(file: string): unknown {
   return JSON.parse(fs.readFileSync(file, 'utf8'));
+}
+
+/**
+ * In the bin layout top-level targets delegates bins, and a project's bin delegates the project:
+ * given top-level targets as the delegator of a project it does not delegate itself, names the bin
+ * that does and the file of it to pass (fetch keeps it beside targets.json).
+ */
+function refuseTopLevelForBinnedRole(delegator: unknown, delegatorFile: string, role: string, file: string): void {
+  if (!isPlainObject(delegator) || !isPlainObject(delegator.signed) || delegator.signed._type !== 'targets') return;
+  const top = delegator.signed;
+  if (!binLayoutOfSigned(top) || isBinName(role)) return;
+  const roles = isPlainObject(top.delegations) && Array.isArray(top.delegations.roles) ? top.delegations.roles : [];
+  if (roles.some((r) => isPlainObject(r) && r.name === role)) return;
+  const bin = projectPlacement(top, role).role;
+  const binFile = path.join(path.dirname(delegatorFile), `${bin}.json`);
+  const held = fs.existsSync(binFile);
+  throw new ClientError(
+    'delegated_by_bin',
+    `${delegatorFile} is top-level targets, which delegates projects through bins: ${role} is delegated by the bin ${bin}, ` +
+      `not by top-level targets. Pass the bin as the delegator: tuf-client verify ${file} --delegator ${binFile} --role ${role}` +
+      (held
+        ? ` (${binFile} is the bin as this client last verified it)`
+        : ` (${binFile} is not there yet: \`tuf-client fetch ${role}/FILE\` stores it beside targets.json)`),
+  );
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -76,7 +107,9 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'verify') {
     if (!arg || !values.delegator || !values.role) throw new Error('usage: tuf-client verify FILE --delegator FILE --role NAME');
     const verifier = new IdentitySignatureVerifier(sigstoreRoot ?? publicGoodTrustedRoot());
-    const report = explainRole(readJson(arg), readJson(values.delegator), values.role, verifier);
+    const delegator = readJson(values.delegator);
+    refuseTopLevelForBinnedRole(delegator, values.delegator, values.role, arg);
+    const report = explainRole(readJson(arg), delegator, values.role, verifier);
     const lines = [
       `${report.role} v${report.version}: ${report.validKeyids.length}/${report.threshold} valid signatures, threshold ${report.met ? 'MET' : 'NOT MET'}`,
     ];
