@@ -20,26 +20,70 @@ export function readBins(dir: string): Record<string, unknown> {
   return Object.fromEntries(out);
 }
 
+export type CarryErrorCode =
+  | 'unknown_bin' // pull --bin NAME: top-level targets delegates no bin of that name
+  | 'no_bins' // pull --bin in a repository without bins (the flat layout)
+  | 'bad_option'; // an option this command does not take, or two that exclude each other
+
+/** tuf-carry's own refusals, printed with their code. */
+export class CarryError extends Error {
+  override readonly name = 'CarryError';
+  constructor(
+    readonly code: CarryErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Which bins to fetch: those of the pending registrations, every bin, or the named ones. */
+export type BinSelection = { kind: 'registrations' } | { kind: 'all' } | { kind: 'named'; names: string[] };
+
 /**
  * Fetches the current version of the bins the ceremony needs into `out/bins`: those the projects
- * of pending registrations fall in, or every bin. Returns how many; 0 in the flat layout.
+ * of pending registrations fall in, every bin, or exactly the named ones (a revocation or a
+ * maintainer change: the project's bin). Returns how many; 0 in the flat layout. Names top-level
+ * targets does not delegate are refused before anything is fetched.
  */
 export async function pullBins(
   server: string,
   out: string,
   targetsVersion: number | undefined,
   registrations: { registrations: { project: string }[] },
-  all: boolean,
+  selection: BinSelection,
 ): Promise<number> {
-  if (!targetsVersion) return 0;
+  const named = selection.kind === 'named' ? selection.names : null;
+  if (!targetsVersion) {
+    if (named) throw new CarryError('no_bins', 'the repository is not bootstrapped: it has no bins to pull');
+    return 0;
+  }
   const base = server.replace(/\/$/, '');
   const targets = JSON.parse(fs.readFileSync(path.join(out, `${targetsVersion}.targets.json`), 'utf8')) as { signed: JsonObject };
   const count = binCountOfSigned(targets.signed);
-  if (count === null) return 0;
+  if (count === null) {
+    if (named)
+      throw new CarryError(
+        'no_bins',
+        `--bin ${named.join(', ')}: top-level targets v${targetsVersion} delegates no bins (the flat layout): every project is in ${targetsVersion}.targets.json`,
+      );
+    return 0;
+  }
   const names = new Set<string>();
-  if (all) {
-    const roles = (targets.signed.delegations as { roles: { name: string }[] }).roles;
-    for (const r of roles) if (binNameOfFile(`${r.name}.json`)) names.add(r.name);
+  const bins = (targets.signed.delegations as { roles: { name: string }[] }).roles
+    .map((r) => r.name)
+    .filter((name) => binNameOfFile(`${name}.json`) !== null);
+  if (named) {
+    const unknown = named.filter((name) => !bins.includes(name));
+    if (unknown.length > 0)
+      throw new CarryError(
+        'unknown_bin',
+        `--bin ${unknown.join(', ')}: top-level targets v${targetsVersion} delegates no bin of ${unknown.length === 1 ? 'that name' : 'those names'}; ` +
+          `its ${bins.length} bins are named ${bins[0]} … ${bins.at(-1)} (a project's bin is named in the tuf-offline refusal ` +
+          'that asks for it, and in `tuf-client` errors)',
+      );
+    for (const name of named) names.add(name);
+  } else if (selection.kind === 'all') {
+    for (const name of bins) names.add(name);
   } else {
     for (const r of registrations.registrations) {
       const placement = projectPlacement(targets.signed, r.project);

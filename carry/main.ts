@@ -9,7 +9,7 @@ import type { RegistrationListJson } from '../core/apiTypes.ts';
 
 type ContestedJson = RegistrationListJson['contested'][number];
 import { binNameOfFile } from '../core/bins.ts';
-import { pullBins, readBins, summary } from './bins.ts';
+import { CarryError, pullBins, readBins, summary, type BinSelection } from './bins.ts';
 
 const HELP = `tuf-carry: carries ceremony files to a TUF repository server and back
 
@@ -25,11 +25,14 @@ Commands:
       that delegates to new bins goes with them: --with-bins (tuf-offline migrate-to-bins).
   push BIN.json ...
       Upload new versions of bins (an approval, a revocation, bump-bins), all at once.
-  pull --out DIR [--all-bins]
+  pull --out DIR [--all-bins | --bin NAME ...]
       Fetch what the next ceremony needs: the current root and targets, the server's online
       public keys (online-keys.json), its status (status.json, with contestedProjects), the pending maintainer
       registrations (registrations.json, for \`tuf-offline delegate --registrations\`) and, in the
-      layered layout, the bins those projects fall in (DIR/bins/; every bin with --all-bins).
+      layered layout, the bins those projects fall in (DIR/bins/). --all-bins: every bin instead
+      (bump-bins). --bin NAME (repeatable): exactly the bins named (bin-2a8-2ab: a revocation or a
+      maintainer change of a project in it, as tuf-offline's refusal names it); a name top-level
+      targets does not delegate is refused.
 
 Target files: with --files DIR, the file for target PATH is DIR/PATH; --file names one explicitly.
 The server refuses targets metadata that lists a file it does not hold.
@@ -85,6 +88,7 @@ async function main(argv: string[]): Promise<void> {
       'with-bins': { type: 'string' },
       bins: { type: 'string' },
       'all-bins': { type: 'boolean' },
+      bin: { type: 'string', multiple: true },
       file: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
@@ -135,6 +139,17 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'pull': {
+      if (values.bins !== undefined)
+        throw new CarryError(
+          'bad_option',
+          `pull takes --bin NAME (repeatable) for named bins, or --all-bins for every bin; --bins DIR is for bootstrap (pull --bin ${values.bins})`,
+        );
+      if (values.bin && values['all-bins']) throw new CarryError('bad_option', '--bin NAME and --all-bins exclude each other');
+      const selection: BinSelection = values.bin
+        ? { kind: 'named', names: [...new Set(values.bin)] }
+        : values['all-bins']
+          ? { kind: 'all' }
+          : { kind: 'registrations' };
       const out = values.out ?? '.';
       fs.mkdirSync(out, { recursive: true });
       const status = (await call(opts, 'GET', '/admin/status')) as { roles: Record<string, { version: number }>; onlineKeys: unknown };
@@ -157,7 +172,7 @@ async function main(argv: string[]): Promise<void> {
         out,
         status.roles.targets?.version,
         registrations as { registrations: { project: string }[] },
-        values['all-bins'] === true,
+        selection,
       );
       if (bins > 0) process.stdout.write(`wrote ${bins} bins to ${path.join(out, 'bins')}\n`);
       const count = (registrations as { registrations: unknown[] }).registrations.length;
@@ -181,6 +196,6 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: Error) => {
-  process.stderr.write(`tuf-carry: ${err.message}\n`);
+  process.stderr.write(`tuf-carry: ${err.message}${err instanceof CarryError ? ` [${err.code}]` : ''}\n`);
   process.exit(1);
 });

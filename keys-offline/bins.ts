@@ -18,13 +18,18 @@ import { isPlainObject, type JsonObject } from '../core/canonical.ts';
 import { withDelegation, withoutDelegation, type Maintainer } from '../core/delegations.ts';
 import type { Envelope } from '../core/metadata.ts';
 import type { Expiry } from './expiry.ts';
+import { OfflineError } from './errors.ts';
 import { readEnvelopeFile, writeJson } from './files.ts';
 
 export { binNameOfFile };
 
 /** The newest file of each bin in `dir` (by version inside), keyed by bin name. */
 export function readBinDir(dir: string): Map<string, { file: string; envelope: Envelope }> {
-  if (!fs.existsSync(dir)) throw new Error(`no bins directory ${dir} (\`tuf-carry pull --bins\` fetches them)`);
+  if (!fs.existsSync(dir))
+    throw new Error(
+      `no bins directory ${dir}: \`tuf-carry --server URL pull --out OUT\` writes the bins of the pending registrations to OUT/bins ` +
+        '(`--bin NAME`, repeatable: those bins; `--all-bins`: every bin)',
+    );
   const out = new Map<string, { file: string; envelope: Envelope }>();
   for (const entry of fs.readdirSync(dir).sort()) {
     const name = binNameOfFile(entry);
@@ -85,15 +90,17 @@ export function delegateInBins(
   now: Date,
   expiryOf: ExpiryOf,
 ): WrittenBin[] {
-  const current = readBinDir(binDir);
-  const next = new Map<string, JsonObject>();
+  const current = fs.existsSync(binDir) ? readBinDir(binDir) : new Map<string, { file: string; envelope: Envelope }>();
   for (const change of changes) {
     const problem = projectNameProblem(change.project);
     if (problem) throw new Error(`project ${change.project} ${problem}`);
-    const placement = projectPlacement(topSigned, change.project);
-    const base = next.get(placement.role) ?? current.get(placement.role)?.envelope.signed;
-    if (!base)
-      throw new Error(`${change.project} falls in ${placement.role}, which is not in ${binDir}: pull it first (\`tuf-carry pull --bins\`)`);
+  }
+  const placements = changes.map((change) => ({ change, placement: projectPlacement(topSigned, change.project) }));
+  const missing = [...new Set(placements.map((p) => p.placement.role).filter((bin) => !current.has(bin)))];
+  if (missing.length > 0) throw new OfflineError('bin_not_pulled', binsNotPulled(placements, missing, binDir));
+  const next = new Map<string, JsonObject>();
+  for (const { change, placement } of placements) {
+    const base = next.get(placement.role) ?? current.get(placement.role)!.envelope.signed;
     next.set(
       placement.role,
       change.maintainers === null
@@ -110,6 +117,26 @@ export function delegateInBins(
     writeJson(file, { signed, signatures: [] });
     return { name, file, version: Number(signed.version), expiry };
   });
+}
+
+/** Which projects fall in bins `binDir` lacks, and the command that fetches exactly those bins. */
+function binsNotPulled(placements: { change: DelegationChange; placement: { role: string } }[], missing: string[], binDir: string): string {
+  const which = missing
+    .map(
+      (bin) =>
+        `${placements
+          .filter((p) => p.placement.role === bin)
+          .map((p) => p.change.project)
+          .join(', ')} in ${bin}`,
+    )
+    .join('; ');
+  // tuf-carry pull writes the bins to OUT/bins: pull into the folder that holds binDir.
+  const out = path.basename(path.resolve(binDir)) === 'bins' ? path.dirname(binDir) : null;
+  const pull = `tuf-carry --server URL pull --out ${out ?? 'OUT'} ${missing.map((b) => `--bin ${b}`).join(' ')}`;
+  return (
+    `${missing.length === 1 ? 'a bin' : 'bins'} not in ${binDir}: ${which}. Pull ${missing.length === 1 ? 'it' : 'them'} first, on the connected machine: ` +
+    `\`${pull}\`${out === null ? ` (it writes OUT/bins/; then give --bins OUT/bins)` : ''}`
+  );
 }
 
 /** The delegation of `project` in the bins of `binDir` (or in `topSigned`, flat): its identities, or null. */

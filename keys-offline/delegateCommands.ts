@@ -1,6 +1,7 @@
 // `tuf-offline delegate` and `undelegate`: one project (--project), or every pending registration
 // of a registrations file at once (--registrations without --project). In the bin layout only the
 // bins of the changed projects are written, each once; in the flat layout top-level targets N+1.
+import fs from 'node:fs';
 import path from 'node:path';
 import { binLayoutOfSigned, projectPlacement } from '../core/bins.ts';
 import type { JsonObject } from '../core/canonical.ts';
@@ -11,6 +12,7 @@ import { delegateInBins, delegatedIdentities, readBinDir, type DelegationChange,
 import { describeApproval, planBulkApproval } from './bulkApproval.ts';
 import { chooseExpiry, describeExpiry, expiresDaysOption, withExpiry, type Expiry } from './expiry.ts';
 import { readEnvelopeFile, writeJson } from './files.ts';
+import { OfflineError } from './errors.ts';
 import { fail, say, unsigned, type CommandContext, type Values } from './options.ts';
 import { checkDelegationName, delegationNameChecker, maintainersFromRegistrations } from './projectNames.ts';
 
@@ -68,8 +70,11 @@ function single(ctx: CommandContext, edit: Edit, project: string): number {
   if (maintainers) say(`  ${project}: ${who(maintainers)}`);
   if (edit.binDir) {
     // Bin layout: only the project's bin changes; top-level targets stays as it is.
-    writeBins(edit, [{ project, maintainers, threshold: n }]);
-    say('sign it with the bins keys, then push it (tuf-carry push); top-level targets is unchanged');
+    const [bin] = writeBins(edit, [{ project, maintainers, threshold: n }]);
+    say(
+      `top-level targets is unchanged; next: tuf-offline status ${bin!.file} --delegator ${ctx.values.from}, ` +
+        `tuf-offline sign ${bin!.file} --key BINS_KEY, then tuf-carry push ${bin!.file}`,
+    );
     return 0;
   }
   writeTargets(edit, maintainers ? withDelegation(edit.top, project, maintainers, n) : withoutDelegation(edit.top, project));
@@ -126,6 +131,25 @@ function bulk(ctx: CommandContext, edit: Edit, file: string): number {
   return 0;
 }
 
+/**
+ * In the bin layout --out is a directory: the command writes one file per bin it changes there
+ * (BIN.json), never top-level targets. An --out that names a .json file, or an existing file, is
+ * refused before anything is written (it used to become a directory named like a targets file).
+ */
+function refuseFileOut(top: JsonObject, out: string, project: string | undefined): void {
+  const isFile = fs.existsSync(out) && !fs.statSync(out).isDirectory();
+  if (!out.endsWith('.json') && !isFile) return;
+  const bin = project !== undefined ? projectPlacement(top, project).role : null;
+  const example = path.join(path.dirname(out), 'approved');
+  throw new OfflineError(
+    'bins_out_is_a_file',
+    `--out ${out}: this repository delegates projects through bins, so delegate writes ` +
+      (bin ? `the bin ${project} falls in (${bin}.json, its next version)` : 'one file per bin it changes (BIN.json)') +
+      ` into a directory, not one .json file, and leaves top-level targets as it is. Give a directory: --out ${example} ` +
+      `writes ${bin ? path.join(example, `${bin}.json`) : path.join(example, 'BIN.json')}; sign and push ${bin ? 'that file' : 'those files'}`,
+  );
+}
+
 export function delegateCommand(ctx: CommandContext): number {
   const { command, values, now } = ctx;
   const fromFile = values.from ?? fail(`${command} needs --from`);
@@ -133,6 +157,7 @@ export function delegateCommand(ctx: CommandContext): number {
   const out = values.out ?? fail(`${command} needs --out`);
   parseMetadata(from, 'targets', fromFile); // a hostile or damaged file is refused as such
   const binDir = binLayoutOfSigned(from.signed) ? (values.bins ?? path.join(path.dirname(fromFile), 'bins')) : null;
+  if (binDir) refuseFileOut(from.signed, out, values.project);
   const edit: Edit = { top: from.signed, out, binDir, now, days: expiresDaysOption(values['expires-days']) };
   if (values.skip && (command !== 'delegate' || values.project !== undefined || !values.registrations))
     fail('--skip goes with delegate --registrations FILE without --project');
