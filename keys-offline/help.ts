@@ -39,8 +39,10 @@ Commands:
            [--reserved NAME ...]
       Delegate NAME's files to OIDC identities (TAP 18), replacing NAME's previous delegation.
       Flat layout: writes targets N+1 to FILE. Bin layout (TARGETS delegates to bins): writes
-      only the bin NAME falls in, N+1, into DIR; --bins names the directory holding the current
-      bins (\`tuf-carry pull\` writes them to bins/). --registrations takes the pending requests
+      only the bin NAME falls in, N+1, into the directory DIR (an --out ending in .json is
+      refused); --bins names the directory holding the current bins (\`tuf-carry pull\` writes
+      them to bins/; a bin missing there is named, with the \`tuf-carry pull --bin BIN\` that
+      fetches it). --registrations takes the pending requests
       that \`tuf-carry pull\` wrote, and delegates to the identity that asked for NAME. A contested
       project (several identities asked) is refused, listing each identity, issuer, registration
       id and time, until --accept ID (repeatable) names the registrations you accept.
