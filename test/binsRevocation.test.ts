@@ -13,16 +13,9 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import { binOf, binsOf } from '../core/bins.ts';
-import { sha256Hex } from '../core/canonical.ts';
-import { initialBinsSigned, initialTargetsSigned } from '../core/ceremony.ts';
-import { SIGSTORE_TRUSTED_ROOT_TARGET } from '../core/identity.ts';
 import { encodePrivateKeyFile } from '../core/keyFile.ts';
-import { generatePrivateKey } from '../core/keys.ts';
-import { describeTarget, signEnvelope } from '../core/metadata.ts';
-import { privateKeySigner } from '../core/signer.ts';
-import { putBlob } from '../server/db/targetsRepo.ts';
 import { mustRun, runCli } from './helpers/cli.ts';
-import { makeRoot, newKeys, startTestRepo, type TestRepo } from './helpers/repo.ts';
+import { bootstrapWithBins, startTestRepo, type TestRepo } from './helpers/repo.ts';
 
 const BINS = 16;
 const PASSPHRASE = 'bins-revocation-test-passphrase';
@@ -38,23 +31,10 @@ let issuer: string;
 before(async () => {
   t = await startTestRepo({ env: { WRITE_RATE_LIMIT_PER_MINUTE: '0' } });
   issuer = t.sigstore.sigstore.issuerUrl;
-  const keys = newKeys();
-  binsKey = generatePrivateKey('ed25519');
+  ({ binsKey } = await bootstrapWithBins(t, BINS));
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'tuf-bins-revocation-'));
   fs.writeFileSync(path.join(work, 'bins.key.json'), JSON.stringify(encodePrivateKeyFile('bins', binsKey, PASSPHRASE)));
   fs.writeFileSync(path.join(work, 'sigstore-root.json'), JSON.stringify(t.sigstore.setup.trustedRoot));
-  const root = await makeRoot(t, keys);
-  const trustedRootBytes = Buffer.from(JSON.stringify(t.sigstore.setup.trustedRoot));
-  await putBlob(t.repo.knex, sha256Hex(trustedRootBytes), trustedRootBytes);
-  const layout = { count: BINS, keys: [privateKeySigner(binsKey).publicKey], threshold: 1 };
-  const targets = await signEnvelope(
-    initialTargetsSigned(t.clock.now(), { [SIGSTORE_TRUSTED_ROOT_TARGET]: describeTarget(trustedRootBytes) }, undefined, layout),
-    [privateKeySigner(keys.targets[0]!)],
-  );
-  const bins = new Map<string, unknown>();
-  for (const [name, signed] of initialBinsSigned(t.clock.now(), BINS))
-    bins.set(name, await signEnvelope(signed, [privateKeySigner(binsKey)]));
-  await t.repo.admission.bootstrap(root, targets, 'test', bins);
 });
 after(async () => {
   await t.close();

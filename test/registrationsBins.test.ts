@@ -6,16 +6,12 @@ import type { KeyObject } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import request from 'supertest';
 import { projectPlacement } from '../core/bins.ts';
-import { sha256Hex } from '../core/canonical.ts';
-import { editedTargetsSigned, initialBinsSigned, initialTargetsSigned } from '../core/ceremony.ts';
+import { editedTargetsSigned } from '../core/ceremony.ts';
 import { registrationSigned, withDelegation } from '../core/delegations.ts';
 import { isTufError } from '../core/errors.ts';
-import { SIGSTORE_TRUSTED_ROOT_TARGET } from '../core/identity.ts';
-import { generatePrivateKey } from '../core/keys.ts';
-import { describeTarget, signEnvelope } from '../core/metadata.ts';
+import { signEnvelope } from '../core/metadata.ts';
 import { privateKeySigner } from '../core/signer.ts';
-import { putBlob } from '../server/db/targetsRepo.ts';
-import { makeRoot, newKeys, signAs, startTestRepo, type TestRepo } from './helpers/repo.ts';
+import { bootstrapWithBins, signAs, startTestRepo, type TestRepo } from './helpers/repo.ts';
 
 const BINS = 32;
 let t: TestRepo;
@@ -23,20 +19,7 @@ let binsKey: KeyObject;
 
 before(async () => {
   t = await startTestRepo({ env: { WRITE_RATE_LIMIT_PER_MINUTE: '0' } });
-  const keys = newKeys();
-  binsKey = generatePrivateKey('ed25519');
-  const root = await makeRoot(t, keys);
-  const trustedRootBytes = Buffer.from(JSON.stringify(t.sigstore.setup.trustedRoot));
-  await putBlob(t.repo.knex, sha256Hex(trustedRootBytes), trustedRootBytes);
-  const layout = { count: BINS, keys: [privateKeySigner(binsKey).publicKey], threshold: 1 };
-  const targets = await signEnvelope(
-    initialTargetsSigned(t.clock.now(), { [SIGSTORE_TRUSTED_ROOT_TARGET]: describeTarget(trustedRootBytes) }, undefined, layout),
-    [privateKeySigner(keys.targets[0]!)],
-  );
-  const bins = new Map<string, unknown>();
-  for (const [name, signed] of initialBinsSigned(t.clock.now(), BINS))
-    bins.set(name, await signEnvelope(signed, [privateKeySigner(binsKey)]));
-  await t.repo.admission.bootstrap(root, targets, 'test', bins);
+  ({ binsKey } = await bootstrapWithBins(t, BINS));
 });
 after(async () => t.close());
 

@@ -13,7 +13,7 @@ import { currentOnlinePublicKeys, ensureOnlineKeys, FileKeyStore } from '../../s
 import { assembleRepository, listen, type Repository } from '../../server/runtime.ts';
 import { createTestDatabase } from './db.ts';
 import { canonicalBytes, sha256Hex, type JsonObject } from '../../core/canonical.ts';
-import { editedTargetsSigned } from '../../core/ceremony.ts';
+import { editedTargetsSigned, initialBinsSigned } from '../../core/ceremony.ts';
 import { withDelegation, type Maintainer } from '../../core/delegations.ts';
 import { identityKeyid, SIGSTORE_TRUSTED_ROOT_TARGET } from '../../core/identity.ts';
 import { describeTarget } from '../../core/metadata.ts';
@@ -197,4 +197,26 @@ export async function signAs(
     );
   }
   return { signed, signatures };
+}
+
+/**
+ * Bootstraps `t` in the layered layout: root, top-level targets listing the Sigstore trusted root
+ * and delegating to `count` bins signed by a new bins key, and every bin's v1.
+ */
+export async function bootstrapWithBins(t: TestRepo, count: number): Promise<{ keys: CeremonyKeys; binsKey: KeyObject; root: Envelope }> {
+  const keys = newKeys();
+  const binsKey = generatePrivateKey('ed25519');
+  const root = await makeRoot(t, keys);
+  const trustedRootBytes = Buffer.from(JSON.stringify(t.sigstore.setup.trustedRoot));
+  await putBlob(t.repo.knex, sha256Hex(trustedRootBytes), trustedRootBytes);
+  const layout = { count, keys: [privateKeySigner(binsKey).publicKey], threshold: 1 };
+  const targets = await signEnvelope(
+    initialTargetsSigned(t.clock.now(), { [SIGSTORE_TRUSTED_ROOT_TARGET]: describeTarget(trustedRootBytes) }, undefined, layout),
+    [privateKeySigner(keys.targets[0]!)],
+  );
+  const bins = new Map<string, unknown>();
+  for (const [name, signed] of initialBinsSigned(t.clock.now(), count))
+    bins.set(name, await signEnvelope(signed, [privateKeySigner(binsKey)]));
+  await t.repo.admission.bootstrap(root, targets, 'test', bins);
+  return { keys, binsKey, root };
 }
