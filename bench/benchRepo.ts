@@ -104,13 +104,15 @@ export class BenchRepo {
    * Bin N+1 of every bin changed since the last push, signed, sent in requests of at most
    * `maxBytes` (as the runbook pushes them: in batches well under MAX_ADMIN_METADATA_BYTES); returns their sizes.
    */
-  async push(maxBytes = 4 * 1024 * 1024): Promise<number[]> {
+  async push(maxBytes = 4 * 1024 * 1024, onBatch?: (bins: number, ms: number) => void): Promise<number[]> {
     const sizes: number[] = [];
     let batch: Record<string, Envelope> = {};
     let batchBytes = 0;
     const send = async () => {
       if (batchBytes === 0) return;
+      const t0 = performance.now();
       await this.post('/admin/metadata/delegated', { delegated: batch });
+      onBatch?.(Object.keys(batch).length, performance.now() - t0);
       batch = {};
       batchBytes = 0;
     };

@@ -4,6 +4,7 @@ import { canonicalBytes, isPlainObject, sha256Hex, sha512Hex, type JsonObject } 
 import { TufError } from './errors.ts';
 import { keyidOf, type TufKey } from './keys.ts';
 import type { Signer } from './signer.ts';
+import { targetsModel } from './targetsModel.ts';
 
 export const SPEC_VERSION = '1.0.31';
 export type RoleType = 'root' | 'targets' | 'snapshot' | 'timestamp';
@@ -121,9 +122,9 @@ export function readSignedDocument<T extends 'root' | 'targets'>(value: unknown,
 /**
  * Checks shape, type, spec version and that tuf-js reads the document back to the same signed
  * bytes: if its model reorders or drops anything, clients would verify other bytes than we did.
- * `roundTripChecked`: these very bytes passed that check already (on a worker thread, or before
- * they were stored); a targets role without delegations then gets its model in linear time
- * instead of tuf-js's quadratic `fromJSON`.
+ * Targets models are built in linear time (core/targetsModel.ts); the check itself calls tuf-js's
+ * quadratic `toJSON`. `roundTripChecked`: these very bytes passed that check already (on a worker
+ * thread, or before they were stored), so it is skipped.
  */
 export function parseMetadata<T extends 'root' | 'targets'>(
   value: unknown,
@@ -134,28 +135,16 @@ export function parseMetadata<T extends 'root' | 'targets'>(
   const head = readSignedDocument(value, type, where);
   const { envelope, signedBytes } = head;
   const signed = envelope.signed;
-  if (opts.roundTripChecked && type === 'targets' && signed.delegations === undefined && isPlainObject(signed.targets)) {
-    try {
-      const { targets, ...rest } = signed;
-      const model = Targets.fromJSON({ ...structuredClone(rest), targets: {} } as never);
-      for (const [path, entry] of Object.entries(targets as JsonObject))
-        model.targets[path] = TargetFile.fromJSON(path, structuredClone(entry) as never);
-      return { ...head, model: model as ModelFor<T> };
-    } catch (err) {
-      throw new TufError('malformed', `${where}: ${(err as Error).message}`);
-    }
-  }
-  let model: Metadata<Root> | Metadata<Targets>;
+  let model: Root | Targets;
   try {
-    const copy = structuredClone(value) as never;
-    model = type === 'root' ? Metadata.fromJSON(MetadataKind.Root, copy) : Metadata.fromJSON(MetadataKind.Targets, copy);
+    model = type === 'root' ? Metadata.fromJSON(MetadataKind.Root, structuredClone(value) as never).signed : targetsModel(signed);
   } catch (err) {
     throw new TufError('malformed', `${where}: ${(err as Error).message}`);
   }
-  if (!canonicalBytes(model.signed.toJSON()).equals(signedBytes)) {
+  if (!opts.roundTripChecked && !canonicalBytes(model.toJSON()).equals(signedBytes)) {
     throw new TufError('malformed', `${where}: TUF clients would not read this document back to the same signed bytes`);
   }
-  return { ...head, model: model.signed as ModelFor<T> };
+  return { ...head, model: model as ModelFor<T> };
 }
 
 /**
