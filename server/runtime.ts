@@ -191,7 +191,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
   const origin = `${INSTANCE}/${randomUUID()}`;
   const cache = new MetadataCache(knex, origin, log.child({ component: 'cache' }), config.metadataCacheBytes);
   const metrics = createMetrics(cache, clock);
-  const current = new CurrentMetadata(knex);
+  const current = new CurrentMetadata(knex, config.parsedBinsCached);
   const signers = new OnlineSigners(keyStore);
   await signers.load();
   const publication = new Publication({

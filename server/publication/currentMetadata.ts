@@ -1,7 +1,9 @@
 // The committed root, top-level targets and delegating roles (bins), parsed, and who delegates a
 // role. Parsing a targets role with thousands of delegations through tuf-js takes seconds, so
 // parsed documents are kept, keyed by version *and* digest: a version parsed inside a transaction
-// that rolled back must never be mistaken for a committed one.
+// that rolled back must never be mistaken for a committed one. Root and top-level targets stay;
+// bins are kept up to a count (a parsed bin of a million-project repository holds about 0.4 MB,
+// and there are 4,096 of them), least recently used first out.
 import { projectProbePaths } from '../../core/bins.ts';
 import { locateDelegation, type Delegation } from '../../core/delegate.ts';
 import { parseMetadata, type ParsedMetadata } from '../../core/metadata.ts';
@@ -10,20 +12,42 @@ import { getHead, getHeadDigest, getMetadataVersion } from '../db/metadataRepo.t
 
 type Parsed = ParsedMetadata<'root' | 'targets'>;
 
+const ALWAYS_KEPT = new Set(['root', 'targets']);
+
 export class CurrentMetadata {
+  /** In use order, least recent first (a Map iterates in insertion order). */
   private readonly parsed = new Map<string, { version: number; sha256: string; doc: Parsed }>();
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** PARSED_BINS_CACHED: how many delegating roles (bins) stay parsed. */
+    private readonly maxDelegatedRoles = 1024,
+  ) {}
+
+  private keep(role: string, entry: { version: number; sha256: string; doc: Parsed }): void {
+    this.parsed.delete(role);
+    this.parsed.set(role, entry);
+    let over = this.parsed.size - this.maxDelegatedRoles - [...ALWAYS_KEPT].filter((r) => this.parsed.has(r)).length;
+    for (const name of this.parsed.keys()) {
+      if (over <= 0) return;
+      if (ALWAYS_KEPT.has(name)) continue;
+      this.parsed.delete(name);
+      over -= 1;
+    }
+  }
 
   private async load<T extends 'root' | 'targets'>(db: Db, role: string, type: T): Promise<ParsedMetadata<T> | null> {
     const head = await getHeadDigest(db, role);
     if (!head) return null;
     const cached = this.parsed.get(role);
-    if (cached && cached.version === head.version && cached.sha256 === head.sha256) return cached.doc as ParsedMetadata<T>;
+    if (cached && cached.version === head.version && cached.sha256 === head.sha256) {
+      this.keep(role, cached);
+      return cached.doc as ParsedMetadata<T>;
+    }
     const row = await getMetadataVersion(db, role, head.version);
     if (!row) throw new Error(`${role} head v${head.version} has no stored bytes`);
     const doc = parseMetadata(JSON.parse(row.bytes.toString('utf8')), type, `stored ${role} v${head.version}`);
-    this.parsed.set(role, { version: head.version, sha256: row.sha256, doc });
+    this.keep(role, { version: head.version, sha256: row.sha256, doc });
     return doc;
   }
 
@@ -44,7 +68,7 @@ export class CurrentMetadata {
 
   /** Keeps a document the caller has just stored as `role` in `sha256`'s bytes (it is already parsed). */
   remember(role: string, doc: Parsed, sha256: string): void {
-    this.parsed.set(role, { version: doc.version, sha256, doc });
+    this.keep(role, { version: doc.version, sha256, doc });
   }
 
   async isBootstrapped(db: Db = this.db): Promise<boolean> {
