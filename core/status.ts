@@ -7,6 +7,7 @@ import { parseMetadata, type Envelope, type ParsedMetadata, type SignatureJson }
 import { rootKeys, rootRole } from './updates.ts';
 import { TOP_LEVEL_ROLES } from './names.ts';
 import { delegationIn } from './delegate.ts';
+import { delegationChanges } from './delegationDiff.ts';
 import { checkThreshold, type ThresholdResult } from './verify.ts';
 
 /** Adds or replaces one signature; every other signature is kept. */
@@ -72,14 +73,7 @@ function targetsChanges(current: JsonObject, previous: JsonObject): string[] {
     else if (!canonicalBytes(now[path]).equals(canonicalBytes(before[path]))) out.push(`~ target ${path}`);
   }
   for (const path of Object.keys(before)) if (!Object.hasOwn(now, path)) out.push(`- target ${path}`);
-  const roleNames = (signed: JsonObject) =>
-    isPlainObject(signed.delegations) && Array.isArray(signed.delegations.roles)
-      ? signed.delegations.roles.map((r) => (isPlainObject(r) ? String(r.name) : '?'))
-      : [];
-  const rolesNow = roleNames(current);
-  const rolesBefore = roleNames(previous);
-  for (const r of rolesNow) if (!rolesBefore.includes(r)) out.push(`+ delegation ${r}`);
-  for (const r of rolesBefore) if (!rolesNow.includes(r)) out.push(`- delegation ${r}`);
+  out.push(...delegationChanges(current, previous));
   if (current.expires !== previous.expires) out.push(`expires: ${String(previous.expires)} -> ${String(current.expires)}`);
   return out;
 }

@@ -13,6 +13,7 @@ import {
   projectPlacement,
   type BinLayout,
 } from '../core/bins.ts';
+import { delegationChanges } from '../core/delegationDiff.ts';
 import { DEFAULT_BIN_EXPIRY_SECONDS, editedTargetsSigned, initialBinsSigned } from '../core/ceremony.ts';
 import { isPlainObject, type JsonObject } from '../core/canonical.ts';
 import { withDelegation, withoutDelegation, type Maintainer } from '../core/delegations.ts';
@@ -66,6 +67,8 @@ export interface WrittenBin {
   file: string;
   version: number;
   expiry: Expiry;
+  /** The delegation changes against the pulled version, as `tuf-offline status --previous` lists them. */
+  changes: string[];
 }
 
 /** The expiry of a bin's next version, from its current version. */
@@ -115,7 +118,7 @@ export function delegateInBins(
   return bins.map(({ name, signed, expiry }) => {
     const file = path.join(outDir, `${name}.json`);
     writeJson(file, { signed, signatures: [] });
-    return { name, file, version: Number(signed.version), expiry };
+    return { name, file, version: Number(signed.version), expiry, changes: delegationChanges(signed, current.get(name)!.envelope.signed) };
   });
 }
 
@@ -166,7 +169,7 @@ export function bumpAllBins(binDir: string, outDir: string, now: Date, expiryOf:
     const file = path.join(outDir, `${name}.json`);
     const { signed, expiry } = nextBin(envelope.signed, undefined, now, expiryOf);
     writeJson(file, { signed, signatures: [] });
-    written.push({ name, file, version: Number(signed.version), expiry });
+    written.push({ name, file, version: Number(signed.version), expiry, changes: [] });
   }
   return written;
 }

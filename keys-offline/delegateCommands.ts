@@ -6,6 +6,7 @@ import path from 'node:path';
 import { binLayoutOfSigned, projectPlacement } from '../core/bins.ts';
 import type { JsonObject } from '../core/canonical.ts';
 import { DEFAULT_BIN_EXPIRY_SECONDS, DEFAULT_TARGETS_EXPIRY_SECONDS, editedTargetsSigned } from '../core/ceremony.ts';
+import { delegationChanges } from '../core/delegationDiff.ts';
 import { withDelegation, withoutDelegation, type Maintainer } from '../core/delegations.ts';
 import { parseMetadata } from '../core/metadata.ts';
 import { delegateInBins, delegatedIdentities, readBinDir, type DelegationChange, type WrittenBin } from './bins.ts';
@@ -34,6 +35,11 @@ function maintainersFrom(values: Values, project: string): Maintainer[] {
   const issuers = values.issuer ?? [];
   if (ids.length === 0 || ids.length !== issuers.length) fail('give --identity and --issuer in pairs (or --registrations FILE)');
   return ids.map((identity, i) => ({ identity, issuer: issuers[i]! }));
+}
+
+/** What the file about to be signed changes in its delegations: a revocation is seen before it is signed. */
+function sayChanges(what: string, changes: string[]): void {
+  say(`${what} changes: ${changes.length === 0 ? 'no delegation' : ''}`, ...changes.map((c) => `  ${c}`));
 }
 
 const who = (ms: Maintainer[]) => ms.map((m) => `${m.identity} at ${m.issuer}`).join(', ');
@@ -71,13 +77,16 @@ function single(ctx: CommandContext, edit: Edit, project: string): number {
   if (edit.binDir) {
     // Bin layout: only the project's bin changes; top-level targets stays as it is.
     const [bin] = writeBins(edit, [{ project, maintainers, threshold: n }]);
+    sayChanges(`${bin!.name} v${bin!.version}`, bin!.changes);
     say(
       `top-level targets is unchanged; next: tuf-offline status ${bin!.file} --delegator ${ctx.values.from}, ` +
         `tuf-offline sign ${bin!.file} --key BINS_KEY, then tuf-carry push ${bin!.file}`,
     );
     return 0;
   }
-  writeTargets(edit, maintainers ? withDelegation(edit.top, project, maintainers, n) : withoutDelegation(edit.top, project));
+  const signed = maintainers ? withDelegation(edit.top, project, maintainers, n) : withoutDelegation(edit.top, project);
+  const version = writeTargets(edit, signed);
+  sayChanges(`targets v${version}`, delegationChanges(signed, edit.top));
   return 0;
 }
 

@@ -57,13 +57,22 @@ const targetsFile = (dir: string) =>
     fs.readdirSync(path.join(work, dir)).find((f) => /^\d+\.targets\.json$/.test(f))!,
   );
 
-/** Delegates PROJECT to `identities` in its bin, from a pull that holds it, and pushes the bin. */
-async function delegateInBin(dir: string, out: string, identities: string[]): Promise<void> {
+/**
+ * Delegates PROJECT to `identities` in its bin, from a pull that holds it, and pushes the bin;
+ * `changes`: what `tuf-offline status --previous` must list against the pulled bin before signing.
+ */
+async function delegateInBin(dir: string, out: string, identities: string[], changes: string[] = []): Promise<void> {
   const ids = identities.flatMap((i) => ['--identity', i, '--issuer', issuer]);
   const res = await offline('delegate', '--from', targetsFile(dir), '--bins', `${dir}/bins`, '--out', out, '--project', PROJECT, ...ids);
   assert.equal(res.status, 0, res.stderr);
   const file = path.join(out, `${BIN}.json`);
   assert.match(res.stdout, re(`next: tuf-offline status ${file} --delegator ${targetsFile(dir)}, tuf-offline sign ${file} --key BINS_KEY`));
+  const pulled = fs.readdirSync(path.join(work, dir, 'bins')).find((f) => f.endsWith(`.${BIN}.json`));
+  if (changes.length > 0) {
+    assert.ok(pulled, `the pull in ${dir} holds ${BIN}`);
+    const status = await offline('status', file, '--delegator', targetsFile(dir), '--previous', path.join(dir, 'bins', pulled));
+    for (const line of changes) assert.match(status.stdout, re(line), status.stdout);
+  }
   assert.equal((await offline('sign', file, '--key', 'bins.key.json')).status, 0);
   assert.match(await mustCarry('push', file), /accepted/);
 }
@@ -161,7 +170,7 @@ describe('a maintainer revoked in a bins repository', () => {
 
   test('after the revocation: "not a maintainer any more" for the revoked identity, "since BIN vN" for the others and the admins', async () => {
     await mustCarry('pull', '--out', 'c2', '--bin', BIN);
-    await delegateInBin('c2', 'revoked', [BOB]);
+    await delegateInBin('c2', 'revoked', [BOB], [`~ delegation ${PROJECT}: signer removed: ${ALICE} at ${issuer}`]);
     const binVersion = t.repo.cache.head(BIN)!.version;
     const topVersion = t.repo.cache.head('targets')!.version;
     assert.notEqual(binVersion, topVersion, 'the bin and top-level targets have different versions here');
