@@ -51,41 +51,90 @@ function mergeSorted(a: readonly string[], b: readonly string[]): string[] {
   return out;
 }
 
+/** Where each part starts in the joined text (parts are joined with ","); one more entry for the end. */
+function offsetsOf(parts: readonly string[]): Float64Array {
+  const out = new Float64Array(parts.length + 1);
+  let at = 0;
+  for (let i = 0; i < parts.length; i++) {
+    out[i] = at;
+    at += parts[i]!.length + 1;
+  }
+  out[parts.length] = at;
+  return out;
+}
+
+interface EntriesState {
+  names: string[]; // sorted
+  parts: string[]; // parts[i]: the text of names[i]
+  index: Map<string, number>; // name -> its position in `names`
+  text: string; // parts joined with ","
+  offsets: Float64Array;
+}
+
 /** What a snapshot lists, entry by entry, with each entry's canonical text. */
 export class SnapshotEntries {
-  private readonly texts = new Map<string, string>();
-  private names: string[] = []; // sorted
+  private state: EntriesState = { names: [], parts: [], index: new Map(), text: '', offsets: new Float64Array(1) };
 
   get size(): number {
-    return this.texts.size;
+    return this.state.names.length;
   }
 
   has(name: string): boolean {
-    return this.texts.has(name);
+    return this.state.index.has(name);
   }
 
   /**
    * The meta object's text with `changes` applied over these entries, and a function that applies
    * them here for good. Nothing changes here until `commit` is called. (The server commits when
    * the snapshot row is written; should its transaction still roll back, the entries no longer
-   * match the stored snapshot's digest and the server rebuilds them from every role.)
+   * match the stored snapshot's digest and the server rebuilds them from every role.) New versions
+   * of listed roles are spliced into the previous text (joining 100,000 parts again took 100 ms a
+   * publication); only new roles join every part again.
    */
   withChanges(changes: ReadonlyMap<string, SnapshotMetaEntry>): { metaText: string; size: number; commit(): void } {
+    const s = this.state;
     const changed = new Map<string, string>();
     for (const [name, entry] of changes) changed.set(name, metaEntryText(name, entry));
-    const added = [...changed.keys()].filter((n) => !this.texts.has(n)).sort();
-    const names = added.length > 0 ? mergeSorted(this.names, added) : this.names;
-    const parts: string[] = new Array(names.length);
-    for (let i = 0; i < names.length; i++) parts[i] = changed.get(names[i]!) ?? this.texts.get(names[i]!)!;
+    const added = [...changed.keys()].filter((n) => !s.index.has(n)).sort();
+    const next = added.length === 0 ? spliced(s, changed) : rebuilt(s, changed, added);
     return {
-      metaText: parts.join(','),
-      size: names.length,
+      metaText: next.text,
+      size: next.names.length,
       commit: () => {
-        for (const [name, text] of changed) this.texts.set(name, text);
-        this.names = names;
+        this.state = next;
       },
     };
   }
+}
+
+function spliced(s: EntriesState, changed: ReadonlyMap<string, string>): EntriesState {
+  if (changed.size === 0) return s;
+  const at = [...changed.keys()].map((name) => s.index.get(name)!).sort((a, b) => a - b);
+  const parts = s.parts.slice();
+  const pieces: string[] = [];
+  let from = 0;
+  let grown = false;
+  for (const i of at) {
+    const text = changed.get(s.names[i]!)!;
+    pieces.push(s.text.slice(from, s.offsets[i]), text);
+    from = s.offsets[i]! + s.parts[i]!.length;
+    if (text.length !== s.parts[i]!.length) grown = true;
+    parts[i] = text;
+  }
+  pieces.push(s.text.slice(from));
+  return { names: s.names, parts, index: s.index, text: pieces.join(''), offsets: grown ? offsetsOf(parts) : s.offsets };
+}
+
+function rebuilt(s: EntriesState, changed: ReadonlyMap<string, string>, added: string[]): EntriesState {
+  const names = mergeSorted(s.names, added);
+  const parts: string[] = new Array(names.length);
+  const index = new Map<string, number>();
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    parts[i] = changed.get(name) ?? s.parts[s.index.get(name)!]!;
+    index.set(name, i);
+  }
+  return { names, parts, index, text: parts.join(','), offsets: offsetsOf(parts) };
 }
 
 /** Canonical bytes of a snapshot's `signed`, from the meta object's text. */

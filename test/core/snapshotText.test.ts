@@ -45,6 +45,35 @@ test('snapshot text: equals canonical JSON of the same snapshot over any sequenc
   );
 });
 
+test('snapshot text: new versions of listed roles only (the spliced path) equal canonical JSON too', () => {
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(fc.tuple(name, anyEntry), { minLength: 1, maxLength: 40, selector: ([n]) => n }),
+      fc.array(fc.tuple(fc.array(fc.tuple(fc.nat(), anyEntry), { maxLength: 6 }), fc.boolean()), { minLength: 1, maxLength: 8 }),
+      (initial, steps) => {
+        const entries = new SnapshotEntries();
+        const model = new Map(initial);
+        entries.withChanges(model).commit();
+        const names = [...model.keys()];
+        for (const [picks, commit] of steps) {
+          const change = new Map(picks.map(([i, e]) => [names[i % names.length]!, e]));
+          const next = entries.withChanges(change);
+          const expected = new Map([...model, ...change]);
+          assert.deepEqual(
+            snapshotSignedBytes(3, EXPIRES, next.metaText),
+            canonicalBytes(buildSnapshotSigned(3, EXPIRES, Object.fromEntries(expected))),
+          );
+          if (commit) {
+            next.commit();
+            for (const [k, v] of change) model.set(k, v);
+          }
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
 test('snapshot text: the served file is JSON whose signature tuf-js verifies', async () => {
   const signer = privateKeySigner(generatePrivateKey('ed25519'));
   const entries = new SnapshotEntries();
