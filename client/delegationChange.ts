@@ -99,3 +99,16 @@ export function unmetDelegationError(
     `until then its files are refused.`;
   return new DelegationNotMetError(delegation, message, { cause: err });
 }
+
+/** Whether `delegator` delegates `role` to identity keys (TAP 18). */
+export function delegatedToIdentities(set: TrustedSet, role: string, delegator: string): boolean {
+  const delegations = set.getRole(delegator)?.delegations;
+  const spec = delegations?.roleFor(role);
+  return (
+    !!spec &&
+    spec.keyids.some((keyid) => {
+      const key = delegations!.keys.get(keyid);
+      return key !== undefined && isIdentityKey(key);
+    })
+  );
+}

@@ -32,7 +32,7 @@ import {
 import { classicKeyVerifier, type SignatureVerifier } from '../core/verify.ts';
 import { download, downloadBytes, isDownloadError, joinUrl } from './download.ts';
 import { ClientError, IdentityVerificationError } from './errors.ts';
-import { unmetDelegationError } from './delegationChange.ts';
+import { delegatedToIdentities, unmetDelegationError } from './delegationChange.ts';
 
 export { ClientError, DelegationNotMetError, IdentityVerificationError, type ClientErrorCode, type CurrentDelegation } from './errors.ts';
 
@@ -132,12 +132,16 @@ function metadataFileName(role: string): string {
 export class IdentityClient {
   private readonly limits: ClientLimits;
   private identityVerifier: IdentitySignatureVerifier | null = null;
+  private sigstoreRootFrom: 'given' | 'repository' | 'none' = 'none';
   private readonly verifier = clientSignatureVerifier(() => this.identityVerifier);
   private set: TrustedSet | null = null;
 
   constructor(private readonly opts: IdentityClientOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
-    if (opts.sigstoreTrustedRoot !== undefined) this.identityVerifier = new IdentitySignatureVerifier(opts.sigstoreTrustedRoot);
+    if (opts.sigstoreTrustedRoot !== undefined) {
+      this.identityVerifier = new IdentitySignatureVerifier(opts.sigstoreTrustedRoot);
+      this.sigstoreRootFrom = 'given';
+    }
   }
 
   /** TUF 5.1 - 5.6.6: root -> timestamp -> snapshot -> targets; then the Sigstore trusted root, through TUF. */
@@ -149,17 +153,19 @@ export class IdentityClient {
     await this.loadTargets(set, 'targets', 'root');
     this.set = set;
     if (!this.identityVerifier) {
+      // Without one, plain targets still download; identity-signed roles are refused when met.
       const found = await this.findTarget(set, SIGSTORE_TRUSTED_ROOT_TARGET);
-      if (!found) {
-        throw new IdentityVerificationError(
-          'no_sigstore_trusted_root',
-          `the repository publishes no ${SIGSTORE_TRUSTED_ROOT_TARGET}; give the Sigstore trusted root explicitly`,
-        );
-      }
-      const file = path.join(this.opts.targetDir, 'sigstore-trusted_root.json');
+      if (!found) return;
+      const file = sigstoreRootFile(this.opts.targetDir);
       await this.downloadTarget(set, found.target, file);
       this.identityVerifier = new IdentitySignatureVerifier(JSON.parse(fs.readFileSync(file, 'utf8')));
+      this.sigstoreRootFrom = 'repository';
     }
+  }
+
+  /** Where identity signatures are checked: a root given by the caller, the repository's (through TUF), or none. */
+  sigstoreRootSource(): 'given' | 'repository' | 'none' {
+    return this.sigstoreRootFrom;
   }
 
   /** The target's signed length, hashes and custom data, from the most trusted role listing it. */
@@ -314,6 +320,12 @@ export class IdentityClient {
       set.updateDelegatedTargets(bytes, role, delegator); // TUF 5.6.2 - 5.6.5
     } catch (err) {
       // Still refused; but a delegation changed since the role was signed is said as such.
+      if (!this.identityVerifier && isTrustError(err, 'threshold_not_met') && delegatedToIdentities(set, role, delegator)) {
+        throw new IdentityVerificationError(
+          'no_sigstore_trusted_root',
+          `${role} is signed by identities (TAP 18) and the repository publishes no ${SIGSTORE_TRUSTED_ROOT_TARGET}: give the Sigstore trusted root explicitly (--sigstore-trusted-root)`,
+        );
+      }
       throw unmetDelegationError(set, bytes, role, delegator, this.verifier, this.identityVerifier, err) ?? err;
     }
     this.persist(role, bytes); // TUF 5.6.6
@@ -373,4 +385,9 @@ export class IdentityClient {
       throw err;
     }
   }
+}
+
+/** Where the client keeps the repository's Sigstore trusted root once TUF verified it (STATE/targets). */
+export function sigstoreRootFile(targetDir: string): string {
+  return path.join(targetDir, 'sigstore-trusted_root.json');
 }

@@ -9,7 +9,7 @@ import { explainRole } from '../core/explain.ts';
 import { ClientError } from './errors.ts';
 import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { publicGoodTrustedRoot } from '../core/publicGoodTrustedRoot.ts';
-import { IdentityClient } from './identityUpdater.ts';
+import { IdentityClient, sigstoreRootFile } from './identityUpdater.ts';
 
 const HELP = `tuf-client: verified downloads from a TUF repository with identity delegations (TAP 18)
 
@@ -19,12 +19,15 @@ Commands:
       download TARGET and check its length and hashes. ROOT.json is the trusted root you got by
       a trusted path; it is only read the first time (STATE keeps what was verified since;
       default .tuf-client). The Sigstore trusted root comes from the repository's own target
-      sigstore/trusted_root.json unless given.
-  verify FILE --delegator FILE --role NAME [--sigstore-trusted-root F]
+      sigstore/trusted_root.json (verified through TUF) unless given; a repository that
+      publishes none still serves plain targets, and identity-signed roles need one given.
+  verify FILE --delegator FILE --role NAME [--dir STATE] [--sigstore-trusted-root F]
       For one metadata file: each signature's keyid, identity, issuer and verdict against the
       delegator (root or targets metadata; in the bin layout a project's delegator is its bin,
-      which fetch keeps beside targets.json in STATE/metadata: bin-2a8-2ab.json). Without
-      --sigstore-trusted-root the public-good Sigstore instance is trusted.
+      which fetch keeps beside targets.json in STATE/metadata: bin-2a8-2ab.json). Identity
+      signatures are checked against, in order: --sigstore-trusted-root; the repository's
+      Sigstore trusted root that fetch verified into STATE (default .tuf-client); the
+      public-good Sigstore instance. The first line of stderr says which.
 
 Exit status: 0 done (verify: threshold met); 1 verify: threshold not met; 2 anything else
 (usage, unreadable files, a delegator that does not delegate the role, a refused download).
@@ -101,12 +104,29 @@ async function main(argv: string[]): Promise<number> {
     // PROJECT/FILE also finds the file in the bin layout, where it lives under a hashed directory.
     const target = (await client.resolveTargetPath(arg)) ?? arg;
     const file = await client.download(target, values.out);
+    const source = {
+      given: values['sigstore-trusted-root'],
+      repository: "the repository's sigstore/trusted_root.json",
+      none: 'none (the repository publishes no sigstore/trusted_root.json; plain targets only)',
+    }[client.sigstoreRootSource()];
+    process.stderr.write(`Sigstore trusted root: ${source}\n`);
     process.stdout.write(`verified and saved ${arg}${target === arg ? '' : ` (target path ${target})`} to ${file}\n`);
     return 0;
   }
   if (command === 'verify') {
     if (!arg || !values.delegator || !values.role) throw new Error('usage: tuf-client verify FILE --delegator FILE --role NAME');
-    const verifier = new IdentitySignatureVerifier(sigstoreRoot ?? publicGoodTrustedRoot());
+    const kept = sigstoreRootFile(path.join(values.dir ?? '.tuf-client', 'targets'));
+    const [trustedRoot, source] =
+      sigstoreRoot !== undefined
+        ? [sigstoreRoot, values['sigstore-trusted-root']!]
+        : fs.existsSync(kept)
+          ? [readJson(kept), `the repository's sigstore/trusted_root.json, verified through TUF (${kept})`]
+          : [
+              publicGoodTrustedRoot(),
+              'the public-good Sigstore instance (no repository root kept in STATE; run fetch first or give --sigstore-trusted-root)',
+            ];
+    process.stderr.write(`Sigstore trusted root: ${source}\n`);
+    const verifier = new IdentitySignatureVerifier(trustedRoot);
     const delegator = readJson(values.delegator);
     refuseTopLevelForBinnedRole(delegator, values.delegator, values.role, arg);
     const report = explainRole(readJson(arg), delegator, values.role, verifier);

@@ -304,15 +304,34 @@ test('freeze: an expired timestamp stops the update; a fresh one lets it through
   const empty = path.join(work, 'empty');
   fs.mkdirSync(path.join(empty, 'metadata'), { recursive: true });
   await assert.rejects(client(empty).refresh(), (e) => e instanceof ClientError && e.code === 'no_trusted_root');
-  // A repository that publishes no Sigstore trusted root, with an identity delegation reachable.
+});
+
+test('a repository that publishes no Sigstore trusted root: plain targets download, identity-signed roles need one given', async () => {
   const r = new MemoryRepo();
-  r.setRole('targets', targetsSigned(1, {}), [r.keys.targets]);
+  const top = targetsSigned(
+    1,
+    { 'plain.txt': r.addTarget('plain.txt', Buffer.from('plain')) },
+    {
+      delegations: delegations([
+        { name: 'demo', keys: [identityKey(ALICE, sigstore.sigstore.issuerUrl)], paths: ['demo/*'], terminating: true },
+      ]),
+    },
+  );
+  r.setRole('targets', top, [r.keys.targets]);
+  const demo = targetsSigned(1, { 'demo/app.tgz': r.addTarget('demo/app.tgz', Buffer.from('app')) });
+  r.setRole('demo', demo, Buffer.from(JSON.stringify({ signed: demo, signatures: [await identitySignature(demo, ALICE)] })));
   r.publish();
   repo = r;
+  const dir = stateDir(r.root1);
+  const plain = learning(dir);
+  assert.equal(fs.readFileSync(await plain.download('plain.txt', path.join(dir, 'plain.txt')), 'utf8'), 'plain');
+  assert.equal(plain.sigstoreRootSource(), 'none');
   await assert.rejects(
-    learning(stateDir(r.root1)).getTargetInfo('x'),
-    (e) => e instanceof ClientError && e.code === 'no_sigstore_trusted_root',
+    learning(dir).getTargetInfo('demo/app.tgz'),
+    (e) => e instanceof ClientError && e.code === 'no_sigstore_trusted_root' && /demo is signed by identities/.test(e.message),
   );
   // ... which is fine when it is given.
-  assert.equal(await client(stateDir(r.root1)).getTargetInfo('x'), undefined);
+  const given = client(stateDir(r.root1));
+  assert.ok(await given.getTargetInfo('demo/app.tgz'));
+  assert.equal(given.sigstoreRootSource(), 'given');
 });

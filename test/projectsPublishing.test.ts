@@ -60,6 +60,10 @@ describe('publishing', () => {
     ]);
     assert.match(out, /verified and saved/);
     assert.equal(fs.readFileSync(path.join(work, 'cli.tgz'), 'utf8'), 'demo 1.0 release bytes\n');
+    assert.ok(
+      fs.existsSync(path.join(work, 'cli-client', 'targets', 'sigstore-trusted_root.json')),
+      'fetch keeps the verified Sigstore root',
+    );
     fs.writeFileSync(path.join(work, 'sigstore-root.json'), JSON.stringify(t.sigstore.setup.trustedRoot));
     fs.writeFileSync(path.join(work, 'demo.json'), (await request(t.baseUrl).get('/metadata/1.demo.json')).text);
     const targetsVersion = t.repo.cache.head('targets')!.version;
@@ -77,7 +81,20 @@ describe('publishing', () => {
     assert.equal(verify.status, 0, verify.stderr);
     assert.match(verify.stdout, /demo v1: 1\/1 valid signatures, threshold MET/);
     assert.match(verify.stdout, /alice@example\.com \(http:\/\/127\.0\.0\.1:\d+\/oidc\)\s+valid/);
-    // Against the public-good trusted root the local signature cannot verify: exit 1.
+    // With the state of that fetch, the repository's own Sigstore root, verified through TUF, is used.
+    const kept = await runCli('client/main.ts', [
+      'verify',
+      path.join(work, 'demo.json'),
+      '--delegator',
+      path.join(work, 'targets.json'),
+      '--role',
+      'demo',
+      '--dir',
+      path.join(work, 'cli-client'),
+    ]);
+    assert.equal(kept.status, 0, kept.stdout + kept.stderr);
+    assert.match(kept.stderr, /^Sigstore trusted root: the repository's sigstore\/trusted_root.json, verified through TUF/);
+    // With no state, the public-good trusted root, said so; the local signature cannot verify: exit 1.
     const strange = await runCli('client/main.ts', [
       'verify',
       path.join(work, 'demo.json'),
@@ -85,9 +102,12 @@ describe('publishing', () => {
       path.join(work, 'targets.json'),
       '--role',
       'demo',
+      '--dir',
+      path.join(work, 'no-state'),
     ]);
     assert.equal(strange.status, 1);
     assert.match(strange.stdout, /NOT MET/);
+    assert.match(strange.stderr, /^Sigstore trusted root: the public-good Sigstore instance/);
   });
 
   test('refusals change nothing: other identity, other issuer, paths outside the project, replays, skips, expiry, bad files', async () => {
