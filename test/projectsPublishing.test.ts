@@ -68,43 +68,26 @@ describe('publishing', () => {
     fs.writeFileSync(path.join(work, 'demo.json'), (await request(t.baseUrl).get('/metadata/1.demo.json')).text);
     const targetsVersion = t.repo.cache.head('targets')!.version;
     fs.writeFileSync(path.join(work, 'targets.json'), (await request(t.baseUrl).get(`/metadata/${targetsVersion}.targets.json`)).text);
-    const verify = await runCli('client/main.ts', [
-      'verify',
-      path.join(work, 'demo.json'),
-      '--delegator',
-      path.join(work, 'targets.json'),
-      '--role',
-      'demo',
-      '--sigstore-trusted-root',
-      path.join(work, 'sigstore-root.json'),
-    ]);
+    const verifyDemo = (...extra: string[]) =>
+      runCli('client/main.ts', [
+        'verify',
+        path.join(work, 'demo.json'),
+        '--delegator',
+        path.join(work, 'targets.json'),
+        '--role',
+        'demo',
+        ...extra,
+      ]);
+    const verify = await verifyDemo('--sigstore-trusted-root', path.join(work, 'sigstore-root.json'));
     assert.equal(verify.status, 0, verify.stderr);
     assert.match(verify.stdout, /demo v1: 1\/1 valid signatures, threshold MET/);
     assert.match(verify.stdout, /alice@example\.com \(http:\/\/127\.0\.0\.1:\d+\/oidc\)\s+valid/);
     // With the state of that fetch, the repository's own Sigstore root, verified through TUF, is used.
-    const kept = await runCli('client/main.ts', [
-      'verify',
-      path.join(work, 'demo.json'),
-      '--delegator',
-      path.join(work, 'targets.json'),
-      '--role',
-      'demo',
-      '--dir',
-      path.join(work, 'cli-client'),
-    ]);
+    const kept = await verifyDemo('--dir', path.join(work, 'cli-client'));
     assert.equal(kept.status, 0, kept.stdout + kept.stderr);
     assert.match(kept.stderr, /^Sigstore trusted root: the repository's sigstore\/trusted_root.json, verified through TUF/);
     // With no state, the public-good trusted root, said so; the local signature cannot verify: exit 1.
-    const strange = await runCli('client/main.ts', [
-      'verify',
-      path.join(work, 'demo.json'),
-      '--delegator',
-      path.join(work, 'targets.json'),
-      '--role',
-      'demo',
-      '--dir',
-      path.join(work, 'no-state'),
-    ]);
+    const strange = await verifyDemo('--dir', path.join(work, 'no-state'));
     assert.equal(strange.status, 1);
     assert.match(strange.stdout, /NOT MET/);
     assert.match(strange.stderr, /^Sigstore trusted root: the public-good Sigstore instance/);
