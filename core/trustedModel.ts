@@ -17,6 +17,9 @@ export type TrustErrorCode =
   | 'length_or_hash_mismatch'
   | 'missing_meta' // a role snapshot does not list, or a new snapshot dropped
   | 'not_delegated' // the delegator does not delegate this role
+  | 'merkle_proof_malformed' // a TAP 16 snapshot Merkle proof that is not the document TAP 16 gives
+  | 'merkle_proof_wrong_role' // a proof whose leaf is another role's entry
+  | 'merkle_root_mismatch' // a proof whose path does not lead to the timestamp's merkle_root
   | 'wrong_order'; // the caller loaded metadata out of the specification's order
 
 /** A refusal by the trusted set. Messages follow tuf-js's where tuf-js has one. */

@@ -135,7 +135,7 @@ function parseHashes(value: unknown, where: string): [string, string][] {
   return out;
 }
 
-function parseMetaInfo(value: unknown, where: string): MetaInfo {
+export function parseMetaInfo(value: unknown, where: string): MetaInfo {
   if (!isPlainObject(value)) throw malformed(where, 'a meta entry must be an object');
   const { version, length, hashes } = value;
   if (!positiveInteger(version)) throw malformed(where, 'version must be a positive integer');
