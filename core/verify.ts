@@ -36,6 +36,8 @@ export interface ThresholdResult {
   verdicts: SignatureVerdict[];
   validKeyids: string[];
   threshold: number;
+  /** How many distinct keys the role names (a 2-of-3 role: 3). */
+  roleKeys: number;
   met: boolean;
 }
 
@@ -83,7 +85,7 @@ export function checkThreshold(
   const threshold = role.threshold;
   // A threshold below 1 would let unsigned metadata through.
   const met = Number.isInteger(threshold) && threshold >= 1 && valid.size >= threshold;
-  return { verdicts, validKeyids: [...valid], threshold, met };
+  return { verdicts, validKeyids: [...valid], threshold, roleKeys: new Set(role.keyids).size, met };
 }
 
 export function requireThreshold(

@@ -4,6 +4,7 @@ import { canonicalBytes } from '../core/canonical.ts';
 import { parseMetadata } from '../core/metadata.ts';
 import { privateKeySigner } from '../core/signer.ts';
 import { mergeSignatures, metadataStatus, withSignature } from '../core/status.ts';
+import type { ThresholdResult } from '../core/verify.ts';
 import { binNameOfFile } from './bins.ts';
 import { loadPrivateKey, readEnvelopeFile, readJson, writeJson } from './files.ts';
 import { fail, say, type CommandContext } from './options.ts';
@@ -22,7 +23,7 @@ function printStatus(file: string, opts: { root?: string; previous?: string; del
   for (const keyid of report.signatures) out.push(`  ${keyid}`);
   if (report.thresholds.length === 0) out.push('thresholds: give --root ROOT to check a targets file, --delegator TARGETS for a bin');
   for (const t of report.thresholds) {
-    out.push(`${t.label}: ${t.result.validKeyids.length}/${t.result.threshold} ${t.result.met ? 'MET' : 'NOT MET'}`);
+    out.push(`${t.label}: ${thresholdLine(t.result)}`);
     for (const v of t.result.verdicts) out.push(`  ${v.keyid.slice(0, 16)}  ${v.valid ? 'valid' : v.reason.replace(/_/g, ' ')}`);
   }
   if (opts.previous) {
@@ -78,4 +79,9 @@ export function status({ values, positionals }: CommandContext): number {
     ...(values.delegator ? { delegator: values.delegator } : {}),
   });
   return met ? 0 : 2;
+}
+
+/** `2 of 3 keys signed, threshold 2: MET`: who signed, how many could, and how many must. */
+export function thresholdLine(r: ThresholdResult): string {
+  return `${r.validKeyids.length} of ${r.roleKeys} key${r.roleKeys === 1 ? '' : 's'} signed, threshold ${r.threshold}: ${r.met ? 'MET' : 'NOT MET'}`;
 }
