@@ -80,7 +80,10 @@ test('a ceremony with 2 of 3 admin signatures bootstraps the server, and tuf-js 
   await offline('merge', '--out', 'ceremony/1.root.json', 'ceremony/1.root.alice.json', 'ceremony/1.root.carol.json');
   assert.match(await offline('status', 'ceremony/1.root.json'), /2 of \d keys signed, threshold 2: MET/);
   await offline('sign', 'ceremony/1.targets.json', '--key', 'keys/publisher.key.json');
-  assert.match(await offline('status', 'ceremony/1.targets.json', '--root', 'ceremony/1.root.json'), /: 1 of 1 key signed, threshold 1: MET/);
+  assert.match(
+    await offline('status', 'ceremony/1.targets.json', '--root', 'ceremony/1.root.json'),
+    /: 1 of 1 key signed, threshold 1: MET/,
+  );
 
   const wrongPass = await runCli(
     'keys-offline/main.ts',
