@@ -14,6 +14,8 @@ export interface Config {
   /** External PostgreSQL; null starts the embedded one under `dataDir`. */
   databaseUrl: string | null;
   dataDir: string;
+  /** Port of the embedded PostgreSQL on 127.0.0.1 (EMBEDDED_PG_PORT); 0 picks a free one, logged at start. */
+  embeddedPgPort: number;
   /** Dev-mode ceremony output (throwaway keys, admin token). */
   devDir: string;
   /** Directory of online (snapshot/timestamp) key files; ignored when keys come from the environment. ONLINE_KEYS_DIR, default DATA_DIR/online-keys. */
@@ -110,6 +112,12 @@ function int(env: Env, name: string, fallback: number, min = 0): number {
   return Number(raw);
 }
 
+function port16(env: Env, name: string): number {
+  const port = int(env, name, 0);
+  if (port > 65535) throw new Error(`configuration: ${name} must be a TCP port (0 to 65535), got ${port}`);
+  return port;
+}
+
 /** RESERVED_PROJECT_NAMES: names separated by commas or spaces, each a valid project name. */
 function reservedNames(raw: string | undefined): string[] {
   const names = (raw ?? '').split(/[\s,]+/).filter((n) => n !== '');
@@ -151,6 +159,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     publicUrl: env.PUBLIC_URL ?? `http://localhost:${port}`,
     databaseUrl,
     dataDir,
+    embeddedPgPort: port16(env, 'EMBEDDED_PG_PORT'),
     devDir: path.resolve(root, env.DEV_DIR ?? '.dev'),
     onlineKeysDir: onlineKeysLocation.dir,
     onlineKeysLocation,

@@ -90,9 +90,9 @@ export async function openDatabase(config: Config, log: Logger, opts: OpenDataba
     throw new Error(`no PostgreSQL cluster in ${dataDir}, so no repository: give the server's DATA_DIR (or --data-dir), or DATABASE_URL`);
   }
   const pgLog = log.child({ component: 'postgres' });
-  const embedded = await startEmbeddedPostgres({ dataDir, fsync: true, onLog: (line) => pgLog.debug(line) });
+  const embedded = await startEmbeddedPostgres({ dataDir, port: config.embeddedPgPort, fsync: true, onLog: (line) => pgLog.debug(line) });
   if (!opts.readOnly) await ensureDatabase(embedded.url, 'tuf');
-  log.info({ port: embedded.port, dataDir }, 'embedded PostgreSQL started');
+  log.info({ port: embedded.port, dataDir }, `embedded PostgreSQL started, listening on 127.0.0.1:${embedded.port}`);
   const url = embedded.urlFor('tuf');
   const description = `${displayDatabaseUrl(url)} (the embedded PostgreSQL in ${dataDir}, started for this command)`;
   return { url, embedded, description, stop: () => embedded.stop() };

@@ -59,3 +59,24 @@ test('the postmaster shuts down when its parent process is killed with SIGKILL',
   assert.equal(await accepts(port), false, 'postmaster still listening after its parent died');
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test('EMBEDDED_PG_PORT: the server opens its embedded PostgreSQL on that port, and refuses what is not a port', async () => {
+  const { loadConfig } = await import('../server/config.ts');
+  const { openDatabase } = await import('../server/runtime.ts');
+  const { freePort } = await import('../server/db/embeddedPostgres.ts');
+  const pino = (await import('pino')).default;
+  assert.throws(() => loadConfig({ EMBEDDED_PG_PORT: '70000' }), /EMBEDDED_PG_PORT must be a TCP port/);
+  assert.throws(() => loadConfig({ EMBEDDED_PG_PORT: 'x' }), /EMBEDDED_PG_PORT must be an integer/);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tuf-pg-port-'));
+  fs.chmodSync(dir, 0o755);
+  const port = await freePort();
+  const db = await openDatabase(loadConfig({ DATA_DIR: dir, EMBEDDED_PG_PORT: String(port) }), pino({ level: 'silent' }));
+  try {
+    assert.equal(db.embedded?.port, port);
+    assert.ok(await accepts(port));
+    assert.match(db.url, new RegExp(`@127\\.0\\.0\\.1:${port}/tuf$`));
+  } finally {
+    await db.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -51,34 +51,66 @@ function send(
   fill: (offset: number, n: number) => Buffer,
   opts: { chunked?: boolean; headers?: Record<string, string> } = {},
 ): Promise<Answer> {
+  // A raw socket, not http.request: a server that answers and closes before the body is sent
+  // makes the client's next write fail (EPIPE), and http.request then drops the answer it had
+  // already received. Here every byte the server sent is read until it closes the connection.
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { 'content-type': 'application/json', ...opts.headers };
-    if (!opts.chunked) headers['content-length'] = String(size);
-    const req = http.request(`${t.baseUrl}${path}`, { method, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        let code: string | undefined;
-        try {
-          code = JSON.parse(Buffer.concat(chunks).toString('utf8')).error?.code;
-        } catch {
-          code = undefined;
-        }
-        resolve({ status: res.statusCode!, code, closed: res.headers.connection === 'close' });
-      });
+    const { hostname, port } = new URL(t.baseUrl);
+    const socket = net.connect(Number(port), hostname);
+    const received: Buffer[] = [];
+    let done = false;
+    /** The answer once its head and its Content-Length of body are in; null before. */
+    const answer = (): Answer | null => {
+      const bytes = Buffer.concat(received);
+      const end = bytes.indexOf('\r\n\r\n');
+      if (end < 0) return null;
+      const head = bytes.subarray(0, end).toString('utf8').toLowerCase();
+      const status = /^http\/1\.1 (\d{3})/.exec(head);
+      const length = /\r\ncontent-length: (\d+)/.exec(head);
+      const body = bytes.subarray(end + 4);
+      if (!status || !length || body.length < Number(length[1])) return null;
+      let code: string | undefined;
+      try {
+        code = JSON.parse(body.subarray(0, Number(length[1])).toString('utf8')).error?.code;
+      } catch {
+        code = undefined;
+      }
+      return { status: Number(status[1]), code, closed: /\r\nconnection: close/.test(head) };
+    };
+    const finish = () => {
+      const a = answer();
+      if (done || !a) return;
+      done = true;
+      socket.destroy();
+      resolve(a);
+    };
+    socket.on('data', (d: Buffer) => {
+      received.push(d);
+      finish();
     });
-    req.on('error', (err) => (answered ? undefined : reject(err)));
-    let answered = false;
-    req.on('response', () => (answered = true));
+    socket.on('error', () => {}); // EPIPE or ECONNRESET once the server has closed: judged on close
+    socket.on('close', () => {
+      finish();
+      if (!done) reject(new Error(`no complete answer before the server closed the connection (${Buffer.concat(received).length} bytes)`));
+    });
+    const headers: Record<string, string> = { host: `${hostname}:${port}`, 'content-type': 'application/json', ...opts.headers };
+    if (opts.chunked) headers['transfer-encoding'] = 'chunked';
+    else headers['content-length'] = String(size);
+    socket.write(
+      `${method} ${path} HTTP/1.1\r\n${Object.entries(headers)
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join('')}\r\n`,
+    );
     let offset = 0;
     const pump = () => {
-      while (offset < size && !answered) {
+      while (offset < size && received.length === 0 && !socket.destroyed) {
         const n = Math.min(256 * 1024, size - offset);
-        const ok = req.write(fill(offset, n));
+        const piece = fill(offset, n);
+        const ok = socket.write(opts.chunked ? Buffer.concat([Buffer.from(`${n.toString(16)}\r\n`), piece, Buffer.from('\r\n')]) : piece);
         offset += n;
-        if (!ok) return void req.once('drain', pump);
+        if (!ok) return void socket.once('drain', pump);
       }
-      req.end();
+      if (!socket.destroyed && opts.chunked && offset >= size) socket.write('0\r\n\r\n');
     };
     pump();
   });
