@@ -167,14 +167,30 @@ async function start(config: Config): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
+/** Usage errors, found before any database is opened or started. */
+function checkArguments(command: string, sub: string | undefined, args: string[]): void {
+  if (command === 'admin-token') {
+    if (sub !== 'create' && sub !== 'list' && sub !== 'revoke') throw new Error('usage: tuf-server admin-token create|list|revoke');
+    if (sub !== 'list' && !option(args, '--name')) throw new Error(`usage: tuf-server admin-token ${sub} --name NAME`);
+  }
+  if (command === 'audit' && sub !== 'verify') throw new Error('usage: tuf-server audit verify [--data-dir DIR]');
+}
+
 async function main(argv: string[]): Promise<void> {
   const args = argv.filter((a) => a !== '--production');
   if (args.includes('--help') || args.includes('-h') || args[0] === 'help') {
     process.stdout.write(HELP);
     return;
   }
+  const [command, sub] = args;
+  if (command === undefined) {
+    // Nothing is started, created or connected to without a command (`npm start` says `start`).
+    process.stderr.write(`tuf-server: give a command (\`tuf-server start\` serves the repository)\n\n${HELP}`);
+    process.exitCode = 2;
+    return;
+  }
+  checkArguments(command, sub, args);
   const config = loadConfig(process.env, argv);
-  const [command = 'start', sub] = args;
   switch (command) {
     case 'start':
       return start(config);

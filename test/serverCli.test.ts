@@ -1,0 +1,41 @@
+// `tuf-server` checks its arguments before it starts anything (issue 17 item 7): without a
+// command it prints its usage and exits 2, and usage errors of its subcommands are reported
+// without a PostgreSQL started or a folder created in the current directory.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { runCli } from './helpers/cli.ts';
+
+let cwd: string;
+before(() => {
+  cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'tuf-server-cli-'));
+});
+after(() => fs.rmSync(cwd, { recursive: true, force: true }));
+
+// The folder decides where .data and .dev would go; nothing from the test's environment may point elsewhere.
+const env = { TUF_HOME: '', DATA_DIR: '', DEV_DIR: '', DATABASE_URL: '', ONLINE_KEYS_DIR: '' };
+
+test('no command: the usage on stderr, exit 2, nothing created', async () => {
+  const res = await runCli('server/main.ts', [], env, cwd);
+  assert.equal(res.status, 2, res.stderr);
+  assert.match(res.stderr, /give a command \(`tuf-server start` serves the repository\)/);
+  assert.match(res.stderr, /Commands:\n\s+start \[--production\]/);
+  assert.deepEqual(fs.readdirSync(cwd), []);
+});
+
+test('usage errors of subcommands come before any database: nothing created', async () => {
+  const cases: [string[], RegExp][] = [
+    [['admin-token', 'create'], /usage: tuf-server admin-token create --name NAME/],
+    [['admin-token', 'revoke'], /usage: tuf-server admin-token revoke --name NAME/],
+    [['admin-token', 'rename'], /usage: tuf-server admin-token create\|list\|revoke/],
+    [['audit'], /usage: tuf-server audit verify/],
+  ];
+  for (const [args, message] of cases) {
+    const res = await runCli('server/main.ts', args, env, cwd);
+    assert.equal(res.status, 1, `${args.join(' ')}: ${res.stderr}`);
+    assert.match(res.stderr, message);
+    assert.deepEqual(fs.readdirSync(cwd), [], `${args.join(' ')} created something`);
+  }
+});
