@@ -22,7 +22,7 @@ function auditTrustedRoot(config: Config): { trustedRoot: unknown; source: strin
     const file = path.join(config.devDir, 'sigstore', 'trusted_root.json');
     if (!fs.existsSync(file)) {
       throw new Error(
-        `no local Sigstore trusted root at ${file}: run the audit with the server's DEV_DIR, or give SIGSTORE_TRUSTED_ROOT (DEV_SIGSTORE=false: public-good)`,
+        `no local Sigstore trusted root at ${file}: run the audit with the server's environment (the same DEV_DIR and DATA_DIR, or from the folder it is started in), or give SIGSTORE_TRUSTED_ROOT (DEV_SIGSTORE=false: public-good)`,
       );
     }
     return { trustedRoot: JSON.parse(fs.readFileSync(file, 'utf8')), source: `${file} (the local development Sigstore)` };
