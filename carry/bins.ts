@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { binCountOfSigned, binNameOfFile, binOf, projectPlacement } from '../core/bins.ts';
 import { isPlainObject, type JsonObject } from '../core/canonical.ts';
+import { reach } from '../maintainer/api.ts';
 
 /** The newest file of each bin in `dir`, keyed by bin name. */
 export function readBins(dir: string): Record<string, unknown> {
@@ -90,11 +91,11 @@ export async function pullBins(
       names.add(placement.role === 'targets' ? binOf(r.project, count).name : placement.role);
     }
   }
-  const timestamp = (await (await fetch(`${base}/metadata/timestamp.json`)).json()) as {
+  const timestamp = (await (await reach(`${base}/metadata/timestamp.json`)).json()) as {
     signed: { meta: Record<string, { version: number }> };
   };
   const snapshotVersion = timestamp.signed.meta['snapshot.json']!.version;
-  const snapshot = (await (await fetch(`${base}/metadata/${snapshotVersion}.snapshot.json`)).json()) as {
+  const snapshot = (await (await reach(`${base}/metadata/${snapshotVersion}.snapshot.json`)).json()) as {
     signed: { meta: Record<string, { version: number }> };
   };
   fs.mkdirSync(path.join(out, 'bins'), { recursive: true });
@@ -103,7 +104,7 @@ export async function pullBins(
       ? snapshot.signed.meta[`${name}.json`]
       : undefined;
     if (!entry) throw new Error(`snapshot v${snapshotVersion} lists no ${name}`);
-    const res = await fetch(`${base}/metadata/${entry.version}.${name}.json`);
+    const res = await reach(`${base}/metadata/${entry.version}.${name}.json`);
     if (!res.ok) throw new Error(`GET ${entry.version}.${name}.json: ${res.status}`);
     fs.writeFileSync(path.join(out, 'bins', `${entry.version}.${name}.json`), `${JSON.stringify(await res.json(), null, 2)}\n`);
   }

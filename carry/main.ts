@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isPlainObject } from '../core/canonical.ts';
 import { sha256Hex } from '../core/canonical.ts';
-import { jsonRequest } from '../maintainer/api.ts';
+import { ApiError, jsonRequest, reach } from '../maintainer/api.ts';
 import type { RegistrationListJson } from '../core/apiTypes.ts';
 
 type ContestedJson = RegistrationListJson['contested'][number];
@@ -162,7 +162,7 @@ async function main(argv: string[]): Promise<void> {
       for (const role of ['root', 'targets']) {
         const head = status.roles[role];
         if (!head) continue;
-        const res = await fetch(`${server.replace(/\/$/, '')}/metadata/${head.version}.${role}.json`);
+        const res = await reach(`${server.replace(/\/$/, '')}/metadata/${head.version}.${role}.json`);
         if (!res.ok) throw new Error(`GET ${head.version}.${role}.json: ${res.status}`);
         const doc = JSON.parse(await res.text()) as unknown;
         fs.writeFileSync(path.join(out, `${head.version}.${role}.json`), `${JSON.stringify(doc, null, 2)}\n`);
@@ -196,6 +196,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: Error) => {
-  process.stderr.write(`tuf-carry: ${err.message}${err instanceof CarryError ? ` [${err.code}]` : ''}\n`);
+  const code = err instanceof CarryError || err instanceof ApiError ? ` [${err.code}]` : '';
+  process.stderr.write(`tuf-carry: ${err.message}${code}\n`);
   process.exit(1);
 });

@@ -13,6 +13,22 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * `fetch`, with a refusal that says which server could not be reached and why: undici's own is
+ * only "fetch failed", its cause (ECONNREFUSED, ENOTFOUND, a certificate) hidden in `cause`.
+ * Status 0, code `unreachable`.
+ */
+export async function reach(url: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const why = cause?.code ?? cause?.message ?? (err as Error).message;
+    const where = new URL(url);
+    throw new ApiError(0, 'unreachable', `cannot reach the server at ${where.origin} (${init?.method ?? 'GET'} ${where.pathname}): ${why}`);
+  }
+}
+
 export type ProjectInfo = ProjectInfoJson;
 
 export interface ServerConfig {
@@ -60,7 +76,7 @@ export async function jsonRequest<T>(
     headers['content-type'] = 'application/json';
     body = JSON.stringify(opts.json);
   }
-  const res = await fetch(`${base.replace(/\/$/, '')}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+  const res = await reach(`${base.replace(/\/$/, '')}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
   const text = await res.text();
   let parsed: unknown = text;
   try {

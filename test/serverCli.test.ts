@@ -1,6 +1,7 @@
 // `tuf-server` checks its arguments before it starts anything (issue 17 item 7): without a
 // command it prints its usage and exits 2, and usage errors of its subcommands are reported
-// without a PostgreSQL started or a folder created in the current directory.
+// without a PostgreSQL started or a folder created in the current directory. And the network tools
+// say which server they could not reach, and why (issue 17 item 8), not only "fetch failed".
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -38,4 +39,18 @@ test('usage errors of subcommands come before any database: nothing created', as
     assert.match(res.stderr, message);
     assert.deepEqual(fs.readdirSync(cwd), [], `${args.join(' ')} created something`);
   }
+});
+
+test('tuf-carry and tuf-maintainer name the server they could not reach, and why', async () => {
+  const { freePort } = await import('../server/db/embeddedPostgres.ts');
+  const url = `http://127.0.0.1:${await freePort()}`; // nothing listens there
+  const carry = await runCli('carry/main.ts', ['--server', url, 'pull', '--out', path.join(cwd, 'pulled')], { TUF_ADMIN_TOKEN: 'x' }, cwd);
+  assert.equal(carry.status, 1);
+  assert.match(
+    carry.stderr,
+    new RegExp(`cannot reach the server at ${url.replace(/[.]/g, '\\.')} \\(GET /[^)]*\\): ECONNREFUSED \\[unreachable\\]`),
+  );
+  const maintainer = await runCli('maintainer/main.ts', ['status', '--project', 'demo', '--server', url], {}, cwd);
+  assert.equal(maintainer.status, 1);
+  assert.match(maintainer.stderr, /cannot reach the server at http:\/\/127\.0\.0\.1:\d+ \(GET \/[^)]*\): ECONNREFUSED/);
 });
