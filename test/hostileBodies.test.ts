@@ -49,7 +49,7 @@ function send(
   path: string,
   size: number,
   fill: (offset: number, n: number) => Buffer,
-  opts: { chunked?: boolean; headers?: Record<string, string> } = {},
+  opts: { chunked?: boolean; headers?: Record<string, string>; readAfterMs?: number } = {},
 ): Promise<Answer> {
   // A raw socket, not http.request: a server that answers and closes before the body is sent
   // makes the client's next write fail (EPIPE), and http.request then drops the answer it had
@@ -59,6 +59,16 @@ function send(
     const socket = net.connect(Number(port), hostname);
     const received: Buffer[] = [];
     let done = false;
+    // A client busy sending does not read at once: the answer waits in its kernel's buffer, where
+    // a server that closes with our bytes unread (a TCP reset) would have it thrown away.
+    let deaf = (opts.readAfterMs ?? 0) > 0;
+    if (deaf) {
+      socket.pause();
+      setTimeout(() => {
+        deaf = false;
+        socket.resume();
+      }, opts.readAfterMs);
+    }
     /** The answer once its head and its Content-Length of body are in; null before. */
     const answer = (): Answer | null => {
       const bytes = Buffer.concat(received);
@@ -103,7 +113,7 @@ function send(
     );
     let offset = 0;
     const pump = () => {
-      while (offset < size && received.length === 0 && !socket.destroyed) {
+      while (offset < size && (deaf || received.length === 0) && !socket.destroyed) {
         const n = Math.min(256 * 1024, size - offset);
         const piece = fill(offset, n);
         const ok = socket.write(opts.chunked ? Buffer.concat([Buffer.from(`${n.toString(16)}\r\n`), piece, Buffer.from('\r\n')]) : piece);
@@ -152,6 +162,13 @@ test('oversized bodies are refused by size, a large one without being read', asy
       true,
     ],
     [
+      '24 MB upload by a client that reads its answer half a second late',
+      () => send('POST', '/api/v1/projects/demo/uploads', 24 * MiB, (_o, n) => Buffer.alloc(n, 0x20), { readAfterMs: 500 }),
+      413,
+      'too_large',
+      true,
+    ],
+    [
       'a registration of 40 KiB',
       () => send('POST', '/api/v1/registrations', 40 * 1024, (_o, n) => Buffer.alloc(n, 0x20)),
       413,
@@ -180,6 +197,37 @@ test('oversized bodies are refused by size, a large one without being read', asy
     if (closed) assert.equal(answer.closed, true, `${what}: the connection is closed rather than the body read`);
   }
   assert.equal(await state(), before);
+});
+
+test('a refused client that goes on sending is read only for a while, then cut off', async () => {
+  // Announces 8 GB and never stops: the server answers 413, drops what comes for a bounded time
+  // and number of bytes (server/http/lingeringClose.ts) and closes while the client is still far
+  // from done.
+  const size = 8 * 1024 * MiB;
+  const { hostname, port } = new URL(t.baseUrl);
+  const outcome = await new Promise<{ head: string; sent: number }>((resolve) => {
+    // Half-open allowed: the server's FIN does not end our side, we go on sending.
+    const socket = net.connect({ port: Number(port), host: hostname, allowHalfOpen: true });
+    let head = '';
+    let sent = 0;
+    socket.on('data', (d: Buffer) => (head += d.toString('latin1')));
+    socket.on('error', () => {});
+    socket.on('close', () => resolve({ head, sent }));
+    socket.write(
+      `POST /api/v1/projects/demo/uploads HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${size}\r\n\r\n`,
+    );
+    const piece = Buffer.alloc(256 * 1024, 0x20);
+    const pump = () => {
+      while (!socket.destroyed && sent < size) {
+        sent += piece.length;
+        if (!socket.write(piece)) return void socket.once('drain', pump);
+      }
+    };
+    pump();
+  });
+  assert.match(outcome.head, /^HTTP\/1\.1 413/);
+  assert.match(outcome.head, /"too_large"/);
+  assert.ok(outcome.sent < size, `the connection was closed after ${outcome.sent} of ${size} bytes`);
 });
 
 test('hostile bodies under the size limit are refused by the parsing worker with a clear code', async () => {

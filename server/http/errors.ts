@@ -2,6 +2,7 @@
 import type { ErrorRequestHandler } from 'express';
 import { TufError, type TufErrorCode } from '../../core/errors.ts';
 import { unavailableMessage } from '../failures.ts';
+import { lingerOnClose } from './lingeringClose.ts';
 
 export type HttpErrorCode =
   | TufErrorCode
@@ -105,7 +106,10 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   res.locals.errorCode = body.error.code;
   // Refused before its body was read (too large, not delegated, no such upload...): close the
   // connection after answering rather than read the rest of what may be a hostile body.
-  if (!req.complete && !res.headersSent) res.setHeader('Connection', 'close');
+  if (!req.complete && !res.headersSent) {
+    res.setHeader('Connection', 'close');
+    lingerOnClose(req.socket);
+  }
   if (status === 503 && !res.getHeader('Retry-After')) res.setHeader('Retry-After', '5');
   res.status(status).json(body);
 };
