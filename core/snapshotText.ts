@@ -63,7 +63,7 @@ function offsetsOf(parts: readonly string[]): Float64Array {
   return out;
 }
 
-interface EntriesState {
+export interface EntriesState {
   names: string[]; // sorted
   parts: string[]; // parts[i]: the text of names[i]
   index: Map<string, number>; // name -> its position in `names`
@@ -71,40 +71,88 @@ interface EntriesState {
   offsets: Float64Array;
 }
 
+/** What `withChanges` gives: the text with the changes applied, and the entries after them. */
+export interface SnapshotEntriesChange {
+  metaText: string;
+  size: number;
+  /** The entry texts that differ from before: new roles and new versions (what a delta stores). */
+  changedTexts: string[];
+  /** The entries with the changes applied, as a value of its own (these entries are unchanged). */
+  next: SnapshotEntries;
+  /** Applies the changes to these entries for good. */
+  commit(): void;
+}
+
 /** What a snapshot lists, entry by entry, with each entry's canonical text. */
 export class SnapshotEntries {
-  private state: EntriesState = { names: [], parts: [], index: new Map(), text: '', offsets: new Float64Array(1) };
+  private state: EntriesState;
+
+  constructor(state?: EntriesState) {
+    this.state = state ?? { names: [], parts: [], index: new Map(), text: '', offsets: new Float64Array(1) };
+  }
 
   get size(): number {
     return this.state.names.length;
+  }
+
+  /** The meta object's text, without its braces. */
+  get metaText(): string {
+    return this.state.text;
   }
 
   has(name: string): boolean {
     return this.state.index.has(name);
   }
 
+  /** Every entry's text, in the snapshot's order. */
+  texts(): readonly string[] {
+    return this.state.parts;
+  }
+
   /**
-   * The meta object's text with `changes` applied over these entries, and a function that applies
-   * them here for good. Nothing changes here until `commit` is called. (The server commits when
-   * the snapshot row is written; should its transaction still roll back, the entries no longer
-   * match the stored snapshot's digest and the server rebuilds them from every role.) New versions
-   * of listed roles are spliced into the previous text (joining 100,000 parts again took 100 ms a
-   * publication); only new roles join every part again.
+   * The meta object's text with `changes` applied over these entries. Nothing changes here until
+   * `commit` is called. (The server commits when the snapshot row is written; should its
+   * transaction still roll back, the entries no longer match the stored snapshot's digest and the
+   * server rebuilds them from every role.) New versions of listed roles are spliced into the
+   * previous text (joining 100,000 parts again took 100 ms a publication); only new roles join
+   * every part again.
    */
-  withChanges(changes: ReadonlyMap<string, SnapshotMetaEntry>): { metaText: string; size: number; commit(): void } {
+  withChanges(changes: ReadonlyMap<string, SnapshotMetaEntry>): SnapshotEntriesChange {
+    const texts: string[] = [];
+    for (const [name, entry] of changes) texts.push(metaEntryText(name, entry));
+    return this.withTexts(texts);
+  }
+
+  /** As `withChanges`, from entry texts `"NAME":{...}` as metaEntryText writes them (a stored delta). */
+  withTexts(texts: Iterable<string>): SnapshotEntriesChange {
     const s = this.state;
     const changed = new Map<string, string>();
-    for (const [name, entry] of changes) changed.set(name, metaEntryText(name, entry));
+    for (const text of texts) {
+      const name = entryTextName(text);
+      const at = s.index.get(name);
+      if (at !== undefined && s.parts[at] === text) changed.delete(name);
+      else changed.set(name, text);
+    }
     const added = [...changed.keys()].filter((n) => !s.index.has(n)).sort();
     const next = added.length === 0 ? spliced(s, changed) : rebuilt(s, changed, added);
     return {
       metaText: next.text,
       size: next.names.length,
+      changedTexts: [...changed.values()],
+      next: new SnapshotEntries(next),
       commit: () => {
         this.state = next;
       },
     };
   }
+}
+
+/** The file name an entry text `"NAME":{...}` is for (names hold no `"`: metaEntryText refuses them). */
+export function entryTextName(text: string): string {
+  const end = text.indexOf('"', 1);
+  if (text[0] !== '"' || end < 2 || text[end + 1] !== ':' || text[end + 2] !== '{' || !text.endsWith('}'))
+    throw new TufError('malformed', `not a snapshot entry text: ${JSON.stringify(text.slice(0, 80))}`);
+  return text.slice(1, end);
 }
 
 function spliced(s: EntriesState, changed: ReadonlyMap<string, string>): EntriesState {
@@ -148,12 +196,24 @@ export function snapshotSignedBytes(version: number, expires: string, metaText: 
   );
 }
 
-/**
- * Signs snapshot bytes and returns the served file: `{"signed":<canonical>,"signatures":[...]}`,
- * valid JSON because the canonical text holds only printable ASCII.
- */
-export async function signSnapshotBytes(signedBytes: Buffer, signers: Signer[]): Promise<Buffer> {
+/** Signatures over snapshot bytes, one per signer. */
+export async function signSnapshot(signedBytes: Buffer, signers: Signer[]): Promise<SignatureJson[]> {
   const signatures: SignatureJson[] = [];
   for (const signer of signers) signatures.push({ keyid: signer.keyid, sig: await signer.sign(signedBytes) });
-  return Buffer.concat([Buffer.from('{"signed":'), signedBytes, Buffer.from(`,"signatures":${JSON.stringify(signatures)}}`)]);
+  return signatures;
+}
+
+/**
+ * The served file: `{"signed":<canonical>,"signatures":[...]}`, valid JSON because the canonical
+ * text holds only printable ASCII. A function of its parts alone, so a file stored as a delta is
+ * rebuilt byte for byte.
+ */
+export function snapshotFileBytes(signedBytes: Buffer, signatures: readonly SignatureJson[]): Buffer {
+  const sigs = signatures.map((s) => ({ keyid: s.keyid, sig: s.sig }));
+  return Buffer.concat([Buffer.from('{"signed":'), signedBytes, Buffer.from(`,"signatures":${JSON.stringify(sigs)}}`)]);
+}
+
+/** Signs snapshot bytes and returns the served file. */
+export async function signSnapshotBytes(signedBytes: Buffer, signers: Signer[]): Promise<Buffer> {
+  return snapshotFileBytes(signedBytes, await signSnapshot(signedBytes, signers));
 }

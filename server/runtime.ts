@@ -30,6 +30,7 @@ import { CurrentMetadata } from './publication/currentMetadata.ts';
 import { OnlineSigners } from './publication/onlineSigners.ts';
 import { Publication } from './publication/publication.ts';
 import { INSTANCE } from './publication/signing.ts';
+import { SnapshotFollower } from './serving/snapshotFollower.ts';
 import { MetadataCache } from './serving/metadataCache.ts';
 import { ReadinessCheck } from './serving/readiness.ts';
 import { TargetFiles } from './serving/targetFiles.ts';
@@ -189,7 +190,8 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
       : null;
   // Names this instance in NOTIFY announcements; unique even for two instances in one process (tests).
   const origin = `${INSTANCE}/${randomUUID()}`;
-  const cache = new MetadataCache(knex, origin, log.child({ component: 'cache' }), config.metadataCacheBytes);
+  const snapshots = new SnapshotFollower(knex, config.snapshotTreesKept, config.snapshotMerkleTrees);
+  const cache = new MetadataCache(knex, origin, log.child({ component: 'cache' }), config.metadataCacheBytes, snapshots);
   const metrics = createMetrics(cache, clock);
   const current = new CurrentMetadata(knex, config.parsedBinsCached);
   const signers = new OnlineSigners(keyStore);
@@ -204,6 +206,9 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     timestampExpirySeconds: config.timestampExpirySeconds,
     resignRemainingFraction: config.resignRemainingFraction,
     snapshotVersionOnly: config.snapshotVersionOnly,
+    snapshotMerkleTrees: config.snapshotMerkleTrees,
+    snapshotCheckpointVersions: config.snapshotCheckpointVersions,
+    onBackgroundError: (what, err) => log.warn({ err: String(err) }, `${what} failed (done again later)`),
     onSnapshot: (seconds, bytes, entries) => {
       metrics.snapshotBuild.observe(seconds);
       metrics.snapshotBytes.set(bytes);
@@ -252,6 +257,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     projects,
     registrations,
     cache,
+    snapshots,
     targetFiles: new TargetFiles(knex, blobs),
     readiness: new ReadinessCheck({
       knex,

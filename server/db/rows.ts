@@ -4,12 +4,21 @@ export interface MetadataVersionRow {
   id: string;
   role: string;
   version: number;
-  bytes: Buffer;
+  /** The served file; null only for a snapshot version stored as a delta (snapshot_delta). */
+  bytes: Buffer | null;
+  /** Snapshot versions only: what changed since the previous version (core/snapshotDelta.ts), when bytes is null. */
+  snapshot_delta: string | null;
   sha256: string;
   length: number;
   expires: Date;
   created_at: Date;
   covers_seq: string | null;
+}
+
+export interface SnapshotCheckpointRow {
+  version: number;
+  bytes: Buffer;
+  created_at: Date;
 }
 
 export interface RoleHeadRow {

@@ -12,11 +12,13 @@ import type { Metrics } from '../metrics.ts';
 import type { ProjectService } from '../projects/projectService.ts';
 import type { RegistrationService } from '../projects/registrations.ts';
 import type { MetadataCache } from '../serving/metadataCache.ts';
+import type { SnapshotFollower } from '../serving/snapshotFollower.ts';
 import type { ReadinessCheck } from '../serving/readiness.ts';
 import type { TargetFiles } from '../serving/targetFiles.ts';
 import { adminRoutes } from './adminRoutes.ts';
 import { errorHandler, HttpError } from './errors.ts';
 import { healthRoutes } from './healthRoutes.ts';
+import { merkleRoutes } from './merkleRoutes.ts';
 import { metadataRoutes } from './metadataRoutes.ts';
 import { projectRoutes, type SigstoreAdvert } from './projectRoutes.ts';
 import { targetRoutes } from './targetRoutes.ts';
@@ -32,6 +34,8 @@ export interface AppDeps {
   projects: ProjectService;
   registrations: RegistrationService;
   cache: MetadataCache;
+  /** Snapshot versions and their TAP 16 trees: proofs are served from it. */
+  snapshots: SnapshotFollower;
   targetFiles: TargetFiles;
   readiness: ReadinessCheck;
   sigstore: SigstoreAdvert;
@@ -93,6 +97,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use(writeRateLimit(deps.config.writeRateLimitPerMinute, deps.clock));
   app.use(metadataRoutes(deps.cache, deps.config.timestampMaxAgeSeconds));
+  app.use(merkleRoutes(deps.snapshots));
   app.use(targetRoutes(deps.targetFiles));
   app.use(healthRoutes(deps));
   // One budget for every JSON body this process holds, one parsing policy for every route.
