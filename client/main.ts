@@ -15,12 +15,16 @@ const HELP = `tuf-client: verified downloads from a TUF repository with identity
 
 Commands:
   fetch TARGET --server URL --root ROOT.json --out FILE [--dir STATE] [--sigstore-trusted-root F]
+        [--verbose] [--full-snapshot]
       Verify root -> timestamp -> snapshot -> targets -> the project's identity-signed role, then
       download TARGET and check its length and hashes. ROOT.json is the trusted root you got by
       a trusted path; it is only read the first time (STATE keeps what was verified since;
       default .tuf-client). The Sigstore trusted root comes from the repository's own target
       sigstore/trusted_root.json (verified through TUF) unless given; a repository that
       publishes none still serves plain targets, and identity-signed roles need one given.
+      When the timestamp names a TAP 16 snapshot Merkle tree (merkle_root), each role's version
+      comes from its proof (a few KB) instead of the whole snapshot.json; --full-snapshot reads
+      snapshot.json anyway. --verbose says on stderr what was fetched and how it was verified.
   verify FILE --delegator FILE --role NAME [--dir STATE] [--sigstore-trusted-root F]
       For one metadata file: each signature's keyid, identity, issuer and verdict against the
       delegator (root or targets metadata; in the bin layout a project's delegator is its bin,
@@ -73,6 +77,8 @@ async function main(argv: string[]): Promise<number> {
       delegator: { type: 'string' },
       role: { type: 'string' },
       'sigstore-trusted-root': { type: 'string' },
+      verbose: { type: 'boolean', short: 'v' },
+      'full-snapshot': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -100,6 +106,8 @@ async function main(argv: string[]): Promise<number> {
       metadataDir,
       targetDir: path.join(state, 'targets'),
       ...(sigstoreRoot !== undefined ? { sigstoreTrustedRoot: sigstoreRoot } : {}),
+      ...(values['full-snapshot'] ? { snapshotMerkleProofs: false } : {}),
+      ...(values.verbose ? { log: (line: string) => process.stderr.write(`${line}\n`) } : {}),
     });
     // PROJECT/FILE also finds the file in the bin layout, where it lives under a hashed directory.
     const target = (await client.resolveTargetPath(arg)) ?? arg;

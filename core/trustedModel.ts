@@ -76,6 +76,8 @@ export interface TrustedRoot extends Common {
 export interface TrustedTimestamp extends Common {
   readonly type: 'timestamp';
   readonly snapshotMeta: MetaInfo;
+  /** TAP 16: the root (hex) of the snapshot Merkle tree over the snapshot's entries, when the repository publishes one. */
+  readonly merkleRoot?: string;
 }
 
 export interface TrustedSnapshot extends Common {

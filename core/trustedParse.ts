@@ -159,11 +159,16 @@ export function parseRoot(env: Envelope, where: string): TrustedRoot {
 export function parseTimestamp(env: Envelope, where: string): TrustedTimestamp {
   const { meta } = env.signed;
   if (!isPlainObject(meta) || !hasOwn(meta, 'snapshot.json')) throw malformed(where, 'meta must name snapshot.json');
+  const merkleRoot = env.signed.merkle_root;
+  // TAP 16's optional field: when present, the hex SHA-256 root a proof must lead to.
+  if (merkleRoot !== undefined && (typeof merkleRoot !== 'string' || !/^[0-9a-f]{64}$/.test(merkleRoot)))
+    throw malformed(where, 'merkle_root must be 64 lowercase hex digits');
   return {
     type: 'timestamp',
     version: env.version,
     expires: env.expires,
     snapshotMeta: parseMetaInfo(meta['snapshot.json'], `${where} meta snapshot.json`),
+    ...(merkleRoot !== undefined ? { merkleRoot } : {}),
   };
 }
 

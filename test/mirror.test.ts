@@ -104,6 +104,8 @@ after(async () => {
 });
 
 let clients = 0;
+/** Reads snapshot.json (the standard TUF path) unless told to use TAP 16 proofs: test/mirrorProofs.test.ts covers those. */
+let useProofs = false;
 function client(dir?: string): { c: IdentityClient; dir: string } {
   const d = dir ?? path.join(work, `client-${++clients}`);
   const metadataDir = path.join(d, 'metadata');
@@ -118,6 +120,7 @@ function client(dir?: string): { c: IdentityClient; dir: string } {
       metadataBaseUrl: `${mirrorUrl}/metadata`,
       targetBaseUrl: `${mirrorUrl}/targets`,
       targetDir: path.join(d, 'targets'),
+      snapshotMerkleProofs: useProofs,
     }),
   };
 }
@@ -190,6 +193,26 @@ test('mix-and-match: a snapshot from another version than timestamp names', asyn
     (c) => c.refresh(),
     /hash|length|version/i,
   );
+});
+
+test('the attacks on the role and its files are refused with TAP 16 proofs too', async () => {
+  useProofs = true;
+  try {
+    await attack(
+      'rollback of demo (proofs)',
+      async (p, up) => (p === '/metadata/2.demo.json' ? captured.get('/metadata/1.demo.json')! : up()),
+      download,
+      /hash|length|version/i,
+    );
+    await attack(
+      'arbitrary package (proofs)',
+      async (p, up) => (p.startsWith('/targets/demo/') ? Buffer.alloc(5, 0x41) : up()),
+      download,
+      /hash/i,
+    );
+  } finally {
+    useProofs = false;
+  }
 });
 
 test('arbitrary package: the target bytes swapped', async () => {
