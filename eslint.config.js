@@ -111,7 +111,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['client/**/*.ts', 'maintainer/**/*.ts', 'carry/**/*.ts'],
+    files: ['client/**/*.ts', 'maintainer/**/*.ts', 'carry/**/*.ts', 'auditor/**/*.ts'],
     rules: {
       'no-restricted-imports': forbid('tools talk to the server over HTTP only', {
         patterns: ['../server/**', '../keys-offline/**', '**/test/**'],
