@@ -209,7 +209,9 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     snapshotMerkleTrees: config.snapshotMerkleTrees,
     snapshotCheckpointVersions: config.snapshotCheckpointVersions,
     onBackgroundError: (what, err) => log.warn({ err: String(err) }, `${what} failed (done again later)`),
-    onSnapshot: (seconds, bytes, entries) => {
+    onSnapshot: (seconds, bytes, entries, cost) => {
+      metrics.snapshotTree.observe(cost.treeSeconds);
+      metrics.snapshotStoredBytes.observe(cost.storedBytes);
       metrics.snapshotBuild.observe(seconds);
       metrics.snapshotBytes.set(bytes);
       metrics.snapshotEntries.set(entries);

@@ -15,7 +15,7 @@ import { rolesAndVersions, type PublishedFile, type PublishedRole } from '../ser
 import type { CurrentMetadata } from './currentMetadata.ts';
 import { PublicationGroup, type RoundOutcome } from './group.ts';
 import type { OnlineSigners } from './onlineSigners.ts';
-import { signSnapshotAndTimestamp, signTimestampOnly, type SigningContext } from './signing.ts';
+import { signSnapshotAndTimestamp, signTimestampOnly, type SigningContext, type SnapshotCost } from './signing.ts';
 import { SnapshotMeta, type SnapshotState } from './snapshotMeta.ts';
 
 export interface PublicationDeps {
@@ -38,7 +38,7 @@ export interface PublicationDeps {
   /** Told of a failure in work done after a commit (a checkpoint write); nothing committed is lost by it. */
   onBackgroundError?: (what: string, err: unknown) => void;
   /** Observes each snapshot built (metrics). */
-  onSnapshot?: (seconds: number, bytes: number, entries: number) => void;
+  onSnapshot?: (seconds: number, bytes: number, entries: number, cost: SnapshotCost) => void;
   /**
    * Called after commit with what was published; awaited, so that once a write is answered this
    * process already serves it. Must not throw (the change is committed either way).

@@ -16,6 +16,12 @@ import type { PublishedFile } from '../serving/published.ts';
 import type { OnlineSigners } from './onlineSigners.ts';
 import type { SnapshotMeta, SnapshotState } from './snapshotMeta.ts';
 
+export interface SnapshotCost {
+  treeSeconds: number;
+  /** What was stored: the delta's length, or the whole file's. */
+  storedBytes: number;
+}
+
 /** Which server process signed: recorded with every online signature, for the audit trail. */
 export const INSTANCE = `${os.hostname()}:${process.pid}`;
 
@@ -29,8 +35,8 @@ export interface SigningContext {
   actor: string;
   reason: string;
   snapshotMeta: SnapshotMeta;
-  /** Told how long building and signing each snapshot took, and its size (metrics). */
-  onSnapshot?: (seconds: number, bytes: number, entries: number) => void;
+  /** Told how long building and signing each snapshot took, its size, and what its tree and storage cost (metrics). */
+  onSnapshot?: (seconds: number, bytes: number, entries: number, cost: SnapshotCost) => void;
 }
 
 async function store(
@@ -113,7 +119,10 @@ export async function signSnapshotAndTimestamp(ctx: SigningContext, known?: Snap
     tree: built.tree,
     checkpointDue: delta !== undefined && built.checkpointDue(version),
   };
-  ctx.onSnapshot?.(Number(process.hrtime.bigint() - started) / 1e9, bytes.length, built.size);
+  ctx.onSnapshot?.(Number(process.hrtime.bigint() - started) / 1e9, bytes.length, built.size, {
+    treeSeconds: built.treeSeconds,
+    storedBytes: delta !== undefined ? Buffer.byteLength(delta) : bytes.length,
+  });
   const merkleRoot = built.tree?.root.toString('hex');
   return [snapshot, await signTimestamp(ctx, { version, length: bytes.length, sha256, ...(merkleRoot ? { merkleRoot } : {}) })];
 }

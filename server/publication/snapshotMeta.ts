@@ -32,6 +32,8 @@ export interface BuiltSnapshotMeta {
   deltaFrom: { version: number; changes: string[] } | null;
   /** The TAP 16 tree over the entries, when the repository publishes trees. */
   tree: SnapshotMerkleTree | null;
+  /** How long updating (or building) the tree took. */
+  treeSeconds: number;
   /** Call once the snapshot over `metaText` is stored: the next build starts from it. */
   remember(version: number, sha256: string, storedWhole: boolean): void;
   /** Whether the new version should also be kept whole (a checkpoint), so rebuilding it reads few deltas. */
@@ -78,9 +80,11 @@ export class SnapshotMeta {
     }
     const next = entries.withChanges(changes);
     let tree: SnapshotMerkleTree | null = null;
+    const treeStarted = process.hrtime.bigint();
     if (this.opts.merkleTrees && next.size > 0) {
       tree = incremental?.tree ? incremental.tree.with(next.changedTexts) : SnapshotMerkleTree.build(next.next.texts());
     }
+    const treeSeconds = Number(process.hrtime.bigint() - treeStarted) / 1e9;
     if (this.lastWhole === null) this.lastWhole = await latestSnapshotBaseVersion(db);
     return {
       metaText: next.metaText,
@@ -89,6 +93,7 @@ export class SnapshotMeta {
       entries: next.next,
       deltaFrom: incremental ? { version: incremental.version, changes: next.changedTexts } : null,
       tree,
+      treeSeconds,
       remember: (version, sha256, storedWhole) => {
         // `next.next`, never `commit()`: the entries of the previous version may be held by the read side.
         this.state = { version, sha256, coversSeq: upto, entries: next.next, tree };
