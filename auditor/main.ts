@@ -9,9 +9,11 @@ const HELP = `tuf-auditor: audits a TUF repository that publishes TAP 16 snapsho
 With snapshot Merkle trees a client checks rollback only for the roles it fetches; an auditor
 checks every role of every snapshot version. tuf-auditor needs HTTP access to the repository only.
 
-Usage:
-  tuf-auditor check --server URL [--root ROOT.json] [--state DIR] [--watch SECONDS] [--proofs N] [--json]
+Commands:
+  check --server URL [--root ROOT.json] [--state DIR] [--watch SECONDS] [--proofs N] [--json]
+      One audit pass (or one every SECONDS with --watch), as described below.
 
+Options:
   --server URL     the repository (its metadata is under URL/metadata)
   --root ROOT.json the repository's trusted root, got by a trusted path: read the first time only
   --state DIR      what this auditor verified so far (default .tuf-auditor): root, last timestamp,
