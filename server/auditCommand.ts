@@ -9,6 +9,7 @@ import { createKnex, SILENT_KNEX_LOG } from './db/knex.ts';
 import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { publicGoodTrustedRoot } from '../core/publicGoodTrustedRoot.ts';
 import { createLogger, openDatabase } from './runtime.ts';
+import { mirrorLostRoles } from './recovery/mirrorReport.ts';
 
 /**
  * The Sigstore trusted root identity signatures are checked against, read from files only: the
@@ -33,6 +34,8 @@ function auditTrustedRoot(config: Config): { trustedRoot: unknown; source: strin
 /** Returns the exit code: 0 only when versions were checked and nothing was found. */
 export async function auditVerify(config: Config, args: string[]): Promise<number> {
   const i = args.indexOf('--data-dir');
+  const m = args.indexOf('--mirror');
+  if (m >= 0 && !args[m + 1]) throw new Error('--mirror needs the metadata URL of a mirror');
   if (i >= 0 && !args[i + 1]) throw new Error('--data-dir needs a directory (the server DATA_DIR)');
   const cfg = i >= 0 ? { ...config, dataDir: path.resolve(args[i + 1]!) } : config;
   const sigstore = auditTrustedRoot(cfg);
@@ -46,8 +49,11 @@ export async function auditVerify(config: Config, args: string[]): Promise<numbe
   // before the report: every failure reaches the report or the one error line instead.
   const knex = createKnex(db.url, 2, { log: SILENT_KNEX_LOG });
   let report: AuditReport;
+  let lost: string[] | null = null;
   try {
     report = await auditRepository(knex, verifier);
+    // Roles the mirror serves above the database: lost with a restored backup (issue 16).
+    if (m >= 0 && report.outcome !== 'no_repository') lost = await mirrorLostRoles(knex, args[m + 1]!);
   } catch (err) {
     // 3D000: the cluster has no database of that name.
     if ((err as { code?: string }).code !== '3D000') throw err;
@@ -58,6 +64,14 @@ export async function auditVerify(config: Config, args: string[]): Promise<numbe
   }
   for (const p of report.problems) out(`${p.role} v${p.version}: ${p.problem}`);
   out(`${report.versionsChecked} versions checked, ${report.problems.length} problem(s)`);
+  if (lost) {
+    for (const line of lost) out(line);
+    out(`mirror ${args[m + 1]}: ${lost.length} role(s) served above what the database holds`);
+    if (lost.length > 0 && report.outcome === 'consistent') {
+      out('audit verify: FAILED (lost_roles): the mirror serves versions the database lost; publish them again');
+      return 1;
+    }
+  }
   if (report.outcome === 'consistent') {
     out('audit verify: OK');
     return 0;

@@ -106,6 +106,11 @@ export interface Config {
   blobGcGraceSeconds: number;
   /** How often each process runs the garbage collection (`tuf-server gc`); 0 turns the schedule off. */
   gcIntervalSeconds: number;
+  // Restore safety (issue 16; docs/runbooks.md, "Restoring from a backup").
+  /** The highest snapshot/timestamp versions this host published, kept outside the database. PUBLISHED_MARK_FILE, default DATA_DIR/published-mark.json. */
+  publishedMarkFile: string;
+  /** A mirror or CDN's metadata URL, read at start as a witness of what clients hold (MIRROR_URL); null: none. */
+  mirrorUrl: string | null;
 }
 
 type Env = Record<string, string | undefined>;
@@ -216,5 +221,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     pendingRegistrationMaxAgeSeconds: int(env, 'PENDING_REGISTRATION_MAX_AGE_SECONDS', 90 * 86_400, 1),
     blobGcGraceSeconds: int(env, 'BLOB_GC_GRACE_SECONDS', 86_400, 0),
     gcIntervalSeconds: int(env, 'GC_INTERVAL_SECONDS', 3600, 0),
+    publishedMarkFile: path.resolve(root, env.PUBLISHED_MARK_FILE ?? path.join(dataDir, 'published-mark.json')),
+    mirrorUrl: env.MIRROR_URL || null,
   };
 }

@@ -13,6 +13,10 @@ import { describeGcReport, GarbageCollector } from './admin/gc.ts';
 import { systemClock } from '../core/clock.ts';
 import { ensurePrivateDir } from '../platform/privateDir.ts';
 import { assembleRepository, createLogger, keyStoreFor, listen, openDatabase, resolveSigstore } from './runtime.ts';
+import { backupCommand, recoverCommand, recoverySources, restoreCommand } from './recoveryCommand.ts';
+import { recoveryGate } from './recovery/gate.ts';
+import { RecoveryError } from './recovery/errors.ts';
+import { PublishedMark, PublishedMarkError } from './publication/publishedMark.ts';
 
 const HELP = `tuf-server: a TUF repository server with identity delegations
 
@@ -51,6 +55,19 @@ Commands:
                                no version was checked. Read-only; runs beside a running server: in
                                development mode it uses the embedded PostgreSQL the server runs on
                                DATA_DIR (or --data-dir DIR), with DEV_DIR's local Sigstore root.
+                               --mirror URL also lists the roles a mirror serves above the database
+                               (lost with a restored backup; exit 1 if any).
+  backup --out FILE            Write a consistent copy of the database to FILE (gzip), beside a
+                               running server.
+  restore FILE [--replace]     Load a backup into the database (every server stopped; --replace
+                               drops the repository it holds) and mark it restored: servers then
+                               neither serve nor sign until the recovery below has run.
+  recover [--mirror URL] [--snapshot-version N] [--timestamp-version M]
+                               Establish the highest snapshot and timestamp versions ever published
+                               (this host's PUBLISHED_MARK_FILE, the mirror's timestamp, the versions
+                               given) and publish fresh ones above them. \`start\` does the same
+                               before it listens (with MIRROR_URL or --mirror), and refuses to start
+                               on a restored database when no source is at hand.
 
 Without DATABASE_URL, the commands other than start use the embedded PostgreSQL a running server
 has started on DATA_DIR, and start their own on it only when none runs.
@@ -88,7 +105,7 @@ async function withKnex<T>(config: Config, work: (knex: ReturnType<typeof create
   });
 }
 
-async function start(config: Config): Promise<void> {
+async function start(config: Config, args: string[]): Promise<void> {
   const log = createLogger(config.logLevel);
   for (const warning of config.warnings) log.warn(warning);
   const keyStore = keyStoreFor(config);
@@ -116,6 +133,12 @@ async function start(config: Config): Promise<void> {
   const db = await openDatabase(config, log);
   const repo = await assembleRepository({ config, databaseUrl: db.url, log, keyStore, sigstore });
   if (config.production) await refuseDevelopmentState(repo.knex);
+  // Restore safety: nothing is served or signed before the highest published versions are known.
+  await recoveryGate(
+    { knex: repo.knex, publication: repo.publication, current: repo.current, mark: new PublishedMark(config.publishedMarkFile) },
+    recoverySources(config, args),
+    log,
+  );
   if (!(await repo.current.isBootstrapped())) {
     if (config.production) {
       log.warn('not bootstrapped yet: run the offline key ceremony and `tuf-carry bootstrap` (see README)');
@@ -193,7 +216,16 @@ async function main(argv: string[]): Promise<void> {
   const config = loadConfig(process.env, argv);
   switch (command) {
     case 'start':
-      return start(config);
+      return start(config, args);
+    case 'backup':
+      await withDatabase(config, (url) => backupCommand(url, args, (l) => process.stdout.write(`${l}\n`)));
+      return;
+    case 'restore':
+      await withDatabase(config, (url) => restoreCommand(url, args, (l) => process.stdout.write(`${l}\n`)));
+      return;
+    case 'recover':
+      process.exitCode = await withDatabase(config, (url) => recoverCommand(config, url, args, (l) => process.stdout.write(`${l}\n`)));
+      return;
     case 'migrate':
       await withDatabase(config, async (url) => {
         const knex = createKnex(url, 1);
@@ -260,7 +292,13 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((err: Error) => {
   // The stable code of this tool's own refusals, for scripts (as tuf-client does).
-  const code = err instanceof OnlineKeysCommandError || err instanceof OnlineKeysLocationError ? ` [${err.code}]` : '';
+  const code =
+    err instanceof OnlineKeysCommandError ||
+    err instanceof OnlineKeysLocationError ||
+    err instanceof RecoveryError ||
+    err instanceof PublishedMarkError
+      ? ` [${err.code}]`
+      : '';
   process.stderr.write(`tuf-server: ${err.message}${code}\n`);
   process.exit(1);
 });

@@ -29,6 +29,7 @@ import { RegistrationService } from './projects/registrations.ts';
 import { CurrentMetadata } from './publication/currentMetadata.ts';
 import { OnlineSigners } from './publication/onlineSigners.ts';
 import { Publication } from './publication/publication.ts';
+import { PublishedMark } from './publication/publishedMark.ts';
 import { INSTANCE } from './publication/signing.ts';
 import { SnapshotFollower } from './serving/snapshotFollower.ts';
 import { MetadataCache } from './serving/metadataCache.ts';
@@ -208,6 +209,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     snapshotVersionOnly: config.snapshotVersionOnly,
     snapshotMerkleTrees: config.snapshotMerkleTrees,
     snapshotCheckpointVersions: config.snapshotCheckpointVersions,
+    mark: new PublishedMark(config.publishedMarkFile),
     onBackgroundError: (what, err) => log.warn({ err: String(err) }, `${what} failed (done again later)`),
     onSnapshot: (seconds, bytes, entries, cost) => {
       metrics.snapshotTree.observe(cost.treeSeconds);

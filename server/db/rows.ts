@@ -116,3 +116,14 @@ export interface ResignNeededRow {
   reason: string;
   detected_at: Date;
 }
+
+/** A snapshot or timestamp version skipped on purpose (after a restore, or a publication whose commit was lost). */
+export interface VersionJumpRow {
+  id: string;
+  role: string;
+  from_version: number;
+  to_version: number;
+  reason: string;
+  sources: Record<string, unknown>;
+  created_at: Date;
+}
