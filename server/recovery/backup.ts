@@ -142,6 +142,11 @@ export async function restoreDatabase(knex: Knex, file: string, opts: RestoreOpt
     if (err instanceof RecoveryError) throw err;
     throw new RecoveryError('backup_unreadable', `${file} is not a backup written by tuf-server backup (${(err as Error).message})`);
   }
+  // Read the whole file once before anything is dropped: a backup cut short must not cost the
+  // database it was meant to replace.
+  let complete = false;
+  for await (const line of lines(file)) if (line.startsWith('#end\t')) complete = true;
+  if (!complete) throw new RecoveryError('backup_unreadable', `${file} ends before its last line: the backup was cut short; nothing was changed`);
   const others = await otherSessions(knex);
   if (others.length > 0)
     throw new RecoveryError(
@@ -161,6 +166,8 @@ export async function restoreDatabase(knex: Knex, file: string, opts: RestoreOpt
     const name = await opts.migrateUp(knex);
     if (!name) throw new RecoveryError('restore_schema_unknown', `the backup needs migration ${wanted[applied.length]}, which this server does not have`);
   }
+  // Marked restored before any row is loaded: a load that fails leaves a database no server uses.
+  await setRecoveryRequired(knex, `restore from the backup taken at ${header.created_at} did not complete`);
   // One transaction: the rows, the sequences and the restored mark land together or not at all
   // (every backup this command writes has the recovery_required table).
   const rows: Record<string, number> = {};

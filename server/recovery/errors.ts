@@ -6,7 +6,8 @@ export type RecoveryErrorCode =
   | 'backup_unreadable' // not a backup file, or one written by another tool
   | 'restore_target_in_use' // other sessions are connected to the database a restore would replace
   | 'restore_target_not_empty' // the database holds a repository and --replace was not given
-  | 'restore_schema_unknown'; // the backup's migrations are not a prefix of this server's
+  | 'restore_schema_unknown' // the backup's migrations are not a prefix of this server's
+  | 'restore_incomplete'; // a restore started and did not finish: run it again
 
 export class RecoveryError extends Error {
   override readonly name = 'RecoveryError';

@@ -63,8 +63,10 @@ export async function recoverIfNeeded(deps: RecoveryDeps, given: RecoverySources
   const repository = await firstRootSha256(knex);
   const h = await heads(knex);
   const none: RecoveryOutcome = { recovered: false, reasons: [], heads: h, sources: {}, published: [], mirror: null };
-  if (!repository) return none;
   const flag = await recoveryRequired(knex);
+  if (flag && !repository)
+    throw new RecoveryError('restore_incomplete', `${flag.reason}: the database holds no repository; run tuf-server restore again`);
+  if (!repository) return none;
   const sources: Record<string, Partial<MarkVersions>> = {};
   const reasons: string[] = [];
   if (flag) reasons.push(`the database was restored (${flag.reason}, ${flag.since.toISOString()})`);
