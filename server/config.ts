@@ -111,6 +111,36 @@ export interface Config {
   publishedMarkFile: string;
   /** A mirror or CDN's metadata URL, read at start as a witness of what clients hold (MIRROR_URL); null: none. */
   mirrorUrl: string | null;
+  /**
+   * Online keys in a PKCS#11 token instead of files (PKCS11_MODULE, PKCS11_TOKEN_LABEL, PKCS11_PIN or
+   * PKCS11_PIN_FILE, PKCS11_KEY_TYPE ed25519|ecdsa|auto); null: files or the environment.
+   */
+  pkcs11: {
+    modulePath: string;
+    tokenLabel: string;
+    pin: string | null;
+    pinFile: string | null;
+    keyType: 'ed25519' | 'ecdsa' | 'auto';
+  } | null;
+}
+
+function pkcs11Config(env: Env, root: string, keysFromEnv: boolean): Config['pkcs11'] {
+  if (!env.PKCS11_MODULE) return null;
+  if (keysFromEnv) throw new Error('configuration: set PKCS11_MODULE or TUF_SNAPSHOT_KEY/TUF_TIMESTAMP_KEY, not both');
+  if (!env.PKCS11_TOKEN_LABEL)
+    throw new Error('configuration: PKCS11_MODULE needs PKCS11_TOKEN_LABEL (the label of the token holding the keys)');
+  if (!env.PKCS11_PIN === !env.PKCS11_PIN_FILE)
+    throw new Error('configuration: PKCS11_MODULE needs exactly one of PKCS11_PIN and PKCS11_PIN_FILE');
+  const keyType = env.PKCS11_KEY_TYPE ?? 'auto';
+  if (keyType !== 'ed25519' && keyType !== 'ecdsa' && keyType !== 'auto')
+    throw new Error(`configuration: PKCS11_KEY_TYPE must be ed25519, ecdsa or auto, got ${JSON.stringify(keyType)}`);
+  return {
+    modulePath: env.PKCS11_MODULE,
+    tokenLabel: env.PKCS11_TOKEN_LABEL,
+    pin: env.PKCS11_PIN || null,
+    pinFile: env.PKCS11_PIN_FILE ? path.resolve(root, env.PKCS11_PIN_FILE) : null,
+    keyType,
+  };
 }
 
 type Env = Record<string, string | undefined>;
@@ -223,5 +253,6 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     gcIntervalSeconds: int(env, 'GC_INTERVAL_SECONDS', 3600, 0),
     publishedMarkFile: path.resolve(root, env.PUBLISHED_MARK_FILE ?? path.join(dataDir, 'published-mark.json')),
     mirrorUrl: env.MIRROR_URL || null,
+    pkcs11: pkcs11Config(env, root, onlineKeysFromEnv !== null),
   };
 }

@@ -17,6 +17,7 @@ import { backupCommand, recoverCommand, recoverySources, restoreCommand } from '
 import { recoveryGate } from './recovery/gate.ts';
 import { RecoveryError } from './recovery/errors.ts';
 import { PublishedMark, PublishedMarkError } from './publication/publishedMark.ts';
+import { Pkcs11Error } from './pkcs11/token.ts';
 
 const HELP = `tuf-server: a TUF repository server with identity delegations
 
@@ -35,7 +36,9 @@ Commands:
                                (tuf-offline init-root --online-keys FILE). Reads the server's key
                                folder: run it where the server runs (same folder and environment),
                                or give the server's ONLINE_KEYS_DIR or DATA_DIR.
-  online-keys create           Create the online keys if there are none (key files only).
+  online-keys create           Create the online keys if there are none (key files, or inside the
+                               PKCS#11 token PKCS11_MODULE names: see README, "Online keys in a
+                               hardware token").
   online-keys rotate ROLE      Add a new key for ROLE (snapshot|timestamp); put it in the next root.
   admin-token create --name N  Create an admin API token; printed once, stored only as a hash.
   admin-token list             List tokens (names and dates, never the tokens).
@@ -296,7 +299,8 @@ main(process.argv.slice(2)).catch((err: Error) => {
     err instanceof OnlineKeysCommandError ||
     err instanceof OnlineKeysLocationError ||
     err instanceof RecoveryError ||
-    err instanceof PublishedMarkError
+    err instanceof PublishedMarkError ||
+    err instanceof Pkcs11Error
       ? ` [${err.code}]`
       : '';
   process.stderr.write(`tuf-server: ${err.message}${code}\n`);

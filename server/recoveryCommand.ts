@@ -34,7 +34,8 @@ export function recoverySources(config: Config, args: string[]): RecoverySources
   if (args.includes('--mirror') && !option(args, '--mirror')) throw new Error('--mirror needs the metadata URL of a mirror');
   return {
     mirrorUrl: mirrorUrl ?? null,
-    operator: snapshot !== undefined || timestamp !== undefined ? { ...(snapshot ? { snapshot } : {}), ...(timestamp ? { timestamp } : {}) } : null,
+    operator:
+      snapshot !== undefined || timestamp !== undefined ? { ...(snapshot ? { snapshot } : {}), ...(timestamp ? { timestamp } : {}) } : null,
   };
 }
 

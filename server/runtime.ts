@@ -30,6 +30,7 @@ import { CurrentMetadata } from './publication/currentMetadata.ts';
 import { OnlineSigners } from './publication/onlineSigners.ts';
 import { Publication } from './publication/publication.ts';
 import { PublishedMark } from './publication/publishedMark.ts';
+import { pkcs11KeyStore } from './pkcs11/settings.ts';
 import { INSTANCE } from './publication/signing.ts';
 import { SnapshotFollower } from './serving/snapshotFollower.ts';
 import { MetadataCache } from './serving/metadataCache.ts';
@@ -101,6 +102,7 @@ export async function openDatabase(config: Config, log: Logger, opts: OpenDataba
 }
 
 export function keyStoreFor(config: Config): OnlineKeyStore {
+  if (config.pkcs11) return pkcs11KeyStore(config.pkcs11);
   return config.onlineKeysFromEnv ? new EnvKeyStore(config.onlineKeysFromEnv) : new FileKeyStore(config.onlineKeysDir);
 }
 

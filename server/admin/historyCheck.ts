@@ -55,7 +55,8 @@ export async function verifyHistory(knex: Knex, verifier: SignatureVerifier, bat
   // Snapshot and timestamp versions skipped on purpose (a restore, a lost commit): recorded gaps.
   const jumps = new Set<string>();
   if (await knex.schema.hasTable('version_jumps'))
-    for (const j of await knex('version_jumps').select('role', 'from_version', 'to_version')) jumps.add(`${j.role}\n${j.from_version}\n${j.to_version}`);
+    for (const j of await knex('version_jumps').select('role', 'from_version', 'to_version'))
+      jumps.add(`${j.role}\n${j.from_version}\n${j.to_version}`);
   let checked = 0;
   let afterId = '0';
   /** The last snapshot version rebuilt, and (once a timestamp carried a merkle_root) the tree over it. */

@@ -48,7 +48,9 @@ export async function hasLargeColumns(db: Db, table: string): Promise<boolean> {
 
 /** Every sequence of the schema and its position (serial columns and free-standing ones such as role_change_seq). */
 export async function sequencePositions(db: Db): Promise<{ name: string; lastValue: string | null }[]> {
-  const r = await db.raw(`select sequencename as name, last_value::text as "lastValue" from pg_sequences where schemaname = current_schema()`);
+  const r = await db.raw(
+    `select sequencename as name, last_value::text as "lastValue" from pg_sequences where schemaname = current_schema()`,
+  );
   return r.rows;
 }
 

@@ -9,7 +9,10 @@ export async function recoveryRequired(db: Db): Promise<{ reason: string; since:
 }
 
 export async function setRecoveryRequired(db: Db, reason: string): Promise<void> {
-  await db('recovery_required').insert({ one: true, reason }).onConflict('one').merge({ reason, since: db.fn.now() as never });
+  await db('recovery_required')
+    .insert({ one: true, reason })
+    .onConflict('one')
+    .merge({ reason, since: db.fn.now() as never });
 }
 
 export async function clearRecoveryRequired(db: Db): Promise<void> {

@@ -16,7 +16,10 @@ export class MarkGuard {
   async floor(db: Db): Promise<Partial<MarkVersions>> {
     const restored = await recoveryRequired(db);
     if (restored)
-      throw new PublishedMarkError('recovery_required', `the database was restored (${restored.reason}): run the recovery first (tuf-server recover)`);
+      throw new PublishedMarkError(
+        'recovery_required',
+        `the database was restored (${restored.reason}): run the recovery first (tuf-server recover)`,
+      );
     const repository = await firstRootSha256(db);
     return repository ? (this.mark.read(repository) ?? {}) : {};
   }
@@ -27,7 +30,8 @@ export class MarkGuard {
    */
   async record(db: Db, published: PublishedFile[]): Promise<void> {
     const versions: Partial<MarkVersions> = {};
-    for (const p of published) if (p.role === 'snapshot' || p.role === 'timestamp') versions[p.role] = Math.max(versions[p.role] ?? 0, p.version);
+    for (const p of published)
+      if (p.role === 'snapshot' || p.role === 'timestamp') versions[p.role] = Math.max(versions[p.role] ?? 0, p.version);
     if (versions.snapshot === undefined && versions.timestamp === undefined) return;
     const repository = await firstRootSha256(db);
     if (!repository) throw new Error('a snapshot or timestamp was signed before root v1 was stored');

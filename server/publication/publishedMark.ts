@@ -61,7 +61,8 @@ export class PublishedMark {
     }
     try {
       const value = JSON.parse(text) as Partial<MarkFile>;
-      if (typeof value.repository !== 'string' || !isVersion(value.snapshot) || !isVersion(value.timestamp)) throw new Error('unexpected shape');
+      if (typeof value.repository !== 'string' || !isVersion(value.snapshot) || !isVersion(value.timestamp))
+        throw new Error('unexpected shape');
       return { repository: value.repository, snapshot: value.snapshot, timestamp: value.timestamp, updated_at: String(value.updated_at) };
     } catch (err) {
       throw new PublishedMarkError(

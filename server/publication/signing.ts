@@ -82,7 +82,10 @@ async function nextVersion(ctx: SigningContext, role: OnlineRole, current?: numb
   // Never a version at or below the published mark: clients may hold it (restore safety).
   const version = Math.max(head, ctx.versionFloor?.[role] ?? 0) + 1;
   if (version > head + 1) {
-    const jump = ctx.jump ?? { reason: 'the published mark is above the stored head (a commit was lost, or the database was restored)', sources: {} };
+    const jump = ctx.jump ?? {
+      reason: 'the published mark is above the stored head (a commit was lost, or the database was restored)',
+      sources: {},
+    };
     await recordVersionJump(ctx.db, { role, fromVersion: head, toVersion: version, ...jump });
   }
   return { version, expires: expiresAfter(ctx.clock.now(), lifetime) };

@@ -75,7 +75,12 @@ export async function backupDatabase(knex: Knex, file: string): Promise<BackupSu
         created_at: new Date().toISOString(),
         migrations: (await trx('knex_migrations').orderBy('id').select('name')).map((r: { name: string }) => r.name),
         repository: await firstRootSha256(trx),
-        heads: { root: await head('root'), targets: await head('targets'), snapshot: await head('snapshot'), timestamp: await head('timestamp') },
+        heads: {
+          root: await head('root'),
+          targets: await head('targets'),
+          snapshot: await head('snapshot'),
+          timestamp: await head('timestamp'),
+        },
         sequences: await sequencePositions(trx),
       };
       await write(gzip, `#tuf-backup\t${JSON.stringify(h)}\n`);
@@ -146,7 +151,8 @@ export async function restoreDatabase(knex: Knex, file: string, opts: RestoreOpt
   // database it was meant to replace.
   let complete = false;
   for await (const line of lines(file)) if (line.startsWith('#end\t')) complete = true;
-  if (!complete) throw new RecoveryError('backup_unreadable', `${file} ends before its last line: the backup was cut short; nothing was changed`);
+  if (!complete)
+    throw new RecoveryError('backup_unreadable', `${file} ends before its last line: the backup was cut short; nothing was changed`);
   const others = await otherSessions(knex);
   if (others.length > 0)
     throw new RecoveryError(
@@ -154,7 +160,10 @@ export async function restoreDatabase(knex: Knex, file: string, opts: RestoreOpt
       `${others.length} other session(s) are connected to this database (${others.map((o) => `pid ${o.pid} ${o.application || '?'}`).join(', ')}): stop every server first`,
     );
   if ((await tableExists(knex, 'role_heads')) && (await rowCount(knex, 'role_heads')) > 0 && !opts.replace)
-    throw new RecoveryError('restore_target_not_empty', 'this database holds a repository: give --replace to drop it and load the backup instead');
+    throw new RecoveryError(
+      'restore_target_not_empty',
+      'this database holds a repository: give --replace to drop it and load the backup instead',
+    );
   await recreateSchema(knex);
   // The schema exactly as it was when the backup was taken, so that its rows fit.
   for (;;) {
@@ -164,7 +173,11 @@ export async function restoreDatabase(knex: Knex, file: string, opts: RestoreOpt
       throw new RecoveryError('restore_schema_unknown', `the backup's schema (${wanted.at(-1)}) is not one this server knows`);
     if (applied.length === wanted.length) break;
     const name = await opts.migrateUp(knex);
-    if (!name) throw new RecoveryError('restore_schema_unknown', `the backup needs migration ${wanted[applied.length]}, which this server does not have`);
+    if (!name)
+      throw new RecoveryError(
+        'restore_schema_unknown',
+        `the backup needs migration ${wanted[applied.length]}, which this server does not have`,
+      );
   }
   // Marked restored before any row is loaded: a load that fails leaves a database no server uses.
   await setRecoveryRequired(knex, `restore from the backup taken at ${header.created_at} did not complete`);
@@ -195,7 +208,8 @@ export async function restoreDatabase(knex: Knex, file: string, opts: RestoreOpt
       rows[table] = (rows[table] ?? 0) + 1;
     }
     await flush();
-    if (!ended) throw new RecoveryError('backup_unreadable', `${file} ends before its last line: the backup was cut short; nothing was restored`);
+    if (!ended)
+      throw new RecoveryError('backup_unreadable', `${file} ends before its last line: the backup was cut short; nothing was restored`);
     for (const s of header.sequences) await setSequencePosition(trx, s.name, s.lastValue);
     await setRecoveryRequired(trx, `restored from the backup taken at ${header.created_at}`);
   });

@@ -67,7 +67,12 @@ export async function readMirror(url: string, root: Root): Promise<MirrorState> 
   const snapshotVersion = isPlainObject(entry) ? entry.version : undefined;
   if (!Number.isSafeInteger(signed.version) || !Number.isSafeInteger(snapshotVersion))
     throw new RecoveryError('mirror_unverified', `mirror ${base}: timestamp.json has no usable version or snapshot version`);
-  const state: MirrorState = { url: base, timestampVersion: signed.version as number, snapshotVersion: snapshotVersion as number, roles: null };
+  const state: MirrorState = {
+    url: base,
+    timestampVersion: signed.version as number,
+    snapshotVersion: snapshotVersion as number,
+    roles: null,
+  };
   const snap = await get(`${base}/${snapshotVersion}.snapshot.json`).catch(() => null);
   if (snap?.status === 200) {
     let sdoc: unknown = null;
@@ -77,7 +82,10 @@ export async function readMirror(url: string, root: Root): Promise<MirrorState> 
       // refused below
     }
     if (!signedBy(sdoc, root, 'snapshot') || sdoc.signed.version !== snapshotVersion)
-      throw new RecoveryError('mirror_unverified', `mirror ${base}: ${snapshotVersion}.snapshot.json is not the snapshot its timestamp names`);
+      throw new RecoveryError(
+        'mirror_unverified',
+        `mirror ${base}: ${snapshotVersion}.snapshot.json is not the snapshot its timestamp names`,
+      );
     const meta = isPlainObject(sdoc.signed.meta) ? sdoc.signed.meta : {};
     state.roles = new Map();
     for (const [file, e] of Object.entries(meta)) {

@@ -130,7 +130,10 @@ export async function lostRoles(knex: Knex, mirror: MirrorState): Promise<LostRo
   const names = [...mirror.roles.keys()];
   const held = new Map<string, number>();
   for (let i = 0; i < names.length; i += 1000) {
-    for (const row of await knex('role_heads').whereIn('role', names.slice(i, i + 1000)).select('role', 'version')) held.set(row.role, row.version);
+    for (const row of await knex('role_heads')
+      .whereIn('role', names.slice(i, i + 1000))
+      .select('role', 'version'))
+      held.set(row.role, row.version);
   }
   for (const [role, served] of mirror.roles) {
     const version = held.get(role) ?? 0;
