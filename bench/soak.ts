@@ -126,8 +126,8 @@ async function main(): Promise<void> {
       try {
         const r = await pgKnex.raw(`select count(*)::int as n from pg_stat_activity where datname = 'tuf'`);
         pgConnections = r.rows[0].n - 1;
-      } catch {
-        // the database is down
+      } catch (err) {
+        if (!stats.restartWindow) log(`sampling the database's connections failed: ${(err as Error).message}`);
       }
       stats.sample({ servers: new Map(servers.map((s, i) => [names[i]!, rssAndSockets(s?.proc.pid)])), pgConnections });
     })();
@@ -258,6 +258,7 @@ function report(names: string[], checks: string[], failures: string[], outcome: 
     ...checks.map((c) => `- ${c}`),
     ...failures.map((f) => `- traffic failure: ${f}`),
     ...stats.fiveXxOutsideList.map((l) => `- 5xx outside the window: ${l}`),
+    ...stats.notFound.map((l) => `- read answered 404: ${l}`),
     '',
     `Per ${intervalMs / 60_000}-minute interval (latency: count / p50 / p95 / p99 in ms; RSS and sockets: median of 10 s samples):`,
     '',

@@ -30,6 +30,8 @@ export class SoakStats {
   /** [from, to] in ms since the epoch: 5xx inside are expected (the database is down or coming back). */
   restartWindow: { from: number; to: number | null } | null = null;
   readonly fiveXxOutsideList: string[] = [];
+  /** Reads answered 404 (a reader follows what the same server just served, so none are expected). */
+  readonly notFound: string[] = [];
 
   constructor(private readonly intervalMs: number) {}
 
@@ -63,6 +65,7 @@ export class SoakStats {
     iv.latencies.get(kind)!.push(ms);
     const key = `${kind} ${status}`;
     iv.outcomes.set(key, (iv.outcomes.get(key) ?? 0) + 1);
+    if (status === 404 && kind === 'read' && this.notFound.length < 20) this.notFound.push(`${new Date(now).toISOString()} ${route}`);
     if (status >= 500) {
       if (this.inRestartWindow(now)) iv.fiveXxInside += 1;
       else {
@@ -131,7 +134,7 @@ export class SoakStats {
     this.intervals.forEach((iv, i) => {
       const per = (m: Map<string, number[]>) => servers.map((s) => f(quantile(m.get(s) ?? [], 0.5))).join(' / ');
       lines.push(
-        `| ${((i * this.intervalMs) / 60_000).toFixed(0)} | ${lat(iv, 'read')} | ${lat(iv, 'upload')} | ${(iv.latencies.get('registration') ?? []).length} | ${(iv.latencies.get('push') ?? []).length} | ${iv.fiveXxOutside} / ${iv.fiveXxInside} | ${iv.connErrors} | ${per(iv.rss)} | ${per(iv.sockets)} | ${f(Math.max(...iv.pgConnections, NaN))} |`,
+        `| ${((i * this.intervalMs) / 60_000).toFixed(0)} | ${lat(iv, 'read')} | ${lat(iv, 'upload')} | ${(iv.latencies.get('registration') ?? []).length} | ${(iv.latencies.get('push') ?? []).length} | ${iv.fiveXxOutside} / ${iv.fiveXxInside} | ${iv.connErrors} | ${per(iv.rss)} | ${per(iv.sockets)} | ${f(iv.pgConnections.length ? Math.max(...iv.pgConnections) : NaN)} |`,
       );
     });
     return lines;
