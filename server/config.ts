@@ -111,6 +111,8 @@ export interface Config {
   publishedMarkFile: string;
   /** A mirror or CDN's metadata URL, read at start as a witness of what clients hold (MIRROR_URL); null: none. */
   mirrorUrl: string | null;
+  /** Where that mirror serves target files (MIRROR_TARGETS_URL); null: its metadata URL with /metadata replaced by /targets. */
+  mirrorTargetsUrl: string | null;
   /**
    * Online keys in a PKCS#11 token instead of files (PKCS11_MODULE, PKCS11_TOKEN_LABEL, PKCS11_PIN or
    * PKCS11_PIN_FILE, PKCS11_KEY_TYPE ed25519|ecdsa|auto); null: files or the environment.
@@ -253,6 +255,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     gcIntervalSeconds: int(env, 'GC_INTERVAL_SECONDS', 3600, 0),
     publishedMarkFile: path.resolve(root, env.PUBLISHED_MARK_FILE ?? path.join(dataDir, 'published-mark.json')),
     mirrorUrl: env.MIRROR_URL || null,
+    mirrorTargetsUrl: env.MIRROR_TARGETS_URL || null,
     pkcs11: pkcs11Config(env, root, onlineKeysFromEnv !== null),
   };
 }

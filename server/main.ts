@@ -69,8 +69,9 @@ Commands:
                                Establish the highest snapshot and timestamp versions ever published
                                (this host's PUBLISHED_MARK_FILE, the mirror's timestamp, the versions
                                given) and publish fresh ones above them. \`start\` does the same
-                               before it listens (with MIRROR_URL or --mirror), and refuses to start
-                               on a restored database when no source is at hand.
+                               before it listens (with MIRROR_URL or --mirror, it also publishes
+                               again the releases the mirror serves above the database), and
+                               refuses to start on a restored database when no source is at hand.
 
 Without DATABASE_URL, the commands other than start use the embedded PostgreSQL a running server
 has started on DATA_DIR, and start their own on it only when none runs.
@@ -138,7 +139,14 @@ async function start(config: Config, args: string[]): Promise<void> {
   if (config.production) await refuseDevelopmentState(repo.knex);
   // Restore safety: nothing is served or signed before the highest published versions are known.
   await recoveryGate(
-    { knex: repo.knex, publication: repo.publication, current: repo.current, mark: new PublishedMark(config.publishedMarkFile) },
+    {
+      knex: repo.knex,
+      publication: repo.publication,
+      current: repo.current,
+      mark: new PublishedMark(config.publishedMarkFile),
+      upload: (project, metadata, files) => repo.projects.upload(project, metadata, files),
+      mirrorTargetsUrl: config.mirrorTargetsUrl,
+    },
     recoverySources(config, args),
     log,
   );

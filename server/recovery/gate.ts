@@ -7,12 +7,17 @@ import type { CurrentMetadata } from '../publication/currentMetadata.ts';
 import type { Publication } from '../publication/publication.ts';
 import type { PublishedMark } from '../publication/publishedMark.ts';
 import { describe, describeLost, lostRoles, recoverIfNeeded, type RecoveryOutcome, type RecoverySources } from './recovery.ts';
+import { mirrorTargetsBase, republishFromMirror, type Upload } from './republish.ts';
 
 export interface GateDeps {
   knex: Knex;
   publication: Publication;
   current: CurrentMetadata;
   mark: PublishedMark;
+  /** When given (a running server), releases the mirror serves above the database are published again from it. */
+  upload?: Upload;
+  /** MIRROR_TARGETS_URL: where the mirror serves target files (default: beside its metadata). */
+  mirrorTargetsUrl?: string | null;
 }
 
 export interface GateReport {
@@ -36,7 +41,14 @@ export async function runRecovery(deps: GateDeps, sources: RecoverySources): Pro
     lines.push(`  published ${outcome.published.map((p) => `${p.role} v${p.version}`).join(', ')} above every source`);
   }
   if (outcome.mirror) {
-    const lost = await lostRoles(deps.knex, outcome.mirror);
+    let lost = await lostRoles(deps.knex, outcome.mirror);
+    if (deps.upload && lost.length > 0) {
+      const targetsUrl = mirrorTargetsBase(outcome.mirror.url, deps.mirrorTargetsUrl);
+      const r = await republishFromMirror(lost, { metadataUrl: outcome.mirror.url, targetsUrl }, deps.upload);
+      for (const what of r.republished) lines.push(`republished ${what} from the mirror (its maintainers' signatures verified)`);
+      for (const why of r.failed) lines.push(`could not republish ${why}`);
+      if (r.republished.length > 0) lost = await lostRoles(deps.knex, outcome.mirror);
+    }
     lostCount = lost.length;
     lines.push(...describeLost(lost));
     lines.push(`${lost.length} role(s) served by the mirror ${outcome.mirror.url} above what the database holds`);
@@ -49,6 +61,6 @@ export async function runRecovery(deps: GateDeps, sources: RecoverySources): Pro
 /** The start-up gate: logs what it did; a refusal propagates and stops the server. */
 export async function recoveryGate(deps: GateDeps, sources: RecoverySources, log: Logger): Promise<void> {
   const report = await runRecovery(deps, sources);
-  if (report.outcome.recovered) for (const line of report.lines) log.warn(line.trim());
-  else if (report.lostCount > 0) for (const line of report.lines) log.warn(line.trim());
+  const quiet = !report.outcome.recovered && report.lines.length === 1 && report.lostCount === 0;
+  for (const line of report.lines) (quiet ? log.info : log.warn).call(log, line.trim());
 }
