@@ -129,7 +129,11 @@ async function main(): Promise<void> {
       } catch (err) {
         if (!stats.restartWindow) log(`sampling the database's connections failed: ${(err as Error).message}`);
       }
-      stats.sample({ servers: new Map(servers.map((s, i) => [names[i]!, rssAndSockets(s?.proc.pid)])), pgConnections });
+      stats.sample({
+        servers: new Map(servers.map((s, i) => [names[i]!, rssAndSockets(s?.proc.pid)])),
+        pgConnections,
+        load: os.loadavg()[0]!,
+      });
     })();
   }, 10_000);
 

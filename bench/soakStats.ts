@@ -15,6 +15,8 @@ interface Interval {
   rss: Map<string, number[]>;
   sockets: Map<string, number[]>;
   pgConnections: number[];
+  /** The machine's 1-minute load average (other work on the machine shows here). */
+  load: number[];
   events: string[];
 }
 
@@ -22,6 +24,7 @@ export interface Sample {
   /** server name -> RSS in MB, sockets open (undefined while it is down). */
   servers: Map<string, { rssMb: number; sockets: number } | undefined>;
   pgConnections: number | null;
+  load: number;
 }
 
 export class SoakStats {
@@ -47,6 +50,7 @@ export class SoakStats {
         rss: new Map(),
         sockets: new Map(),
         pgConnections: [],
+        load: [],
         events: [],
       });
     return this.intervals[i]!;
@@ -97,6 +101,7 @@ export class SoakStats {
       iv.sockets.get(name)!.push(v.sockets);
     }
     if (s.pgConnections !== null) iv.pgConnections.push(s.pgConnections);
+    iv.load.push(s.load);
   }
 
   totals(): { fiveXxOutside: number; fiveXxInside: number; connErrors: number; requests: Map<string, number> } {
@@ -128,13 +133,13 @@ export class SoakStats {
       return xs.length === 0 ? '-' : `${xs.length} / ${f(quantile(xs, 0.5))} / ${f(quantile(xs, 0.95))} / ${f(quantile(xs, 0.99))}`;
     };
     const lines = [
-      `| min | reads n / p50 / p95 / p99 ms | uploads n / p50 / p95 / p99 ms | registrations | pushes | 5xx (outside / inside restart) | no answer | RSS MB (${servers.join(', ')}) | sockets (${servers.join(', ')}) | PG conns |`,
-      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+      `| min | reads n / p50 / p95 / p99 ms | uploads n / p50 / p95 / p99 ms | registrations | pushes | 5xx (outside / inside restart) | no answer | RSS MB (${servers.join(', ')}) | sockets (${servers.join(', ')}) | PG conns (max) | load |`,
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ];
     this.intervals.forEach((iv, i) => {
       const per = (m: Map<string, number[]>) => servers.map((s) => f(quantile(m.get(s) ?? [], 0.5))).join(' / ');
       lines.push(
-        `| ${((i * this.intervalMs) / 60_000).toFixed(0)} | ${lat(iv, 'read')} | ${lat(iv, 'upload')} | ${(iv.latencies.get('registration') ?? []).length} | ${(iv.latencies.get('push') ?? []).length} | ${iv.fiveXxOutside} / ${iv.fiveXxInside} | ${iv.connErrors} | ${per(iv.rss)} | ${per(iv.sockets)} | ${f(iv.pgConnections.length ? Math.max(...iv.pgConnections) : NaN)} |`,
+        `| ${((i * this.intervalMs) / 60_000).toFixed(0)} | ${lat(iv, 'read')} | ${lat(iv, 'upload')} | ${(iv.latencies.get('registration') ?? []).length} | ${(iv.latencies.get('push') ?? []).length} | ${iv.fiveXxOutside} / ${iv.fiveXxInside} | ${iv.connErrors} | ${per(iv.rss)} | ${per(iv.sockets)} | ${f(iv.pgConnections.length ? Math.max(...iv.pgConnections) : NaN)} | ${f(quantile(iv.load, 0.5))} |`,
       );
     });
     return lines;
