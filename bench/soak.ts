@@ -14,6 +14,7 @@ import express from 'express';
 import { Updater } from 'tuf-js';
 import { IdentityClient } from '../client/identityUpdater.ts';
 import { canonicalBytes, sha256Hex } from '../core/canonical.ts';
+import type { Envelope } from '../core/metadata.ts';
 import { ensureDatabase, startEmbeddedPostgres, type EmbeddedPostgres } from '../server/db/embeddedPostgres.ts';
 import { createKnex, migrateLatest, SILENT_KNEX_LOG } from '../server/db/knex.ts';
 import { AdminTokens } from '../server/admin/adminTokens.ts';
@@ -21,7 +22,7 @@ import { ensureOnlineKeys, FileKeyStore } from '../server/onlineKeys.ts';
 import { listen } from '../server/runtime.ts';
 import { createLocalSigstore } from '../sigstore-local/localSigstore.ts';
 import { BenchRepo, projectName } from './benchRepo.ts';
-import { running, startBenchServer, waitHttp, type BenchServer } from './common.ts';
+import { adminPoster, running, startBenchServer, waitHttp, type BenchServer } from './common.ts';
 import { rssAndSockets, SoakStats } from './soakStats.ts';
 import { admin, maintainer, reader, registrant, type TrafficContext } from './soakTraffic.ts';
 
@@ -52,11 +53,16 @@ const repoDir = path.resolve(import.meta.dirname, '..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tuf-soak-'));
 fs.chmodSync(work, 0o755);
 const stats = new SoakStats(intervalMs);
+/** Server logs are kept after the run (the work directory is removed). */
+const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tuf-soak-logs-'));
+let stopping = false;
 const log = (msg: string) => process.stderr.write(`[${((Date.now() - stats.started) / 60_000).toFixed(1).padStart(5)} min] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
-  log(`soak: ${minutes} min, ${serverCount} servers, a SIGKILL every ${killEveryMs / 60_000} min, work dir ${work}`);
+  log(
+    `soak: ${minutes} min, ${serverCount} servers, a SIGKILL every ${killEveryMs / 60_000} min, work dir ${work}, server logs in ${logDir}`,
+  );
   let pg: EmbeddedPostgres = await startEmbeddedPostgres({ dataDir: path.join(work, 'pg'), fsync: true });
   const pgPort = pg.port;
   await ensureDatabase(pg.url, 'tuf');
@@ -74,21 +80,66 @@ async function main(): Promise<void> {
   fs.writeFileSync(sigstoreRootFile, JSON.stringify(sigstore.trustedRoot));
 
   const servers: (BenchServer | null)[] = [];
-  const start = async (i: number) => {
+  /** Processes this run killed on purpose; any other exit is a finding (and the server is started again). */
+  const killed = new Set<number>();
+  const unexpectedExits: string[] = [];
+  const restarting = new Set<number>();
+  const start = async (i: number): Promise<void> => {
     const home = path.join(work, `server-${i}`);
     if (!fs.existsSync(home)) fs.cpSync(path.join(work, 'online-keys'), path.join(home, 'online-keys'), { recursive: true });
-    servers[i] = await startBenchServer({
+    const server = await startBenchServer({
       repoDir,
       home,
       dbUrl,
       sigstoreRootFile,
       env: { VERIFY_WORKERS: '1', WEB_CONCURRENCY: '1', CACHE_RELOAD_INTERVAL_SECONDS: '10' },
+      logFile: path.join(logDir, `s${i}.log`),
+    });
+    servers[i] = server;
+    server.proc.once('exit', (code, signal) => {
+      if (killed.has(server.proc.pid!) || stopping) return;
+      const what = `s${i} (pid ${server.proc.pid}) exited by itself: code ${code}, signal ${signal} (its log: ${logDir}/s${i}.log)`;
+      unexpectedExits.push(what);
+      stats.event(what);
+      log(what);
+      running.delete(server.proc);
+      if (servers[i] === server) servers[i] = null;
+      if (restarting.has(i)) return;
+      restarting.add(i);
+      void sleep(2000)
+        .then(() => start(i))
+        .catch((err: Error) => log(`restarting s${i} failed: ${err.message}`))
+        .finally(() => restarting.delete(i));
     });
   };
   for (let i = 0; i < serverCount; i++) await start(i);
   const names = servers.map((_, i) => `s${i}`);
 
   const repo = await BenchRepo.bootstrap({ base: servers[0]!.base, token, binCount: 64, sigstore, online, work });
+  // Admin pushes from now on go to whichever server runs, through kills and the database restart.
+  repo.usePoster(async (route, body) => {
+    const deadline = Date.now() + 5 * 60_000;
+    for (let n = 0; ; n++) {
+      const live = servers.filter((s): s is BenchServer => s !== null && s.proc.exitCode === null);
+      const base = live[n % Math.max(1, live.length)]?.base;
+      try {
+        if (!base) throw new Error('no server runs: 000 ');
+        return await adminPoster(base, token)(route, body);
+      } catch (err) {
+        const message = (err as Error).message;
+        const status = Number(/: (\d{3}) /.exec(message)?.[1] ?? 0);
+        if (status === 409 && message.includes('version_not_next') && base) {
+          // An earlier attempt committed without its answer arriving: the bins are ours, or not.
+          const [name, envelope] = Object.entries((body as { delegated: Record<string, Envelope> }).delegated)[0]!;
+          const served = await fetch(`${base}/metadata/${envelope.signed.version}.${name}.json`);
+          if (served.status === 200 && canonicalBytes(((await served.json()) as Envelope).signed).equals(canonicalBytes(envelope.signed)))
+            return {};
+        }
+        if ((status >= 400 && status < 500 && status !== 429) || Date.now() > deadline) throw err;
+        await sleep(500);
+      }
+    }
+  });
   const delegated: string[] = [];
   for (let i = 0; i < 40; i++) delegated.push(projectName(i));
   for (const p of delegated) repo.delegate(p);
@@ -137,6 +188,16 @@ async function main(): Promise<void> {
     })();
   }, 10_000);
 
+  // The soak process itself must keep running: a stall (the machine paused it) is reported.
+  let lastTick = Date.now();
+  const watchdog = setInterval(() => {
+    const now = Date.now();
+    if (now - lastTick > 5000) {
+      stats.event(`the soak process did not run for ${((now - lastTick) / 1000).toFixed(0)} s`);
+      log(`stall: the soak process did not run for ${((now - lastTick) / 1000).toFixed(0)} s`);
+    }
+    lastTick = now;
+  }, 1000);
   const endAt = Date.now() + minutes * 60_000;
   const restartAt = Date.now() + (minutes * 60_000) / 2;
   let nextKill = Date.now() + killEveryMs;
@@ -146,7 +207,9 @@ async function main(): Promise<void> {
     await sleep(1000);
     if (Date.now() >= nextKill) {
       const i = 1 + (killTurn++ % (serverCount - 1));
-      const victim = servers[i]!;
+      const victim = servers[i];
+      if (!victim) continue;
+      killed.add(victim.proc.pid!);
       victim.proc.kill('SIGKILL');
       await new Promise((r) => (victim.proc.exitCode !== null || victim.proc.signalCode ? r(null) : victim.proc.once('exit', r)));
       running.delete(victim.proc);
@@ -175,7 +238,9 @@ async function main(): Promise<void> {
     }
   }
   stop = true;
+  stopping = true;
   clearInterval(sampler);
+  clearInterval(watchdog);
   await Promise.all(watched);
   log(`traffic stopped${failures.length ? `: ${failures.join('; ')}` : ''}`);
 
@@ -239,10 +304,16 @@ async function main(): Promise<void> {
   for (const s of servers) await s?.stop();
   sigServer.close();
   await pg.stop();
-  report(names, checks, failures, { lost, audit: audit.status });
+  for (const e of unexpectedExits) checks.push(`server exited by itself: ${e}`);
+  report(names, checks, failures, { lost, audit: audit.status, unexpectedExits: unexpectedExits.length });
 }
 
-function report(names: string[], checks: string[], failures: string[], outcome: { lost: number; audit: number }): void {
+function report(
+  names: string[],
+  checks: string[],
+  failures: string[],
+  outcome: { lost: number; audit: number; unexpectedExits: number },
+): void {
   const t = stats.totals();
   const s0 = stats.rssSeries('s0').filter(Number.isFinite);
   const warm = s0.slice(1, 3);
@@ -277,6 +348,7 @@ function report(names: string[], checks: string[], failures: string[], outcome: 
   process.stdout.write(`${text}\n`);
   if (values.out) fs.writeFileSync(values.out, text);
   const ok =
+    outcome.unexpectedExits === 0 &&
     outcome.lost === 0 &&
     outcome.audit === 0 &&
     t.fiveXxOutside === 0 &&
