@@ -22,7 +22,7 @@ import { ensureOnlineKeys, FileKeyStore } from '../server/onlineKeys.ts';
 import { listen } from '../server/runtime.ts';
 import { createLocalSigstore } from '../sigstore-local/localSigstore.ts';
 import { BenchRepo, projectName } from './benchRepo.ts';
-import { adminPoster, running, startBenchServer, waitHttp, type BenchServer } from './common.ts';
+import { adminPoster, running, serverMetrics, startBenchServer, waitHttp, type BenchServer } from './common.ts';
 import { rssAndSockets, SoakStats } from './soakStats.ts';
 import { admin, maintainer, reader, registrant, type TrafficContext } from './soakTraffic.ts';
 
@@ -30,6 +30,7 @@ const HELP = `usage: npm run soak -- --minutes N [--servers 3] [--kill-every MIN
   --minutes N       how long the traffic runs (the report's run: 60)
   --servers N       server processes on one database (default 3; the first is never killed)
   --kill-every MIN  SIGKILL a server every MIN minutes (default 3, or minutes/4 for short runs)
+  --cache-mb N      METADATA_CACHE_BYTES of the servers, in MiB (default: the server's, 256)
   --out FILE        the report (markdown) is also written there
 `;
 const { values } = parseArgs({
@@ -38,6 +39,7 @@ const { values } = parseArgs({
     servers: { type: 'string', default: '3' },
     'kill-every': { type: 'string' },
     out: { type: 'string' },
+    'cache-mb': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -49,6 +51,9 @@ const minutes = Number(values.minutes);
 const serverCount = Math.max(2, Number(values.servers));
 const killEveryMs = Number(values['kill-every'] ?? Math.min(3, Math.max(0.5, minutes / 4))) * 60_000;
 const intervalMs = minutes >= 20 ? 5 * 60_000 : 60_000;
+const extraEnv: Record<string, string> = values['cache-mb']
+  ? { METADATA_CACHE_BYTES: String(Number(values['cache-mb']) * 1024 * 1024) }
+  : {};
 const repoDir = path.resolve(import.meta.dirname, '..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tuf-soak-'));
 fs.chmodSync(work, 0o755);
@@ -92,7 +97,7 @@ async function main(): Promise<void> {
       home,
       dbUrl,
       sigstoreRootFile,
-      env: { VERIFY_WORKERS: '1', WEB_CONCURRENCY: '1', CACHE_RELOAD_INTERVAL_SECONDS: '10' },
+      env: { VERIFY_WORKERS: '1', WEB_CONCURRENCY: '1', CACHE_RELOAD_INTERVAL_SECONDS: '10', ...extraEnv },
       logFile: path.join(logDir, `s${i}.log`),
     });
     servers[i] = server;
@@ -180,10 +185,23 @@ async function main(): Promise<void> {
       } catch (err) {
         if (!stats.restartWindow) log(`sampling the database's connections failed: ${(err as Error).message}`);
       }
+      let first: { heap: number; external: number; cache: number } | null = null;
+      try {
+        const metric = await serverMetrics(servers[0]!.base);
+        const mb = (name: string) => metric(name) / 1024 / 1024;
+        first = {
+          heap: mb('nodejs_heap_size_used_bytes'),
+          external: mb('nodejs_external_memory_bytes'),
+          cache: mb('tuf_metadata_cache_bytes'),
+        };
+      } catch {
+        // s0 is busy or restarting: no sample
+      }
       stats.sample({
         servers: new Map(servers.map((s, i) => [names[i]!, rssAndSockets(s?.proc.pid)])),
         pgConnections,
         load: os.loadavg()[0]!,
+        first,
       });
     })();
   }, 10_000);

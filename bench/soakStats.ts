@@ -14,6 +14,10 @@ interface Interval {
   connErrors: number;
   rss: Map<string, number[]>;
   sockets: Map<string, number[]>;
+  /** The first server's own view (its /metrics): V8 heap used, memory outside the heap (Buffers), cached metadata, in MB. */
+  heap: number[];
+  external: number[];
+  cache: number[];
   pgConnections: number[];
   /** The machine's 1-minute load average (other work on the machine shows here). */
   load: number[];
@@ -25,6 +29,8 @@ export interface Sample {
   servers: Map<string, { rssMb: number; sockets: number } | undefined>;
   pgConnections: number | null;
   load: number;
+  /** From the first server's /metrics, in MB, when it answered. */
+  first?: { heap: number; external: number; cache: number } | null;
 }
 
 export class SoakStats {
@@ -51,6 +57,9 @@ export class SoakStats {
         sockets: new Map(),
         pgConnections: [],
         load: [],
+        heap: [],
+        external: [],
+        cache: [],
         events: [],
       });
     return this.intervals[i]!;
@@ -102,6 +111,11 @@ export class SoakStats {
     }
     if (s.pgConnections !== null) iv.pgConnections.push(s.pgConnections);
     iv.load.push(s.load);
+    if (s.first) {
+      iv.heap.push(s.first.heap);
+      iv.external.push(s.first.external);
+      if (Number.isFinite(s.first.cache)) iv.cache.push(s.first.cache);
+    }
   }
 
   totals(): { fiveXxOutside: number; fiveXxInside: number; connErrors: number; requests: Map<string, number> } {
@@ -133,13 +147,13 @@ export class SoakStats {
       return xs.length === 0 ? '-' : `${xs.length} / ${f(quantile(xs, 0.5))} / ${f(quantile(xs, 0.95))} / ${f(quantile(xs, 0.99))}`;
     };
     const lines = [
-      `| min | reads n / p50 / p95 / p99 ms | uploads n / p50 / p95 / p99 ms | registrations | pushes | 5xx (outside / inside restart) | no answer | RSS MB (${servers.join(', ')}) | sockets (${servers.join(', ')}) | PG conns (max) | load |`,
-      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+      `| min | reads n / p50 / p95 / p99 ms | uploads n / p50 / p95 / p99 ms | registrations | pushes | 5xx (outside / inside restart) | no answer | RSS MB (${servers.join(', ')}) | sockets (${servers.join(', ')}) | PG conns (max) | ${servers[0]} heap / external / metadata cache MB | load |`,
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ];
     this.intervals.forEach((iv, i) => {
       const per = (m: Map<string, number[]>) => servers.map((s) => f(quantile(m.get(s) ?? [], 0.5))).join(' / ');
       lines.push(
-        `| ${((i * this.intervalMs) / 60_000).toFixed(0)} | ${lat(iv, 'read')} | ${lat(iv, 'upload')} | ${(iv.latencies.get('registration') ?? []).length} | ${(iv.latencies.get('push') ?? []).length} | ${iv.fiveXxOutside} / ${iv.fiveXxInside} | ${iv.connErrors} | ${per(iv.rss)} | ${per(iv.sockets)} | ${f(iv.pgConnections.length ? Math.max(...iv.pgConnections) : NaN)} | ${f(quantile(iv.load, 0.5))} |`,
+        `| ${((i * this.intervalMs) / 60_000).toFixed(0)} | ${lat(iv, 'read')} | ${lat(iv, 'upload')} | ${(iv.latencies.get('registration') ?? []).length} | ${(iv.latencies.get('push') ?? []).length} | ${iv.fiveXxOutside} / ${iv.fiveXxInside} | ${iv.connErrors} | ${per(iv.rss)} | ${per(iv.sockets)} | ${f(iv.pgConnections.length ? Math.max(...iv.pgConnections) : NaN)} | ${f(quantile(iv.heap, 0.5))} / ${f(quantile(iv.external, 0.5))} / ${f(quantile(iv.cache, 0.5))} | ${f(quantile(iv.load, 0.5))} |`,
       );
     });
     return lines;
