@@ -40,7 +40,7 @@ function forbid(reason, { names = [], patterns = [] }) {
 }
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.data/**', '.dev/**', 'server/verifyWorker.mjs', 'bin/**', 'eslint.config.js'] },
+  { ignores: ['node_modules/**', '.data/**', '.dev/**', 'server/verifyWorker.mjs', 'server/treeWorker.mjs', 'bin/**', 'eslint.config.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

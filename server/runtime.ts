@@ -31,6 +31,7 @@ import { OnlineSigners } from './publication/onlineSigners.ts';
 import { Publication } from './publication/publication.ts';
 import { INSTANCE } from './publication/signing.ts';
 import { SnapshotFollower } from './serving/snapshotFollower.ts';
+import { workerTreeBuilder } from './treeBuilder.ts';
 import { MetadataCache } from './serving/metadataCache.ts';
 import { ReadinessCheck } from './serving/readiness.ts';
 import { TargetFiles } from './serving/targetFiles.ts';
@@ -190,7 +191,8 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
       : null;
   // Names this instance in NOTIFY announcements; unique even for two instances in one process (tests).
   const origin = `${INSTANCE}/${randomUUID()}`;
-  const snapshots = new SnapshotFollower(knex, config.snapshotTreesKept, config.snapshotMerkleTrees);
+  const treeBuilder = workerTreeBuilder();
+  const snapshots = new SnapshotFollower(knex, config.snapshotTreesKept, config.snapshotMerkleTrees, treeBuilder);
   const cache = new MetadataCache(knex, origin, log.child({ component: 'cache' }), config.metadataCacheBytes, snapshots);
   const metrics = createMetrics(cache, clock);
   const current = new CurrentMetadata(knex, config.parsedBinsCached);
@@ -208,6 +210,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     snapshotVersionOnly: config.snapshotVersionOnly,
     snapshotMerkleTrees: config.snapshotMerkleTrees,
     snapshotCheckpointVersions: config.snapshotCheckpointVersions,
+    treeBuilder,
     onBackgroundError: (what, err) => log.warn({ err: String(err) }, `${what} failed (done again later)`),
     onSnapshot: (seconds, bytes, entries, cost) => {
       metrics.snapshotTree.observe(cost.treeSeconds);

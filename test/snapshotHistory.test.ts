@@ -51,7 +51,7 @@ async function approve(project: string) {
   return placement.paths[0]!.replace(/\*$/, '');
 }
 
-async function publish(project: string, dir: string, version: number) {
+async function publish(project: string, dir: string, version: number, through: TestRepo = t) {
   const file = Buffer.from(`${project} ${version}\n`);
   const targetPath = `${dir}${project}-${version}.tgz`;
   const signed: JsonObject = buildTargetsSigned({
@@ -59,7 +59,7 @@ async function publish(project: string, dir: string, version: number) {
     expires: expiresAfter(t.clock.now(), 30 * 86_400),
     targets: { [targetPath]: describeTarget(file) },
   });
-  const result = await t.repo.projects.upload(project, await signAs(t, signed, [{ identity: ALICE }]), new Map([[targetPath, file]]));
+  const result = await through.repo.projects.upload(project, await signAs(t, signed, [{ identity: ALICE }]), new Map([[targetPath, file]]));
   assert.equal(result.status, 'published');
 }
 
@@ -83,6 +83,10 @@ test('snapshot versions after the first are stored as deltas with checkpoints, a
   other.clock.advanceSeconds(5 * 86_400);
   await t.repo.resignTick();
   await publish('beta', dirB, 2);
+  // Publications alternate between processes: each continues from the other's stored deltas.
+  await publish('beta', dirB, 3, other);
+  await publish('alpha', dirA, 3);
+  await publish('alpha', dirA, 4, other);
 
   const rows = await t.repo.knex('metadata_versions').where({ role: 'snapshot' }).orderBy('version').select('version', 'bytes', 'sha256');
   assert.ok(rows.length >= 7, `${rows.length} snapshot versions`);
@@ -104,11 +108,15 @@ test('snapshot versions after the first are stored as deltas with checkpoints, a
       assert.equal(sha256Hex(res.body), row.sha256, `v${row.version} from ${base} is the file signed`);
     }
   }
-  // A process started now rebuilds from a checkpoint and the deltas after it.
+  // A process started now rebuilds from a checkpoint and the deltas after it, and its first
+  // publication continues from there (a delta again, not a whole file).
   const third = await startTestRepo({ databaseUrl: t.databaseUrl, home: t.home, sigstore: t.sigstore, env });
   try {
     const res = await get(third.baseUrl, `/metadata/${head}.snapshot.json`);
     assert.equal(sha256Hex(res.body), rows.at(-1)!.sha256);
+    await publish('beta', dirB, 4, third);
+    const after = await t.repo.knex('metadata_versions').where({ role: 'snapshot' }).where('version', '>', head).select('version', 'bytes');
+    assert.ok(after.length >= 1 && after.every((r) => r.bytes === null), 'stored as a delta by a process that just started');
   } finally {
     await third.close();
   }

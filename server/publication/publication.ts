@@ -15,6 +15,7 @@ import { rolesAndVersions, type PublishedFile, type PublishedRole } from '../ser
 import type { CurrentMetadata } from './currentMetadata.ts';
 import { PublicationGroup, type RoundOutcome } from './group.ts';
 import type { OnlineSigners } from './onlineSigners.ts';
+import type { TreeBuilder } from '../treeBuilder.ts';
 import { signSnapshotAndTimestamp, signTimestampOnly, type SigningContext, type SnapshotCost } from './signing.ts';
 import { SnapshotMeta, type SnapshotState } from './snapshotMeta.ts';
 
@@ -35,6 +36,8 @@ export interface PublicationDeps {
   snapshotMerkleTrees: boolean;
   /** Snapshot versions are stored as deltas; one whole file is kept at least every this many versions. */
   snapshotCheckpointVersions: number;
+  /** Builds a whole TAP 16 tree (after a start) off the event loop. */
+  treeBuilder: TreeBuilder;
   /** Told of a failure in work done after a commit (a checkpoint write); nothing committed is lost by it. */
   onBackgroundError?: (what: string, err: unknown) => void;
   /** Observes each snapshot built (metrics). */
@@ -72,6 +75,7 @@ export class Publication {
       versionOnly: deps.snapshotVersionOnly,
       merkleTrees: deps.snapshotMerkleTrees,
       checkpointVersions: deps.snapshotCheckpointVersions,
+      treeBuilder: deps.treeBuilder,
     });
   }
 

@@ -8,7 +8,8 @@
 import type { Knex } from 'knex';
 import { canonicalBytes, sha256Hex } from '../../core/canonical.ts';
 import type { RebuiltSnapshot } from '../../core/snapshotDelta.ts';
-import { proofDocument, SnapshotMerkleTree } from '../../core/snapshotMerkle.ts';
+import { proofDocument, type SnapshotMerkleTree } from '../../core/snapshotMerkle.ts';
+import { inPlaceTreeBuilder, type TreeBuilder } from '../treeBuilder.ts';
 import { loadSnapshotVersion } from '../db/snapshotVersions.ts';
 
 export interface ProofFile {
@@ -34,6 +35,8 @@ export class SnapshotFollower {
     private readonly treesKept: number,
     /** Whether this repository publishes trees at all. */
     readonly merkleTrees: boolean,
+    /** Builds a whole tree off the event loop. */
+    private readonly treeBuilder: TreeBuilder = inPlaceTreeBuilder,
   ) {}
 
   /** A snapshot this process signed, with its tree. */
@@ -106,7 +109,7 @@ export class SnapshotFollower {
           const again = this.trees.get(version);
           if (again) return again;
           const base = this.trees.get(rebuilt.since);
-          const tree = base ? base.with(rebuilt.changed) : SnapshotMerkleTree.build(rebuilt.entries.texts());
+          const tree = base ? base.with(rebuilt.changed) : await this.treeBuilder.build(rebuilt.entries.texts());
           this.keepTree(version, tree);
           return tree;
         })
