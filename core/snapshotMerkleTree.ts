@@ -226,7 +226,7 @@ export class SnapshotMerkleTree {
     for (let n = 0; n < arrays.count; n++) {
       const i = arrays.leafEntry[n]!;
       arena.texts[n] = i >= 0 ? entryTexts[i] : undefined;
-      if ((i >= 0) !== (arrays.left[n] === NONE)) throw new Error('tree arrays: leaves and entries disagree');
+      if (i >= 0 !== (arrays.left[n] === NONE)) throw new Error('tree arrays: leaves and entries disagree');
     }
     return new SnapshotMerkleTree(arena, arrays.top, arrays.size);
   }
