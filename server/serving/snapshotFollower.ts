@@ -41,8 +41,9 @@ export class SnapshotFollower {
 
   /** A snapshot this process signed, with its tree. */
   adopt(rebuilt: RebuiltSnapshot, tree: SnapshotMerkleTree | null): void {
-    this.hold(rebuilt);
+    // The tree first: `hold` would otherwise derive the same tree again.
     if (tree) this.keepTree(rebuilt.version, tree);
+    this.hold(rebuilt);
   }
 
   /** The file of snapshot `version`, rebuilt if it is stored as a delta; undefined if there is none. */
