@@ -7,16 +7,40 @@ import { mergeSignatures, metadataStatus, withSignature } from '../core/status.t
 import type { ThresholdResult } from '../core/verify.ts';
 import { binNameOfFile } from './bins.ts';
 import { loadPrivateKey, readEnvelopeFile, readJson, writeJson } from './files.ts';
-import { fail, say, type CommandContext } from './options.ts';
+import { fail, say, usage, type CommandContext } from './options.ts';
+import { EXIT, printJson } from '../platform/cli.ts';
 
-function printStatus(file: string, opts: { root?: string; previous?: string; delegator?: string }): boolean {
+function printStatus(file: string, opts: { root?: string; previous?: string; delegator?: string; json?: boolean }): boolean {
   const bin = binNameOfFile(file);
-  if (opts.delegator && !bin) fail(`--delegator: ${file} is not named after a bin (bin-XXX.json)`);
+  if (opts.delegator && !bin) usage(`--delegator: ${file} is not named after a bin (bin-XXX.json)`);
   const report = metadataStatus(readJson(file), {
     ...(opts.root ? { root: readJson(opts.root) } : {}),
     ...(opts.delegator && bin ? { delegator: { name: bin, targets: readJson(opts.delegator) } } : {}),
     ...(opts.previous ? { previous: readJson(opts.previous) } : {}),
   });
+  if (opts.json) {
+    printJson({
+      file,
+      type: report.type,
+      bin,
+      version: report.version,
+      expires: report.expires,
+      signatures: report.signatures,
+      thresholds: report.thresholds.map((t) => ({
+        label: t.label,
+        met: t.result.met,
+        signed: t.result.validKeyids.length,
+        keys: t.result.roleKeys,
+        threshold: t.result.threshold,
+        verdicts: t.result.verdicts.map((v) =>
+          v.valid ? { keyid: v.keyid, valid: true } : { keyid: v.keyid, valid: false, reason: v.reason },
+        ),
+      })),
+      changes: opts.previous ? report.changes : null,
+      allMet: report.allMet,
+    });
+    return report.allMet;
+  }
   const out: string[] = [];
   out.push(`${bin ? `${bin} (a bin, targets metadata)` : report.type} v${report.version}, expires ${report.expires}`);
   out.push(`signatures: ${report.signatures.length === 0 ? 'none' : ''}`);
@@ -56,29 +80,30 @@ async function signFile(file: string, key: Awaited<ReturnType<typeof loadPrivate
 }
 
 export async function sign({ values, positionals }: CommandContext): Promise<number> {
-  if (positionals.length === 0) fail('sign needs a FILE');
-  if (positionals.length > 1 && values.out) fail('--out goes with a single FILE');
-  const key = await loadPrivateKey(values.key ?? fail('sign needs --key KEYFILE'));
+  if (positionals.length === 0) usage('sign needs a FILE');
+  if (positionals.length > 1 && values.out) usage('--out goes with a single FILE');
+  const key = await loadPrivateKey(values.key ?? usage('sign needs --key KEYFILE'));
   for (const file of positionals) await signFile(file, key, values.out);
   return 0;
 }
 
 export function merge({ values, positionals }: CommandContext): number {
-  const out = values.out ?? fail('merge needs --out');
-  if (positionals.length < 2) fail('merge needs at least two files');
+  const out = values.out ?? usage('merge needs --out');
+  if (positionals.length < 2) usage('merge needs at least two files');
   writeJson(out, mergeSignatures(positionals.map(readEnvelopeFile)));
   say(`merged ${positionals.length} files into ${out}`);
   return 0;
 }
 
 export function status({ values, positionals }: CommandContext): number {
-  const file = positionals[0] ?? fail('status needs a FILE');
+  const file = positionals[0] ?? usage('status needs a FILE');
   const met = printStatus(file, {
     ...(values.root ? { root: values.root } : {}),
     ...(values.previous ? { previous: values.previous } : {}),
     ...(values.delegator ? { delegator: values.delegator } : {}),
+    json: values.json === true,
   });
-  return met ? 0 : 2;
+  return met ? EXIT.ok : EXIT.refused;
 }
 
 /** `2 of 3 keys signed, threshold 2: MET`: who signed, how many could, and how many must. */
