@@ -9,6 +9,7 @@ import type { RegistrationListJson } from '../core/apiTypes.ts';
 type ContestedJson = RegistrationListJson['contested'][number];
 import { binNameOfFile } from '../core/bins.ts';
 import { pullBins, readBins, summary, type BinSelection } from './bins.ts';
+import { olderVersions } from './pullFolder.ts';
 import { checkOptions, EXIT, exitStatusHelp, parseCommandLine, printJson, runTool, unknownCommand, usage } from '../platform/cli.ts';
 
 const HELP = `tuf-carry: carries ceremony files to a TUF repository server and back
@@ -196,6 +197,7 @@ async function main(argv: string[]): Promise<number> {
         selection,
       );
       const pending = (registrations as { registrations: unknown[] }).registrations.length;
+      const older = olderVersions(out, [...Object.values(current).map((c) => c.file), ...bins]);
       if (values.json) {
         printJson({
           out,
@@ -204,14 +206,24 @@ async function main(argv: string[]): Promise<number> {
           targets: current.targets ?? null,
           bins,
           pendingRegistrations: pending,
+          olderVersions: older,
           contestedProjects: contested,
         });
         return EXIT.ok;
       }
       if (bins.length > 0) process.stdout.write(`wrote ${bins.length} bins to ${path.join(out, 'bins')}\n`);
       process.stdout.write(
-        `wrote status.json, online-keys.json, registrations.json (${pending} pending) and the current root and targets to ${out}\n`,
+        `wrote status.json, online-keys.json, registrations.json (${pending} pending)` +
+          Object.entries(current)
+            .map(([role, c]) => `, ${role} v${c.version} (${c.file})`)
+            .join('') +
+          ` to ${out}\n`,
       );
+      if (older.length > 0)
+        process.stdout.write(
+          `note: ${out} also holds older versions from an earlier pull (${older.map((f) => path.relative(out, f)).join(', ')}); ` +
+            'the next ceremony starts from the versions named above\n',
+        );
       for (const c of contested) {
         process.stdout.write(
           `CONTESTED: ${c.project}: ${c.registrations.length} registrations from different identities; \`tuf-offline delegate --registrations\` refuses it until you choose with --accept ID\n`,

@@ -79,7 +79,8 @@ function single(ctx: CommandContext, edit: Edit, project: string): number {
     const [bin] = writeBins(edit, [{ project, maintainers, threshold: n }]);
     sayChanges(`${bin!.name} v${bin!.version}`, bin!.changes);
     say(
-      `top-level targets is unchanged; next: tuf-offline status ${bin!.file} --delegator ${ctx.values.from}, ` +
+      `top-level targets is unchanged; next: tuf-offline status ${bin!.file} --delegator ${ctx.values.from} --previous ${bin!.previousFile} ` +
+        '(the changes each signer reviews), ' +
         `tuf-offline sign ${bin!.file} --key BINS_KEY, then tuf-carry push ${bin!.file}`,
     );
     return 0;

@@ -6,7 +6,7 @@ import { encodePrivateKeyFile, publicKeyFileOf, readPublicKey } from '../core/ke
 import { generatePrivateKey, type KeyAlgorithm } from '../core/keys.ts';
 import { chooseExpiry, describeExpiry, expiresDaysOption, withExpiry, type ExpiryMode } from './expiry.ts';
 import { readEnvelopeFile, readJson, readPassphrase, writeJson } from './files.ts';
-import { canonicalBytes, type JsonObject } from '../core/canonical.ts';
+import { canonicalBytes, isPlainObject, type JsonObject } from '../core/canonical.ts';
 import { OfflineError, readKeys, readOnlineKeys, say, threshold, unsigned, usage, type CommandContext } from './options.ts';
 
 function rootExpiry(ctx: CommandContext, mode: ExpiryMode, current?: { expires?: unknown; version?: unknown }) {
@@ -107,7 +107,23 @@ export function editRoot(ctx: CommandContext): number {
     `wrote unsigned root v${String(signed.version)} to ${out}; ${describeExpiry(expiry)}`,
     `check it with: tuf-offline status ${out} --previous ${values.from}`,
   );
+  if (!sameRole(from.signed, signed, 'targets'))
+    say(
+      'the targets keys change: the current targets must be re-signed by the new ones and pushed together with this root ' +
+        `(the server refuses this root alone): tuf-offline edit-targets --from current/T.targets.json --out T+1.targets.json, ` +
+        `sign it with the new targets key(s), check it with tuf-offline status T+1.targets.json --root ${out}, then ` +
+        `tuf-carry push ${out} --with-targets T+1.targets.json`,
+    );
   return 0;
+}
+
+/** Whether a role names the same keys and threshold in two root versions. */
+function sameRole(a: JsonObject, b: JsonObject, role: string): boolean {
+  const of = (r: JsonObject) => {
+    const roles = r.roles;
+    return isPlainObject(roles) && Object.hasOwn(roles, role) ? (roles[role] ?? null) : null;
+  };
+  return Buffer.from(canonicalBytes(of(a))).equals(Buffer.from(canonicalBytes(of(b))));
 }
 
 /** Whether two root versions name the same keys, roles and thresholds (everything but version and expiry). */

@@ -1,6 +1,7 @@
 // Signatures: `sign` (one key over one or many files), `merge` (copies signed by different
 // admins) and `status` (who signed, which thresholds are met, what changed).
-import { canonicalBytes } from '../core/canonical.ts';
+import { canonicalBytes, isPlainObject } from '../core/canonical.ts';
+import { TOP_LEVEL_ROLES } from '../core/names.ts';
 import { parseMetadata } from '../core/metadata.ts';
 import { privateKeySigner } from '../core/signer.ts';
 import { mergeSignatures, metadataStatus, withSignature } from '../core/status.ts';
@@ -10,10 +11,33 @@ import { loadPrivateKey, readEnvelopeFile, readJson, writeJson } from './files.t
 import { fail, say, usage, type CommandContext } from './options.ts';
 import { EXIT, printJson } from '../platform/cli.ts';
 
+/**
+ * A root's roles and the keys each names (keyids in full, key types), so an admin can find the
+ * KEYID that `edit-root --remove-*-key` and the online key files need (drill finding).
+ */
+function rootRoles(doc: unknown): { role: string; threshold: number; keys: { keyid: string; keytype: string }[] }[] {
+  const signed = isPlainObject(doc) && isPlainObject(doc.signed) ? doc.signed : {};
+  const roles = isPlainObject(signed.roles) ? signed.roles : {};
+  const keys = isPlainObject(signed.keys) ? signed.keys : {};
+  return TOP_LEVEL_ROLES.map((role) => {
+    const r = Object.hasOwn(roles, role) && isPlainObject(roles[role]) ? roles[role] : {};
+    const keyids = Array.isArray(r.keyids) ? r.keyids.map(String) : [];
+    return {
+      role,
+      threshold: Number(r.threshold),
+      keys: keyids.map((keyid) => {
+        const key = Object.hasOwn(keys, keyid) && isPlainObject(keys[keyid]) ? keys[keyid] : {};
+        return { keyid, keytype: String(key.keytype ?? 'unknown') };
+      }),
+    };
+  });
+}
+
 function printStatus(file: string, opts: { root?: string; previous?: string; delegator?: string; json?: boolean }): boolean {
   const bin = binNameOfFile(file);
   if (opts.delegator && !bin) usage(`--delegator: ${file} is not named after a bin (bin-XXX.json)`);
-  const report = metadataStatus(readJson(file), {
+  const doc = readJson(file);
+  const report = metadataStatus(doc, {
     ...(opts.root ? { root: readJson(opts.root) } : {}),
     ...(opts.delegator && bin ? { delegator: { name: bin, targets: readJson(opts.delegator) } } : {}),
     ...(opts.previous ? { previous: readJson(opts.previous) } : {}),
@@ -36,6 +60,7 @@ function printStatus(file: string, opts: { root?: string; previous?: string; del
           v.valid ? { keyid: v.keyid, valid: true } : { keyid: v.keyid, valid: false, reason: v.reason },
         ),
       })),
+      ...(report.type === 'root' ? { roles: rootRoles(doc) } : {}),
       changes: opts.previous ? report.changes : null,
       allMet: report.allMet,
     });
@@ -49,6 +74,11 @@ function printStatus(file: string, opts: { root?: string; previous?: string; del
   for (const t of report.thresholds) {
     out.push(`${t.label}: ${thresholdLine(t.result)}`);
     for (const v of t.result.verdicts) out.push(`  ${v.keyid.slice(0, 16)}  ${v.valid ? 'valid' : v.reason.replace(/_/g, ' ')}`);
+  }
+  if (report.type === 'root') {
+    out.push('roles (keyids in full: edit-root --remove-*-key takes 8 or more characters of one):');
+    for (const r of rootRoles(doc))
+      out.push(`  ${r.role}: threshold ${r.threshold} of ${r.keys.map((k) => `${k.keyid} (${k.keytype})`).join(', ')}`);
   }
   if (opts.previous) {
     out.push(`changes: ${report.changes.length === 0 ? 'none' : ''}`);

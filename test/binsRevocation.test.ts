@@ -66,11 +66,18 @@ async function delegateInBin(dir: string, out: string, identities: string[], cha
   const res = await offline('delegate', '--from', targetsFile(dir), '--bins', `${dir}/bins`, '--out', out, '--project', PROJECT, ...ids);
   assert.equal(res.status, 0, res.stderr);
   const file = path.join(out, `${BIN}.json`);
-  assert.match(res.stdout, re(`next: tuf-offline status ${file} --delegator ${targetsFile(dir)}, tuf-offline sign ${file} --key BINS_KEY`));
   const pulled = fs.readdirSync(path.join(work, dir, 'bins')).find((f) => f.endsWith(`.${BIN}.json`));
+  assert.ok(pulled, `the pull in ${dir} holds ${BIN}`);
+  // The next step it prints compares with the pulled bin, so whoever follows it sees the changes.
+  const previous = path.join(dir, 'bins', pulled);
+  assert.match(
+    res.stdout,
+    re(
+      `next: tuf-offline status ${file} --delegator ${targetsFile(dir)} --previous ${previous} (the changes each signer reviews), tuf-offline sign ${file} --key BINS_KEY`,
+    ),
+  );
   if (changes.length > 0) {
-    assert.ok(pulled, `the pull in ${dir} holds ${BIN}`);
-    const status = await offline('status', file, '--delegator', targetsFile(dir), '--previous', path.join(dir, 'bins', pulled));
+    const status = await offline('status', file, '--delegator', targetsFile(dir), '--previous', previous);
     for (const line of changes) assert.match(status.stdout, re(line), status.stdout);
   }
   assert.equal((await offline('sign', file, '--key', 'bins.key.json')).status, 0);
