@@ -9,6 +9,9 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { freePort } from '../server/db/embeddedPostgres.ts';
 import { runCli } from './helpers/cli.ts';
+import { singleKeyRoot } from './helpers/offlineRoot.ts';
+import { generatePrivateKey } from '../core/keys.ts';
+import { privateKeySigner } from '../core/signer.ts';
 
 const TOOLS = {
   'tuf-server': 'server/main.ts',
@@ -162,6 +165,18 @@ test('tuf-client fetch --root given the online keys (or any file that is not a s
     new RegExp(`^tuf-client: ${unsigned.replace(/[.]/g, '\\.')} does not verify as a trusted root: .*\\[bad_trusted_root\\]$`),
   );
   assert.equal(fs.existsSync(state), false);
+});
+
+test('tuf-client fetch from a server that does not answer: exit 1, the URL and the cause (not only "fetch failed")', async () => {
+  const online = privateKeySigner(generatePrivateKey('ed25519')).publicKey;
+  const { root } = await singleKeyRoot({ snapshot: online, timestamp: online }, new Date());
+  fs.writeFileSync(path.join(cwd, '1.root.json'), JSON.stringify(root));
+  const url = `http://127.0.0.1:${await freePort()}`;
+  const res = await run('tuf-client', ['fetch', 'a/b', '--server', url, '--root', '1.root.json', '--out', 'b', '--dir', 'down']);
+  assert.equal(res.status, 1, res.stderr);
+  assert.equal(oneLine(res.stderr), `tuf-client: Failed to download ${url}/metadata/2.root.json: fetch failed (ECONNREFUSED) [network]`);
+  fs.rmSync(path.join(cwd, 'down'), { recursive: true, force: true });
+  fs.rmSync(path.join(cwd, '1.root.json'));
 });
 
 test('tuf-server migrate with the database down: one line naming the database (no password) and the cause, no knex stack', async () => {
