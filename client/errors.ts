@@ -3,6 +3,7 @@
 
 export type ClientErrorCode =
   | 'no_trusted_root'
+  | 'bad_trusted_root' // tuf-client fetch --root FILE that is not a root signed by its own keys (nothing is kept)
   | 'no_sigstore_trusted_root'
   | 'target_not_found'
   | 'persist_failed'

@@ -2,11 +2,23 @@
 // identities, and explain the signatures of one metadata file.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { binLayoutOfSigned, isBinName, projectPlacement } from '../core/bins.ts';
 import { isPlainObject } from '../core/canonical.ts';
 import { explainRole } from '../core/explain.ts';
-import { ClientError } from './errors.ts';
+import { ClientError, DelegationNotMetError } from './errors.ts';
+import { isDownloadError } from './download.ts';
+import { TrustedSet, TrustError } from '../core/trustedSet.ts';
+import {
+  checkOptions,
+  EXIT,
+  exitStatusHelp,
+  parseCommandLine,
+  printJson,
+  runTool,
+  unknownCommand,
+  usage,
+  type Failure,
+} from '../platform/cli.ts';
 import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { publicGoodTrustedRoot } from '../core/publicGoodTrustedRoot.ts';
 import { IdentityClient, sigstoreRootFile } from './identityUpdater.ts';
@@ -33,9 +45,9 @@ Commands:
       Sigstore trusted root that fetch verified into STATE (default .tuf-client); the
       public-good Sigstore instance. The first line of stderr says which.
 
-Exit status: 0 done (verify: threshold met); 1 verify: threshold not met; 2 anything else
-(usage, unreadable files, a delegator that does not delegate the role, a refused download).
-`;
+--json (both): one JSON document on stdout instead of the text (on failure: {"error": {...}}).
+
+${exitStatusHelp('fetch: the metadata or the file does not verify (a signature threshold not met, a project awaiting re-signing, a rollback, expired metadata, wrong length or hashes); verify: the threshold is not met')}`;
 
 function readJson(file: string): unknown {
   return JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -65,79 +77,136 @@ function refuseTopLevelForBinnedRole(delegator: unknown, delegatorFile: string, 
   );
 }
 
-async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      server: { type: 'string' },
-      root: { type: 'string' },
-      out: { type: 'string' },
-      dir: { type: 'string' },
-      delegator: { type: 'string' },
-      role: { type: 'string' },
-      'sigstore-trusted-root': { type: 'string' },
-      verbose: { type: 'boolean', short: 'v' },
-      'full-snapshot': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
+const OPTIONS = {
+  server: { type: 'string' },
+  root: { type: 'string' },
+  out: { type: 'string' },
+  dir: { type: 'string' },
+  delegator: { type: 'string' },
+  role: { type: 'string' },
+  'sigstore-trusted-root': { type: 'string' },
+  verbose: { type: 'boolean', short: 'v' },
+  'full-snapshot': { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const COMMAND_OPTIONS: Record<string, readonly string[]> = {
+  fetch: ['server', 'root', 'out', 'dir', 'sigstore-trusted-root', 'verbose', 'full-snapshot'],
+  verify: ['delegator', 'role', 'dir', 'sigstore-trusted-root'],
+};
+
+/**
+ * The trusted root given with --root, checked before it goes into the client's state: a file that
+ * is not a root signed by its own keys (the online keys' JSON, a targets file) would otherwise
+ * stay there as the start of every later update.
+ */
+function checkGivenRoot(file: string): void {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (err) {
+    throw new ClientError('bad_trusted_root', `cannot read the trusted root ${file}: ${(err as Error).message}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new ClientError('bad_trusted_root', `${file} is not JSON: give the repository's trusted root metadata (1.root.json)`);
+  }
+  const signed = isPlainObject(value) && isPlainObject(value.signed) ? value.signed : null;
+  if (!signed || signed._type !== 'root') {
+    const looksLikeOnlineKeys = isPlainObject(value) && isPlainObject(value.snapshot) && isPlainObject(value.timestamp);
+    throw new ClientError(
+      'bad_trusted_root',
+      `${file} is not TUF root metadata (${signed ? `its _type is ${JSON.stringify(signed._type)}` : 'no "signed" object with _type "root"'}` +
+        `${looksLikeOnlineKeys ? "; it looks like the server's online public keys, from `tuf-server online-keys show`" : ''}): ` +
+        "give the repository's trusted root, the 1.root.json of its ceremony (in development .dev/1.root.json)",
+    );
+  }
+  try {
+    new TrustedSet(bytes); // TUF 5.2: the trusted root must verify with its own keys
+  } catch (err) {
+    throw new ClientError('bad_trusted_root', `${file} does not verify as a trusted root: ${(err as Error).message}`);
+  }
+}
+
+async function fetchCommand(
+  values: Record<string, string | boolean | undefined>,
+  arg: string | undefined,
+  sigstoreRoot: unknown,
+): Promise<number> {
+  if (!arg) usage('fetch needs a TARGET path (PROJECT/FILE)');
+  const server = String(values.server ?? process.env.TUF_SERVER ?? '').replace(/\/$/, '');
+  if (!server) usage('fetch needs --server URL (or TUF_SERVER)');
+  const out = values.out;
+  if (typeof out !== 'string') usage('fetch needs --out FILE');
+  const state = typeof values.dir === 'string' ? values.dir : '.tuf-client';
+  const metadataDir = path.join(state, 'metadata');
+  if (!fs.existsSync(path.join(metadataDir, 'root.json'))) {
+    if (typeof values.root !== 'string') usage(`no trusted root yet in ${metadataDir}: give --root ROOT.json`);
+    checkGivenRoot(values.root);
+    fs.mkdirSync(metadataDir, { recursive: true });
+    fs.copyFileSync(values.root, path.join(metadataDir, 'root.json'));
+  }
+  const client = new IdentityClient({
+    metadataBaseUrl: `${server}/metadata`,
+    targetBaseUrl: `${server}/targets`,
+    metadataDir,
+    targetDir: path.join(state, 'targets'),
+    ...(sigstoreRoot !== undefined ? { sigstoreTrustedRoot: sigstoreRoot } : {}),
+    ...(values['full-snapshot'] ? { snapshotMerkleProofs: false } : {}),
+    ...(values.verbose ? { log: (line: string) => process.stderr.write(`${line}\n`) } : {}),
   });
-  const [command, arg] = positionals;
-  if (!command || values.help || command === 'help') {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const sigstoreRoot = values['sigstore-trusted-root'] ? readJson(values['sigstore-trusted-root']) : undefined;
-  if (command === 'fetch') {
-    if (!arg) throw new Error('fetch needs a TARGET path');
-    const server = (values.server ?? process.env.TUF_SERVER ?? '').replace(/\/$/, '');
-    if (!server) throw new Error('give --server URL');
-    if (!values.out) throw new Error('give --out FILE');
-    const state = values.dir ?? '.tuf-client';
-    const metadataDir = path.join(state, 'metadata');
-    if (!fs.existsSync(path.join(metadataDir, 'root.json'))) {
-      if (!values.root) throw new Error(`no trusted root yet in ${metadataDir}: give --root ROOT.json`);
-      fs.mkdirSync(metadataDir, { recursive: true });
-      fs.copyFileSync(values.root, path.join(metadataDir, 'root.json'));
-    }
-    const client = new IdentityClient({
-      metadataBaseUrl: `${server}/metadata`,
-      targetBaseUrl: `${server}/targets`,
-      metadataDir,
-      targetDir: path.join(state, 'targets'),
-      ...(sigstoreRoot !== undefined ? { sigstoreTrustedRoot: sigstoreRoot } : {}),
-      ...(values['full-snapshot'] ? { snapshotMerkleProofs: false } : {}),
-      ...(values.verbose ? { log: (line: string) => process.stderr.write(`${line}\n`) } : {}),
+  // PROJECT/FILE also finds the file in the bin layout, where it lives under a hashed directory.
+  const target = (await client.resolveTargetPath(arg)) ?? arg;
+  const file = await client.download(target, out);
+  const from = client.sigstoreRootSource();
+  const source = {
+    given: String(values['sigstore-trusted-root']),
+    repository: "the repository's sigstore/trusted_root.json",
+    none: 'none (the repository publishes no sigstore/trusted_root.json; plain targets only)',
+  }[from];
+  process.stderr.write(`Sigstore trusted root: ${source}\n`);
+  if (values.json) {
+    const info = await client.getTargetInfo(target);
+    printJson({
+      target: arg,
+      targetPath: target,
+      file,
+      length: info?.length ?? null,
+      hashes: info?.hashes ?? {},
+      sigstoreTrustedRoot: { from, ...(from === 'given' ? { file: values['sigstore-trusted-root'] } : {}) },
     });
-    // PROJECT/FILE also finds the file in the bin layout, where it lives under a hashed directory.
-    const target = (await client.resolveTargetPath(arg)) ?? arg;
-    const file = await client.download(target, values.out);
-    const source = {
-      given: values['sigstore-trusted-root'],
-      repository: "the repository's sigstore/trusted_root.json",
-      none: 'none (the repository publishes no sigstore/trusted_root.json; plain targets only)',
-    }[client.sigstoreRootSource()];
-    process.stderr.write(`Sigstore trusted root: ${source}\n`);
+  } else {
     process.stdout.write(`verified and saved ${arg}${target === arg ? '' : ` (target path ${target})`} to ${file}\n`);
-    return 0;
   }
-  if (command === 'verify') {
-    if (!arg || !values.delegator || !values.role) throw new Error('usage: tuf-client verify FILE --delegator FILE --role NAME');
-    const kept = sigstoreRootFile(path.join(values.dir ?? '.tuf-client', 'targets'));
-    const [trustedRoot, source] =
-      sigstoreRoot !== undefined
-        ? [sigstoreRoot, values['sigstore-trusted-root']!]
-        : fs.existsSync(kept)
-          ? [readJson(kept), `the repository's sigstore/trusted_root.json, verified through TUF (${kept})`]
-          : [
-              publicGoodTrustedRoot(),
-              'the public-good Sigstore instance (no repository root kept in STATE; run fetch first or give --sigstore-trusted-root)',
-            ];
-    process.stderr.write(`Sigstore trusted root: ${source}\n`);
-    const verifier = new IdentitySignatureVerifier(trustedRoot);
-    const delegator = readJson(values.delegator);
-    refuseTopLevelForBinnedRole(delegator, values.delegator, values.role, arg);
-    const report = explainRole(readJson(arg), delegator, values.role, verifier);
+  return EXIT.ok;
+}
+
+function verifyCommand(values: Record<string, string | boolean | undefined>, arg: string | undefined, sigstoreRoot: unknown): number {
+  const delegatorFile = values.delegator;
+  const role = values.role;
+  if (!arg || typeof delegatorFile !== 'string' || typeof role !== 'string') usage('verify needs FILE --delegator FILE --role NAME');
+  const kept = sigstoreRootFile(path.join(typeof values.dir === 'string' ? values.dir : '.tuf-client', 'targets'));
+  const [trustedRoot, source, from] =
+    sigstoreRoot !== undefined
+      ? [sigstoreRoot, String(values['sigstore-trusted-root']), 'given']
+      : fs.existsSync(kept)
+        ? [readJson(kept), `the repository's sigstore/trusted_root.json, verified through TUF (${kept})`, 'repository']
+        : [
+            publicGoodTrustedRoot(),
+            'the public-good Sigstore instance (no repository root kept in STATE; run fetch first or give --sigstore-trusted-root)',
+            'public-good',
+          ];
+  process.stderr.write(`Sigstore trusted root: ${source}\n`);
+  const verifier = new IdentitySignatureVerifier(trustedRoot);
+  const delegator = readJson(delegatorFile);
+  refuseTopLevelForBinnedRole(delegator, delegatorFile, role, arg);
+  const report = explainRole(readJson(arg), delegator, role, verifier);
+  if (values.json) {
+    printJson({ file: arg, delegator: delegatorFile, sigstoreTrustedRoot: { from, source }, ...report });
+  } else {
     const lines = [
       `${report.role} v${report.version}: ${report.validKeyids.length}/${report.threshold} valid signatures, threshold ${report.met ? 'MET' : 'NOT MET'}`,
     ];
@@ -146,17 +215,31 @@ async function main(argv: string[]): Promise<number> {
       lines.push(`  ${s.keyid.slice(0, 16)}  ${who}  ${s.valid ? 'valid' : `INVALID: ${s.reason}`}`);
     }
     process.stdout.write(`${lines.join('\n')}\n`);
-    return report.met ? 0 : 1;
   }
-  throw new Error(`unknown command ${command}; see --help`);
+  return report.met ? EXIT.ok : EXIT.refused;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: Error) => {
-    // The stable code (ClientError, TrustError, DownloadError) after the message, for scripts.
-    const code = (err as { code?: unknown }).code;
-    process.stderr.write(`tuf-client: ${err.message}${typeof code === 'string' ? ` [${code}]` : ''}\n`);
-    process.exit(2);
-  },
-);
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine(argv, OPTIONS);
+  const [command, arg, ...extra] = positionals;
+  if (!command || values.help || command === 'help') {
+    process.stdout.write(HELP);
+    return EXIT.ok;
+  }
+  const allowed = COMMAND_OPTIONS[command];
+  if (!allowed || !Object.hasOwn(COMMAND_OPTIONS, command)) unknownCommand(command, Object.keys(COMMAND_OPTIONS));
+  checkOptions('tuf-client', command, values, allowed);
+  if (extra.length > 0) usage(`${command} takes one ${command === 'fetch' ? 'TARGET' : 'FILE'}, got also ${extra.join(' ')}`);
+  const sigstoreRoot = values['sigstore-trusted-root'] ? readJson(values['sigstore-trusted-root']) : undefined;
+  return command === 'fetch' ? fetchCommand(values, arg, sigstoreRoot) : verifyCommand(values, arg, sigstoreRoot);
+}
+
+/** Verification refusals exit 3; the network, files and the rest 1; the wrong delegator file is a usage error. */
+function classify(err: Error): Partial<Failure> {
+  if (err instanceof TrustError || err instanceof DelegationNotMetError) return { exit: EXIT.refused };
+  if (isDownloadError(err, 'too_long')) return { exit: EXIT.refused };
+  if (err instanceof ClientError && err.code === 'delegated_by_bin') return { exit: EXIT.usage };
+  return {};
+}
+
+runTool('tuf-client', process.argv.slice(2), () => main(process.argv.slice(2)), classify);

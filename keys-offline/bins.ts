@@ -69,6 +69,8 @@ export interface WrittenBin {
   expiry: Expiry;
   /** The delegation changes against the pulled version, as `tuf-offline status --previous` lists them. */
   changes: string[];
+  /** The pulled version it was made from (what `status --previous` compares with). */
+  previousFile: string;
 }
 
 /** The expiry of a bin's next version, from its current version. */
@@ -118,7 +120,15 @@ export function delegateInBins(
   return bins.map(({ name, signed, expiry }) => {
     const file = path.join(outDir, `${name}.json`);
     writeJson(file, { signed, signatures: [] });
-    return { name, file, version: Number(signed.version), expiry, changes: delegationChanges(signed, current.get(name)!.envelope.signed) };
+    const previous = current.get(name)!;
+    return {
+      name,
+      file,
+      version: Number(signed.version),
+      expiry,
+      changes: delegationChanges(signed, previous.envelope.signed),
+      previousFile: previous.file,
+    };
   });
 }
 
@@ -165,11 +175,11 @@ export function delegatedIdentities(
 /** Bin N+1 of every bin in `binDir`, same content, new expiry (re-signing before expiry). */
 export function bumpAllBins(binDir: string, outDir: string, now: Date, expiryOf: ExpiryOf): WrittenBin[] {
   const written: WrittenBin[] = [];
-  for (const [name, { envelope }] of readBinDir(binDir)) {
+  for (const [name, { envelope, file: previousFile }] of readBinDir(binDir)) {
     const file = path.join(outDir, `${name}.json`);
     const { signed, expiry } = nextBin(envelope.signed, undefined, now, expiryOf);
     writeJson(file, { signed, signatures: [] });
-    written.push({ name, file, version: Number(signed.version), expiry, changes: [] });
+    written.push({ name, file, version: Number(signed.version), expiry, changes: [], previousFile });
   }
   return written;
 }

@@ -14,7 +14,7 @@ import { describeApproval, planBulkApproval } from './bulkApproval.ts';
 import { chooseExpiry, describeExpiry, expiresDaysOption, withExpiry, type Expiry } from './expiry.ts';
 import { readEnvelopeFile, writeJson } from './files.ts';
 import { OfflineError } from './errors.ts';
-import { fail, say, unsigned, type CommandContext, type Values } from './options.ts';
+import { say, unsigned, usage, type CommandContext, type Values } from './options.ts';
 import { checkDelegationName, delegationNameChecker, maintainersFromRegistrations } from './projectNames.ts';
 
 /** What the command edits: top-level targets N, and the bins directory in the bin layout. */
@@ -30,10 +30,10 @@ interface Edit {
 function maintainersFrom(values: Values, project: string): Maintainer[] {
   // A contested project (several identities asked) is refused until --accept names the chosen ones.
   if (values.registrations) return maintainersFromRegistrations(values.registrations, project, values.accept ?? []);
-  if (values.accept) fail('--accept goes with --registrations FILE');
+  if (values.accept) usage('--accept goes with --registrations FILE');
   const ids = values.identity ?? [];
   const issuers = values.issuer ?? [];
-  if (ids.length === 0 || ids.length !== issuers.length) fail('give --identity and --issuer in pairs (or --registrations FILE)');
+  if (ids.length === 0 || ids.length !== issuers.length) usage('give --identity and --issuer in pairs (or --registrations FILE)');
   return ids.map((identity, i) => ({ identity, issuer: issuers[i]! }));
 }
 
@@ -79,7 +79,8 @@ function single(ctx: CommandContext, edit: Edit, project: string): number {
     const [bin] = writeBins(edit, [{ project, maintainers, threshold: n }]);
     sayChanges(`${bin!.name} v${bin!.version}`, bin!.changes);
     say(
-      `top-level targets is unchanged; next: tuf-offline status ${bin!.file} --delegator ${ctx.values.from}, ` +
+      `top-level targets is unchanged; next: tuf-offline status ${bin!.file} --delegator ${ctx.values.from} --previous ${bin!.previousFile} ` +
+        '(the changes each signer reviews), ' +
         `tuf-offline sign ${bin!.file} --key BINS_KEY, then tuf-carry push ${bin!.file}`,
     );
     return 0;
@@ -94,9 +95,9 @@ function single(ctx: CommandContext, edit: Edit, project: string): number {
 function bulk(ctx: CommandContext, edit: Edit, file: string): number {
   const { values } = ctx;
   if (values.identity || values.issuer)
-    fail('--identity and --issuer go with --project; without it, --registrations delegates each project to the identities that asked');
+    usage('--identity and --issuer go with --project; without it, --registrations delegates each project to the identities that asked');
   if (values.threshold !== undefined)
-    fail('--threshold goes with --project: approving a whole registrations file delegates each project with threshold 1');
+    usage('--threshold goes with --project: approving a whole registrations file delegates each project with threshold 1');
   const bins = edit.binDir ? readBinDir(edit.binDir) : null;
   const plan = planBulkApproval({
     registrationsFile: file,
@@ -161,18 +162,18 @@ function refuseFileOut(top: JsonObject, out: string, project: string | undefined
 
 export function delegateCommand(ctx: CommandContext): number {
   const { command, values, now } = ctx;
-  const fromFile = values.from ?? fail(`${command} needs --from`);
+  const fromFile = values.from ?? usage(`${command} needs --from`);
   const from = readEnvelopeFile(fromFile);
-  const out = values.out ?? fail(`${command} needs --out`);
+  const out = values.out ?? usage(`${command} needs --out`);
   parseMetadata(from, 'targets', fromFile); // a hostile or damaged file is refused as such
   const binDir = binLayoutOfSigned(from.signed) ? (values.bins ?? path.join(path.dirname(fromFile), 'bins')) : null;
   if (binDir) refuseFileOut(from.signed, out, values.project);
   const edit: Edit = { top: from.signed, out, binDir, now, days: expiresDaysOption(values['expires-days']) };
   if (values.skip && (command !== 'delegate' || values.project !== undefined || !values.registrations))
-    fail('--skip goes with delegate --registrations FILE without --project');
+    usage('--skip goes with delegate --registrations FILE without --project');
   if (values.project !== undefined) return single(ctx, edit, values.project);
   if (command === 'delegate' && values.registrations) return bulk(ctx, edit, values.registrations);
-  return fail(
+  return usage(
     command === 'delegate'
       ? 'delegate needs --project NAME, or --registrations FILE alone to approve every pending registration in it'
       : 'undelegate needs --project',

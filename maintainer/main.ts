@@ -2,7 +2,6 @@
 // through Sigstore (TAP 18). No key to keep: each signature gets a 10-minute certificate.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { canonicalBytes, isPlainObject, type JsonObject } from '../core/canonical.ts';
 import { DAY_SECONDS } from '../core/ceremony.ts';
 import { DEFAULT_PROJECT_EXPIRY_SECONDS, registrationSigned } from '../core/delegations.ts';
@@ -14,6 +13,7 @@ import { describeFile } from './files.ts';
 import type { ProjectRegistrationsJson, RegistrationJson } from '../core/apiTypes.ts';
 import { redactTokens, signWithIdentity, type SigstoreEndpoints, type TokenSource } from './identitySigner.ts';
 import { identityOfToken, tokenSource, type TokenOptions } from './tokens.ts';
+import { checkOptions, EXIT, exitStatusHelp, parseCommandLine, printJson, runTool, unknownCommand, usage } from '../platform/cli.ts';
 
 const HELP = `tuf-maintainer: publish to a TUF repository by signing with your OIDC identity (Sigstore)
 
@@ -38,7 +38,10 @@ Identity (the token is never printed):
 
 Sigstore endpoints default to what the server advertises (GET /api/v1/config);
 override with --fulcio-url and --rekor-url.
-`;
+
+--json (status): one JSON document on stdout instead of the text (on failure: {"error": {...}}).
+
+${exitStatusHelp("not used by tuf-maintainer: the server's refusals are status 1, with the server's code")}`;
 
 interface Context {
   api: RepositoryApi;
@@ -177,81 +180,155 @@ async function askingIdentity(api: RepositoryApi, opts: TokenOptions): Promise<{
   return identityOfToken(await tokenSource({ ...opts, devTokenUrl }).getToken());
 }
 
-async function status(api: RepositoryApi, server: string, project: string, tokens: TokenOptions): Promise<void> {
+/** What `status` reports, as `--json` prints it. */
+interface StatusView {
+  project: string;
+  delegated: boolean;
+  threshold: number | null;
+  version: number | null;
+  maintainers: { identity: string; issuer: string; keyid: string }[];
+  pending: { version: number; signatures: number; threshold: number | null; since: string }[];
+  registrations: { id: number; identity: string; issuer: string; requestedAt: string; project: string }[];
+  contested: boolean;
+  /** Who asked (with an identity), whether they maintain it, and whether they signed the current version. */
+  you: { identity: string; issuer: string; maintainer: boolean; signedCurrentVersion: boolean } | null;
+  needsResigning: { reason: string; since: string; by: string } | null;
+}
+
+async function statusView(api: RepositoryApi, server: string, project: string, tokens: TokenOptions): Promise<StatusView> {
   const info = await api.project(project);
   const me = info.delegated ? await askingIdentity(api, tokens) : null;
-  const lines = [
-    `${project}: ${info.delegated ? `delegated, threshold ${info.threshold}` : 'not delegated'}, current version ${info.version ?? 'none'}`,
-  ];
-  if (!info.delegated) {
-    const regs = (
-      await jsonRequest<ProjectRegistrationsJson>(server, 'GET', `/api/v1/projects/${encodeURIComponent(project)}/registrations`)
-    ).body;
-    if (regs.contested)
-      lines.push(
-        `  CONTESTED: ${new Set(regs.registrations.map((r) => `${r.identity}\n${r.issuer}`)).size} identities ask for it; the admins choose whom to approve`,
-      );
-    for (const r of regs.registrations)
-      lines.push(
-        `  pending registration ${r.id}: ${r.identity} at ${r.issuer}, requested ${r.requestedAt}${r.project !== project ? ` (for ${r.project})` : ''}`,
-      );
-  }
-  for (const m of info.maintainers) lines.push(`  maintainer ${m.identity} at ${m.issuer} (keyid ${m.keyid.slice(0, 16)})`);
-  for (const p of info.pending)
-    lines.push(`  pending v${p.version}: ${p.signedBy.length}/${info.threshold} signatures since ${p.createdAt}`);
-  const maintainers = info.maintainers.map((m) => `${m.identity} at ${m.issuer}`).join(', ') || 'nobody';
+  const regs = info.delegated
+    ? null
+    : (await jsonRequest<ProjectRegistrationsJson>(server, 'GET', `/api/v1/projects/${encodeURIComponent(project)}/registrations`)).body;
   const isMaintainer = me !== null && info.maintainers.some((m) => m.identity === me.identity && m.issuer === me.issuer);
-  if (me && !isMaintainer) {
-    // Signed the current version, then dropped: "any more". resign and cosign would refuse them.
-    const signedCurrent =
-      info.version !== null &&
-      (await api.metadata(`${info.version}.${project}.json`)).signatures.some((s) => s.keyid === identityKeyid(me.identity, me.issuer));
+  // Signed the current version, then dropped: "any more". resign and cosign would refuse them.
+  const signedCurrent =
+    me !== null &&
+    !isMaintainer &&
+    info.version !== null &&
+    (await api.metadata(`${info.version}.${project}.json`)).signatures.some((s) => s.keyid === identityKeyid(me.identity, me.issuer));
+  const maintainers = info.maintainers.map((m) => `${m.identity} at ${m.issuer}`).join(', ') || 'nobody';
+  return {
+    project,
+    delegated: info.delegated,
+    threshold: info.delegated ? info.threshold : null,
+    version: info.version ?? null,
+    maintainers: info.maintainers.map((m) => ({ identity: m.identity, issuer: m.issuer, keyid: m.keyid })),
+    pending: info.pending.map((p) => ({
+      version: p.version,
+      signatures: p.signedBy.length,
+      threshold: info.delegated ? info.threshold : null,
+      since: p.createdAt,
+    })),
+    registrations: (regs?.registrations ?? []).map((r) => ({
+      id: r.id,
+      identity: r.identity,
+      issuer: r.issuer,
+      requestedAt: r.requestedAt,
+      project: r.project,
+    })),
+    contested: regs?.contested ?? false,
+    you: me ? { ...me, maintainer: isMaintainer, signedCurrentVersion: signedCurrent } : null,
+    needsResigning: info.needsResigning
+      ? {
+          reason: info.needsResigning.reason,
+          since: info.needsResigning.since ?? `targets v${info.needsResigning.targetsVersion}`,
+          by: isMaintainer ? 'you' : maintainers,
+        }
+      : null,
+  };
+}
+
+async function status(api: RepositoryApi, server: string, project: string, tokens: TokenOptions, json: boolean): Promise<void> {
+  const v = await statusView(api, server, project, tokens);
+  if (json) return printJson(v);
+  const lines = [
+    `${project}: ${v.delegated ? `delegated, threshold ${v.threshold}` : 'not delegated'}, current version ${v.version ?? 'none'}`,
+  ];
+  if (v.contested)
     lines.push(
-      `  NOT A MAINTAINER${signedCurrent ? ' ANY MORE' : ''}: ${me.identity} at ${me.issuer} is not a maintainer of ${project}` +
-        `${signedCurrent ? ` any more (you signed v${info.version})` : ''}; its maintainers now: ${maintainers}. ` +
+      `  CONTESTED: ${new Set(v.registrations.map((r) => `${r.identity}\n${r.issuer}`)).size} identities ask for it; the admins choose whom to approve`,
+    );
+  for (const r of v.registrations)
+    lines.push(
+      `  pending registration ${r.id}: ${r.identity} at ${r.issuer}, requested ${r.requestedAt}${r.project !== project ? ` (for ${r.project})` : ''}`,
+    );
+  for (const m of v.maintainers) lines.push(`  maintainer ${m.identity} at ${m.issuer} (keyid ${m.keyid.slice(0, 16)})`);
+  for (const p of v.pending) lines.push(`  pending v${p.version}: ${p.signatures}/${p.threshold} signatures since ${p.since}`);
+  const maintainers = v.maintainers.map((m) => `${m.identity} at ${m.issuer}`).join(', ') || 'nobody';
+  if (v.you && !v.you.maintainer) {
+    const anyMore = v.you.signedCurrentVersion;
+    lines.push(
+      `  NOT A MAINTAINER${anyMore ? ' ANY MORE' : ''}: ${v.you.identity} at ${v.you.issuer} is not a maintainer of ${project}` +
+        `${anyMore ? ` any more (you signed v${v.version})` : ''}; its maintainers now: ${maintainers}. ` +
         'publish, cosign and resign refuse you',
     );
   }
-  if (info.needsResigning) {
-    const since = info.needsResigning.since ?? `targets v${info.needsResigning.targetsVersion}`;
-    const who = isMaintainer
-      ? 'run `tuf-maintainer resign`'
-      : `a current maintainer (${maintainers}) runs \`tuf-maintainer resign --project ${project}\``;
-    lines.push(`  NEEDS RE-SIGNING: ${info.needsResigning.reason} (since ${since}); ${who}`);
+  if (v.needsResigning) {
+    const who =
+      v.needsResigning.by === 'you'
+        ? 'run `tuf-maintainer resign`'
+        : `a current maintainer (${maintainers}) runs \`tuf-maintainer resign --project ${project}\``;
+    lines.push(`  NEEDS RE-SIGNING: ${v.needsResigning.reason} (since ${v.needsResigning.since}); ${who}`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-async function main(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      server: { type: 'string' },
-      project: { type: 'string' },
-      'token-file': { type: 'string' },
-      'dev-identity': { type: 'string' },
-      'fulcio-url': { type: 'string' },
-      'rekor-url': { type: 'string' },
-      'expires-days': { type: 'string' },
-      remove: { type: 'string', multiple: true },
-      version: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+const OPTIONS = {
+  server: { type: 'string' },
+  project: { type: 'string' },
+  'token-file': { type: 'string' },
+  'dev-identity': { type: 'string' },
+  'fulcio-url': { type: 'string' },
+  'rekor-url': { type: 'string' },
+  'expires-days': { type: 'string' },
+  remove: { type: 'string', multiple: true },
+  version: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const IDENTITY = ['server', 'project', 'token-file', 'dev-identity'];
+const SIGNING = [...IDENTITY, 'fulcio-url', 'rekor-url'];
+const COMMAND_OPTIONS: Record<string, readonly string[]> = {
+  register: SIGNING,
+  publish: [...SIGNING, 'expires-days', 'remove'],
+  cosign: [...SIGNING, 'version'],
+  resign: [...SIGNING, 'expires-days'],
+  status: IDENTITY,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine(argv, OPTIONS);
   const [command, ...rest] = positionals;
   if (!command || values.help || command === 'help') {
     process.stdout.write(HELP);
-    return;
+    return EXIT.ok;
   }
-  const server = values.server ?? process.env.TUF_SERVER ?? fail('give --server URL (or TUF_SERVER)');
-  const project = values.project ?? fail('give --project NAME');
+  // The command first: a typo is said as such, not as a missing --server.
+  const allowed = Object.hasOwn(COMMAND_OPTIONS, command)
+    ? COMMAND_OPTIONS[command]!
+    : unknownCommand(command, Object.keys(COMMAND_OPTIONS));
+  checkOptions('tuf-maintainer', command, values, allowed);
+  if (values.json && command !== 'status') usage(`--json goes with status`);
+  if (command !== 'publish' && rest.length > 0) usage(`${command} takes no FILE (got ${rest.join(' ')})`);
+  const server = values.server ?? process.env.TUF_SERVER ?? usage('give --server URL (or TUF_SERVER)');
+  const project = values.project ?? usage('give --project NAME');
+  const days = values['expires-days'] === undefined ? DEFAULT_PROJECT_EXPIRY_SECONDS / DAY_SECONDS : Number(values['expires-days']);
+  if (!Number.isInteger(days) || days < 1) usage('--expires-days must be a positive integer');
+  const version = values.version === undefined ? undefined : Number(values.version);
+  if (version !== undefined && (!Number.isInteger(version) || version < 1)) usage('--version must be a positive integer');
+  if (command === 'publish' && rest.length === 0 && !values.remove) usage('publish needs at least one FILE (or --remove PATH)');
   const api = new RepositoryApi(server);
-  if (command === 'status')
-    return status(api, server, project, {
-      ...(values['token-file'] ? { tokenFile: values['token-file'] } : {}),
-      ...(values['dev-identity'] ? { devIdentity: values['dev-identity'] } : {}),
-    });
+  const identity: TokenOptions = {
+    ...(values['token-file'] ? { tokenFile: values['token-file'] } : {}),
+    ...(values['dev-identity'] ? { devIdentity: values['dev-identity'] } : {}),
+  };
+  if (command === 'status') {
+    await status(api, server, project, identity, values.json === true);
+    return EXIT.ok;
+  }
   const config = await api.config();
   const ctx: Context = {
     api,
@@ -260,29 +337,19 @@ async function main(argv: string[]): Promise<void> {
       fulcioUrl: values['fulcio-url'] ?? config.sigstore.fulcioUrl,
       rekorUrl: values['rekor-url'] ?? config.sigstore.rekorUrl,
     },
-    tokens: tokenSource({
-      ...(values['token-file'] ? { tokenFile: values['token-file'] } : {}),
-      ...(values['dev-identity'] ? { devIdentity: values['dev-identity'] } : {}),
-      devTokenUrl: config.sigstore.devTokenUrl,
-    }),
+    tokens: tokenSource({ ...identity, devTokenUrl: config.sigstore.devTokenUrl }),
   };
-  const days = values['expires-days'] === undefined ? DEFAULT_PROJECT_EXPIRY_SECONDS / DAY_SECONDS : Number(values['expires-days']);
-  if (!Number.isInteger(days) || days < 1) fail('--expires-days must be a positive integer');
-  switch (command) {
-    case 'register':
-      return register(ctx);
-    case 'publish':
-      return publish(ctx, rest, days, values.remove ?? []);
-    case 'resign':
-      return publish(ctx, [], days, [], true);
-    case 'cosign':
-      return cosign(ctx, values.version === undefined ? undefined : Number(values.version));
-    default:
-      fail(`unknown command ${command}; see --help`);
-  }
+  if (command === 'register') await register(ctx);
+  else if (command === 'publish') await publish(ctx, rest, days, values.remove ?? []);
+  else if (command === 'resign') await publish(ctx, [], days, [], true);
+  else await cosign(ctx, version);
+  return EXIT.ok;
 }
 
-main(process.argv.slice(2)).catch((err: Error) => {
-  process.stderr.write(`tuf-maintainer: ${redactTokens(err.message)}\n`);
-  process.exit(1);
-});
+runTool(
+  'tuf-maintainer',
+  process.argv.slice(2),
+  () => main(process.argv.slice(2)),
+  () => ({}),
+  { redact: redactTokens },
+);

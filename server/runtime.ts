@@ -270,6 +270,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
       clock,
       readyMinTimestampRemainingSeconds: config.readyMinTimestampRemainingSeconds,
       expiryWarningSeconds: config.expiryWarningSeconds,
+      log, // each change of readiness, once (issue 17 item 12)
     }),
     sigstore: opts.sigstore.advert,
     ...(opts.sigstore.devRouter ? { devSigstoreRouter: opts.sigstore.devRouter } : {}),

@@ -138,14 +138,14 @@ test('a hostile mirror with the online keys rolls demo back in one snapshot: the
   forged.set('/metadata/timestamp.json', timestamp);
   try {
     const res = await audit(mirrorUrl);
-    assert.equal(res.status, 1, res.stderr);
+    assert.equal(res.status, 3, res.stderr);
     assert.deepEqual(
       res.report.findings.map((f: { kind: string; role: string; from: number; to: number }) => [f.kind, f.role, f.from, f.to]),
       [['rollback', 'demo', 4, 2]],
     );
     assert.match(res.stderr, /FINDING rollback: demo\.json went from v4 .* down to v2/);
     // Found again by the next pass: the state did not move past it.
-    assert.equal((await audit(mirrorUrl)).status, 1);
+    assert.equal((await audit(mirrorUrl)).status, 3);
   } finally {
     forged.clear();
   }
@@ -163,7 +163,7 @@ test('a timestamp whose merkle_root is not the tree over its snapshot is a findi
   forged.set('/metadata/timestamp.json', timestamp);
   try {
     const res = await audit(mirrorUrl);
-    assert.equal(res.status, 1, res.stderr);
+    assert.equal(res.status, 3, res.stderr);
     assert.deepEqual(
       res.report.findings.map((f: { kind: string }) => f.kind),
       ['merkle_root_mismatch'],
@@ -176,11 +176,11 @@ test('a timestamp whose merkle_root is not the tree over its snapshot is a findi
   assert.equal(honest.report.merkleRoot, 'matched');
 });
 
-test('an unreachable repository is an error (exit 2) that says where, not a finding', async () => {
+test('an unreachable repository is a failure (exit 1) that says where, not a finding; usage errors exit 2', async () => {
   const res = await audit('http://127.0.0.1:9');
-  assert.equal(res.status, 2);
+  assert.equal(res.status, 1);
   assert.match(res.stderr, /127\.0\.0\.1:9.*\[unreachable\]/);
   const usage = await runCli('auditor/main.ts', ['inspect']);
   assert.equal(usage.status, 2);
-  assert.match(usage.stderr, /unknown command inspect; see --help/);
+  assert.match(usage.stderr, /unknown command "inspect".*see `tuf-auditor --help`/);
 });

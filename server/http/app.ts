@@ -61,6 +61,8 @@ export interface AppDeps {
   };
 }
 
+const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
+
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -76,8 +78,16 @@ export function createApp(deps: AppDeps): express.Express {
         res.setHeader('X-Request-Id', id);
         return id;
       },
-      // Metadata reads are the hot path: log them only at debug level.
-      customLogLevel: (req, res, err) => (err || res.statusCode >= 500 ? 'error' : req.method === 'GET' ? 'debug' : 'info'),
+      // Metadata reads are the hot path: log them only at debug level. Probes too, whatever they
+      // answer: a 503 from /readyz is not an error, and ReadinessCheck logs each change once.
+      customLogLevel: (req, res, err) =>
+        PROBES.has((req.url ?? '').split('?')[0]!)
+          ? 'debug'
+          : err || res.statusCode >= 500
+            ? 'error'
+            : req.method === 'GET'
+              ? 'debug'
+              : 'info',
       serializers: {
         req: (req) => ({ id: req.id, method: req.method, url: req.url }),
         res: (res) => ({ statusCode: res.statusCode }),
