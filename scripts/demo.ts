@@ -161,10 +161,11 @@ async function main(): Promise<void> {
   fs.writeFileSync(pkg, zlib.gzipSync(Buffer.from('demo package 1.0: hello from an identity-signed release\n')));
   await run('tuf-maintainer', ['publish', '--server', server, '--project', project, '--dev-identity', maintainer, pkg]);
 
-  say('a client downloads it, verifying root -> timestamp -> snapshot -> targets -> demo (identity) -> file');
+  say('a client downloads it, verifying root -> timestamp -> targets, bin, demo (identity), each by its TAP 16 proof -> file');
   const downloaded = path.join(work, 'downloaded', 'demo-1.0.tgz');
   await run('tuf-client', [
     'fetch',
+    '--verbose',
     `${project}/demo-1.0.tgz`,
     '--server',
     server,

@@ -76,6 +76,9 @@ test('the demo story runs, and runs again against the same server', async () => 
   assert.match(first.out, /register demo-maintainer@example\.com/);
   assert.match(first.out, /published demo v1/);
   assert.match(first.out, /verified and saved demo\/demo-1\.0\.tgz/);
+  // The client learned the roles' versions from TAP 16 proofs, not from the whole snapshot.json.
+  assert.match(first.out, /snapshot: v\d+ by TAP 16 proofs/);
+  assert.match(first.out, /proof: demo v1 in snapshot v\d+/);
   assert.match(first.out, /demo v1: 1\/1 valid signatures, threshold MET/);
   const second = await demo();
   assert.equal(second.code, 0, second.out);
