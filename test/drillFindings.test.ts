@@ -37,8 +37,8 @@ test("tuf-offline status of a root lists each role's threshold and keyids in ful
   assert.match(res.stdout, /^roles \(keyids in full: edit-root --remove-\*-key takes 8 or more characters of one\):$/m);
   assert.match(res.stdout, re(`  root: threshold 1 of ${rootKeyid} (`));
   assert.match(res.stdout, re(`  targets: threshold 1 of ${targetsKeyid} (`));
-  assert.match(res.stdout, /^ {2}snapshot: threshold 1 of [0-9a-f]{64} \(ed25519\)$/m);
-  assert.match(res.stdout, /^ {2}timestamp: threshold 1 of [0-9a-f]{64} \(ed25519\)$/m);
+  assert.match(res.stdout, /^ {2}snapshot: threshold 1 of [0-9a-f]{64} \(ecdsa\)$/m);
+  assert.match(res.stdout, /^ {2}timestamp: threshold 1 of [0-9a-f]{64} \(ecdsa\)$/m);
   const json = JSON.parse((await offline('status', 'current/1.root.json', '--json')).stdout) as {
     roles: { role: string; threshold: number; keys: { keyid: string }[] }[];
   };
