@@ -8,7 +8,7 @@ import { canonicalize } from '@tufjs/canonical-json';
 import { X509Certificate, crypto as sigCrypto } from '@sigstore/core';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toTrustMaterial, type TrustMaterial } from '@sigstore/verify';
-import { isPlainObject } from './canonical.ts';
+import { isPlainObject, sha256Hex } from './canonical.ts';
 import { TufError } from './errors.ts';
 
 // Not in the package index: the certificate checks the Verifier runs for a bundle (chain to a CA
@@ -142,4 +142,43 @@ export class LogEntryVerifier {
     if (!named) return { ok: false, reason: 'certificate names no identity and issuer' };
     return { ok: true, ...named };
   }
+}
+
+/** What a signature's Sigstore bundle says about its log entry and signer (read, not verified). */
+export interface BundleEvidence {
+  identity: string;
+  issuer: string;
+  logIndex: number | null;
+  /** Hex key ID of the log. */
+  logID: string | null;
+  /** SHA-256 (hex) of the canonicalized entry body the bundle carries. */
+  bodySha256: string | null;
+}
+
+/** Reads a TAP 18 signature's bundle (v0.2 chain or v0.3 certificate); null when it has no readable certificate. */
+export function bundleEvidence(signature: unknown): BundleEvidence | null {
+  if (!isPlainObject(signature) || !isPlainObject(signature.bundle)) return null;
+  const vm = (signature.bundle as { verificationMaterial?: Record<string, unknown> }).verificationMaterial;
+  if (!isPlainObject(vm)) return null;
+  const chain = (vm.x509CertificateChain as { certificates?: { rawBytes?: unknown }[] } | undefined)?.certificates;
+  const raw = (vm.certificate as { rawBytes?: unknown } | undefined)?.rawBytes ?? chain?.[0]?.rawBytes;
+  if (typeof raw !== 'string') return null;
+  let named: { identity: string; issuer: string } | null;
+  try {
+    named = certificateIdentity(X509Certificate.parse(Buffer.from(raw, 'base64')));
+  } catch {
+    return null;
+  }
+  if (!named) return null;
+  const tlog = Array.isArray(vm.tlogEntries) && isPlainObject(vm.tlogEntries[0]) ? (vm.tlogEntries[0] as Record<string, unknown>) : null;
+  // protobuf JSON leaves out zero values: an entry without logIndex is at index 0.
+  const index = tlog ? Number(tlog.logIndex ?? 0) : NaN;
+  const keyId = (tlog?.logId as { keyId?: unknown } | undefined)?.keyId;
+  const body = tlog?.canonicalizedBody;
+  return {
+    ...named,
+    logIndex: Number.isSafeInteger(index) && index >= 0 ? index : null,
+    logID: typeof keyId === 'string' ? Buffer.from(keyId, 'base64').toString('hex') : null,
+    bodySha256: typeof body === 'string' ? sha256Hex(Buffer.from(body, 'base64')) : null,
+  };
 }

@@ -39,6 +39,11 @@ import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { publicGoodTrustedRoot } from '../core/publicGoodTrustedRoot.ts';
 import type { Router } from 'express';
 import { createLocalSigstore } from '../sigstore-local/localSigstore.ts';
+import { consoleRoutes } from './console/routes.ts';
+import { createMonitor } from './monitor/setup.ts';
+import { monitorRoutes } from './monitor/routes.ts';
+import type { TransparencyMonitor } from './monitor/monitor.ts';
+import { DelegationIndex } from './serving/delegationIndex.ts';
 
 export function createLogger(level: string): Logger {
   return pino({
@@ -159,6 +164,8 @@ export interface Repository {
   resignTick(): Promise<void>;
   /** Garbage collection (`tuf-server gc`; the timer runs it every gcIntervalSeconds). */
   gc: GarbageCollector;
+  /** The transparency monitor (null when MONITOR_ENABLED is off); tests poll it with `pollOnce`. */
+  monitor: TransparencyMonitor | null;
   close(): Promise<void>;
 }
 
@@ -173,6 +180,8 @@ export interface AssembleOptions {
   resignTimer?: boolean;
   /** Start the periodic garbage collection (default: as resignTimer). */
   gcTimer?: boolean;
+  /** Start the transparency monitor's polling (default: as resignTimer). */
+  monitorTimer?: boolean;
 }
 
 /** Wires the repository on a migrated database: services, cache (listening), app. Does not listen on a port. */
@@ -245,7 +254,24 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
   });
   const tokens = new AdminTokens(knex, { production: config.production });
   await cache.start(opts.databaseUrl, config.cacheReloadIntervalSeconds);
+  // Read-only views: the transparency monitor and the console (server/monitor/, server/console/).
+  const delegations = new DelegationIndex(cache);
+  const monitor = createMonitor({
+    config: config.monitor,
+    advertisedRekorUrl: opts.sigstore.advert.rekorUrl,
+    knex,
+    delegations,
+    clock,
+    log,
+    trustedRoot: opts.sigstore.trustedRoot,
+    registry: metrics.registry,
+    holder: origin,
+  });
   const app = createApp({
+    readOnlyRouters: [
+      monitorRoutes(monitor),
+      consoleRoutes({ knex, cache, delegations, clock, expiryWarningSeconds: config.expiryWarningSeconds }),
+    ],
     admission,
     admin: new AdminService({ knex, cache, keyStore, clock, expiryWarningSeconds: config.expiryWarningSeconds, blobs }),
     tokens,
@@ -303,6 +329,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     }, config.gcIntervalSeconds * 1000);
     gcTimer.unref();
   }
+  if (monitor && (opts.monitorTimer ?? opts.resignTimer) !== false) monitor.start();
   let timer: NodeJS.Timeout | null = null;
   if (opts.resignTimer !== false) {
     timer = setInterval(() => {
@@ -328,7 +355,9 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     app,
     resignTick,
     gc,
+    monitor,
     async close() {
+      await monitor?.stop();
       if (timer) clearInterval(timer);
       if (gcTimer) clearInterval(gcTimer);
       await gcRunning;
