@@ -210,6 +210,6 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     pendingRegistrationMaxAgeSeconds: int(env, 'PENDING_REGISTRATION_MAX_AGE_SECONDS', 90 * 86_400, 1),
     blobGcGraceSeconds: int(env, 'BLOB_GC_GRACE_SECONDS', 86_400, 0),
     gcIntervalSeconds: int(env, 'GC_INTERVAL_SECONDS', 3600, 0),
-    monitor: loadMonitorConfig(env, production),
+    monitor: loadMonitorConfig(env, production, !production && env.DEV_SIGSTORE !== 'false'),
   };
 }

@@ -261,7 +261,8 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     advertisedRekorUrl: opts.sigstore.advert.rekorUrl,
     knex,
     delegations,
-    clock,
+    // The log's times are wall-clock times: the grace period and staleness are measured against them.
+    clock: systemClock,
     log,
     trustedRoot: opts.sigstore.trustedRoot,
     registry: metrics.registry,

@@ -60,8 +60,10 @@ export class RekorClient {
         signal: AbortSignal.timeout(this.opts.timeoutMs ?? 20_000),
       });
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
-      throw new RekorUnavailable(`${method} ${this.base}${path}: ${cause}`);
+      // undici says "fetch failed" and keeps the reason (ECONNREFUSED, ENOTFOUND, a timeout) in its cause.
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      const reason = cause?.code ?? cause?.message ?? (err as Error).message;
+      throw new RekorUnavailable(`${method} ${this.base}${path}: ${reason}`);
     }
     if (res.status === 404) {
       await res.body?.cancel();

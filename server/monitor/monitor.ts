@@ -218,7 +218,7 @@ export class TransparencyMonitor {
         budget -= 1;
         const entry = await this.rekor.entryByUuid(uuid);
         if (entry) await this.examine(entry, watched);
-        await repo.markExamined(this.deps.knex, this.logUrl, [uuid]);
+        await repo.markExamined(this.deps.knex, this.logUrl, [uuid]); // also when it names no one watched
       }
     }
   }
@@ -229,6 +229,8 @@ export class TransparencyMonitor {
     if (!claim) return; // DSSE, in-toto, keys without certificates: not a TUF metadata signature
     const named = certificateIdentity(claim.certificate);
     if (!named || !watched.has(identityKeyOf(named.identity, named.issuer))) return;
+    // Read once: the e-mail search finds this entry again and skips it.
+    await repo.markExamined(this.deps.knex, this.logUrl, [entry.uuid]);
     const verdict = this.verifier.verify(entry, claim);
     if (!verdict.ok) {
       // Anyone can log a certificate naming anyone; only what the trusted Sigstore vouches for counts.

@@ -1,7 +1,7 @@
 // The transparency monitor's settings (MONITOR_*), read with the rest of the configuration.
 
 export interface MonitorConfig {
-  /** MONITOR_ENABLED: on by default in development (local Rekor), off in production until set to true. */
+  /** MONITOR_ENABLED: on by default with the local Sigstore of development mode; elsewhere off until set to true. */
   enabled: boolean;
   /** MONITOR_REKOR_URL: the log to watch; null: the Rekor the repository tells maintainers to use (SIGSTORE_REKOR_URL; development: the local one). */
   rekorUrl: string | null;
@@ -31,8 +31,9 @@ function positive(env: Env, name: string, fallback: number, min = 1): number {
   return n;
 }
 
-export function loadMonitorConfig(env: Env, production: boolean): MonitorConfig {
-  const enabled = env.MONITOR_ENABLED === undefined || env.MONITOR_ENABLED === '' ? !production : env.MONITOR_ENABLED === 'true';
+/** `localSigstore`: development with its local Sigstore, where the monitor is on unless turned off. */
+export function loadMonitorConfig(env: Env, production: boolean, localSigstore: boolean): MonitorConfig {
+  const enabled = env.MONITOR_ENABLED === undefined || env.MONITOR_ENABLED === '' ? localSigstore : env.MONITOR_ENABLED === 'true';
   const rawStart = env.MONITOR_START ?? (production ? 'now' : 'beginning');
   if (rawStart !== 'beginning' && rawStart !== 'now' && !/^\d{1,15}$/.test(rawStart)) {
     throw new Error(`configuration: MONITOR_START must be beginning, now or a log index, got ${JSON.stringify(rawStart)}`);
