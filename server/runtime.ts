@@ -39,11 +39,8 @@ import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { publicGoodTrustedRoot } from '../core/publicGoodTrustedRoot.ts';
 import type { Router } from 'express';
 import { createLocalSigstore } from '../sigstore-local/localSigstore.ts';
-import { consoleRoutes } from './console/routes.ts';
-import { createMonitor } from './monitor/setup.ts';
-import { monitorRoutes } from './monitor/routes.ts';
 import type { TransparencyMonitor } from './monitor/monitor.ts';
-import { DelegationIndex } from './serving/delegationIndex.ts';
+import { readOnlyViews } from './readOnlyViews.ts';
 
 export function createLogger(level: string): Logger {
   return pino({
@@ -254,25 +251,11 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
   });
   const tokens = new AdminTokens(knex, { production: config.production });
   await cache.start(opts.databaseUrl, config.cacheReloadIntervalSeconds);
-  // Read-only views: the transparency monitor and the console (server/monitor/, server/console/).
-  const delegations = new DelegationIndex(cache);
-  const monitor = createMonitor({
-    config: config.monitor,
-    advertisedRekorUrl: opts.sigstore.advert.rekorUrl,
-    knex,
-    delegations,
-    // The log's times are wall-clock times: the grace period and staleness are measured against them.
-    clock: systemClock,
-    log,
-    trustedRoot: opts.sigstore.trustedRoot,
-    registry: metrics.registry,
-    holder: origin,
-  });
+  const { trustedRoot, advert } = opts.sigstore;
+  const views = { config, knex, cache, log, trustedRoot, advertisedRekorUrl: advert.rekorUrl, registry: metrics.registry, holder: origin };
+  const { monitor, routers: readOnlyRouters } = readOnlyViews(views);
   const app = createApp({
-    readOnlyRouters: [
-      monitorRoutes(monitor),
-      consoleRoutes({ knex, cache, delegations, clock, expiryWarningSeconds: config.expiryWarningSeconds }),
-    ],
+    readOnlyRouters,
     admission,
     admin: new AdminService({ knex, cache, keyStore, clock, expiryWarningSeconds: config.expiryWarningSeconds, blobs }),
     tokens,

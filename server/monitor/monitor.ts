@@ -11,7 +11,7 @@
 // read from a log that answered. One process polls at a time (a lease in monitor_state).
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import client from 'prom-client';
+import type client from 'prom-client';
 import { sha256Hex } from '../../core/canonical.ts';
 import type { Clock } from '../../core/clock.ts';
 import { certificateIdentity, LogEntryVerifier, readHashedRekord, type LogEntry } from '../../core/rekorEntry.ts';
@@ -22,6 +22,7 @@ import type { MonitorSignatureRow } from '../db/rows.ts';
 import type { DelegationIndex } from '../serving/delegationIndex.ts';
 import { delegatedIdentities, identityKeyOf, type WatchedIdentity } from './delegatedIdentities.ts';
 import type { MonitorConfig } from './monitorConfig.ts';
+import { monitorMetrics, type MonitorMetrics } from './monitorMetrics.ts';
 import { indexRepositorySignatures } from './signatureIndex.ts';
 import type { MonitorFindingJson, MonitorStatusJson } from '../../core/monitorApi.ts';
 import { findingView, statusView } from './views.ts';
@@ -57,7 +58,7 @@ const SEARCHED_PER_POLL = 500;
 export class TransparencyMonitor {
   readonly rekor: RekorClient;
   private readonly verifier: LogEntryVerifier;
-  private readonly metrics;
+  private readonly metrics: MonitorMetrics;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<PollResult> | null = null;
   private stopped = false;
@@ -65,33 +66,7 @@ export class TransparencyMonitor {
   constructor(private readonly deps: MonitorDeps) {
     this.rekor = new RekorClient({ baseUrl: deps.rekorUrl, requestsPerSecond: deps.config.requestsPerSecond });
     this.verifier = new LogEntryVerifier(deps.trustedRoot);
-    const registers = [deps.registry];
-    this.metrics = {
-      findings: new client.Counter({
-        name: 'tuf_monitor_findings_total',
-        help: 'Log entries and publications the monitor flagged',
-        labelNames: ['kind'] as const,
-        registers,
-      }),
-      polls: new client.Counter({
-        name: 'tuf_monitor_polls_total',
-        help: 'Monitor polls by outcome',
-        labelNames: ['outcome'] as const,
-        registers,
-      }),
-      entries: new client.Counter({ name: 'tuf_monitor_entries_read_total', help: 'Log entries the monitor read', registers }),
-      unauthentic: new client.Counter({
-        name: 'tuf_monitor_unauthentic_entries_total',
-        help: 'Entries naming a delegated identity that did not verify (not flagged)',
-        registers,
-      }),
-      lastSuccess: new client.Gauge({
-        name: 'tuf_monitor_last_success_timestamp_seconds',
-        help: 'End of the last successful poll',
-        registers,
-      }),
-      lag: new client.Gauge({ name: 'tuf_monitor_lag_entries', help: 'Entries in the log the monitor has not read yet', registers }),
-    };
+    this.metrics = monitorMetrics(deps.registry);
   }
 
   get logUrl(): string {
