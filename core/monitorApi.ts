@@ -52,4 +52,12 @@ export interface MonitorIdentityJson {
   projects: string[];
   status: MonitorStatusJson;
   findings: MonitorFindingJson[];
+  /** The signatures by this identity the repository received (newest first, at most 1,000), for a check of the log of one's own. */
+  received: {
+    source: 'published' | 'pending' | 'registration';
+    project: string;
+    version: number | null;
+    digest: string;
+    logIndex: number | null;
+  }[];
 }

@@ -14,6 +14,7 @@ import { describeFile } from './files.ts';
 import type { ProjectRegistrationsJson, RegistrationJson } from '../core/apiTypes.ts';
 import { redactTokens, signWithIdentity, type SigstoreEndpoints, type TokenSource } from './identitySigner.ts';
 import { identityOfToken, tokenSource, type TokenOptions } from './tokens.ts';
+import { MONITOR_HELP, monitorCommand } from './monitor.ts';
 
 const HELP = `tuf-maintainer: publish to a TUF repository by signing with your OIDC identity (Sigstore)
 
@@ -29,6 +30,7 @@ Commands:
   status                   Show maintainers, threshold, current version and pending versions;
                            before approval, the pending registrations (and whether contested).
                            With an identity (below), also whether you are a maintainer.
+${MONITOR_HELP}
 
 Identity (the token is never printed):
   --token-file FILE        an OIDC token in a file
@@ -236,6 +238,10 @@ async function main(argv: string[]): Promise<void> {
       'expires-days': { type: 'string' },
       remove: { type: 'string', multiple: true },
       version: { type: 'string' },
+      identity: { type: 'string' },
+      issuer: { type: 'string' },
+      'sigstore-trusted-root': { type: 'string' },
+      json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -245,6 +251,17 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const server = values.server ?? process.env.TUF_SERVER ?? fail('give --server URL (or TUF_SERVER)');
+  if (command === 'monitor') {
+    process.exitCode = await monitorCommand({
+      server,
+      identity: values.identity ?? fail('monitor: give --identity ID (your OIDC identity, as delegated)'),
+      issuer: values.issuer ?? fail('monitor: give --issuer URL (the OIDC issuer of that identity)'),
+      json: values.json === true,
+      ...(values['rekor-url'] ? { rekorUrl: values['rekor-url'] } : {}),
+      ...(values['sigstore-trusted-root'] ? { trustedRootFile: values['sigstore-trusted-root'] } : {}),
+    });
+    return;
+  }
   const project = values.project ?? fail('give --project NAME');
   const api = new RepositoryApi(server);
   if (command === 'status')

@@ -5,7 +5,10 @@
 // unreachable log makes the monitor stale and flags nothing.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 import express from 'express';
@@ -15,6 +18,7 @@ import { systemClock } from '../core/clock.ts';
 import { TransparencyMonitor } from '../server/monitor/monitor.ts';
 import { listen } from '../server/runtime.ts';
 import { DelegationIndex } from '../server/serving/delegationIndex.ts';
+import { runCli } from './helpers/cli.ts';
 import { testLogger } from './helpers/secrets.ts';
 import { canonicalBytes, sha256Hex } from '../core/canonical.ts';
 import { registrationSigned } from '../core/delegations.ts';
@@ -149,6 +153,31 @@ test("a delegated identity's token used outside the repository is flagged within
     .query({ identity: BOB, issuer: t.sigstore.sigstore.issuerUrl })
     .expect(200);
   assert.equal(bob.body.findings.length, 0);
+  // The maintainer's own check: the server's finding, and the same entry read from the log itself.
+  const rootFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'monitor-cli-')), 'trusted_root.json');
+  fs.writeFileSync(rootFile, JSON.stringify(t.sigstore.setup.trustedRoot));
+  const issuer = t.sigstore.sigstore.issuerUrl;
+  const args = (who: string) => [
+    'monitor',
+    '--server',
+    t.baseUrl,
+    '--identity',
+    who,
+    '--issuer',
+    issuer,
+    '--sigstore-trusted-root',
+    rootFile,
+  ];
+  const alice = await runCli('maintainer/main.ts', args(ALICE));
+  assert.equal(alice.status, 1, alice.stdout + alice.stderr);
+  assert.match(alice.stdout, /delegated: demo, pair/);
+  assert.match(alice.stdout, /FLAGGED unknown_signature \(log entry \d+/);
+  assert.match(alice.stdout, /FLAGGED log entry \d+ .* NEVER RECEIVED by the repository/);
+  const bobCheck = await runCli('maintainer/main.ts', [...args(BOB), '--json']);
+  assert.equal(bobCheck.status, 0, bobCheck.stdout + bobCheck.stderr);
+  const bobJson = JSON.parse(bobCheck.stdout);
+  assert.deepEqual([bobJson.projects, bobJson.findings, bobJson.exitCode], [['pair'], [], 0]);
+  assert.ok(bobJson.log.entries.length >= 1 && bobJson.log.entries.every((e: { received: boolean }) => e.received));
   // Polling again flags nothing twice.
   await t.repo.monitor!.pollOnce();
   assert.equal((await status()).findings, 1);

@@ -165,3 +165,7 @@ export async function countFindings(db: Db): Promise<number> {
   const [row] = await db('monitor_findings').count({ n: '*' });
   return Number(row?.n ?? 0);
 }
+
+export async function receivedBy(db: Db, identity: string, issuer: string, limit: number): Promise<MonitorSignatureRow[]> {
+  return db<MonitorSignatureRow>('monitor_signatures').where({ identity, issuer }).orderBy('id', 'desc').limit(limit);
+}

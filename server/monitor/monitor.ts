@@ -24,7 +24,7 @@ import { delegatedIdentities, identityKeyOf, type WatchedIdentity } from './dele
 import type { MonitorConfig } from './monitorConfig.ts';
 import { monitorMetrics, type MonitorMetrics } from './monitorMetrics.ts';
 import { indexRepositorySignatures } from './signatureIndex.ts';
-import type { MonitorFindingJson, MonitorStatusJson } from '../../core/monitorApi.ts';
+import type { MonitorFindingJson, MonitorIdentityJson, MonitorStatusJson } from '../../core/monitorApi.ts';
 import { findingView, statusView } from './views.ts';
 
 export interface MonitorDeps {
@@ -367,6 +367,17 @@ export class TransparencyMonitor {
 
   async findings(filter: { identity?: string; issuer?: string; beforeId?: number; limit: number }): Promise<MonitorFindingJson[]> {
     return (await repo.listFindings(this.deps.knex, filter)).map(findingView);
+  }
+
+  /** What the repository received from one identity, as far as the last poll indexed it. */
+  async received(identity: string, issuer: string): Promise<MonitorIdentityJson['received']> {
+    return (await repo.receivedBy(this.deps.knex, identity, issuer, 1000)).map((r) => ({
+      source: r.source,
+      project: r.role,
+      version: r.version,
+      digest: r.signed_sha256,
+      logIndex: r.log_index === null ? null : Number(r.log_index),
+    }));
   }
 
   /** The identities watched now (public: every delegation is in published metadata). */

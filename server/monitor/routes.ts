@@ -39,10 +39,11 @@ export function monitorRoutes(monitor: TransparencyMonitor | null): Router {
   router.get('/api/v1/monitor/identity', async (req, res) => {
     const q = parseBody(identityQuery, req.query, 'identity query');
     if (!monitor) throw new HttpError(404, 'not_found', 'this server runs no transparency monitor (MONITOR_ENABLED)');
-    const [status, watched, findings] = await Promise.all([
+    const [status, watched, findings, received] = await Promise.all([
       monitor.status(),
       monitor.watched(),
       monitor.findings({ identity: q.identity, issuer: q.issuer, limit: 500 }),
+      monitor.received(q.identity, q.issuer),
     ]);
     const body: MonitorIdentityJson = {
       identity: q.identity,
@@ -50,6 +51,7 @@ export function monitorRoutes(monitor: TransparencyMonitor | null): Router {
       projects: watched.get(identityKeyOf(q.identity, q.issuer))?.projects ?? [],
       status: { ...status, recentFindings: [] },
       findings,
+      received,
     };
     res.json(body);
   });
