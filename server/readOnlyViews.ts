@@ -4,7 +4,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type client from 'prom-client';
 import type { Router } from 'express';
-import { systemClock } from '../core/clock.ts';
+import { systemClock, type Clock } from '../core/clock.ts';
 import type { Config } from './config.ts';
 import { consoleRoutes } from './console/routes.ts';
 import type { TransparencyMonitor } from './monitor/monitor.ts';
@@ -15,6 +15,8 @@ import type { MetadataCache } from './serving/metadataCache.ts';
 
 export function readOnlyViews(o: {
   config: Config;
+  /** The repository's clock (expiry on the console); the monitor keeps the wall clock of the log. */
+  clock: Clock;
   knex: Knex;
   cache: MetadataCache;
   log: Logger;
@@ -40,7 +42,7 @@ export function readOnlyViews(o: {
     knex: o.knex,
     cache: o.cache,
     delegations,
-    clock: systemClock,
+    clock: o.clock,
     expiryWarningSeconds: o.config.expiryWarningSeconds,
   });
   return { monitor, routers: [monitorRoutes(monitor), console] };

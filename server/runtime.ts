@@ -252,7 +252,17 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
   const tokens = new AdminTokens(knex, { production: config.production });
   await cache.start(opts.databaseUrl, config.cacheReloadIntervalSeconds);
   const { trustedRoot, advert } = opts.sigstore;
-  const views = { config, knex, cache, log, trustedRoot, advertisedRekorUrl: advert.rekorUrl, registry: metrics.registry, holder: origin };
+  const views = {
+    config,
+    clock,
+    knex,
+    cache,
+    log,
+    trustedRoot,
+    advertisedRekorUrl: advert.rekorUrl,
+    registry: metrics.registry,
+    holder: origin,
+  };
   const { monitor, routers: readOnlyRouters } = readOnlyViews(views);
   const app = createApp({
     readOnlyRouters,

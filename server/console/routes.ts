@@ -87,7 +87,8 @@ export function consoleRoutes(deps: {
     res.json(await catalog.history(project, q.before ?? null, q.limit));
   });
 
-  router.get('/console', (_req, res) => res.redirect(301, '/console/'));
+  // Express matches /console/ here too (routing is not strict): only the bare path moves.
+  router.get('/console', (req, res, next) => (req.path === '/console' ? res.redirect(301, '/console/') : next()));
   router.get('/console/assets/:name', (req, res, next) => {
     const asset = req.params.name === 'shell.html' ? undefined : assets.get(String(req.params.name));
     if (!asset) return next();

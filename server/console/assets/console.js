@@ -103,7 +103,7 @@ export function notice(text, kind = '') {
 export function render(title, ...content) {
   document.title = `${title} · TUF repository console`;
   const main = document.getElementById('main');
-  main.replaceChildren(h('h1', {}, title), ...content);
+  main.replaceChildren(h('h1', {}, title), ...content.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
   for (const a of document.querySelectorAll('nav a')) {
     if (a.getAttribute('href') === location.pathname) a.setAttribute('aria-current', 'page');
   }

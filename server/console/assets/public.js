@@ -4,16 +4,20 @@ import { api, h, notice, relative, render, table, when } from './console.js';
 
 const DAY = 86_400;
 
-/** How a role's time to expiry reads: expired, within the warning window (ceremony soon), fine. */
-function expiryState(seconds, warning) {
-  if (seconds <= 0) return ['bad', 'expired'];
-  if (seconds <= warning) return ['warn', 'renew soon'];
+/**
+ * How a role's time to expiry reads: expired; an offline role within the warning window (a
+ * ceremony is due soon); an online role is re-signed by the server on its own.
+ */
+function expiryState(role, warning) {
+  if (role.expiresInSeconds <= 0) return ['bad', 'expired'];
+  if (!role.offline) return ['ok', 'ok (re-signed by the server)'];
+  if (role.expiresInSeconds <= warning) return ['warn', 'ceremony due soon'];
   return ['ok', 'ok'];
 }
 
 /** A bar of the time left against a one-year horizon, with the words for it beside. */
 function timeline(role, warning) {
-  const [kind, word] = expiryState(role.expiresInSeconds, warning);
+  const [kind, word] = expiryState(role, warning);
   const share = Math.max(0, Math.min(1, role.expiresInSeconds / (365 * DAY)));
   return h(
     'div',
