@@ -82,7 +82,8 @@ export class TransparencyMonitor {
       }, ms);
       this.timer.unref();
     };
-    schedule(0);
+    // Not at once: in development the log is served by this very server, which is not listening yet.
+    schedule(Math.min(this.deps.config.intervalSeconds * 1000, 5000));
   }
 
   async stop(): Promise<void> {
@@ -144,7 +145,7 @@ export class TransparencyMonitor {
       if (!(err instanceof RekorUnavailable)) throw err;
       error = err.message;
       await repo.updateMonitorState(knex, this.logUrl, { last_error: err.message, last_error_at: clock.now() });
-      this.deps.log.warn({ log: this.logUrl, err: err.message }, 'transparency log unreachable: the monitor is stale until it answers');
+      this.deps.log.warn({ err: err.message }, 'transparency log unreachable: the monitor is stale until it answers');
     }
     // Entries already read and authenticated are decided whether or not the log answered this time.
     flagged += await this.decideCandidates(watched);
