@@ -4,13 +4,16 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
+import express from 'express';
 import { after, before, test } from 'node:test';
 import { canonicalBytes, sha256Hex } from '../core/canonical.ts';
 import { identityKey, identityKeyid, IdentitySignatureVerifier } from '../core/identity.ts';
 import { certificateIdentity, LogEntryVerifier, readHashedRekord } from '../core/rekorEntry.ts';
 import { signWithIdentity } from '../maintainer/identitySigner.ts';
 import { leafHash, rootFromPath } from '../sigstore-local/merkle.ts';
+import { listen } from '../server/runtime.ts';
 import { RekorClient } from '../transparency/rekorClient.ts';
 import { startLocalSigstore, type LocalSigstoreServer } from './helpers/sigstore.ts';
 
@@ -121,4 +124,31 @@ test('a log with a state directory is read back after a restart', async () => {
   assert.equal(again.rekorLog.size, 1);
   assert.deepEqual(again.rekorLog.search({ hash: 'a'.repeat(64) }).length, 1);
   assert.equal(again.rekorLog.info().rootHash, first.rekorLog.info().rootHash);
+});
+
+test('the client counts every shard of a sharded log and never exceeds its request rate', async () => {
+  const app = express();
+  let requests = 0;
+  app.get('/api/v1/log', (_req, res) => {
+    requests += 1;
+    res.json({
+      rootHash: 'ab'.repeat(32),
+      treeSize: 5,
+      treeID: '2',
+      inactiveShards: [{ treeSize: 100, rootHash: 'cd'.repeat(32), treeID: '1' }],
+    });
+  });
+  const server = await listen(app, '127.0.0.1', 0);
+  try {
+    const rekor = new RekorClient({ baseUrl: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, requestsPerSecond: 20 });
+    const started = performance.now();
+    const sizes = await Promise.all(Array.from({ length: 6 }, () => rekor.logInfo()));
+    // Six requests at 20 a second: the last one waits its turn, 5 × 50 ms after the first.
+    assert.ok(performance.now() - started >= 240, `six requests took ${performance.now() - started} ms`);
+    assert.deepEqual(new Set(sizes.map((s) => s.treeSize)), new Set([105]));
+    assert.equal(requests, 6);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
 });

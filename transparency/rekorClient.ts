@@ -19,6 +19,7 @@ export interface RekorClientOptions {
 }
 
 export interface LogInfo {
+  /** Entries in the whole log, every shard counted. */
   treeSize: number;
   rootHash: string;
   treeID: string | null;
@@ -80,12 +81,28 @@ export class RekorClient {
     }
   }
 
+  /**
+   * The log's size in the index space entries are numbered in. A sharded Rekor reports the active
+   * shard's tree size and lists the frozen shards before it (`inactiveShards`); entries carry
+   * "virtual" indexes counted across all of them, so the size is their sum.
+   */
   async logInfo(): Promise<LogInfo> {
-    const info = (await this.call('GET', '/api/v1/log')) as { treeSize?: unknown; rootHash?: unknown; treeID?: unknown } | null;
+    const info = (await this.call('GET', '/api/v1/log')) as {
+      treeSize?: unknown;
+      rootHash?: unknown;
+      treeID?: unknown;
+      inactiveShards?: { treeSize?: unknown }[];
+    } | null;
     if (!info || !Number.isSafeInteger(info.treeSize) || typeof info.rootHash !== 'string') {
       throw new RekorUnavailable(`GET ${this.base}/api/v1/log: no tree size in the answer`);
     }
-    return { treeSize: info.treeSize as number, rootHash: info.rootHash, treeID: typeof info.treeID === 'string' ? info.treeID : null };
+    let treeSize = info.treeSize as number;
+    for (const shard of Array.isArray(info.inactiveShards) ? info.inactiveShards : []) {
+      if (!Number.isSafeInteger(shard?.treeSize))
+        throw new RekorUnavailable(`GET ${this.base}/api/v1/log: an inactive shard without a tree size`);
+      treeSize += shard.treeSize as number;
+    }
+    return { treeSize, rootHash: info.rootHash, treeID: typeof info.treeID === 'string' ? info.treeID : null };
   }
 
   /** The entries at these indexes that the log holds (fetched RETRIEVE_BATCH at a time), by index. */
