@@ -14,6 +14,7 @@ import type { ProjectRegistrationsJson, RegistrationJson } from '../core/apiType
 import { redactTokens, signWithIdentity, type SigstoreEndpoints, type TokenSource } from './identitySigner.ts';
 import { identityOfToken, tokenSource, type TokenOptions } from './tokens.ts';
 import { checkOptions, EXIT, exitStatusHelp, parseCommandLine, printJson, runTool, unknownCommand, usage } from '../platform/cli.ts';
+import { MONITOR_HELP, monitorCommand } from './monitor.ts';
 
 const HELP = `tuf-maintainer: publish to a TUF repository by signing with your OIDC identity (Sigstore)
 
@@ -29,6 +30,7 @@ Commands:
   status                   Show maintainers, threshold, current version and pending versions;
                            before approval, the pending registrations (and whether contested).
                            With an identity (below), also whether you are a maintainer.
+${MONITOR_HELP}
 
 Identity (the token is never printed):
   --token-file FILE        an OIDC token in a file
@@ -39,9 +41,9 @@ Identity (the token is never printed):
 Sigstore endpoints default to what the server advertises (GET /api/v1/config);
 override with --fulcio-url and --rekor-url.
 
---json (status): one JSON document on stdout instead of the text (on failure: {"error": {...}}).
+--json (status, monitor): one JSON document on stdout instead of the text (on failure: {"error": {...}}).
 
-${exitStatusHelp("not used by tuf-maintainer: the server's refusals are status 1, with the server's code")}`;
+${exitStatusHelp("monitor: the repository's monitor or the log flagged a use of your identity (the server's refusals of other commands are status 1, with the server's code)")}`;
 
 interface Context {
   api: RepositoryApi;
@@ -285,6 +287,9 @@ const OPTIONS = {
   'expires-days': { type: 'string' },
   remove: { type: 'string', multiple: true },
   version: { type: 'string' },
+  identity: { type: 'string' },
+  issuer: { type: 'string' },
+  'sigstore-trusted-root': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -297,6 +302,7 @@ const COMMAND_OPTIONS: Record<string, readonly string[]> = {
   cosign: [...SIGNING, 'version'],
   resign: [...SIGNING, 'expires-days'],
   status: IDENTITY,
+  monitor: ['server', 'identity', 'issuer', 'rekor-url', 'sigstore-trusted-root'],
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -311,9 +317,19 @@ async function main(argv: string[]): Promise<number> {
     ? COMMAND_OPTIONS[command]!
     : unknownCommand(command, Object.keys(COMMAND_OPTIONS));
   checkOptions('tuf-maintainer', command, values, allowed);
-  if (values.json && command !== 'status') usage(`--json goes with status`);
+  if (values.json && command !== 'status' && command !== 'monitor') usage(`--json goes with status and monitor`);
   if (command !== 'publish' && rest.length > 0) usage(`${command} takes no FILE (got ${rest.join(' ')})`);
   const server = values.server ?? process.env.TUF_SERVER ?? usage('give --server URL (or TUF_SERVER)');
+  if (command === 'monitor') {
+    return monitorCommand({
+      server,
+      identity: values.identity ?? usage('monitor: give --identity ID (your OIDC identity, as delegated)'),
+      issuer: values.issuer ?? usage('monitor: give --issuer URL (the OIDC issuer of that identity)'),
+      json: values.json === true,
+      ...(values['rekor-url'] ? { rekorUrl: values['rekor-url'] } : {}),
+      ...(values['sigstore-trusted-root'] ? { trustedRootFile: values['sigstore-trusted-root'] } : {}),
+    });
+  }
   const project = values.project ?? usage('give --project NAME');
   const days = values['expires-days'] === undefined ? DEFAULT_PROJECT_EXPIRY_SECONDS / DAY_SECONDS : Number(values['expires-days']);
   if (!Number.isInteger(days) || days < 1) usage('--expires-days must be a positive integer');

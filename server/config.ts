@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { roleNameProblem } from '../core/names.ts';
 import { resolveOnlineKeysDir, type OnlineKeysLocation } from './onlineKeysDir.ts';
+import { loadMonitorConfig, type MonitorConfig } from './monitor/monitorConfig.ts';
 
 export interface Config {
   /** NODE_ENV=production or --production: never creates keys or bootstraps by itself; requires DATABASE_URL. */
@@ -106,6 +107,8 @@ export interface Config {
   blobGcGraceSeconds: number;
   /** How often each process runs the garbage collection (`tuf-server gc`); 0 turns the schedule off. */
   gcIntervalSeconds: number;
+  /** The transparency monitor (MONITOR_*): server/monitor/monitorConfig.ts. */
+  monitor: MonitorConfig;
 }
 
 type Env = Record<string, string | undefined>;
@@ -216,5 +219,6 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     pendingRegistrationMaxAgeSeconds: int(env, 'PENDING_REGISTRATION_MAX_AGE_SECONDS', 90 * 86_400, 1),
     blobGcGraceSeconds: int(env, 'BLOB_GC_GRACE_SECONDS', 86_400, 0),
     gcIntervalSeconds: int(env, 'GC_INTERVAL_SECONDS', 3600, 0),
+    monitor: loadMonitorConfig(env, production, !production && env.DEV_SIGSTORE !== 'false'),
   };
 }

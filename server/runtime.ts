@@ -41,6 +41,8 @@ import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { publicGoodTrustedRoot } from '../core/publicGoodTrustedRoot.ts';
 import type { Router } from 'express';
 import { createLocalSigstore } from '../sigstore-local/localSigstore.ts';
+import type { TransparencyMonitor } from './monitor/monitor.ts';
+import { readOnlyViews } from './readOnlyViews.ts';
 
 export function createLogger(level: string): Logger {
   return pino({
@@ -161,6 +163,8 @@ export interface Repository {
   resignTick(): Promise<void>;
   /** Garbage collection (`tuf-server gc`; the timer runs it every gcIntervalSeconds). */
   gc: GarbageCollector;
+  /** The transparency monitor (null when MONITOR_ENABLED is off); tests poll it with `pollOnce`. */
+  monitor: TransparencyMonitor | null;
   close(): Promise<void>;
 }
 
@@ -175,6 +179,8 @@ export interface AssembleOptions {
   resignTimer?: boolean;
   /** Start the periodic garbage collection (default: as resignTimer). */
   gcTimer?: boolean;
+  /** Start the transparency monitor's polling (default: as resignTimer). */
+  monitorTimer?: boolean;
 }
 
 /** Wires the repository on a migrated database: services, cache (listening), app. Does not listen on a port. */
@@ -255,7 +261,21 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
   });
   const tokens = new AdminTokens(knex, { production: config.production });
   await cache.start(opts.databaseUrl, config.cacheReloadIntervalSeconds);
+  const { trustedRoot, advert } = opts.sigstore;
+  const views = {
+    config,
+    clock,
+    knex,
+    cache,
+    log,
+    trustedRoot,
+    advertisedRekorUrl: advert.rekorUrl,
+    registry: metrics.registry,
+    holder: origin,
+  };
+  const { monitor, routers: readOnlyRouters } = readOnlyViews(views);
   const app = createApp({
+    readOnlyRouters,
     admission,
     admin: new AdminService({ knex, cache, keyStore, clock, expiryWarningSeconds: config.expiryWarningSeconds, blobs }),
     tokens,
@@ -315,6 +335,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     }, config.gcIntervalSeconds * 1000);
     gcTimer.unref();
   }
+  if (monitor && (opts.monitorTimer ?? opts.resignTimer) !== false) monitor.start();
   let timer: NodeJS.Timeout | null = null;
   if (opts.resignTimer !== false) {
     timer = setInterval(() => {
@@ -340,7 +361,9 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     app,
     resignTick,
     gc,
+    monitor,
     async close() {
+      await monitor?.stop();
       if (timer) clearInterval(timer);
       if (gcTimer) clearInterval(gcTimer);
       await gcRunning;

@@ -41,6 +41,8 @@ export interface AppDeps {
   sigstore: SigstoreAdvert;
   /** Dev mode: the local Sigstore, mounted at /dev/sigstore. */
   devSigstoreRouter?: Router;
+  /** Read-only views with routes of their own (the console and its API, the transparency monitor's status), mounted after health. */
+  readOnlyRouters?: Router[];
   metrics: Metrics;
   clock: Clock;
   logger: Logger;
@@ -110,6 +112,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(merkleRoutes(deps.snapshots));
   app.use(targetRoutes(deps.targetFiles));
   app.use(healthRoutes(deps));
+  for (const router of deps.readOnlyRouters ?? []) app.use(router);
   // One budget for every JSON body this process holds, one parsing policy for every route.
   const c = deps.config;
   const budget = new BodyBudget(c.maxBufferedBodyBytes);
