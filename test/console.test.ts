@@ -138,7 +138,7 @@ test('admin pages: the token is asked once, kept for the tab, and never put in a
   await admin.page.keyboard.press('Enter');
   await admin.page.locator('main h1', { hasText: 'Admin: status' }).locator('xpath=..').getByText('Online keys on this server').waitFor();
   let text = await settled(admin, 'admin-status');
-  assert.match(text, /snapshot ed25519/);
+  assert.match(text, /snapshot ecdsa/);
   assert.match(text, /widget v2 bin-/);
   assert.match(text, /1 pending, 1 contested|2 pending, 1 contested/);
 
