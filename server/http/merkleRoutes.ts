@@ -22,7 +22,9 @@ export function merkleRoutes(snapshots: SnapshotFollower, cache: MetadataCache):
     const proof = await snapshots.proof(Number(version), file, cache.head('snapshot')?.version);
     if (!proof) {
       const why = `no snapshot Merkle proof of ${file} in snapshot v${version}`;
-      return next(new HttpError(404, 'not_found', `${why} (proofs are served for the current snapshot and recent ones; read timestamp.json again)`));
+      return next(
+        new HttpError(404, 'not_found', `${why} (proofs are served for the current snapshot and recent ones; read timestamp.json again)`),
+      );
     }
     sendCached(res, req.get('if-none-match'), proof.etag, IMMUTABLE, 'application/json', proof.bytes);
   });
