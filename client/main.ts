@@ -10,6 +10,8 @@ import { ClientError } from './errors.ts';
 import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { publicGoodTrustedRoot } from '../core/publicGoodTrustedRoot.ts';
 import { IdentityClient, sigstoreRootFile } from './identityUpdater.ts';
+import { fetchWithMap, readPolicyFile, releaseLines } from './fetchCommands.ts';
+import { provenanceReport } from './provenanceReport.ts';
 
 const HELP = `tuf-client: verified downloads from a TUF repository with identity delegations (TAP 18)
 
@@ -25,15 +27,30 @@ Commands:
       When the timestamp names a TAP 16 snapshot Merkle tree (merkle_root), each role's version
       comes from its proof (a few KB) instead of the whole snapshot.json; --full-snapshot reads
       snapshot.json anyway. --verbose says on stderr what was fetched and how it was verified.
+  fetch TARGET --map MAP.json --dir DIR --out FILE [--policy POLICY.json] [--verbose] [--full-snapshot]
+      Several repositories (TAP 4): the map file names each repository (its URLs: copies tried
+      in order) and maps target patterns to repositories, with a threshold that must agree on
+      the target's length and hashes and whether a failed mapping ends the search. Each
+      repository is verified in full, its state in DIR/NAME/, its trusted root DIR/NAME/root.json
+      (put there once). See docs/trust-policies.md.
+  fetch ... --policy POLICY.json
+      Your own pins on top of what the repositories allow: {"pins": [{"paths": [...],
+      "identities": [{"identity", "issuer"}], "threshold": N, "provenance": {"identity",
+      "issuer"}}]}. A file whose role is not signed by N pinned identities (or whose build
+      provenance is not by the pinned builder) is refused, naming the pin and who did sign.
+      Files whose delegation requires build provenance are only saved once their attestation
+      (a target beside them) verified; stderr names the builder.
   verify FILE --delegator FILE --role NAME [--dir STATE] [--sigstore-trusted-root F]
       For one metadata file: each signature's keyid, identity, issuer and verdict against the
       delegator (root or targets metadata; in the bin layout a project's delegator is its bin,
       which fetch keeps beside targets.json in STATE/metadata: bin-2a8-2ab.json). Identity
       signatures are checked against, in order: --sigstore-trusted-root; the repository's
       Sigstore trusted root that fetch verified into STATE (default .tuf-client); the
-      public-good Sigstore instance. The first line of stderr says which.
+      public-good Sigstore instance. The first line of stderr says which. Also the build
+      provenance the delegation requires, each file's attestation checked when fetch kept it.
 
-Exit status: 0 done (verify: threshold met); 1 verify: threshold not met; 2 anything else
+Exit status: 0 done (verify: threshold met); 1 verify: threshold not met, or a required
+attestation missing or invalid; 2 anything else
 (usage, unreadable files, a delegator that does not delegate the role, a refused download).
 `;
 
@@ -79,6 +96,8 @@ async function main(argv: string[]): Promise<number> {
       'sigstore-trusted-root': { type: 'string' },
       verbose: { type: 'boolean', short: 'v' },
       'full-snapshot': { type: 'boolean' },
+      map: { type: 'string' },
+      policy: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -90,6 +109,23 @@ async function main(argv: string[]): Promise<number> {
   const sigstoreRoot = values['sigstore-trusted-root'] ? readJson(values['sigstore-trusted-root']) : undefined;
   if (command === 'fetch') {
     if (!arg) throw new Error('fetch needs a TARGET path');
+    const pins = values.policy ? readPolicyFile(values.policy) : [];
+    if (values.map) {
+      if (values.server || values.root || sigstoreRoot !== undefined)
+        throw new Error(
+          '--map names the repositories (each with its own trusted roots): give it without --server, --root and --sigstore-trusted-root',
+        );
+      if (!values.dir || !values.out) throw new Error('usage: tuf-client fetch TARGET --map MAP.json --dir DIR --out FILE');
+      return fetchWithMap({
+        target: arg,
+        mapFile: values.map,
+        dir: values.dir,
+        out: values.out,
+        pins,
+        fullSnapshot: values['full-snapshot'] === true,
+        verbose: values.verbose === true,
+      });
+    }
     const server = (values.server ?? process.env.TUF_SERVER ?? '').replace(/\/$/, '');
     if (!server) throw new Error('give --server URL');
     if (!values.out) throw new Error('give --out FILE');
@@ -108,10 +144,14 @@ async function main(argv: string[]): Promise<number> {
       ...(sigstoreRoot !== undefined ? { sigstoreTrustedRoot: sigstoreRoot } : {}),
       ...(values['full-snapshot'] ? { snapshotMerkleProofs: false } : {}),
       ...(values.verbose ? { log: (line: string) => process.stderr.write(`${line}\n`) } : {}),
+      pins,
     });
     // PROJECT/FILE also finds the file in the bin layout, where it lives under a hashed directory.
     const target = (await client.resolveTargetPath(arg)) ?? arg;
-    const file = await client.download(target, values.out);
+    const vouched = await client.vouch(target);
+    const file = values.out;
+    await client.downloadVouched(vouched, file);
+    for (const line of releaseLines(vouched)) process.stderr.write(`${line}\n`);
     const source = {
       given: values['sigstore-trusted-root'],
       repository: "the repository's sigstore/trusted_root.json",
@@ -145,8 +185,10 @@ async function main(argv: string[]): Promise<number> {
       const who = s.identity ? `${s.identity} (${s.issuer})` : (s.keytype ?? 'unknown key');
       lines.push(`  ${s.keyid.slice(0, 16)}  ${who}  ${s.valid ? 'valid' : `INVALID: ${s.reason}`}`);
     }
+    const provenance = provenanceReport(readJson(arg), delegator, values.role, verifier, path.join(values.dir ?? '.tuf-client', 'targets'));
+    lines.push(...provenance.lines);
     process.stdout.write(`${lines.join('\n')}\n`);
-    return report.met ? 0 : 1;
+    return report.met && provenance.ok ? 0 : 1;
   }
   throw new Error(`unknown command ${command}; see --help`);
 }

@@ -43,6 +43,9 @@ const OPTIONS = {
   'bins-threshold': { type: 'string' },
   'bins-out': { type: 'string' },
   delegator: { type: 'string' },
+  'require-provenance': { type: 'string' },
+  'provenance-issuer': { type: 'string' },
+  'drop-provenance': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

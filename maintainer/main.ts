@@ -14,6 +14,7 @@ import { describeFile } from './files.ts';
 import type { ProjectRegistrationsJson, RegistrationJson } from '../core/apiTypes.ts';
 import { redactTokens, signWithIdentity, type SigstoreEndpoints, type TokenSource } from './identitySigner.ts';
 import { identityOfToken, tokenSource, type TokenOptions } from './tokens.ts';
+import { addAttestations, attest } from './provenance.ts';
 
 const HELP = `tuf-maintainer: publish to a TUF repository by signing with your OIDC identity (Sigstore)
 
@@ -22,7 +23,13 @@ Usage: tuf-maintainer <command> --server URL --project NAME [options]
 Commands:
   register                 Ask for NAME: a Sigstore-signed request the admins approve offline.
   publish FILE...          Publish files as NAME/<file name> in the next version of NAME's role.
-                           [--expires-days D] (90) [--remove PATH ...]
+                           [--expires-days D] (90) [--remove PATH ...] [--provenance BUNDLE ...]
+                           --provenance: a build-provenance attestation (Sigstore bundle, SLSA v1)
+                           listed and sent beside each file it attests, as FILE.provenance.sigstore.json;
+                           required for every file when NAME's delegation names a builder.
+  attest FILE... --out BUNDLE [--source URI]
+                           (the CI job that built FILE) Sign SLSA provenance v1 for the files with the
+                           job's own identity: the bundle for publish --provenance. No --project.
   cosign [--version N]     Add your signature to a version waiting for more maintainers.
   resign                   Publish the next version with the same files, signed by you: after
                            the admins changed the maintainers, clients need the current ones.
@@ -35,6 +42,8 @@ Identity (the token is never printed):
   SIGSTORE_ID_TOKEN        an OIDC token in the environment
   (GitHub Actions)         the workflow's ambient token (permissions: id-token: write)
   --dev-identity EMAIL     development servers only: a token from the local issuer
+  --dev-issuer URL         ... at this issuer (a CI issuer the local Sigstore plays, such as
+                           https://token.actions.githubusercontent.com)
 
 Sigstore endpoints default to what the server advertises (GET /api/v1/config);
 override with --fulcio-url and --rekor-url.
@@ -101,7 +110,14 @@ function projectDirectory(info: ProjectInfo): string {
   return pattern.slice(0, -2);
 }
 
-async function publish(ctx: Context, files: string[], expiresDays: number, remove: string[], allowUnchanged = false): Promise<void> {
+async function publish(
+  ctx: Context,
+  files: string[],
+  expiresDays: number,
+  remove: string[],
+  allowUnchanged = false,
+  bundles: string[] = [],
+): Promise<void> {
   if (files.length === 0 && remove.length === 0 && !allowUnchanged) fail('publish needs at least one FILE (or --remove PATH)');
   const me = await whoAmI(ctx.tokens);
   const info = await ctx.api.project(ctx.project);
@@ -118,14 +134,26 @@ async function publish(ctx: Context, files: string[], expiresDays: number, remov
   }
   // Hashed as streams, sent as streams: a file of any size costs no memory here.
   const uploads = new Map<string, { file: string; length: number }>();
+  const released = new Map<string, TargetEntry>();
   for (const file of files) {
     const targetPath = `${projectDirectory(info)}/${path.basename(file)}`;
     assertTargetPath(targetPath);
     if (!fs.statSync(file).isFile()) fail(`${file} is not a file`);
     const entry = await describeFile(file);
     listed.set(targetPath, entry);
+    released.set(targetPath, entry);
     uploads.set(targetPath, { file, length: entry.length });
   }
+  // Build provenance: each bundle beside the files it attests (maintainer/provenance.ts).
+  const attested = await addAttestations({
+    project: ctx.project,
+    required: info.provenance ?? null,
+    bundles,
+    files: released,
+    listed,
+    uploads,
+  });
+  for (const line of attested) process.stdout.write(`${line}\n`);
   const targets: Record<string, TargetEntry> = Object.fromEntries(listed);
   const version = (info.version ?? 0) + 1;
   const signed = buildTargetsSigned({ version, expires: expiresAfter(new Date(), expiresDays * DAY_SECONDS), targets });
@@ -197,6 +225,8 @@ async function status(api: RepositoryApi, server: string, project: string, token
       );
   }
   for (const m of info.maintainers) lines.push(`  maintainer ${m.identity} at ${m.issuer} (keyid ${m.keyid.slice(0, 16)})`);
+  if (info.provenance)
+    lines.push(`  build provenance required from ${info.provenance.identity} at ${info.provenance.issuer} for every file`);
   for (const p of info.pending)
     lines.push(`  pending v${p.version}: ${p.signedBy.length}/${info.threshold} signatures since ${p.createdAt}`);
   const maintainers = info.maintainers.map((m) => `${m.identity} at ${m.issuer}`).join(', ') || 'nobody';
@@ -231,6 +261,10 @@ async function main(argv: string[]): Promise<void> {
       project: { type: 'string' },
       'token-file': { type: 'string' },
       'dev-identity': { type: 'string' },
+      'dev-issuer': { type: 'string' },
+      provenance: { type: 'string', multiple: true },
+      out: { type: 'string' },
+      source: { type: 'string' },
       'fulcio-url': { type: 'string' },
       'rekor-url': { type: 'string' },
       'expires-days': { type: 'string' },
@@ -245,13 +279,31 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const server = values.server ?? process.env.TUF_SERVER ?? fail('give --server URL (or TUF_SERVER)');
-  const project = values.project ?? fail('give --project NAME');
   const api = new RepositoryApi(server);
-  if (command === 'status')
-    return status(api, server, project, {
-      ...(values['token-file'] ? { tokenFile: values['token-file'] } : {}),
-      ...(values['dev-identity'] ? { devIdentity: values['dev-identity'] } : {}),
-    });
+  const tokenOptions: TokenOptions = {
+    ...(values['token-file'] ? { tokenFile: values['token-file'] } : {}),
+    ...(values['dev-identity'] ? { devIdentity: values['dev-identity'] } : {}),
+    ...(values['dev-issuer'] ? { devIssuer: values['dev-issuer'] } : {}),
+  };
+  if (command === 'attest') {
+    const config = await api.config();
+    const endpoints = {
+      fulcioUrl: values['fulcio-url'] ?? config.sigstore.fulcioUrl,
+      rekorUrl: values['rekor-url'] ?? config.sigstore.rekorUrl,
+    };
+    const out = values.out ?? fail('attest needs --out BUNDLE');
+    const done = await attest(
+      rest,
+      out,
+      endpoints,
+      tokenSource({ ...tokenOptions, devTokenUrl: config.sigstore.devTokenUrl }),
+      values.source,
+    );
+    process.stdout.write(`${done}\n`);
+    return;
+  }
+  const project = values.project ?? fail('give --project NAME');
+  if (command === 'status') return status(api, server, project, tokenOptions);
   const config = await api.config();
   const ctx: Context = {
     api,
@@ -260,11 +312,7 @@ async function main(argv: string[]): Promise<void> {
       fulcioUrl: values['fulcio-url'] ?? config.sigstore.fulcioUrl,
       rekorUrl: values['rekor-url'] ?? config.sigstore.rekorUrl,
     },
-    tokens: tokenSource({
-      ...(values['token-file'] ? { tokenFile: values['token-file'] } : {}),
-      ...(values['dev-identity'] ? { devIdentity: values['dev-identity'] } : {}),
-      devTokenUrl: config.sigstore.devTokenUrl,
-    }),
+    tokens: tokenSource({ ...tokenOptions, devTokenUrl: config.sigstore.devTokenUrl }),
   };
   const days = values['expires-days'] === undefined ? DEFAULT_PROJECT_EXPIRY_SECONDS / DAY_SECONDS : Number(values['expires-days']);
   if (!Number.isInteger(days) || days < 1) fail('--expires-days must be a positive integer');
@@ -272,7 +320,7 @@ async function main(argv: string[]): Promise<void> {
     case 'register':
       return register(ctx);
     case 'publish':
-      return publish(ctx, rest, days, values.remove ?? []);
+      return publish(ctx, rest, days, values.remove ?? [], false, values.provenance ?? []);
     case 'resign':
       return publish(ctx, [], days, [], true);
     case 'cosign':

@@ -16,6 +16,14 @@ const require = createRequire(import.meta.url);
 const fulcio = require('@sigstore/mock/dist/fulcio/index.js') as typeof import('@sigstore/mock/dist/fulcio/index.js');
 const rekor = require('@sigstore/mock/dist/rekor/index.js') as typeof import('@sigstore/mock/dist/rekor/index.js');
 
+/**
+ * Issuers of real CI systems the local Sigstore plays as well, under their real URL (with a key of
+ * its own), so a development repository and the tests can name a GitHub Actions workflow identity
+ * exactly as production does. Only clients that trust this local Sigstore's root accept what it
+ * certifies; the public-good Fulcio certifies GitHub's issuer only for GitHub's tokens.
+ */
+export const PLAYED_CI_ISSUERS: Readonly<Record<string, string>> = { 'https://token.actions.githubusercontent.com': 'github-actions' };
+
 export interface LocalSigstoreOptions {
   /** Where the router is reachable, e.g. http://127.0.0.1:8080/dev/sigstore (no trailing slash). */
   baseUrl: string;
@@ -32,7 +40,7 @@ export interface MintOptions {
   identity: string;
   expiresInSeconds?: number;
   audience?: string;
-  /** One of extraIssuers; the main issuer by default. */
+  /** One of extraIssuers, or the URL of a played CI issuer (PLAYED_CI_ISSUERS); the main issuer by default. */
   issuer?: string;
 }
 
@@ -102,6 +110,34 @@ function buildTrustedRoot(
   } as never);
 }
 
+/**
+ * The entry as Rekor stores it. The mock logs what it is sent; for a `dsse` entry (attestations),
+ * Rekor replaces the proposed envelope with its hashes and the signatures with their verifiers, and
+ * verifiers compare the bundle against that form. Anything else, or what does not parse, unchanged.
+ */
+function asRekorStores(body: string): string {
+  let entry: { kind?: unknown; apiVersion?: unknown; spec?: { proposedContent?: { envelope?: unknown; verifiers?: unknown } } };
+  try {
+    entry = JSON.parse(body);
+  } catch {
+    return body;
+  }
+  const proposed = entry.spec?.proposedContent;
+  if (entry.kind !== 'dsse' || typeof proposed?.envelope !== 'string' || !Array.isArray(proposed.verifiers)) return body;
+  const envelope = JSON.parse(proposed.envelope) as { payload: string; signatures: { sig: string }[] };
+  const verifiers = proposed.verifiers as unknown[];
+  const sha256 = (b: Buffer | string) => crypto.createHash('sha256').update(b).digest('hex');
+  return JSON.stringify({
+    apiVersion: entry.apiVersion,
+    kind: 'dsse',
+    spec: {
+      envelopeHash: { algorithm: 'sha256', value: sha256(proposed.envelope) },
+      payloadHash: { algorithm: 'sha256', value: sha256(Buffer.from(envelope.payload, 'base64')) },
+      signatures: envelope.signatures.map((s, i) => ({ signature: s.sig, verifier: String(verifiers[i] ?? verifiers[0]) })),
+    },
+  });
+}
+
 /** The trusted root names the URLs; state made for one URL cannot serve another. */
 function checkStateUrl(stateDir: string | undefined, base: string): void {
   if (!stateDir) return;
@@ -163,6 +199,13 @@ export async function createLocalSigstore(opts: LocalSigstoreOptions): Promise<L
     const jwk = { ...(await jose.exportJWK(key.publicKey)), kid, alg: 'ES256', use: 'sig' };
     issuers.set(name, { url: name === '' ? issuerUrl : `${issuerUrl}/${name}`, key, jwk });
   }
+  // Played CI issuers: named by their URL, never served (nobody fetches their keys from here).
+  const served = new Set(issuers.keys());
+  for (const [url, short] of Object.entries(PLAYED_CI_ISSUERS)) {
+    const key = loadOrCreateKey(opts.stateDir, `oidc-${short}`);
+    const jwk = { ...(await jose.exportJWK(key.publicKey)), kid: `local-${short}`, alg: 'ES256', use: 'sig' };
+    issuers.set(url, { url, key, jwk });
+  }
   const issuerUrlOf = (name: string) => {
     const i = issuers.get(name);
     if (!i) throw new Error(`no issuer ${name}`);
@@ -210,6 +253,7 @@ export async function createLocalSigstore(opts: LocalSigstoreOptions): Promise<L
   const text = express.text({ type: () => true, limit: '64kb' });
 
   for (const [name, issuer] of issuers) {
+    if (!served.has(name)) continue;
     const prefix = name === '' ? '/oidc' : `/oidc/${name}`;
     router.get(`${prefix}/.well-known/openid-configuration`, (_req, res) => {
       res.json({ issuer: issuer.url, jwks_uri: `${issuer.url}/jwks`, id_token_signing_alg_values_supported: ['ES256'] });
@@ -219,12 +263,19 @@ export async function createLocalSigstore(opts: LocalSigstoreOptions): Promise<L
     });
   }
   router.post('/oidc/token', express.json({ limit: '4kb' }), async (req, res) => {
-    const identity = (req.body as { identity?: unknown })?.identity;
+    const { identity, issuer } = (req.body ?? {}) as { identity?: unknown; issuer?: unknown };
     if (typeof identity !== 'string' || identity.length === 0 || identity.length > 512) {
-      res.status(400).json({ error: 'give {"identity": "<e-mail or URI>"}' });
+      res.status(400).json({ error: 'give {"identity": "<e-mail or URI>"} (and "issuer": a URL this local Sigstore plays)' });
       return;
     }
-    res.json({ id_token: await mintToken({ identity }) });
+    // The issuer by its URL: the main one, an extra one, or a played CI issuer.
+    const name = issuer === undefined ? '' : [...issuers].find(([, i]) => i.url === issuer)?.[0];
+    if (name === undefined) {
+      const known = [...issuers.values()].map((i) => i.url).join(', ');
+      res.status(400).json({ error: `unknown issuer ${JSON.stringify(issuer)}; this local Sigstore issues for ${known}` });
+      return;
+    }
+    res.json({ id_token: await mintToken({ identity, issuer: name }) });
   });
 
   router.post('/fulcio/api/v2/signingCert', text, async (req, res) => {
@@ -264,7 +315,7 @@ export async function createLocalSigstore(opts: LocalSigstoreOptions): Promise<L
   });
 
   router.post('/rekor/api/v1/log/entries', text, async (req, res) => {
-    const result = await rekorFn(String(req.body));
+    const result = await rekorFn(asRekorStores(String(req.body)));
     res
       .status(result.statusCode)
       .type(result.contentType ?? 'text/plain')
