@@ -49,9 +49,9 @@ Commands:
       public-good Sigstore instance. The first line of stderr says which. Also the build
       provenance the delegation requires, each file's attestation checked when fetch kept it.
 
-Exit status: 0 done (verify: threshold met); 1 verify: threshold not met, or a required
-attestation missing or invalid; 2 anything else
+Exit status: 0 done (verify: threshold met); 1 verify: threshold not met; 2 anything else
 (usage, unreadable files, a delegator that does not delegate the role, a refused download).
+verify also exits 1 when an attestation its delegation requires is missing or invalid.
 `;
 
 function readJson(file: string): unknown {
