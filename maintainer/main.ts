@@ -302,6 +302,7 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${done}\n`);
     return;
   }
+  if (values.provenance && command !== 'publish') fail('--provenance goes with publish FILE...');
   const project = values.project ?? fail('give --project NAME');
   if (command === 'status') return status(api, server, project, tokenOptions);
   const config = await api.config();
