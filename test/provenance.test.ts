@@ -105,6 +105,28 @@ describe('the server refuses what lacks a verifying attestation', () => {
     }
   });
 
+  test('a streamed attestation that does not verify is refused when it arrives, before it is stored', async () => {
+    const wrong = await attestAs(t, { [FILE]: BYTES }, { identity: `${RELEASE_WORKFLOW}-other`, issuer: GITHUB_ISSUER });
+    const files = { [FILE]: BYTES, [attestationPathFor(FILE)]: wrong };
+    const metadata = await signAs(t, release(1, files), [{ identity: ALICE }]);
+    const first = await upload('mylib', metadata); // the metadata alone: files follow
+    assert.equal(first.status, 202, JSON.stringify(first.body));
+    assert.equal(first.body.status, 'awaiting_files');
+    const put = (p: string, bytes: Buffer) =>
+      request(t.baseUrl)
+        .put(`/api/v1/projects/mylib/uploads/${first.body.signedSha256}/files/${p}`)
+        .type('application/octet-stream')
+        .send(bytes);
+    assert.equal((await put(FILE, BYTES)).status, 202);
+    const before = await state();
+    const res = await put(attestationPathFor(FILE), wrong);
+    assert.equal(res.status, 422, JSON.stringify(res.body));
+    assert.equal(res.body.error.code, 'provenance_invalid');
+    assert.match(res.body.error.message, /not by the required builder/);
+    assert.deepEqual(await state(), before, 'the attestation is not stored');
+    assert.equal(t.repo.cache.head('mylib') ?? null, null, 'nothing published');
+  });
+
   test('an attestation about a file the role does not list is refused', async () => {
     const res = await uploadAsAlice(1, { [FILE]: BYTES, [attestationPathFor('mylib/gone.tgz')]: await attestAs(t, { [FILE]: BYTES }) });
     assert.equal(res.status, 422);

@@ -130,25 +130,27 @@ export class ProjectService {
     const verifier = memoizedVerifier(this.deps.verifier);
     const { delegation } = await decide(this.deps, this.deps.knex, project, candidate, candidate.envelope, verifier);
     const sha256 = entry.hashes.sha256!;
-    if (isAttestationPath(path) && !(await heldBlobs(this.deps.knex, [sha256])).has(sha256)) {
-      // Small, and verified before it is stored: a refused attestation never reaches the database.
-      const bytes = await receiveAttestation(source, entry, `file ${path}`, opts.signal);
-      verifyAttestationFor(this.deps, candidate, delegation, path, bytes);
-      await putBlob(this.deps.knex, sha256, bytes);
-    } else if (!(await heldBlobs(this.deps.knex, [sha256])).has(sha256)) {
+    if (!(await heldBlobs(this.deps.knex, [sha256])).has(sha256)) {
       if (entry.length > this.deps.maxTargetBytes)
         throw new TufError('target_too_large', `file ${path}: ${entry.length} bytes, over the limit of ${this.deps.maxTargetBytes}`);
       if (opts.contentLength !== null && opts.contentLength !== entry.length) {
         throw new TufError('target_hash_mismatch', `file ${path}: ${opts.contentLength} bytes sent, its metadata lists ${entry.length}`);
       }
-      await this.deps.blobs.receive(source, {
-        length: entry.length,
-        sha256,
-        ...(entry.hashes.sha512 !== undefined ? { sha512: entry.hashes.sha512 } : {}),
-        maxBytes: this.deps.maxTargetBytes,
-        what: `file ${path}`,
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      });
+      if (isAttestationPath(path)) {
+        // Small, and verified before it is stored: a refused attestation never reaches the database.
+        const bytes = await receiveAttestation(source, entry, `file ${path}`, opts.signal);
+        verifyAttestationFor(this.deps, candidate, delegation, path, bytes);
+        await putBlob(this.deps.knex, sha256, bytes);
+      } else {
+        await this.deps.blobs.receive(source, {
+          length: entry.length,
+          sha256,
+          ...(entry.hashes.sha512 !== undefined ? { sha512: entry.hashes.sha512 } : {}),
+          maxBytes: this.deps.maxTargetBytes,
+          what: `file ${path}`,
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        });
+      }
     }
     return commitOrHold(this.deps, project, candidate, null, verifier);
   }
