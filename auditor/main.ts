@@ -1,7 +1,8 @@
 // tuf-auditor: a TAP 16 auditor that needs nothing but HTTP access to a repository.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { isTrustError } from '../core/trustedModel.ts';
+import { checkOptions, EXIT, exitStatusHelp, parseCommandLine, runTool, unknownCommand, usage, type Failure } from '../platform/cli.ts';
 import { AuditError, auditPass, type AuditReport, type HeldTree } from './audit.ts';
 
 const HELP = `tuf-auditor: audits a TUF repository that publishes TAP 16 snapshot Merkle trees
@@ -27,11 +28,10 @@ Each pass, for every snapshot version since the last one checked: signed by root
 the right version, no role missing, no role's version lower than before; for the version the
 timestamp names: its merkle_root is the root of the tree over that snapshot, and served proofs give
 back the snapshot's entries. A finding is printed with the role and versions, the state is not
-moved past it, and the exit status is 1 (every later pass finds it again). When the timestamp keys
+moved past it, and the exit status is 3 (every later pass finds it again). When the timestamp keys
 were replaced, versions are judged from then on (TAP 16: fast-forward recovery).
 
-Exit status: 0 nothing found; 1 findings; 2 usage, network or other errors.
-`;
+${exitStatusHelp('a finding: a role rolled back or removed, a merkle_root or a proof that does not match the snapshot, a snapshot or timestamp that does not verify')}`;
 
 function describe(report: AuditReport): string {
   const versions =
@@ -42,38 +42,34 @@ function describe(report: AuditReport): string {
   return `audited ${versions}, ${report.roles} roles; ${tree}; ${report.proofsChecked} proofs checked; ${report.findings.length} findings`;
 }
 
+const OPTIONS = {
+  server: { type: 'string' },
+  root: { type: 'string' },
+  state: { type: 'string' },
+  watch: { type: 'string' },
+  proofs: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      server: { type: 'string' },
-      root: { type: 'string' },
-      state: { type: 'string' },
-      watch: { type: 'string' },
-      proofs: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { values, positionals } = parseCommandLine(argv, OPTIONS);
   const [command] = positionals;
-  if (values.help || command === 'help') {
+  if (values.help || command === 'help' || !command) {
     process.stdout.write(HELP);
-    return 0;
+    return command || values.help ? EXIT.ok : EXIT.usage;
   }
-  if (command !== 'check') {
-    process.stderr.write(`tuf-auditor: ${command ? `unknown command ${command}` : 'no command'}; see --help\n`);
-    return 2;
-  }
+  if (command !== 'check') unknownCommand(command, ['check']);
+  checkOptions('tuf-auditor', command, values, ['server', 'root', 'state', 'watch', 'proofs']);
   const server = (values.server ?? process.env.TUF_SERVER ?? '').replace(/\/$/, '');
-  if (!server) throw new AuditError('refused', 'give --server URL');
+  if (!server) usage('check needs --server URL (or TUF_SERVER)');
   const stateDir = values.state ?? '.tuf-auditor';
   const watch = values.watch === undefined ? null : Number(values.watch);
   const proofs = values.proofs === undefined ? 16 : Number(values.proofs);
-  if (watch !== null && !(Number.isFinite(watch) && watch > 0)) throw new AuditError('refused', '--watch takes a number of seconds');
-  if (!Number.isInteger(proofs) || proofs < 0) throw new AuditError('refused', '--proofs takes a whole number');
+  if (watch !== null && !(Number.isFinite(watch) && watch > 0)) usage('--watch takes a number of seconds');
+  if (!Number.isInteger(proofs) || proofs < 0) usage('--proofs takes a whole number');
   if (!fs.existsSync(path.join(stateDir, 'root.json'))) {
-    if (!values.root) throw new AuditError('no_trusted_root', `no trusted root yet in ${stateDir}: give --root ROOT.json`);
+    if (!values.root) usage(`no trusted root yet in ${stateDir}: give --root ROOT.json`);
     fs.mkdirSync(stateDir, { recursive: true });
     fs.copyFileSync(values.root, path.join(stateDir, 'root.json'));
   }
@@ -91,17 +87,16 @@ async function main(argv: string[]): Promise<number> {
     );
     if (report.restarted) process.stderr.write(`${report.restarted}\n`);
     process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : `${describe(report)}\n`);
-    if (report.findings.length > 0) return 1;
+    if (report.findings.length > 0) return EXIT.refused;
     if (watch === null) return 0;
     await new Promise((r) => setTimeout(r, watch * 1000));
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: Error) => {
-    const code = (err as { code?: unknown }).code;
-    process.stderr.write(`tuf-auditor: ${err.message}${typeof code === 'string' ? ` [${code}]` : ''}\n`);
-    process.exit(2);
-  },
-);
+function classify(err: Error): Partial<Failure> {
+  // A timestamp or root that does not verify is a finding about the repository, not a failure here.
+  if (isTrustError(err) || (err instanceof AuditError && err.code === 'refused')) return { exit: EXIT.refused };
+  return {};
+}
+
+runTool('tuf-auditor', process.argv.slice(2), () => main(process.argv.slice(2)), classify);

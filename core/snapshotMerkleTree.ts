@@ -162,6 +162,19 @@ class Arena {
   }
 }
 
+/** A tree as flat arrays, to build it on another thread and hand it back without copying. */
+export interface TreeArrays {
+  count: number;
+  top: number;
+  size: number;
+  hashes: Uint8Array;
+  left: Int32Array;
+  right: Int32Array;
+  bit: Uint16Array;
+  /** For each leaf node, the index of its entry text in the list the tree was built from (-1: a branch). */
+  leafEntry: Int32Array;
+}
+
 export interface TreeProof {
   /** The role's entry text as the tree holds it. */
   entryText: string;
@@ -182,6 +195,43 @@ export class SnapshotMerkleTree {
 
   /** The tree over these entry texts (`"NAME":{...}`, one per role, names unique). */
   static build(entryTexts: readonly string[]): SnapshotMerkleTree {
+    return SnapshotMerkleTree.buildWithIndex(entryTexts).tree;
+  }
+
+  /** The tree over `entryTexts` as arrays (a worker thread builds it; `fromArrays` takes it back). */
+  static buildArrays(entryTexts: readonly string[]): TreeArrays {
+    const { tree, leafEntry } = SnapshotMerkleTree.buildWithIndex(entryTexts);
+    const a = tree.arena;
+    const count = a.count;
+    return {
+      count,
+      top: tree.top,
+      size: tree.size,
+      hashes: a.hashes.subarray(0, count * HASH_BYTES),
+      left: a.left.subarray(0, count),
+      right: a.right.subarray(0, count),
+      bit: a.bit.subarray(0, count),
+      leafEntry: leafEntry.subarray(0, count),
+    };
+  }
+
+  /** A tree from `buildArrays` over the same entry texts. */
+  static fromArrays(arrays: TreeArrays, entryTexts: readonly string[]): SnapshotMerkleTree {
+    const arena = new Arena(Math.max(16, arrays.count + (arrays.count >> 3)));
+    arena.count = arrays.count;
+    arena.hashes.set(arrays.hashes);
+    arena.left.set(arrays.left);
+    arena.right.set(arrays.right);
+    arena.bit.set(arrays.bit);
+    for (let n = 0; n < arrays.count; n++) {
+      const i = arrays.leafEntry[n]!;
+      arena.texts[n] = i >= 0 ? entryTexts[i] : undefined;
+      if (i >= 0 !== (arrays.left[n] === NONE)) throw new Error('tree arrays: leaves and entries disagree');
+    }
+    return new SnapshotMerkleTree(arena, arrays.top, arrays.size);
+  }
+
+  private static buildWithIndex(entryTexts: readonly string[]): { tree: SnapshotMerkleTree; leafEntry: Int32Array } {
     const n = entryTexts.length;
     if (n === 0) throw new Error('a snapshot Merkle tree needs at least one entry');
     const keys = Buffer.alloc(n * HASH_BYTES);
@@ -190,8 +240,13 @@ export class SnapshotMerkleTree {
     const keyAt = (j: number) => keys.subarray(order[j]! * HASH_BYTES, (order[j]! + 1) * HASH_BYTES);
     // Room for the tree and for the changes of many publications before the arrays grow.
     const arena = new Arena(Math.max(16, 2 * n + (n >> 2)));
+    const leafEntry = new Int32Array(arena.left.length).fill(-1);
     const build = (lo: number, hi: number): number => {
-      if (hi - lo === 1) return arena.leaf(entryTexts[order[lo]!]!);
+      if (hi - lo === 1) {
+        const leaf = arena.leaf(entryTexts[order[lo]!]!);
+        leafEntry[leaf] = order[lo]!;
+        return leaf;
+      }
       const c = critBit(keyAt(lo), keyAt(hi - 1));
       if (c < 0) throw new Error(`snapshot entry ${entryName(entryTexts[order[lo]!]!)} is listed twice`);
       // Sorted keys share every bit before c: the first with bit c set starts the right subtree.
@@ -208,7 +263,8 @@ export class SnapshotMerkleTree {
       arena.setHash(node);
       return node;
     };
-    return new SnapshotMerkleTree(arena, build(0, n), n);
+    const top = build(0, n);
+    return { tree: new SnapshotMerkleTree(arena, top, n), leafEntry };
   }
 
   get root(): Buffer {

@@ -1,6 +1,6 @@
 // `tuf-server audit verify [--data-dir DIR]`: checks the stored history of the database the server
-// uses, beside a running server. It says which database it looked at and exits 1 unless it checked
-// something and found it consistent.
+// uses, beside a running server. It says which database it looked at; it exits 0 only when it
+// checked something and found it consistent, 3 when it found problems, 1 when it checked nothing.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from './config.ts';
@@ -9,6 +9,7 @@ import { createKnex, SILENT_KNEX_LOG } from './db/knex.ts';
 import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { publicGoodTrustedRoot } from '../core/publicGoodTrustedRoot.ts';
 import { createLogger, openDatabase } from './runtime.ts';
+import { EXIT, printJson } from '../platform/cli.ts';
 import { mirrorLostRoles } from './recovery/mirrorReport.ts';
 
 /**
@@ -31,18 +32,21 @@ function auditTrustedRoot(config: Config): { trustedRoot: unknown; source: strin
   return { trustedRoot: publicGoodTrustedRoot(), source: 'public-good Sigstore' };
 }
 
-/** Returns the exit code: 0 only when versions were checked and nothing was found. */
-export async function auditVerify(config: Config, args: string[]): Promise<number> {
-  const i = args.indexOf('--data-dir');
-  const m = args.indexOf('--mirror');
-  if (m >= 0 && !args[m + 1]) throw new Error('--mirror needs the metadata URL of a mirror');
-  if (i >= 0 && !args[i + 1]) throw new Error('--data-dir needs a directory (the server DATA_DIR)');
-  const cfg = i >= 0 ? { ...config, dataDir: path.resolve(args[i + 1]!) } : config;
+/**
+ * Returns the exit status: 0 only when versions were checked and nothing was found. With a mirror,
+ * roles it serves above the database (lost with a restored backup, issue 16) are problems too.
+ */
+export async function auditVerify(
+  config: Config,
+  opts: { dataDir: string | undefined; json: boolean; mirrorUrl?: string | undefined },
+): Promise<number> {
+  const cfg = opts.dataDir !== undefined ? { ...config, dataDir: path.resolve(opts.dataDir) } : config;
   const sigstore = auditTrustedRoot(cfg);
   const verifier = new IdentitySignatureVerifier(sigstore.trustedRoot);
   // Warnings only: pino writes to stdout, where this command's report goes.
   const db = await openDatabase(cfg, createLogger('warn'), { attach: true, readOnly: true });
-  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const lines: string[] = [];
+  const out = (line: string) => (opts.json ? lines.push(line) : process.stdout.write(`${line}\n`));
   out(`database: ${db.description}`);
   out(`sigstore trusted root: ${sigstore.source}`);
   // knex would print a failed connection with its stack trace ("Acquire connection error: ...")
@@ -52,8 +56,7 @@ export async function auditVerify(config: Config, args: string[]): Promise<numbe
   let lost: string[] | null = null;
   try {
     report = await auditRepository(knex, verifier);
-    // Roles the mirror serves above the database: lost with a restored backup (issue 16).
-    if (m >= 0 && report.outcome !== 'no_repository') lost = await mirrorLostRoles(knex, args[m + 1]!);
+    if (opts.mirrorUrl !== undefined && report.outcome !== 'no_repository') lost = await mirrorLostRoles(knex, opts.mirrorUrl);
   } catch (err) {
     // 3D000: the cluster has no database of that name.
     if ((err as { code?: string }).code !== '3D000') throw err;
@@ -62,20 +65,33 @@ export async function auditVerify(config: Config, args: string[]): Promise<numbe
     await knex.destroy();
     await db.stop();
   }
+  const lostAlone = lost !== null && lost.length > 0 && report.outcome === 'consistent';
+  const exit = lostAlone
+    ? EXIT.refused
+    : report.outcome === 'consistent'
+      ? EXIT.ok
+      : report.outcome === 'problems'
+        ? EXIT.refused
+        : EXIT.failure;
+  if (opts.json) {
+    printJson({
+      database: db.description,
+      sigstoreTrustedRoot: sigstore.source,
+      outcome: report.outcome,
+      versionsChecked: report.versionsChecked,
+      problems: report.problems,
+      failure: report.failure,
+      ...(lost !== null ? { mirror: opts.mirrorUrl, lostRoles: lost } : {}),
+    });
+    return exit;
+  }
   for (const p of report.problems) out(`${p.role} v${p.version}: ${p.problem}`);
   out(`${report.versionsChecked} versions checked, ${report.problems.length} problem(s)`);
-  if (lost) {
+  if (lost !== null) {
     for (const line of lost) out(line);
-    out(`mirror ${args[m + 1]}: ${lost.length} role(s) served above what the database holds`);
-    if (lost.length > 0 && report.outcome === 'consistent') {
-      out('audit verify: FAILED (lost_roles): the mirror serves versions the database lost; publish them again');
-      return 1;
-    }
+    out(`mirror ${opts.mirrorUrl}: ${lost.length} role(s) served above what the database holds`);
   }
-  if (report.outcome === 'consistent') {
-    out('audit verify: OK');
-    return 0;
-  }
-  out(`audit verify: FAILED (${report.outcome}): ${report.failure}`);
-  return 1;
+  if (lostAlone) out('audit verify: FAILED (lost_roles): the mirror serves versions the database lost; publish them again');
+  else out(report.outcome === 'consistent' ? 'audit verify: OK' : `audit verify: FAILED (${report.outcome}): ${report.failure}`);
+  return exit;
 }

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { roleNameProblem } from '../core/names.ts';
 import { resolveOnlineKeysDir, type OnlineKeysLocation } from './onlineKeysDir.ts';
+import { loadMonitorConfig, type MonitorConfig } from './monitor/monitorConfig.ts';
 
 export interface Config {
   /** NODE_ENV=production or --production: never creates keys or bootstraps by itself; requires DATABASE_URL. */
@@ -124,6 +125,8 @@ export interface Config {
     pinFile: string | null;
     keyType: 'ed25519' | 'ecdsa' | 'auto';
   } | null;
+  /** The transparency monitor (MONITOR_*): server/monitor/monitorConfig.ts. */
+  monitor: MonitorConfig;
 }
 
 function pkcs11Config(env: Env, root: string, keysFromEnv: boolean): Config['pkcs11'] {
@@ -257,5 +260,6 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     mirrorUrl: env.MIRROR_URL || null,
     mirrorTargetsUrl: env.MIRROR_TARGETS_URL || null,
     pkcs11: pkcs11Config(env, root, onlineKeysFromEnv !== null),
+    monitor: loadMonitorConfig(env, production, !production && env.DEV_SIGSTORE !== 'false'),
   };
 }

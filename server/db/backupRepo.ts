@@ -82,6 +82,15 @@ export async function insertRowTexts(db: Db, table: string, rows: string[]): Pro
   await db.raw(`insert into ?? select * from json_populate_recordset(null::??, ?::json)`, [table, table, `[${rows.join(',')}]`]);
 }
 
+/**
+ * Empties `tables` in one statement (foreign keys among them allowed): the rows migrations seed
+ * (the transparency monitor's cursor) make way for the backup's own.
+ */
+export async function emptyTables(db: Db, tables: string[]): Promise<void> {
+  if (tables.length === 0) return;
+  await db.raw(`truncate table ${tables.map(() => '??').join(', ')}`, tables);
+}
+
 export async function rowCount(db: Db, table: string): Promise<number> {
   const r = await db.raw(`select count(*)::int as n from ??`, [table]);
   return r.rows[0].n;

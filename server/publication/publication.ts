@@ -15,6 +15,7 @@ import { rolesAndVersions, type PublishedFile, type PublishedRole } from '../ser
 import type { CurrentMetadata } from './currentMetadata.ts';
 import { PublicationGroup, type RoundOutcome } from './group.ts';
 import type { OnlineSigners } from './onlineSigners.ts';
+import type { TreeBuilder } from '../treeBuilder.ts';
 import { signSnapshotAndTimestamp, signTimestampOnly, type SigningContext, type SnapshotCost } from './signing.ts';
 import { SnapshotMeta, type SnapshotState } from './snapshotMeta.ts';
 import { MarkGuard } from './markGuard.ts';
@@ -37,6 +38,8 @@ export interface PublicationDeps {
   snapshotMerkleTrees: boolean;
   /** Snapshot versions are stored as deltas; one whole file is kept at least every this many versions. */
   snapshotCheckpointVersions: number;
+  /** Builds a whole TAP 16 tree (after a start) off the event loop. */
+  treeBuilder: TreeBuilder;
   /** Told of a failure in work done after a commit (a checkpoint write); nothing committed is lost by it. */
   onBackgroundError?: (what: string, err: unknown) => void;
   /** Restore safety: raised before each commit that signs, and the floor of every new version (publishedMark.ts). */
@@ -77,6 +80,7 @@ export class Publication {
       versionOnly: deps.snapshotVersionOnly,
       merkleTrees: deps.snapshotMerkleTrees,
       checkpointVersions: deps.snapshotCheckpointVersions,
+      treeBuilder: deps.treeBuilder,
     });
     this.markGuard = deps.mark ? new MarkGuard(deps.mark) : null;
   }

@@ -2,9 +2,11 @@
 // the roles changed since (role_heads.change_seq) and only canonicalizes those; with them, the
 // TAP 16 Merkle tree over the same entries, updated along one path per changed role.
 import type { SnapshotMetaEntry } from '../../core/metadata.ts';
-import { SnapshotMerkleTree } from '../../core/snapshotMerkle.ts';
+import type { SnapshotMerkleTree } from '../../core/snapshotMerkle.ts';
 import { SnapshotEntries } from '../../core/snapshotText.ts';
 import type { Db } from '../db/knex.ts';
+import { loadSnapshotVersion } from '../db/snapshotVersions.ts';
+import type { TreeBuilder } from '../treeBuilder.ts';
 import {
   latestSnapshotBaseVersion,
   maxSnapshotChangeSeq,
@@ -20,7 +22,8 @@ export interface SnapshotState {
 }
 
 export interface BuiltSnapshotMeta {
-  metaText: string;
+  /** The meta object's text, without its braces, as bytes. */
+  metaBytes: Buffer;
   size: number;
   coversSeq: string;
   /** The entries after this build, as a value of its own (the read side keeps it to rebuild the next version). */
@@ -34,7 +37,7 @@ export interface BuiltSnapshotMeta {
   tree: SnapshotMerkleTree | null;
   /** How long updating (or building) the tree took. */
   treeSeconds: number;
-  /** Call once the snapshot over `metaText` is stored: the next build starts from it. */
+  /** Call once the snapshot over `metaBytes` is stored: the next build starts from it. */
   remember(version: number, sha256: string, storedWhole: boolean): void;
   /** Whether the new version should also be kept whole (a checkpoint), so rebuilding it reads few deltas. */
   checkpointDue(version: number): boolean;
@@ -47,6 +50,16 @@ export interface SnapshotMetaOptions {
   merkleTrees: boolean;
   /** Keep a whole snapshot file at least every this many versions. */
   checkpointVersions: number;
+  /** Builds a whole tree (after a start) off the event loop. */
+  treeBuilder: TreeBuilder;
+}
+
+interface MetaState {
+  version: number;
+  sha256: string;
+  coversSeq: string;
+  entries: SnapshotEntries;
+  tree: SnapshotMerkleTree | null;
 }
 
 /**
@@ -56,20 +69,14 @@ export interface SnapshotMetaOptions {
 export class SnapshotMeta {
   constructor(private readonly opts: SnapshotMetaOptions) {}
 
-  private state: {
-    version: number;
-    sha256: string;
-    coversSeq: string;
-    entries: SnapshotEntries;
-    tree: SnapshotMerkleTree | null;
-  } | null = null;
+  private state: MetaState | null = null;
   /** The newest version stored whole or as a checkpoint, once read from the database. */
   private lastWhole: number | null = null;
 
   async build(db: Db, known?: SnapshotState): Promise<BuiltSnapshotMeta> {
     const upto = known ? known.upto : await maxSnapshotChangeSeq(db);
     const head = known ? known.head : await snapshotHeadInfo(db);
-    const s = this.state;
+    const s = await this.continueFrom(db, head);
     const incremental = s && head && head.covers_seq !== null && s.version === head.version && s.sha256 === head.sha256 ? s : null;
     const entries = incremental ? incremental.entries : new SnapshotEntries();
     const rows = await snapshotEntriesChanged(db, incremental ? incremental.coversSeq : null, upto);
@@ -82,12 +89,12 @@ export class SnapshotMeta {
     let tree: SnapshotMerkleTree | null = null;
     const treeStarted = process.hrtime.bigint();
     if (this.opts.merkleTrees && next.size > 0) {
-      tree = incremental?.tree ? incremental.tree.with(next.changedTexts) : SnapshotMerkleTree.build(next.next.texts());
+      tree = incremental?.tree ? incremental.tree.with(next.changedTexts) : await this.opts.treeBuilder.build(next.next.texts());
     }
     const treeSeconds = Number(process.hrtime.bigint() - treeStarted) / 1e9;
     if (this.lastWhole === null) this.lastWhole = await latestSnapshotBaseVersion(db);
     return {
-      metaText: next.metaText,
+      metaBytes: next.metaBytes,
       size: next.size,
       coversSeq: upto,
       entries: next.next,
@@ -101,6 +108,29 @@ export class SnapshotMeta {
       },
       checkpointDue: (version) => version - (this.lastWhole ?? 0) >= this.opts.checkpointVersions,
     };
+  }
+
+  /**
+   * The entries (and tree) of the current snapshot `head`, from what this process holds: as is
+   * when it published `head` itself; brought forward through the stored deltas when other
+   * processes published since (one process per core, several servers: every other round); read
+   * from the newest checkpoint and the deltas after it when it holds nothing (after a start).
+   * Null when none of that works: the caller rebuilds from every role.
+   */
+  private async continueFrom(db: Db, head: SnapshotHeadInfo | undefined): Promise<MetaState | null> {
+    const s = this.state;
+    if (!head || head.covers_seq === null) return null;
+    if (s && s.version === head.version) return s;
+    if (s && s.version > head.version) return null;
+    try {
+      const held = s ? { version: s.version, entries: s.entries, bytes: Buffer.alloc(0), changed: [], since: 0 } : null;
+      const rebuilt = await loadSnapshotVersion(db, head.version, held);
+      if (!rebuilt) return null;
+      const tree = s?.tree && rebuilt.since === s.version ? s.tree.with(rebuilt.changed) : null;
+      return { version: head.version, sha256: head.sha256, coversSeq: head.covers_seq, entries: rebuilt.entries, tree };
+    } catch {
+      return null; // a stored version that does not rebuild: every role is read again instead
+    }
   }
 
   /** Records a checkpoint written after the fact (publication.ts). */

@@ -14,6 +14,7 @@ import { once } from 'node:events';
 import zlib from 'node:zlib';
 import type { Knex } from 'knex';
 import {
+  emptyTables,
   MIGRATOR_TABLES,
   beginConsistentRead,
   hasLargeColumns,
@@ -185,6 +186,12 @@ export async function restoreDatabase(knex: Knex, file: string, opts: RestoreOpt
   // (every backup this command writes has the recovery_required table).
   const rows: Record<string, number> = {};
   await knex.transaction(async (trx) => {
+    // The tables were just created: whatever they hold, a migration seeded, and the backup holds
+    // those rows as they were (a seeded row inserted again would break its primary key).
+    // Only tables that hold rows: some refuse TRUNCATE outright (audit_log is append-only).
+    const seeded: string[] = [];
+    for (const t of await tablesInDependencyOrder(trx)) if (!MIGRATOR_TABLES.has(t) && (await rowCount(trx, t)) > 0) seeded.push(t);
+    await emptyTables(trx, seeded);
     let batch: { table: string; rows: string[]; bytes: number } | null = null;
     const flush = async () => {
       if (batch) await insertRowTexts(trx, batch.table, batch.rows);
