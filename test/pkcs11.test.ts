@@ -27,7 +27,7 @@ let dir: string;
 const stores: Pkcs11KeyStore[] = [];
 
 before(() => {
-  tokens = softHsmTokens(['unit', 'ecdsa', 'repo', 'errors']);
+  tokens = softHsmTokens(['unit', 'ed25519', 'repo', 'errors']);
   // SoftHSM reads its configuration when the library initializes, once per process.
   process.env.SOFTHSM2_CONF = tokens[0]!.conf;
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tuf-pkcs11-'));
@@ -57,7 +57,8 @@ test('keys are generated inside the token, sign there, and cannot be read out', 
   assert.deepEqual(await s.list('snapshot'), []);
   const snapshot = await s.create('snapshot');
   const timestamp = await s.create('timestamp');
-  assert.equal(snapshot.publicKey.keytype, 'ed25519', 'SoftHSM2 supports Ed25519: auto chooses it');
+  assert.equal(snapshot.publicKey.keytype, 'ecdsa', 'SoftHSM2 has both: auto chooses ECDSA, as for file keys');
+  assert.equal(snapshot.publicKey.scheme, 'ecdsa-sha2-nistp256');
   assert.notEqual(snapshot.keyid, timestamp.keyid);
   assert.deepEqual(
     (await s.list('snapshot')).map((k) => k.keyid),
@@ -84,16 +85,19 @@ test('keys are generated inside the token, sign there, and cannot be read out', 
   }
 });
 
-test('ECDSA P-256 keys when asked for: DER signatures TUF clients verify', async () => {
-  const s = store(tokens[1]!, { keyType: 'ecdsa' });
-  const key = await s.create('timestamp');
-  assert.equal(key.publicKey.keytype, 'ecdsa');
-  assert.equal(key.publicKey.scheme, 'ecdsa-sha2-nistp256');
+test('ECDSA signatures are the DER TUF clients verify; Ed25519 keys when asked for', async () => {
+  const ec = await store(tokens[0]!).create('timestamp');
   for (let i = 0; i < 20; i++) {
     // Twenty signatures: r or s with a high first bit needs a leading zero in DER.
     const message = Buffer.from(`message ${i}`);
-    assert.ok(verifyKeySignature(key.publicKey, await key.sign(message), message));
+    assert.ok(verifyKeySignature(ec.publicKey, await ec.sign(message), message));
   }
+  const s = store(tokens[1]!, { keyType: 'ed25519' });
+  const key = await s.create('timestamp');
+  assert.equal(key.publicKey.keytype, 'ed25519');
+  const message = Buffer.from('canonical bytes of a timestamp');
+  assert.ok(verifyKeySignature(key.publicKey, await key.sign(message), message));
+  assert.ok(!verifyKeySignature(key.publicKey, await key.sign(message), Buffer.from('other bytes')));
 });
 
 test('a missing library, a missing token and a wrong PIN are refused with their own codes', async () => {

@@ -1,8 +1,11 @@
 // Online snapshot and timestamp keys inside a PKCS#11 token: generated there (sensitive, never
 // extractable), used there, never read out. The server holds a session and asks the token to sign;
 // a shell on the server can ask too while it lasts, but cannot take a key away to sign elsewhere
-// or later (docs/runbooks.md, "The server was compromised"). Ed25519 where the token supports it
-// (PKCS#11 3.0 CKM_EDDSA), ECDSA P-256 otherwise; clients verify both.
+// or later (docs/runbooks.md, "The server was compromised"). ECDSA P-256 where the token has it,
+// as the server's file keys are: the snapshot is hashed here (SHA-256) and the token signs 32
+// bytes, where CKM_EDDSA would carry the whole snapshot (megabytes) to the token on every
+// publication, over the network for a network HSM or a cloud KMS. Ed25519 (PKCS#11 3.0
+// CKM_EDDSA) on tokens without ECDSA, or when asked for; clients verify both.
 //
 // Keys are found by label: `tuf-online-ROLE-CREATED` (creation time, so that "newest" is the
 // label's order), with a random CKA_ID shared by the private and public halves.
@@ -92,7 +95,7 @@ export class Pkcs11KeyStore implements OnlineKeyStore {
     return run;
   }
 
-  /** The key type new keys get: the configured one, or Ed25519 when the token has CKM_EDDSA. */
+  /** The key type new keys get: the configured one, or ECDSA P-256 when the token has CKM_ECDSA, else Ed25519. */
   keyTypeForNewKeys(): KeyType {
     const t = this.open();
     const ed = t.mechanisms.has(CKM_EDDSA) && t.mechanisms.has(CKM_EC_EDWARDS_KEY_PAIR_GEN);
@@ -102,8 +105,8 @@ export class Pkcs11KeyStore implements OnlineKeyStore {
       throw new Pkcs11Error('pkcs11_mechanism_unsupported', 'the token has no Ed25519 (CKM_EDDSA): set PKCS11_KEY_TYPE=ecdsa');
     if (wanted === 'ecdsa' && !ec) throw new Pkcs11Error('pkcs11_mechanism_unsupported', 'the token has no ECDSA (CKM_ECDSA)');
     if (wanted !== 'auto') return wanted;
-    if (ed) return 'ed25519';
     if (ec) return 'ecdsa';
+    if (ed) return 'ed25519';
     throw new Pkcs11Error('pkcs11_mechanism_unsupported', 'the token supports neither Ed25519 (CKM_EDDSA) nor ECDSA (CKM_ECDSA)');
   }
 

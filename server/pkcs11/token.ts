@@ -31,7 +31,7 @@ export interface Pkcs11Settings {
   tokenLabel: string;
   /** The user PIN (PKCS11_PIN, or the first line of PKCS11_PIN_FILE). */
   pin: string;
-  /** Key type for new keys: ed25519, ecdsa (P-256), or auto (ed25519 when the token supports it). */
+  /** Key type for new keys: ed25519, ecdsa (P-256), or auto (ecdsa when the token supports it, else ed25519). */
   keyType: 'ed25519' | 'ecdsa' | 'auto';
 }
 
