@@ -28,7 +28,7 @@ import { MetadataCache } from './serving/metadataCache.ts';
 import { ReadinessCheck } from './serving/readiness.ts';
 import { TargetFiles } from './serving/targetFiles.ts';
 import { WorkerVerifierPool } from './verifyPool.ts';
-import { BlobStore } from './db/blobStore.ts';
+import { createStorage, type Storage } from './storage.ts';
 import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { publicGoodTrustedRoot } from '../core/publicGoodTrustedRoot.ts';
 import type { Router } from 'express';
@@ -110,6 +110,8 @@ export interface Repository {
   gc: GarbageCollector;
   /** The transparency monitor (null when MONITOR_ENABLED is off); tests poll it with `pollOnce`. */
   monitor: TransparencyMonitor | null;
+  /** Target file storage and the copy to a bucket (issue 20); tests step the copy with `storage.publisher.step()`. */
+  storage: Storage;
   close(): Promise<void>;
 }
 
@@ -126,6 +128,8 @@ export interface AssembleOptions {
   gcTimer?: boolean;
   /** Start the transparency monitor's polling (default: as resignTimer). */
   monitorTimer?: boolean;
+  /** Start copying publications to PUBLISH_TO (default: as resignTimer). */
+  publishLoop?: boolean;
 }
 
 /** Wires the repository on a migrated database: services, cache (listening), app. Does not listen on a port. */
@@ -147,6 +151,8 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
   const cache = new MetadataCache(knex, origin, log.child({ component: 'cache' }), config.metadataCacheBytes, snapshots);
   const metrics = createMetrics(cache, clock);
   const current = new CurrentMetadata(knex, config.parsedBinsCached);
+  // Target files (BLOB_STORE_URL), their downloads, and the copy to a bucket (PUBLISH_TO): storage.ts.
+  const storage = createStorage({ config, knex, log, registry: metrics.registry, holder: origin });
   const signers = new OnlineSigners(keyStore);
   await signers.load();
   const publication = new Publication({
@@ -173,11 +179,12 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     onPublished: async (published) => {
       // If this fails, the notification and the periodic reload still bring the cache up to date.
       await cache.applyPublished(published).catch((err) => log.warn({ err: String(err) }, 'cache update after publish failed'));
+      storage.publisher?.nudge();
     },
   });
   const admission = new AdmissionService({ clock, publication, current, verifier, reservedProjectNames: config.reservedProjectNames });
-  // Target files: staged on local disk while received, then stored in pieces (db/blobStore.ts).
-  const blobs = new BlobStore(knex, config.uploadStagingDir);
+  // Target files: staged on local disk while received, then stored where BLOB_STORE_URL says (server/blobs/).
+  const blobs = storage.blobs;
   // Leftovers of a process killed mid-upload: no request can still be writing a file this old.
   await blobs
     .sweepStaging(config.requestTimeoutSeconds * 1000)
@@ -228,7 +235,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     registrations,
     cache,
     snapshots,
-    targetFiles: new TargetFiles(knex, blobs),
+    targetFiles: new TargetFiles(knex, blobs, storage.redirects),
     readiness: new ReadinessCheck({
       knex,
       cache,
@@ -236,6 +243,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
       readyMinTimestampRemainingSeconds: config.readyMinTimestampRemainingSeconds,
       expiryWarningSeconds: config.expiryWarningSeconds,
       log, // each change of readiness, once (issue 17 item 12)
+      extraChecks: () => storage.readinessChecks(),
     }),
     sigstore: opts.sigstore.advert,
     ...(opts.sigstore.devRouter ? { devSigstoreRouter: opts.sigstore.devRouter } : {}),
@@ -250,7 +258,8 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     const published = await publication.refreshExpiring();
     if (published.length > 0) log.info({ published }, 're-signed before expiry');
   };
-  const gc = new GarbageCollector(knex, clock, config);
+  const gc = new GarbageCollector(knex, clock, config, storage.cleaner);
+  await storage.start({ publishLoop: (opts.publishLoop ?? opts.resignTimer) !== false });
   // Like re-signing, every process runs it; a lock makes one of them collect at a time.
   let gcTimer: NodeJS.Timeout | null = null;
   let gcRunning: Promise<void> | null = null;
@@ -307,8 +316,10 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     resignTick,
     gc,
     monitor,
+    storage,
     async close() {
       await monitor?.stop();
+      await storage.close();
       if (timer) clearInterval(timer);
       if (gcTimer) clearInterval(gcTimer);
       await gcRunning;

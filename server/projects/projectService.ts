@@ -17,7 +17,7 @@ import { resignNeededSince, type PendingJson, type ProjectInfoJson } from '../..
 import { getHead } from '../db/metadataRepo.ts';
 import { listPending, listResignNeeded, pendingBySignedSha256 } from '../db/projectsRepo.ts';
 import type { PendingUploadRow } from '../db/rows.ts';
-import { heldBlobs, putBlob } from '../db/targetsRepo.ts';
+import { heldBlobs } from '../db/targetsRepo.ts';
 import type { Readable } from 'node:stream';
 import type { Preverified, ProjectDeps, SigningAuthority, UploadResult } from './projectTypes.ts';
 import { checkFiles, decide, delegationFor, rememberVerdicts, signedByDelegate } from './uploadChecks.ts';
@@ -87,7 +87,7 @@ export class ProjectService {
     const candidate = parseMetadata(metadata, 'targets', project, { roundTripChecked: fromWorker });
     await decide(this.deps, this.deps.knex, project, candidate, candidate.envelope, verifier); // fail fast, before any file is stored
     checkFiles(candidate, files);
-    for (const bytes of files.values()) await putBlob(this.deps.knex, sha256Hex(bytes), bytes);
+    for (const bytes of files.values()) await this.deps.blobs.put(bytes);
     return commitOrHold(this.deps, project, candidate, candidate.envelope, verifier);
   }
 
