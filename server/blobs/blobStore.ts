@@ -100,6 +100,17 @@ export class BlobStore {
       };
     }
     const knex = this.knex;
+    const objects = this.objects;
+    // The file may move to object storage while it is read (tuf-server blobs migrate removes its
+    // pieces from PostgreSQL in the transaction that moves it): the rest then comes from there.
+    const moved = async function* (offset: number): AsyncGenerator<Buffer> {
+      const now = await blobLayout(knex, sha256);
+      if (!now?.location) throw new Error(`file ${sha256}: removed while it was being read`);
+      const { bucket, key } = objects.object(now.location);
+      const got = await bucket.get(key, { offset });
+      if (!got) throw new Error(`file ${sha256}: its object ${now.location} is missing from object storage`);
+      yield* got.body;
+    };
     if (!row.chunked) {
       return {
         length: row.length,
@@ -108,6 +119,7 @@ export class BlobStore {
             (async function* () {
               const content = await blobContent(knex, sha256);
               if (content) yield content;
+              else yield* moved(0);
             })(),
           ),
       };
@@ -117,9 +129,11 @@ export class BlobStore {
       stream: () =>
         ReadableStream.from(
           (async function* () {
-            for (let seq = 0; ; seq++) {
+            let offset = 0;
+            for (let seq = 0; offset < row.length; seq++) {
               const data = await blobChunk(knex, sha256, seq);
-              if (!data) return;
+              if (!data) return yield* moved(offset);
+              offset += data.length;
               yield data;
             }
           })(),

@@ -109,6 +109,10 @@ export async function switchBlobLocation(db: Db, sha256: string, from: string | 
   return true;
 }
 
+export async function deleteBlobChunks(db: Db, sha256: string): Promise<void> {
+  await db('target_blob_chunks').where({ sha256 }).delete();
+}
+
 /** Whether the file's row is still where a move started (`from`), locked until the transaction ends. */
 export async function lockBlobAt(db: Db, sha256: string, from: string | null): Promise<boolean> {
   const res = await db.raw(`select 1 from target_blobs where sha256 = ? and location is not distinct from ? for update`, [sha256, from]);

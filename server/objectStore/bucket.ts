@@ -158,10 +158,12 @@ export class ObjectBucket {
     }
   }
 
-  /** The object's bytes as a stream, or null when there is none. */
-  async get(name: string, signal?: AbortSignal): Promise<{ body: Readable; length: number } | null> {
+  /** The object's bytes (from byte `offset` on) as a stream, or null when there is none. */
+  async get(name: string, opts: { signal?: AbortSignal; offset?: number } = {}): Promise<{ body: Readable; length: number } | null> {
+    const { signal, offset } = opts;
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(name) }), {
+      const range = offset ? { Range: `bytes=${offset}-` } : {};
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(name), ...range }), {
         ...(signal ? { abortSignal: signal } : {}),
       });
       return { body: res.Body as Readable, length: Number(res.ContentLength ?? 0) };
