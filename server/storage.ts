@@ -83,7 +83,7 @@ export function createStorage(deps: StorageDeps): Storage {
       const status = await publishStatus(knex).catch(() => null);
       if (!status) return [];
       const detail = describePublishStatus(status);
-      const behind = status.lagSeconds > settings.publishLagWarningSeconds || (!status.synced && status.lastError !== null);
+      const behind = status.lagSeconds > settings.publishLagWarningSeconds || status.lastError !== null;
       const mismatch = publisher && publisher.url !== status.url ? ` (this process's PUBLISH_TO is ${publisher.url})` : '';
       return [
         {
