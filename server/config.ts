@@ -5,6 +5,7 @@ import { roleNameProblem } from '../core/names.ts';
 import { resolveOnlineKeysDir, type OnlineKeysLocation } from './onlineKeysDir.ts';
 import { loadMonitorConfig, type MonitorConfig } from './monitor/monitorConfig.ts';
 import { loadStorageConfig, type StorageConfig } from './objectStore/storageConfig.ts';
+import { loadFeedSettings, type FeedSettings } from './db/publicationFeed.ts';
 
 export interface Config {
   /** NODE_ENV=production or --production: never creates keys or bootstraps by itself; requires DATABASE_URL. */
@@ -112,6 +113,8 @@ export interface Config {
   monitor: MonitorConfig;
   /** Object storage (BLOB_STORE_URL, TARGET_DOWNLOADS, PUBLISH_TO, ...): server/objectStore/storageConfig.ts. */
   storage: StorageConfig;
+  /** How other processes' publications are followed (DATABASE_LISTEN, DATABASE_LISTEN_URL, PUBLICATION_POLL_MS): server/db/publicationFeed.ts. */
+  publicationFeed: FeedSettings;
 }
 
 type Env = Record<string, string | undefined>;
@@ -224,5 +227,6 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     gcIntervalSeconds: int(env, 'GC_INTERVAL_SECONDS', 3600, 0),
     monitor: loadMonitorConfig(env, production, !production && env.DEV_SIGSTORE !== 'false'),
     storage: loadStorageConfig(env),
+    publicationFeed: loadFeedSettings(env),
   };
 }

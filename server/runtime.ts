@@ -212,7 +212,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     reservedProjectNames: config.reservedProjectNames,
   });
   const tokens = new AdminTokens(knex, { production: config.production });
-  await cache.start(opts.databaseUrl, config.cacheReloadIntervalSeconds);
+  await cache.start(opts.databaseUrl, config.cacheReloadIntervalSeconds, config.publicationFeed);
   const { trustedRoot, advert } = opts.sigstore;
   const views = {
     config,
