@@ -63,6 +63,7 @@ export function createStorage(deps: StorageDeps): Storage {
         blobs,
         holder: deps.holder,
         concurrency: settings.publishConcurrency,
+        leaseSeconds: settings.publishLeaseSeconds,
         timestampMaxAgeSeconds: config.timestampMaxAgeSeconds,
         log: log.child({ component: 'publish-to' }),
         onCopied: (count, seconds) => {

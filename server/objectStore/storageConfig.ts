@@ -22,6 +22,8 @@ export interface StorageConfig {
   publishConcurrency: number;
   /** PUBLISH_LAG_WARNING_SECONDS: /readyz warns when the copy is further behind (default 60). */
   publishLagWarningSeconds: number;
+  /** PUBLISH_LEASE_SECONDS: how long another process waits before it takes over the copy from one that stopped answering (default 30). */
+  publishLeaseSeconds: number;
   s3: S3Settings;
 }
 
@@ -67,6 +69,7 @@ export function loadStorageConfig(env: Env): StorageConfig {
     publishTo,
     publishConcurrency: int(env, 'PUBLISH_CONCURRENCY', 8, 1),
     publishLagWarningSeconds: int(env, 'PUBLISH_LAG_WARNING_SECONDS', 60, 1),
+    publishLeaseSeconds: int(env, 'PUBLISH_LEASE_SECONDS', 30, 3),
     s3: s3SettingsFrom(env),
   };
 }
