@@ -17,6 +17,6 @@ export function ensureDebianPackages(binary: string, packages: string[]): void {
   } catch {
     // the install below says what is wrong
   }
-  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], { stdio: 'ignore', env, timeout: 900_000 });
+  execFileSync('apt-get', ['install', '-y', '-qq', ...packages], { stdio: 'ignore', env, timeout: 900_000 });
   if (!fs.existsSync(binary)) throw new Error(`apt-get install ${packages.join(' ')} did not install ${binary}`);
 }
