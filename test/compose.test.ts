@@ -47,7 +47,8 @@ test(
     // The server service's block: up to the next service or top-level key.
     const server = /\n {2}server:\n([\s\S]*?)(?=\n {2}\S|\n\S|$)/.exec(res.stdout)?.[1] ?? '';
     assert.match(server, /replicas: [2-9]/);
-    for (const v of ['BLOB_STORE_URL: s3://', 'PUBLISH_TO: s3://', 'AWS_ENDPOINT_URL_S3:', 'TUF_SNAPSHOT_KEY:']) assert.ok(server.includes(v), v);
+    for (const v of ['BLOB_STORE_URL: s3://', 'PUBLISH_TO: s3://', 'AWS_ENDPOINT_URL_S3:', 'TUF_SNAPSHOT_KEY:'])
+      assert.ok(server.includes(v), v);
     assert.doesNotMatch(server, /volumes:/, 'replicas share no disk');
   },
 );

@@ -91,7 +91,11 @@ before(async () => {
   const { root, targetsKey } = await singleKeyRoot(online, new Date());
   fs.writeFileSync(path.join(dir, '1.root.json'), JSON.stringify(root));
   const trustedRootBytes = Buffer.from(JSON.stringify(sigstore.setup.trustedRoot));
-  const put = await fetch(`${nodes[1]!.url}/admin/blobs`, { method: 'PUT', headers: { authorization: `Bearer ${adminToken}` }, body: new Uint8Array(trustedRootBytes) });
+  const put = await fetch(`${nodes[1]!.url}/admin/blobs`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${adminToken}` },
+    body: new Uint8Array(trustedRootBytes),
+  });
   assert.equal(put.status, 201);
   const res = await fetch(`${nodes[2]!.url}/admin/bootstrap`, {
     method: 'POST',
@@ -104,7 +108,10 @@ after(async () => {
   for (const n of nodes) {
     if (!n) continue;
     const out = n.output();
-    assert.ok(!out.includes(adminToken) && !out.includes(s3Env().AWS_SECRET_ACCESS_KEY!) && !/PRIVATE KEY/.test(out), 'no secret in a node log');
+    assert.ok(
+      !out.includes(adminToken) && !out.includes(s3Env().AWS_SECRET_ACCESS_KEY!) && !/PRIVATE KEY/.test(out),
+      'no secret in a node log',
+    );
     await n.stop();
   }
   await knex?.destroy();
@@ -143,7 +150,10 @@ async function uploadNext(project: string, preferred: number): Promise<void> {
       if (res.status === 409) {
         const stored = await knex('metadata_versions').where({ role: project, version }).first('bytes');
         assert.ok(stored, `${project} v${version}: refused as not next, yet not stored`);
-        assert.ok(canonicalBytes(JSON.parse(stored.bytes.toString('utf8')).signed).equals(upload.signed), `${project} v${version} taken by another upload`);
+        assert.ok(
+          canonicalBytes(JSON.parse(stored.bytes.toString('utf8')).signed).equals(upload.signed),
+          `${project} v${version} taken by another upload`,
+        );
       }
       acked.get(project)!.set(version, { signed: upload.signed, file: upload.file });
       projects.next.set(project, version + 1);
@@ -187,7 +197,10 @@ test('three nodes share uploads; the copying node is SIGKILLed mid-publication; 
     for (const [version, { signed }] of versions) {
       const row = await knex('metadata_versions').where({ role: project, version }).first('bytes');
       assert.ok(row, `${project} v${version} was acknowledged but is not stored`);
-      assert.ok(canonicalBytes(JSON.parse(row.bytes.toString('utf8')).signed).equals(signed), `${project} v${version} stored with other content`);
+      assert.ok(
+        canonicalBytes(JSON.parse(row.bytes.toString('utf8')).signed).equals(signed),
+        `${project} v${version} stored with other content`,
+      );
       count += 1;
     }
   }
@@ -230,7 +243,10 @@ test('three nodes share uploads; the copying node is SIGKILLed mid-publication; 
     const { file } = versions.get(last)!;
     const info = await client.getTargetInfo(file.path);
     assert.ok(info, `${file.path} in the bucket`);
-    assert.equal(sha256Hex(fs.readFileSync(await client.downloadTarget(info, path.join(clientDir, `${project}.bin`)))), sha256Hex(file.bytes));
+    assert.equal(
+      sha256Hex(fs.readFileSync(await client.downloadTarget(info, path.join(clientDir, `${project}.bin`)))),
+      sha256Hex(file.bytes),
+    );
   }
 
   // The killed node comes back and serves the current state.
