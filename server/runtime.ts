@@ -153,6 +153,15 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
   const current = new CurrentMetadata(knex, config.parsedBinsCached);
   // Target files (BLOB_STORE_URL), their downloads, and the copy to a bucket (PUBLISH_TO): storage.ts.
   const storage = createStorage({ config, knex, log, registry: metrics.registry, holder: origin });
+  try {
+    // The buckets are checked before anything else starts: a wrong bucket or credentials stops here.
+    await storage.start({ publishLoop: (opts.publishLoop ?? opts.resignTimer) !== false });
+  } catch (err) {
+    await storage.close();
+    await verifierPool?.close();
+    await knex.destroy();
+    throw err;
+  }
   const signers = new OnlineSigners(keyStore);
   await signers.load();
   const publication = new Publication({
@@ -259,7 +268,6 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     if (published.length > 0) log.info({ published }, 're-signed before expiry');
   };
   const gc = new GarbageCollector(knex, clock, config, storage.cleaner);
-  await storage.start({ publishLoop: (opts.publishLoop ?? opts.resignTimer) !== false });
   // Like re-signing, every process runs it; a lock makes one of them collect at a time.
   let gcTimer: NodeJS.Timeout | null = null;
   let gcRunning: Promise<void> | null = null;

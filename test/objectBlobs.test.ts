@@ -190,7 +190,12 @@ test('garbage collection removes an unlisted file and then its object', async ()
 
 test('a bucket that does not exist stops the start with a clear message', async () => {
   await assert.rejects(
-    startTestRepo({ env: { BLOB_STORE_URL: 's3://no-such-bucket-here/x' } }),
+    startTestRepo({
+      databaseUrl: t.databaseUrl,
+      home: t.home,
+      sigstore: t.sigstore,
+      env: { BLOB_STORE_URL: 's3://no-such-bucket-here/x' },
+    }),
     (err: Error & { code?: string }) =>
       err.code === 'object_store_refused' && /no-such-bucket-here/.test(err.message) && /NoSuchBucket|404/.test(err.message),
   );

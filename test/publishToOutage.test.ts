@@ -22,6 +22,8 @@ let bucket: TestBucket;
 let gateway: Gateway;
 let recorder: S3Recorder;
 let t: TestRepo;
+/** A second process keeping its files in the same store (BLOB_STORE_URL). */
+let files: TestRepo;
 let projects: KeyProjects;
 let work: string;
 
@@ -42,8 +44,15 @@ before(async () => {
   await putBlob(t.repo.knex, sha256Hex(trustedRootBytes), trustedRootBytes);
   await t.repo.admission.bootstrap(root, await keyProjectsTargets(projects, keys.targets[0]!, trustedRootBytes, t.clock.now()), 'test');
   t.repo.storage.publisher!.start();
+  files = await startTestRepo({
+    databaseUrl: t.databaseUrl,
+    home: t.home,
+    sigstore: t.sigstore,
+    env: { BLOB_STORE_URL: `${bucket.url}/files` },
+  });
 });
 after(async () => {
+  await files?.close();
   await t?.close();
   await recorder?.close();
   await gateway?.kill();
@@ -90,12 +99,27 @@ test('uploads go on while the object store is down; the copy says so, then catch
       )
     );
   });
+  // A file for the object store meanwhile: 503, to be retried, never a 500.
+  const put = await fetch(`${files.baseUrl}/admin/blobs`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${files.adminToken}` },
+    body: new Uint8Array(Buffer.from('during the outage')),
+  });
+  assert.equal(put.status, 503);
+  assert.equal(((await put.json()) as { error: { code: string } }).error.code, 'unavailable');
+  assert.equal(put.headers.get('retry-after'), '5');
   const metrics = await (await fetch(`${t.baseUrl}/metrics`)).text();
   assert.match(metrics, /^tuf_publish_waiting_publications [1-9]\d*$/m);
   assert.match(metrics, /^tuf_publish_lag_seconds (?!0$)[\d.]+$/m);
   assert.match(metrics, /^tuf_publish_errors_total [1-9]\d*$/m);
 
   await gateway.restart();
+  const again = await fetch(`${files.baseUrl}/admin/blobs`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${files.adminToken}` },
+    body: new Uint8Array(Buffer.from('during the outage')),
+  });
+  assert.equal(again.status, 201);
   for (let i = 0; i < 2; i++) await uploadRound();
   await until('the bucket caught up', 90_000, async () => (await bucketTimestamp()) === (await serverTimestamp()));
   await until('the outbox is empty', 10_000, async () => Number((await t.repo.knex('publish_outbox').count({ n: '*' }))[0]!.n) === 0);
