@@ -93,7 +93,8 @@ export async function storageCase(ctx: StorageContext): Promise<BenchRow[]> {
         home,
         dbUrl: ctx.pgUrlFor(db),
         sigstoreRootFile: ctx.sigstoreRootFile,
-        env: config.env,
+        // Room for every uploader's file at once (8 by default per process; beyond it 503 and retry).
+        env: { ...config.env, MAX_CONCURRENT_FILE_UPLOADS: String(2 * P.uploaders) },
       });
       const keys = await bootstrap(server.base, token, ctx.online, P.uploaders + 1);
       const next = new Map<string, number>();
