@@ -278,11 +278,18 @@ async function reads(ctx: StorageContext, base: string, bucketUrl: string, secon
   fs.chmodSync(dir, 0o755);
   fs.writeFileSync(path.join(dir, 'www', 'metadata', 'timestamp.json'), Buffer.from(await (await fetch(bucketUrl)).arrayBuffer()));
   const port = await freePort();
+  const cachePort = await freePort();
+  const bucket = new URL(bucketUrl);
+  // One worker: a file nginx serves itself, and the bucket behind nginx as a caching proxy (what a
+  // CDN does: it keeps timestamp.json for the max-age the bucket's Cache-Control gives).
   fs.writeFileSync(
     path.join(dir, 'nginx.conf'),
     `worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/error.log; events { worker_connections 1024; }
-http { access_log off; server { listen 127.0.0.1:${port}; root ${dir}/www;
-  location /metadata/ { add_header Cache-Control "public, max-age=30"; } } }\n`,
+http { access_log off; proxy_cache_path ${dir}/cache keys_zone=bucket:1m;
+  server { listen 127.0.0.1:${port}; root ${dir}/www;
+    location /metadata/ { add_header Cache-Control "public, max-age=30"; } }
+  server { listen 127.0.0.1:${cachePort};
+    location / { proxy_pass http://${bucket.host}; proxy_cache bucket; proxy_cache_lock on; proxy_http_version 1.1; proxy_set_header Connection ""; } } }\n`,
   );
   const nginx = spawn(
     'setpriv',
@@ -299,7 +306,12 @@ http { access_log off; server { listen 127.0.0.1:${port}; root ${dir}/www;
     if (r.non2xx > 0 || r.errors > 0) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
     return { rps: r.requests.average, p99: r.latency.p99 };
   };
-  const peers = { server: `${base}/metadata/timestamp.json`, bucket: bucketUrl, nginx: nginxUrl };
+  const peers = {
+    server: `${base}/metadata/timestamp.json`,
+    bucket: bucketUrl,
+    nginx: nginxUrl,
+    cdn: `http://127.0.0.1:${cachePort}${bucket.pathname}`,
+  };
   const out: Record<string, { rps: number; p99: number }> = {};
   for (const [name, url] of Object.entries(peers)) {
     ctx.log(`storage: timestamp.json reads from ${name}`);
@@ -332,6 +344,14 @@ http { access_log off; server { listen 127.0.0.1:${port}; root ${dir}/www;
       p99: out.nginx!.p99,
       unit: '/s',
       note: note('nginx'),
+    },
+    {
+      case: 'storage: read timestamp.json, 32 connections',
+      metric: 'requests/s, the bucket behind nginx caching it (a CDN in small)',
+      value: out.cdn!.rps,
+      p99: out.cdn!.p99,
+      unit: '/s',
+      note: `${note('cdn')}; kept for the bucket's max-age`,
     },
   ];
 }
