@@ -115,7 +115,9 @@ export async function storageCase(ctx: StorageContext): Promise<BenchRow[]> {
 
       ctx.log(`storage: ${config.label}: ${P.sequential} uploads one at a time`);
       const seqUploads = [];
-      for (let k = 0; k < P.sequential; k++) seqUploads.push(await release('s0'));
+      for (let k = 0; k <= P.sequential; k++) seqUploads.push(await release('s0'));
+      // The first write to a new bucket takes a gateway 1 to 2 s (measured): one upload untimed.
+      const warmup = (await send(server.base, seqUploads.shift()!)).ms;
       const latencies: number[] = [];
       for (const u of seqUploads) latencies.push((await send(server.base, u)).ms);
       rows.push({
@@ -124,7 +126,7 @@ export async function storageCase(ctx: StorageContext): Promise<BenchRow[]> {
         value: median(latencies),
         p99: quantile(latencies, 0.99),
         unit: 'ms',
-        note: `one at a time; metadata, then the ${P.fileBytes / 1024} KiB file; answered once timestamp covers it`,
+        note: `one at a time; metadata, then the ${P.fileBytes / 1024} KiB file; answered once timestamp covers it; first upload (untimed) ${warmup.toFixed(0)} ms`,
       });
 
       ctx.log(`storage: ${config.label}: ${P.uploaders} uploaders at once, ${P.each} uploads each`);
@@ -303,8 +305,9 @@ http { access_log off; proxy_cache_path ${dir}/cache keys_zone=bucket:1m;
   await waitHttp(nginxUrl, nginx);
   const cannon = async (url: string) => {
     const r = await autocannon({ url, connections: 32, duration: seconds, pipelining: 1 });
-    if (r.non2xx > 0 || r.errors > 0) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
-    return { rps: r.requests.average, p99: r.latency.p99 };
+    // A few timeouts or resets under load are reported with the figure; more fail the case.
+    if (r.non2xx > 0 || r.errors > r.requests.total / 100) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
+    return { rps: r.requests.average, p99: r.latency.p99, errors: r.errors };
   };
   const peers = {
     server: `${base}/metadata/timestamp.json`,
@@ -312,14 +315,15 @@ http { access_log off; proxy_cache_path ${dir}/cache keys_zone=bucket:1m;
     nginx: nginxUrl,
     cdn: `http://127.0.0.1:${cachePort}${bucket.pathname}`,
   };
-  const out: Record<string, { rps: number; p99: number }> = {};
+  const out: Record<string, { rps: number; p99: number; errors: number }> = {};
   for (const [name, url] of Object.entries(peers)) {
     ctx.log(`storage: timestamp.json reads from ${name}`);
     out[name] = await cannon(url);
   }
   nginx.kill('SIGKILL');
   running.delete(nginx);
-  const note = (name: string) => `${(out[name]!.rps / out.server!.rps).toFixed(2)} of our server's rate`;
+  const note = (name: string) =>
+    `${(out[name]!.rps / out.server!.rps).toFixed(2)} of our server's rate${out[name]!.errors ? ` (${out[name]!.errors} requests failed)` : ''}`;
   return [
     {
       case: 'storage: read timestamp.json, 32 connections',
