@@ -18,7 +18,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { TargetFile } from '@tufjs/models';
 import { IdentitySignatureVerifier, SIGSTORE_TRUSTED_ROOT_TARGET } from '../core/identity.ts';
-import { DEFAULT_MAX_DELEGATIONS, isTrustError, TrustError, TrustedSet, type TargetFound, type TargetInfo } from '../core/trustedSet.ts';
+import { isTrustError, TrustError, TrustedSet, type TargetFound, type TargetInfo } from '../core/trustedSet.ts';
+import {
+  attestationFile,
+  DEFAULT_LIMITS,
+  metadataFileName,
+  sigstoreRootFile,
+  type ClientLimits,
+  type IdentityClientOptions,
+} from './clientOptions.ts';
+import { fromMirrors } from './mirrors.ts';
+import { checkRelease, type ReleaseVerdict } from './releaseChecks.ts';
 import { downloadBytes, isDownloadError, joinUrl } from './download.ts';
 import { clientSignatureVerifier } from './signatureDispatch.ts';
 import { downloadVerifiedTarget } from './targetDownload.ts';
@@ -28,58 +38,14 @@ import { delegatedToIdentities, unmetDelegationError } from './delegationChange.
 export { clientSignatureVerifier, identityVerificationInstalled, installIdentityVerification } from './signatureDispatch.ts';
 export { ClientError, DelegationNotMetError, IdentityVerificationError, type ClientErrorCode, type CurrentDelegation } from './errors.ts';
 
-/** Bounds on what a repository (or anyone between it and us) can make the client do. */
-export interface ClientLimits {
-  /** TUF 5.3: root versions followed in one refresh. */
-  maxRootRotations: number;
-  /** TUF 5.6.7.1: roles visited in one target search. */
-  maxDelegations: number;
-  rootMaxLength: number;
-  timestampMaxLength: number;
-  /** When timestamp gives no length for the snapshot. */
-  snapshotMaxLength: number;
-  /** When snapshot gives no length for a targets role. */
-  targetsMaxLength: number;
-  /** Per download, body included. */
-  fetchTimeoutMs: number;
-  /** A TAP 16 snapshot Merkle proof (a few hundred bytes per level; 256 levels at most). */
-  proofMaxLength: number;
-}
+export { DEFAULT_LIMITS, sigstoreRootFile, type ClientLimits, type IdentityClientOptions, type MirrorUrls } from './clientOptions.ts';
 
-export const DEFAULT_LIMITS: ClientLimits = {
-  maxRootRotations: 256,
-  maxDelegations: DEFAULT_MAX_DELEGATIONS,
-  rootMaxLength: 512_000, // tuf-js's default
-  timestampMaxLength: 16_384, // tuf-js's default
-  // Snapshot grows with the number of project roles (tens of MB at PyPI's scale, DESIGN.md 7);
-  // tuf-js's 2 MB would refuse a large repository whose timestamp omits the length.
-  snapshotMaxLength: 256 * 1024 * 1024,
-  targetsMaxLength: 64 * 1024 * 1024,
-  fetchTimeoutMs: 30_000,
-  proofMaxLength: 64 * 1024,
-};
-
-export interface IdentityClientOptions {
-  metadataBaseUrl: string;
-  targetBaseUrl: string;
-  /** Holds root.json (the trusted root, placed there once) and the metadata the client persists. */
-  metadataDir: string;
-  targetDir: string;
-  /** The Sigstore trusted root; by default the repository's own target sigstore/trusted_root.json. */
-  sigstoreTrustedRoot?: unknown;
-  limits?: Partial<ClientLimits>;
-  /**
-   * Use TAP 16 snapshot Merkle proofs when the timestamp names a tree (default true): one proof
-   * per role loaded instead of the whole snapshot.json. False reads snapshot.json always.
-   */
-  snapshotMerkleProofs?: boolean;
-  /** Told, in a line each, what the client fetched and how it verified it (tuf-client --verbose). */
-  log?: (line: string) => void;
-}
-
-/** tuf-js's local file name for a role's metadata. */
-function metadataFileName(role: string): string {
-  return `${encodeURIComponent(role)}.json`;
+/** A target found, verified as far as it can be without its bytes: its role, provenance and the user's pins. */
+export interface VouchedTarget {
+  target: TargetInfo;
+  /** The role that lists it. */
+  role: string;
+  release: ReleaseVerdict;
 }
 
 export class IdentityClient {
@@ -161,13 +127,49 @@ export class IdentityClient {
     return (await this.findTarget(set, binned)) ? binned : null;
   }
 
-  /** Downloads a target into `outFile`, verifying its length and every listed hash. */
+  /**
+   * Downloads a target into `outFile`, verifying its length and every listed hash, once its
+   * build provenance (when its delegations or the user's pins ask for it) and pins are met.
+   */
   async download(targetPath: string, outFile: string): Promise<string> {
+    await this.downloadVouched(await this.vouch(targetPath), outFile);
+    return outFile;
+  }
+
+  /**
+   * Everything the client checks about a target short of its bytes: found through verified
+   * metadata, its attestation verified when required, the user's pins met. Null when no role
+   * within reach lists it.
+   */
+  async vouchFor(targetPath: string): Promise<VouchedTarget | null> {
     const set = await this.trusted();
     const found = await this.findTarget(set, targetPath);
-    if (!found) throw new IdentityVerificationError('target_not_found', `no target ${targetPath} in the repository`);
-    await this.downloadTarget(set, found.target, outFile);
-    return outFile;
+    if (!found) return null;
+    const release = await checkRelease({
+      found,
+      role: set.getRole(found.role)!,
+      pins: this.opts.pins ?? [],
+      identities: this.identityVerifier,
+      fetch: async (target) => {
+        const file = attestationFile(this.opts.targetDir, target.hashes.find(([alg]) => alg === 'sha256')?.[1] ?? target.hashes[0]![1]);
+        await this.downloadTarget(set, target, file);
+        return fs.readFileSync(file);
+      },
+    });
+    if (release.provenance) this.say(`provenance: ${found.target.path} built by ${release.provenance.builder.identity}`);
+    return { target: found.target, role: found.role, release };
+  }
+
+  /** `vouchFor`, refusing a target no role lists. */
+  async vouch(targetPath: string): Promise<VouchedTarget> {
+    const vouched = await this.vouchFor(targetPath);
+    if (!vouched) throw new IdentityVerificationError('target_not_found', `no target ${targetPath} in the repository`);
+    return vouched;
+  }
+
+  /** The bytes of a target `vouch` returned, into `outFile` (written only once they verified). */
+  async downloadVouched(vouched: VouchedTarget, outFile: string): Promise<void> {
+    await this.downloadTarget(await this.trusted(), vouched.target, outFile);
   }
 
   private async trusted(): Promise<TrustedSet> {
@@ -199,7 +201,10 @@ export class IdentityClient {
   }
 
   private fetchMetadata(fileName: string, maxLength: number): Promise<Buffer> {
-    return downloadBytes(joinUrl(this.opts.metadataBaseUrl, fileName), maxLength, { timeoutMs: this.limits.fetchTimeoutMs });
+    const bases = [this.opts.metadataBaseUrl, ...(this.opts.mirrors ?? []).map((m) => m.metadataBaseUrl)];
+    return fromMirrors(bases, fileName, (base) =>
+      downloadBytes(joinUrl(base, fileName), maxLength, { timeoutMs: this.limits.fetchTimeoutMs }),
+    );
   }
 
   private loadTrustedRoot(): TrustedSet {
@@ -361,16 +366,14 @@ export class IdentityClient {
 
   /** TUF 5.7.3: the target's file, length and every hash verified (client/targetDownload.ts). */
   private async downloadTarget(set: TrustedSet, target: TargetInfo, outFile: string): Promise<void> {
-    await downloadVerifiedTarget(target, {
-      consistentSnapshot: set.root.consistentSnapshot,
-      targetBaseUrl: this.opts.targetBaseUrl,
-      outFile,
-      timeoutMs: this.limits.fetchTimeoutMs,
-    });
+    const bases = [this.opts.targetBaseUrl, ...(this.opts.mirrors ?? []).map((m) => m.targetBaseUrl)];
+    await fromMirrors(bases, target.path, (targetBaseUrl) =>
+      downloadVerifiedTarget(target, {
+        consistentSnapshot: set.root.consistentSnapshot,
+        targetBaseUrl,
+        outFile,
+        timeoutMs: this.limits.fetchTimeoutMs,
+      }),
+    );
   }
-}
-
-/** Where the client keeps the repository's Sigstore trusted root once TUF verified it (STATE/targets). */
-export function sigstoreRootFile(targetDir: string): string {
-  return path.join(targetDir, 'sigstore-trusted_root.json');
 }

@@ -22,6 +22,8 @@ import {
 import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { publicGoodTrustedRoot } from '../core/publicGoodTrustedRoot.ts';
 import { IdentityClient, sigstoreRootFile } from './identityUpdater.ts';
+import { fetchWithMap, readPolicyFile, releaseLines } from './fetchCommands.ts';
+import { provenanceReport } from './provenanceReport.ts';
 
 const HELP = `tuf-client: verified downloads from a TUF repository with identity delegations (TAP 18)
 
@@ -37,17 +39,31 @@ Commands:
       When the timestamp names a TAP 16 snapshot Merkle tree (merkle_root), each role's version
       comes from its proof (a few KB) instead of the whole snapshot.json; --full-snapshot reads
       snapshot.json anyway. --verbose says on stderr what was fetched and how it was verified.
+  fetch TARGET --map MAP.json --dir DIR --out FILE [--policy POLICY.json] [--verbose] [--full-snapshot]
+      Several repositories (TAP 4): the map file names each repository (its URLs: copies tried
+      in order) and maps target patterns to repositories, with a threshold that must agree on
+      the target's length and hashes and whether a failed mapping ends the search. Each
+      repository is verified in full, its state in DIR/NAME/, its trusted root DIR/NAME/root.json
+      (put there once). See docs/trust-policies.md.
+  fetch ... --policy POLICY.json
+      Your own pins on top of what the repositories allow: {"pins": [{"paths": [...],
+      "identities": [{"identity", "issuer"}], "threshold": N, "provenance": {"identity",
+      "issuer"}}]}. A file whose role is not signed by N pinned identities (or whose build
+      provenance is not by the pinned builder) is refused, naming the pin and who did sign.
+      Files whose delegation requires build provenance are only saved once their attestation
+      (a target beside them) verified; stderr names the builder.
   verify FILE --delegator FILE --role NAME [--dir STATE] [--sigstore-trusted-root F]
       For one metadata file: each signature's keyid, identity, issuer and verdict against the
       delegator (root or targets metadata; in the bin layout a project's delegator is its bin,
       which fetch keeps beside targets.json in STATE/metadata: bin-2a8-2ab.json). Identity
       signatures are checked against, in order: --sigstore-trusted-root; the repository's
       Sigstore trusted root that fetch verified into STATE (default .tuf-client); the
-      public-good Sigstore instance. The first line of stderr says which.
+      public-good Sigstore instance. The first line of stderr says which. Also the build
+      provenance the delegation requires, each file's attestation checked when fetch kept it.
 
 --json (both): one JSON document on stdout instead of the text (on failure: {"error": {...}}).
 
-${exitStatusHelp('fetch: the metadata or the file does not verify (a signature threshold not met, a project awaiting re-signing, a rollback, expired metadata, wrong length or hashes); verify: the threshold is not met')}`;
+${exitStatusHelp('fetch: the metadata or the file does not verify (a signature threshold not met, a project awaiting re-signing, a rollback, expired metadata, wrong length or hashes, build provenance, a pin, repositories of a map that do not agree); verify: the threshold is not met, or an attestation its delegation requires is missing or invalid')}`;
 
 function readJson(file: string): unknown {
   return JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -87,12 +103,14 @@ const OPTIONS = {
   'sigstore-trusted-root': { type: 'string' },
   verbose: { type: 'boolean', short: 'v' },
   'full-snapshot': { type: 'boolean' },
+  map: { type: 'string' },
+  policy: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 const COMMAND_OPTIONS: Record<string, readonly string[]> = {
-  fetch: ['server', 'root', 'out', 'dir', 'sigstore-trusted-root', 'verbose', 'full-snapshot'],
+  fetch: ['server', 'root', 'out', 'dir', 'sigstore-trusted-root', 'verbose', 'full-snapshot', 'map', 'policy'],
   verify: ['delegator', 'role', 'dir', 'sigstore-trusted-root'],
 };
 
@@ -137,6 +155,21 @@ async function fetchCommand(
   sigstoreRoot: unknown,
 ): Promise<number> {
   if (!arg) usage('fetch needs a TARGET path (PROJECT/FILE)');
+  const pins = typeof values.policy === 'string' ? readPolicyFile(values.policy) : [];
+  if (typeof values.map === 'string') {
+    if (values.server || values.root || sigstoreRoot !== undefined)
+      usage('--map names the repositories (each with its own trusted roots): give it without --server, --root and --sigstore-trusted-root');
+    if (typeof values.dir !== 'string' || typeof values.out !== 'string') usage('fetch --map MAP.json needs --dir DIR and --out FILE');
+    return fetchWithMap({
+      target: arg,
+      mapFile: values.map,
+      dir: values.dir,
+      out: values.out,
+      pins,
+      fullSnapshot: values['full-snapshot'] === true,
+      verbose: values.verbose === true,
+    });
+  }
   const server = String(values.server ?? process.env.TUF_SERVER ?? '').replace(/\/$/, '');
   if (!server) usage('fetch needs --server URL (or TUF_SERVER)');
   const out = values.out;
@@ -157,10 +190,14 @@ async function fetchCommand(
     ...(sigstoreRoot !== undefined ? { sigstoreTrustedRoot: sigstoreRoot } : {}),
     ...(values['full-snapshot'] ? { snapshotMerkleProofs: false } : {}),
     ...(values.verbose ? { log: (line: string) => process.stderr.write(`${line}\n`) } : {}),
+    pins,
   });
   // PROJECT/FILE also finds the file in the bin layout, where it lives under a hashed directory.
   const target = (await client.resolveTargetPath(arg)) ?? arg;
-  const file = await client.download(target, out);
+  const vouched = await client.vouch(target);
+  const file = out;
+  await client.downloadVouched(vouched, file);
+  for (const line of releaseLines(vouched)) process.stderr.write(`${line}\n`);
   const from = client.sigstoreRootSource();
   const source = {
     given: String(values['sigstore-trusted-root']),
@@ -204,8 +241,15 @@ function verifyCommand(values: Record<string, string | boolean | undefined>, arg
   const delegator = readJson(delegatorFile);
   refuseTopLevelForBinnedRole(delegator, delegatorFile, role, arg);
   const report = explainRole(readJson(arg), delegator, role, verifier);
+  const provenance = provenanceReport(
+    readJson(arg),
+    delegator,
+    role,
+    verifier,
+    path.join(typeof values.dir === 'string' ? values.dir : '.tuf-client', 'targets'),
+  );
   if (values.json) {
-    printJson({ file: arg, delegator: delegatorFile, sigstoreTrustedRoot: { from, source }, ...report });
+    printJson({ file: arg, delegator: delegatorFile, sigstoreTrustedRoot: { from, source }, ...report, provenance });
   } else {
     const lines = [
       `${report.role} v${report.version}: ${report.validKeyids.length}/${report.threshold} valid signatures, threshold ${report.met ? 'MET' : 'NOT MET'}`,
@@ -214,9 +258,10 @@ function verifyCommand(values: Record<string, string | boolean | undefined>, arg
       const who = s.identity ? `${s.identity} (${s.issuer})` : (s.keytype ?? 'unknown key');
       lines.push(`  ${s.keyid.slice(0, 16)}  ${who}  ${s.valid ? 'valid' : `INVALID: ${s.reason}`}`);
     }
+    lines.push(...provenance.lines);
     process.stdout.write(`${lines.join('\n')}\n`);
   }
-  return report.met ? EXIT.ok : EXIT.refused;
+  return report.met && provenance.ok ? EXIT.ok : EXIT.refused;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -239,6 +284,15 @@ function classify(err: Error): Partial<Failure> {
   if (err instanceof TrustError || err instanceof DelegationNotMetError) return { exit: EXIT.refused };
   if (isDownloadError(err, 'too_long')) return { exit: EXIT.refused };
   if (err instanceof ClientError && err.code === 'delegated_by_bin') return { exit: EXIT.usage };
+  // Build provenance, the user's pins and TAP 4 agreement are verification too.
+  const refusals: readonly string[] = [
+    'provenance_missing',
+    'provenance_invalid',
+    'pin_not_met',
+    'mapping_disagreement',
+    'mapping_threshold_not_met',
+  ];
+  if (err instanceof ClientError && refusals.includes(err.code)) return { exit: EXIT.refused };
   return {};
 }
 

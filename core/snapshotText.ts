@@ -67,13 +67,18 @@ export interface EntriesState {
   names: string[]; // sorted
   parts: string[]; // parts[i]: the text of names[i]
   index: Map<string, number>; // name -> its position in `names`
-  text: string; // parts joined with ","
+  /** Parts joined with ",", as bytes: every part is printable ASCII, one byte a character, so
+   * splicing and signing copy memory instead of building and encoding a string of megabytes. */
+  text: Buffer;
   offsets: Float64Array;
 }
 
 /** What `withChanges` gives: the text with the changes applied, and the entries after them. */
 export interface SnapshotEntriesChange {
-  metaText: string;
+  /** The meta object's text, without its braces (computed when asked: megabytes at scale). */
+  readonly metaText: string;
+  /** The same, as bytes: what is signed. */
+  metaBytes: Buffer;
   size: number;
   /** The entry texts that differ from before: new roles and new versions (what a delta stores). */
   changedTexts: string[];
@@ -88,7 +93,7 @@ export class SnapshotEntries {
   private state: EntriesState;
 
   constructor(state?: EntriesState) {
-    this.state = state ?? { names: [], parts: [], index: new Map(), text: '', offsets: new Float64Array(1) };
+    this.state = state ?? { names: [], parts: [], index: new Map(), text: Buffer.alloc(0), offsets: new Float64Array(1) };
   }
 
   get size(): number {
@@ -97,6 +102,11 @@ export class SnapshotEntries {
 
   /** The meta object's text, without its braces. */
   get metaText(): string {
+    return this.state.text.toString('latin1');
+  }
+
+  /** The same, as bytes (what is signed). */
+  get metaBytes(): Buffer {
     return this.state.text;
   }
 
@@ -136,7 +146,10 @@ export class SnapshotEntries {
     const added = [...changed.keys()].filter((n) => !s.index.has(n)).sort();
     const next = added.length === 0 ? spliced(s, changed) : rebuilt(s, changed, added);
     return {
-      metaText: next.text,
+      get metaText() {
+        return next.text.toString('latin1');
+      },
+      metaBytes: next.text,
       size: next.names.length,
       changedTexts: [...changed.values()],
       next: new SnapshotEntries(next),
@@ -159,18 +172,18 @@ function spliced(s: EntriesState, changed: ReadonlyMap<string, string>): Entries
   if (changed.size === 0) return s;
   const at = [...changed.keys()].map((name) => s.index.get(name)!).sort((a, b) => a - b);
   const parts = s.parts.slice();
-  const pieces: string[] = [];
+  const pieces: Buffer[] = [];
   let from = 0;
   let grown = false;
   for (const i of at) {
     const text = changed.get(s.names[i]!)!;
-    pieces.push(s.text.slice(from, s.offsets[i]), text);
+    pieces.push(s.text.subarray(from, s.offsets[i]), Buffer.from(text, 'latin1'));
     from = s.offsets[i]! + s.parts[i]!.length;
     if (text.length !== s.parts[i]!.length) grown = true;
     parts[i] = text;
   }
-  pieces.push(s.text.slice(from));
-  return { names: s.names, parts, index: s.index, text: pieces.join(''), offsets: grown ? offsetsOf(parts) : s.offsets };
+  pieces.push(s.text.subarray(from));
+  return { names: s.names, parts, index: s.index, text: Buffer.concat(pieces), offsets: grown ? offsetsOf(parts) : s.offsets };
 }
 
 function rebuilt(s: EntriesState, changed: ReadonlyMap<string, string>, added: string[]): EntriesState {
@@ -182,18 +195,19 @@ function rebuilt(s: EntriesState, changed: ReadonlyMap<string, string>, added: s
     parts[i] = changed.get(name) ?? s.parts[s.index.get(name)!]!;
     index.set(name, i);
   }
-  return { names, parts, index, text: parts.join(','), offsets: offsetsOf(parts) };
+  return { names, parts, index, text: Buffer.from(parts.join(','), 'latin1'), offsets: offsetsOf(parts) };
 }
 
 /** Canonical bytes of a snapshot's `signed`, from the meta object's text. */
-export function snapshotSignedBytes(version: number, expires: string, metaText: string): Buffer {
+export function snapshotSignedBytes(version: number, expires: string, meta: string | Buffer): Buffer {
   if (!Number.isSafeInteger(version) || version < 1) throw new TufError('malformed', 'snapshot version must be a positive integer');
   if (!isTufDateTime(expires)) throw new TufError('malformed', 'snapshot expiry must look like 2030-01-01T00:00:00Z');
   // Keys in canonical order: _type, expires, meta, spec_version, version.
-  return Buffer.from(
-    `{"_type":"snapshot","expires":"${expires}","meta":{${metaText}},"spec_version":"${SPEC_VERSION}","version":${version}}`,
-    'utf8',
-  );
+  return Buffer.concat([
+    Buffer.from(`{"_type":"snapshot","expires":"${expires}","meta":{`),
+    typeof meta === 'string' ? Buffer.from(meta, 'utf8') : meta,
+    Buffer.from(`},"spec_version":"${SPEC_VERSION}","version":${version}}`),
+  ]);
 }
 
 /** Signatures over snapshot bytes, one per signer. */

@@ -14,6 +14,7 @@
 // `{}` lookups, where names from the metadata such as `constructor` or `__proto__` would find
 // Object.prototype's members. Parsing is in trustedParse.ts, the parsed model in trustedModel.ts.
 import type { TufKey } from './keys.ts';
+import type { BuilderIdentity } from './provenance.ts';
 import { verifySnapshotProof } from './snapshotMerkle.ts';
 import {
   isExpired,
@@ -54,7 +55,19 @@ export interface RoleToLoad {
 
 export interface TargetFound {
   role: string;
+  /** The role that delegates `role` ("root" for top-level targets). */
+  delegator: string;
   target: TargetInfo;
+  /**
+   * Builders named by the delegations on the path from top-level targets to `role` (each one's
+   * attestation is required: core/provenance.ts); empty when none asks for build provenance.
+   */
+  provenance: readonly BuilderIdentity[];
+}
+
+/** A role the search visits, with the build-provenance requirements of the delegations that led to it. */
+interface Visit extends RoleToLoad {
+  provenance: readonly BuilderIdentity[];
 }
 
 export const DEFAULT_MAX_DELEGATIONS = 32;
@@ -323,7 +336,7 @@ export class TrustedSet {
    * from the most trusted role that lists it, or null.
    */
   *searchTarget(targetPath: string, maxDelegations: number = DEFAULT_MAX_DELEGATIONS): Generator<RoleToLoad, TargetFound | null, void> {
-    const toVisit: RoleToLoad[] = [{ role: 'targets', delegator: 'root' }];
+    const toVisit: Visit[] = [{ role: 'targets', delegator: 'root', provenance: [] }];
     const visited = new Set<string>();
     // TUF 5.6.7.1: at most maxDelegations roles are visited (tuf-js's bound, counted the same way).
     while (visited.size <= maxDelegations && toVisit.length > 0) {
@@ -332,19 +345,22 @@ export class TrustedSet {
       if (visited.has(next.role)) continue;
       let role = this.roles.get(next.role);
       if (!role) {
-        yield next;
+        yield { role: next.role, delegator: next.delegator };
         role = this.roles.get(next.role);
         if (!role) throw new TrustError('wrong_order', `${next.role} was not loaded`);
       }
       // TUF 5.6.7.1: this role has metadata about the target: done.
       const target = role.targets.get(targetPath);
-      if (target) return { role: next.role, target };
+      if (target) return { role: next.role, delegator: next.delegator, target, provenance: next.provenance };
       visited.add(next.role);
       if (!role.delegations) continue;
       // TUF 5.6.7.2: the delegations covering the target, in order of appearance.
-      const children: RoleToLoad[] = [];
+      const children: Visit[] = [];
       for (const child of role.delegations.rolesForTarget(targetPath)) {
-        children.push({ role: child.name, delegator: next.role });
+        // A requirement holds for everything found through the delegation that states it.
+        const required = role.delegations.delegatedRole(child.name)?.provenance;
+        const provenance = required ? [...next.provenance, required] : next.provenance;
+        children.push({ role: child.name, delegator: next.role, provenance });
         // TUF 5.6.7.2.1: a terminating delegation ends the search after its subtree: nothing
         // still waiting to be visited (and no later sibling) is looked at.
         if (child.terminating) {

@@ -17,6 +17,7 @@ import { delegationChanges } from '../core/delegationDiff.ts';
 import { DEFAULT_BIN_EXPIRY_SECONDS, editedTargetsSigned, initialBinsSigned } from '../core/ceremony.ts';
 import { isPlainObject, type JsonObject } from '../core/canonical.ts';
 import { withDelegation, withoutDelegation, type Maintainer } from '../core/delegations.ts';
+import type { BuilderIdentity } from '../core/provenance.ts';
 import type { Envelope } from '../core/metadata.ts';
 import type { Expiry } from './expiry.ts';
 import { OfflineError } from './errors.ts';
@@ -59,6 +60,8 @@ export interface DelegationChange {
   /** Null: remove the project's delegation. */
   maintainers: Maintainer[] | null;
   threshold: number;
+  /** The builder whose attestations files need; null drops it; absent keeps the current one. */
+  provenance?: BuilderIdentity | null;
 }
 
 /** A bin version written (unsigned), for the output. */
@@ -110,7 +113,7 @@ export function delegateInBins(
       placement.role,
       change.maintainers === null
         ? withoutDelegation(base, change.project)
-        : withDelegation(base, change.project, change.maintainers, change.threshold, placement.paths),
+        : withDelegation(base, change.project, change.maintainers, change.threshold, placement.paths, change.provenance),
     );
   }
   const bins = [...next].map(([name, signed]) => ({

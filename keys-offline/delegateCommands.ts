@@ -4,7 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { binLayoutOfSigned, projectPlacement } from '../core/bins.ts';
-import type { JsonObject } from '../core/canonical.ts';
+import { isPlainObject, type JsonObject } from '../core/canonical.ts';
+import { parseBuilderIdentity, PROVENANCE_FIELD, type BuilderIdentity } from '../core/provenance.ts';
 import { DEFAULT_BIN_EXPIRY_SECONDS, DEFAULT_TARGETS_EXPIRY_SECONDS, editedTargetsSigned } from '../core/ceremony.ts';
 import { delegationChanges } from '../core/delegationDiff.ts';
 import { withDelegation, withoutDelegation, type Maintainer } from '../core/delegations.ts';
@@ -42,6 +43,35 @@ function sayChanges(what: string, changes: string[]): void {
   say(`${what} changes: ${changes.length === 0 ? 'no delegation' : ''}`, ...changes.map((c) => `  ${c}`));
 }
 
+/** --require-provenance/--provenance-issuer: the builder to require; null: --drop-provenance; undefined: keep. */
+function provenanceFrom(values: Values, project: string | null): BuilderIdentity | null | undefined {
+  const identity = values['require-provenance'];
+  const issuer = values['provenance-issuer'];
+  if (project === null && (identity !== undefined || issuer !== undefined || values['drop-provenance']))
+    usage('--require-provenance, --provenance-issuer and --drop-provenance go with delegate --project NAME');
+  if (values['drop-provenance']) {
+    if (identity !== undefined || issuer !== undefined)
+      usage('--drop-provenance removes the requirement: give it without --require-provenance');
+    return null;
+  }
+  if (identity === undefined) {
+    if (issuer !== undefined) usage('--provenance-issuer goes with --require-provenance IDENTITY');
+    return undefined;
+  }
+  if (issuer === undefined)
+    usage('--require-provenance needs --provenance-issuer URL (for GitHub Actions: https://token.actions.githubusercontent.com)');
+  return parseBuilderIdentity({ identity, issuer }, '--require-provenance');
+}
+
+/** What the delegation of `project` in `signed` requires, for the output. */
+function sayProvenance(signed: JsonObject, project: string, asked: BuilderIdentity | null | undefined): void {
+  const d = isPlainObject(signed.delegations) && Array.isArray(signed.delegations.roles) ? signed.delegations.roles : [];
+  const role = d.find((r) => isPlainObject(r) && r.name === project) as JsonObject | undefined;
+  const required = role && isPlainObject(role[PROVENANCE_FIELD]) ? (role[PROVENANCE_FIELD] as unknown as BuilderIdentity) : null;
+  const how = asked === undefined ? (required ? ' (kept from the current delegation)' : '') : asked === null ? ' (dropped)' : '';
+  say(`  ${project}: build provenance ${required ? `required from ${required.identity} at ${required.issuer}` : 'not required'}${how}`);
+}
+
 const who = (ms: Maintainer[]) => ms.map((m) => `${m.identity} at ${m.issuer}`).join(', ');
 
 /** Writes the changes into their bins (each bin once) and says what was written. */
@@ -72,11 +102,13 @@ function single(ctx: CommandContext, edit: Edit, project: string): number {
     });
   }
   const maintainers = command === 'undelegate' ? null : maintainersFrom(values, project);
+  const provenance = provenanceFrom(values, command === 'undelegate' ? null : project);
   const n = values.threshold === undefined ? 1 : Number(values.threshold);
   if (maintainers) say(`  ${project}: ${who(maintainers)}`);
   if (edit.binDir) {
     // Bin layout: only the project's bin changes; top-level targets stays as it is.
-    const [bin] = writeBins(edit, [{ project, maintainers, threshold: n }]);
+    const [bin] = writeBins(edit, [{ project, maintainers, threshold: n, ...(provenance !== undefined ? { provenance } : {}) }]);
+    if (maintainers) sayProvenance(readEnvelopeFile(bin!.file).signed, project, provenance);
     sayChanges(`${bin!.name} v${bin!.version}`, bin!.changes);
     say(
       `top-level targets is unchanged; next: tuf-offline status ${bin!.file} --delegator ${ctx.values.from} --previous ${bin!.previousFile} ` +
@@ -85,7 +117,10 @@ function single(ctx: CommandContext, edit: Edit, project: string): number {
     );
     return 0;
   }
-  const signed = maintainers ? withDelegation(edit.top, project, maintainers, n) : withoutDelegation(edit.top, project);
+  const signed = maintainers
+    ? withDelegation(edit.top, project, maintainers, n, undefined, provenance)
+    : withoutDelegation(edit.top, project);
+  if (maintainers) sayProvenance(signed, project, provenance);
   const version = writeTargets(edit, signed);
   sayChanges(`targets v${version}`, delegationChanges(signed, edit.top));
   return 0;
@@ -94,6 +129,7 @@ function single(ctx: CommandContext, edit: Edit, project: string): number {
 /** Every pending registration of the file, approved in one version of each affected bin (or of targets). */
 function bulk(ctx: CommandContext, edit: Edit, file: string): number {
   const { values } = ctx;
+  provenanceFrom(values, null);
   if (values.identity || values.issuer)
     usage('--identity and --issuer go with --project; without it, --registrations delegates each project to the identities that asked');
   if (values.threshold !== undefined)

@@ -38,8 +38,12 @@ Commands:
       Targets N+1 from N with targets added, replaced or removed; unsigned. Keeps N's expiry.
   delegate --from TARGETS --out FILE|DIR --project NAME [--bins DIR] [--threshold N] [--expires-days D]
            (--identity ID --issuer URL) ... | --registrations FILE [--accept ID ...]
-           [--reserved NAME ...]
+           [--reserved NAME ...] [--require-provenance ID --provenance-issuer URL | --drop-provenance]
       Delegate NAME's files to OIDC identities (TAP 18), replacing NAME's previous delegation.
+      --require-provenance: every file NAME publishes must also carry a build-provenance
+      attestation (SLSA v1, Sigstore) signed by this CI identity at this issuer, both compared
+      exactly; the requirement is part of what you sign. A re-delegation keeps the requirement
+      the delegation has unless --require-provenance replaces it or --drop-provenance removes it.
       Flat layout: writes targets N+1 to FILE. Bin layout (TARGETS delegates to bins): writes
       only the bin NAME falls in, N+1, into the directory DIR (an --out ending in .json is
       refused); --bins names the directory holding the current bins (\`tuf-carry pull\` writes

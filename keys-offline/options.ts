@@ -46,6 +46,9 @@ const OPTIONS = {
   'bins-out': { type: 'string' },
   delegator: { type: 'string' },
   json: { type: 'boolean' },
+  'require-provenance': { type: 'string' },
+  'provenance-issuer': { type: 'string' },
+  'drop-provenance': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -85,6 +88,9 @@ export const COMMAND_OPTIONS: Record<string, readonly (keyof typeof OPTIONS)[]> 
     'accept',
     'skip',
     'reserved',
+    'require-provenance',
+    'provenance-issuer',
+    'drop-provenance',
   ],
   undelegate: ['from', 'out', 'project', 'bins', 'expires-days'],
   'bump-bins': ['bins', 'out', 'expires-days'],

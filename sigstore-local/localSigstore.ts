@@ -17,6 +17,14 @@ import { RekorError, RekorLog, type SearchQuery } from './rekorLog.ts';
 const require = createRequire(import.meta.url);
 const fulcio = require('@sigstore/mock/dist/fulcio/index.js') as typeof import('@sigstore/mock/dist/fulcio/index.js');
 
+/**
+ * Issuers of real CI systems the local Sigstore plays as well, under their real URL (with a key of
+ * its own), so a development repository and the tests can name a GitHub Actions workflow identity
+ * exactly as production does. Only clients that trust this local Sigstore's root accept what it
+ * certifies; the public-good Fulcio certifies GitHub's issuer only for GitHub's tokens.
+ */
+export const PLAYED_CI_ISSUERS: Readonly<Record<string, string>> = { 'https://token.actions.githubusercontent.com': 'github-actions' };
+
 export interface LocalSigstoreOptions {
   /** Where the router is reachable, e.g. http://127.0.0.1:8080/dev/sigstore (no trailing slash). */
   baseUrl: string;
@@ -33,7 +41,7 @@ export interface MintOptions {
   identity: string;
   expiresInSeconds?: number;
   audience?: string;
-  /** One of extraIssuers; the main issuer by default. */
+  /** One of extraIssuers, or the URL of a played CI issuer (PLAYED_CI_ISSUERS); the main issuer by default. */
   issuer?: string;
 }
 
@@ -165,6 +173,13 @@ export async function createLocalSigstore(opts: LocalSigstoreOptions): Promise<L
     const jwk = { ...(await jose.exportJWK(key.publicKey)), kid, alg: 'ES256', use: 'sig' };
     issuers.set(name, { url: name === '' ? issuerUrl : `${issuerUrl}/${name}`, key, jwk });
   }
+  // Played CI issuers: named by their URL, never served (nobody fetches their keys from here).
+  const served = new Set(issuers.keys());
+  for (const [url, short] of Object.entries(PLAYED_CI_ISSUERS)) {
+    const key = loadOrCreateKey(opts.stateDir, `oidc-${short}`);
+    const jwk = { ...(await jose.exportJWK(key.publicKey)), kid: `local-${short}`, alg: 'ES256', use: 'sig' };
+    issuers.set(url, { url, key, jwk });
+  }
   const issuerUrlOf = (name: string) => {
     const i = issuers.get(name);
     if (!i) throw new Error(`no issuer ${name}`);
@@ -212,6 +227,7 @@ export async function createLocalSigstore(opts: LocalSigstoreOptions): Promise<L
   const text = express.text({ type: () => true, limit: '64kb' });
 
   for (const [name, issuer] of issuers) {
+    if (!served.has(name)) continue;
     const prefix = name === '' ? '/oidc' : `/oidc/${name}`;
     router.get(`${prefix}/.well-known/openid-configuration`, (_req, res) => {
       res.json({ issuer: issuer.url, jwks_uri: `${issuer.url}/jwks`, id_token_signing_alg_values_supported: ['ES256'] });
@@ -221,12 +237,19 @@ export async function createLocalSigstore(opts: LocalSigstoreOptions): Promise<L
     });
   }
   router.post('/oidc/token', express.json({ limit: '4kb' }), async (req, res) => {
-    const identity = (req.body as { identity?: unknown })?.identity;
+    const { identity, issuer } = (req.body ?? {}) as { identity?: unknown; issuer?: unknown };
     if (typeof identity !== 'string' || identity.length === 0 || identity.length > 512) {
-      res.status(400).json({ error: 'give {"identity": "<e-mail or URI>"}' });
+      res.status(400).json({ error: 'give {"identity": "<e-mail or URI>"} (and "issuer": a URL this local Sigstore plays)' });
       return;
     }
-    res.json({ id_token: await mintToken({ identity }) });
+    // The issuer by its URL: the main one, an extra one, or a played CI issuer.
+    const name = issuer === undefined ? '' : [...issuers].find(([, i]) => i.url === issuer)?.[0];
+    if (name === undefined) {
+      const known = [...issuers.values()].map((i) => i.url).join(', ');
+      res.status(400).json({ error: `unknown issuer ${JSON.stringify(issuer)}; this local Sigstore issues for ${known}` });
+      return;
+    }
+    res.json({ id_token: await mintToken({ identity, issuer: name }) });
   });
 
   router.post('/fulcio/api/v2/signingCert', text, async (req, res) => {

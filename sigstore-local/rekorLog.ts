@@ -1,4 +1,5 @@
-// The local Rekor's log: an append-only list of entries with sequential indexes, a real RFC 6962
+// The local Rekor's log: an append-only list of entries (hashedrekord signatures, and dsse
+// attestations as Rekor stores them) with sequential indexes, a real RFC 6962
 // Merkle tree over them, and the search index Rekor keeps, served with Rekor's v1 API shapes
 // (entries by index and UUID, batch retrieval, index search by e-mail, hash and public key, log
 // info with a signed checkpoint). @sigstore/mock's Rekor answers each entry with a random index
@@ -47,7 +48,8 @@ function parseHashedRekord(proposed: unknown): { hash: string; key: Buffer } {
       signature?: { content?: unknown; publicKey?: { content?: unknown } };
     };
   };
-  if (p?.kind !== 'hashedrekord' || p.apiVersion !== '0.0.1') throw new RekorError(400, 'this log takes hashedrekord 0.0.1 entries only');
+  if (p?.kind !== 'hashedrekord' || p.apiVersion !== '0.0.1')
+    throw new RekorError(400, 'this log takes hashedrekord and dsse 0.0.1 entries only');
   const hash = p.spec?.data?.hash;
   if (hash?.algorithm !== 'sha256' || typeof hash.value !== 'string' || !/^[0-9a-f]{64}$/.test(hash.value)) {
     throw new RekorError(400, 'spec.data.hash must be a sha256 in lowercase hex');
@@ -58,17 +60,82 @@ function parseHashedRekord(proposed: unknown): { hash: string; key: Buffer } {
   return { hash: hash.value, key: Buffer.from(sig.publicKey.content, 'base64') };
 }
 
-/** What Rekor indexes a hashedrekord by: the key's SHA-256, the certificate's subjects (lowercase), the artifact hash. */
-function indexKeys(body: Buffer): string[] {
-  const { hash, key } = parseHashedRekord(JSON.parse(body.toString('utf8')));
-  const keys = [crypto.createHash('sha256').update(key).digest('hex'), `sha256:${hash}`];
+/**
+ * A proposed dsse v0.0.1 entry in the form Rekor stores it: Rekor replaces the proposed envelope
+ * with its hashes and the signatures with their verifiers, and verifiers compare a bundle against
+ * that form (build-provenance attestations are logged so).
+ */
+function storedDsse(proposed: unknown): Record<string, unknown> {
+  const p = proposed as { apiVersion?: unknown; spec?: { proposedContent?: { envelope?: unknown; verifiers?: unknown } } };
+  const content = p.spec?.proposedContent;
+  if (
+    p.apiVersion !== '0.0.1' ||
+    typeof content?.envelope !== 'string' ||
+    !Array.isArray(content.verifiers) ||
+    content.verifiers.length === 0
+  )
+    throw new RekorError(400, 'a dsse 0.0.1 entry needs spec.proposedContent with an envelope and verifiers');
+  let envelope: { payload?: unknown; signatures?: unknown };
   try {
-    const san = X509Certificate.parse(key.toString('utf8')).extSubjectAltName;
-    for (const name of [san?.rfc822Name, san?.uri]) if (name) keys.push(name.toLowerCase());
+    envelope = JSON.parse(content.envelope);
   } catch {
-    // A bare public key: indexed by its hash and the artifact only.
+    throw new RekorError(400, 'the dsse envelope is not JSON');
   }
-  return keys;
+  if (typeof envelope.payload !== 'string' || !Array.isArray(envelope.signatures) || envelope.signatures.length === 0)
+    throw new RekorError(400, 'the dsse envelope needs a payload and signatures');
+  const verifiers = content.verifiers.map(String);
+  const sha256 = (b: Buffer | string) => crypto.createHash('sha256').update(b).digest('hex');
+  return {
+    apiVersion: '0.0.1',
+    kind: 'dsse',
+    spec: {
+      envelopeHash: { algorithm: 'sha256', value: sha256(content.envelope) },
+      payloadHash: { algorithm: 'sha256', value: sha256(Buffer.from(envelope.payload, 'base64')) },
+      signatures: (envelope.signatures as { sig?: unknown }[]).map((sig, i) => ({
+        signature: String(sig.sig),
+        verifier: verifiers[i] ?? verifiers[0]!,
+      })),
+    },
+  };
+}
+
+/** The entry as stored: a hashedrekord as proposed, a dsse as Rekor rewrites it; anything else refused. */
+function toStored(proposed: unknown): unknown {
+  const kind = (proposed as { kind?: unknown } | null)?.kind;
+  if (kind === 'dsse') return storedDsse(proposed);
+  parseHashedRekord(proposed);
+  return proposed;
+}
+
+/** The certificate subjects (lowercase) of a base64 PEM, for the index; none for a bare key. */
+function subjectsOf(pem: Buffer): string[] {
+  try {
+    const san = X509Certificate.parse(pem.toString('utf8')).extSubjectAltName;
+    return [san?.rfc822Name, san?.uri].filter((n): n is string => !!n).map((n) => n.toLowerCase());
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * What Rekor indexes an entry by: for a hashedrekord the key's SHA-256, the certificate's subjects
+ * and the artifact hash; for a dsse each verifier's SHA-256 and subjects, and the payload and
+ * envelope hashes.
+ */
+function indexKeys(body: Buffer): string[] {
+  const doc = JSON.parse(body.toString('utf8')) as { kind?: string; spec?: Record<string, unknown> };
+  const digest = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
+  if (doc.kind === 'dsse') {
+    const spec = doc.spec as { envelopeHash: { value: string }; payloadHash: { value: string }; signatures: { verifier: string }[] };
+    const keys = [`sha256:${spec.payloadHash.value}`, `sha256:${spec.envelopeHash.value}`];
+    for (const s of spec.signatures) {
+      const pem = Buffer.from(s.verifier, 'base64');
+      keys.push(digest(pem), ...subjectsOf(pem));
+    }
+    return keys;
+  }
+  const { hash, key } = parseHashedRekord(doc);
+  return [digest(key), `sha256:${hash}`, ...subjectsOf(key)];
 }
 
 export interface SearchQuery {
@@ -124,8 +191,7 @@ export class RekorLog {
 
   /** POST /api/v1/log/entries: appends a proposed entry; a body already logged is a 409, as in Rekor. */
   append(proposed: unknown): Record<string, unknown> {
-    parseHashedRekord(proposed);
-    const body = Buffer.from(canonicalize(proposed as never), 'utf8');
+    const body = Buffer.from(canonicalize(toStored(proposed) as never), 'utf8');
     const uuid = leafHash(body).toString('hex');
     if (this.byUuid.has(uuid)) throw new RekorError(409, 'an equivalent entry already exists in the log', `/api/v1/log/entries/${uuid}`);
     const integratedTime = Math.floor(this.clock().getTime() / 1000);

@@ -5,47 +5,27 @@
 // and after; a finding does not move the auditor's state past it.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import request from 'supertest';
 import type { SnapshotMetaEntry } from '../core/metadata.ts';
-import {
-  buildTargetsSigned,
-  buildTimestampSigned,
-  describeTarget,
-  expiresAfter,
-  metaEntryFor,
-  servedBytes,
-  signEnvelope,
-} from '../core/metadata.ts';
+import { buildTimestampSigned, expiresAfter, metaEntryFor, servedBytes, signEnvelope } from '../core/metadata.ts';
 import { SnapshotMerkleTree } from '../core/snapshotMerkle.ts';
 import { SnapshotEntries, signSnapshotBytes, snapshotSignedBytes } from '../core/snapshotText.ts';
-import { listen } from '../server/runtime.ts';
 import { runCli } from './helpers/cli.ts';
-import { bootstrappedWithSigstore, delegateProject, signAs, type TestRepo } from './helpers/repo.ts';
+import { publishDemo, startMirror, type Mirror } from './helpers/mirror.ts';
+import { bootstrappedWithSigstore, delegateProject, type TestRepo } from './helpers/repo.ts';
 
 const ALICE = 'alice@example.com';
 let t: TestRepo;
 let work: string;
-let mirror: http.Server;
+let mirror: Mirror;
 let mirrorUrl: string;
 /** Files the hostile mirror serves instead of the repository's, by URL path. */
 const forged = new Map<string, Buffer>();
 
-async function publish(version: number): Promise<void> {
-  const file = Buffer.from(`app ${version}`);
-  const env = await signAs(
-    t,
-    buildTargetsSigned({ version, expires: expiresAfter(t.clock.now(), 30 * 86_400), targets: { 'demo/app.tgz': describeTarget(file) } }),
-    [{ identity: ALICE }],
-  );
-  const res = await request(t.baseUrl)
-    .post('/api/v1/projects/demo/uploads')
-    .send({ metadata: env, files: { 'demo/app.tgz': file.toString('base64') } });
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-}
+const publish = (version: number) => publishDemo(t, ALICE, version, `app ${version}`);
 
 before(async () => {
   let keys;
@@ -55,23 +35,11 @@ before(async () => {
   await publish(2);
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'tuf-auditor-'));
   fs.writeFileSync(path.join(work, 'root.json'), (await request(t.baseUrl).get('/metadata/1.root.json')).text);
-  mirror = await listen(
-    async (req, res) => {
-      const body =
-        forged.get(req.url ?? '') ??
-        (await fetch(`${t.baseUrl}${req.url}`).then(async (r) => (r.ok ? Buffer.from(await r.arrayBuffer()) : null)));
-      if (!body) return void res.writeHead(404).end();
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length }).end(body);
-    },
-    '127.0.0.1',
-    0,
-  );
-  const addr = mirror.address();
-  mirrorUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  mirror = await startMirror(t, () => async (p, up) => forged.get(p) ?? up());
+  mirrorUrl = mirror.url;
 });
 after(async () => {
-  mirror.closeAllConnections();
-  await new Promise((r) => mirror.close(r));
+  await mirror.close();
   await t.close();
 });
 

@@ -7,56 +7,31 @@
 // snapshot.json. `tuf-client fetch --verbose` says which way it went.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import request from 'supertest';
-import {
-  buildTargetsSigned,
-  buildTimestampSigned,
-  describeTarget,
-  expiresAfter,
-  metaEntryFor,
-  servedBytes,
-  signEnvelope,
-} from '../core/metadata.ts';
+import { buildTimestampSigned, expiresAfter, metaEntryFor, servedBytes, signEnvelope } from '../core/metadata.ts';
 import { SnapshotMerkleTree } from '../core/snapshotMerkle.ts';
 import { snapshotFromFile } from '../core/snapshotDelta.ts';
 import { isTrustError, type TrustErrorCode } from '../core/trustedModel.ts';
 import { IdentityClient } from '../client/identityUpdater.ts';
-import { listen } from '../server/runtime.ts';
 import { runCli } from './helpers/cli.ts';
-import { bootstrappedWithSigstore, delegateProject, signAs, type TestRepo } from './helpers/repo.ts';
+import { fetchUpstream, publishDemo, startMirror, type Mirror, type Rewrite } from './helpers/mirror.ts';
+import { bootstrappedWithSigstore, delegateProject, type TestRepo } from './helpers/repo.ts';
 
 const ALICE = 'alice@example.com';
 let t: TestRepo;
 let work: string;
-let mirror: http.Server;
+let mirror: Mirror;
 let mirrorUrl: string;
-type Rewrite = (urlPath: string, upstream: () => Promise<Buffer | null>) => Promise<Buffer | null>;
 const honest: Rewrite = (_p, up) => up();
 let rewrite: Rewrite = honest;
 /** Recorded while demo v1 was current: its snapshot version, the snapshot, and demo's proof then. */
 let old: { snapshotVersion: number; snapshot: Buffer; demoProof: Buffer };
 
-async function upstream(urlPath: string): Promise<Buffer | null> {
-  const res = await fetch(`${t.baseUrl}${urlPath}`);
-  return res.ok ? Buffer.from(await res.arrayBuffer()) : null;
-}
-
-async function publish(version: number, content: string): Promise<void> {
-  const file = Buffer.from(content);
-  const env = await signAs(
-    t,
-    buildTargetsSigned({ version, expires: expiresAfter(t.clock.now(), 30 * 86_400), targets: { 'demo/app.tgz': describeTarget(file) } }),
-    [{ identity: ALICE }],
-  );
-  const res = await request(t.baseUrl)
-    .post('/api/v1/projects/demo/uploads')
-    .send({ metadata: env, files: { 'demo/app.tgz': file.toString('base64') } });
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-}
+const upstream = (urlPath: string) => fetchUpstream(t, urlPath);
+const publish = (version: number, content: string) => publishDemo(t, ALICE, version, content);
 
 const snapshotVersion = () => t.repo.cache.head('snapshot')!.version;
 const proofUrl = (role: string, version = snapshotVersion()) => `/metadata/snapshot-merkle/${version}/${role}.json`;
@@ -75,25 +50,11 @@ before(async () => {
     demoProof: (await upstream(proofUrl('demo', v)))!,
   };
   await publish(2, 'app 2');
-  mirror = await listen(
-    async (req, res) => {
-      try {
-        const body = await rewrite(req.url ?? '/', () => upstream(req.url ?? '/'));
-        if (!body) return void res.writeHead(404).end();
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length }).end(body);
-      } catch {
-        res.writeHead(502).end();
-      }
-    },
-    '127.0.0.1',
-    0,
-  );
-  const addr = mirror.address();
-  mirrorUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  mirror = await startMirror(t, () => rewrite);
+  mirrorUrl = mirror.url;
 });
 after(async () => {
-  mirror.closeAllConnections();
-  await new Promise((r) => mirror.close(r));
+  await mirror.close();
   await t.close();
 });
 

@@ -19,6 +19,7 @@ import { privateKeySigner } from '../core/signer.ts';
 import { SnapshotMerkleTree, verifySnapshotProof } from '../core/snapshotMerkle.ts';
 import { snapshotFromFile } from '../core/snapshotDelta.ts';
 import { verifyHistory } from '../server/admin/historyCheck.ts';
+import { SnapshotFollower, SnapshotRebuildBusy } from '../server/serving/snapshotFollower.ts';
 import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { ALICE } from './helpers/projects.ts';
 import { bootstrapWithBins, signAs, startTestRepo, type TestRepo } from './helpers/repo.ts';
@@ -140,12 +141,24 @@ test("every timestamp carries its snapshot tree's root; each role's proof, now a
       assert.equal(verifySnapshotProof(JSON.parse(res.body.toString()), role, merkleRoot).version, entry.version);
     }
   }
-  // An earlier version's proofs stay servable (a client may hold a timestamp a few versions old).
+  // An earlier version's proofs stay servable where its tree is kept (a client may hold a timestamp
+  // a few versions old): by the processes that published or followed it. A process that starts now
+  // builds only the current tree and answers 404 for older ones: no whole tree is built for a
+  // request naming an old version (a client then reads snapshot.json).
   const earlier = snapshotVersion - 3;
   const earlierFile = (await get(other.baseUrl, `/metadata/${earlier}.snapshot.json`)).body;
   const earlierRoot = SnapshotMerkleTree.build(snapshotFromFile(earlierFile, earlier).entries.texts()).root.toString('hex');
-  const proof = await get(other.baseUrl, `/metadata/snapshot-merkle/${earlier}/targets.json`);
+  const proof = await get(t.baseUrl, `/metadata/snapshot-merkle/${earlier}/targets.json`);
   assert.equal(verifySnapshotProof(JSON.parse(proof.body.toString()), 'targets', earlierRoot).version, 1);
+  const fresh = await startTestRepo({ databaseUrl: t.databaseUrl, home: t.home, sigstore: t.sigstore, env });
+  try {
+    assert.equal((await get(fresh.baseUrl, `/metadata/snapshot-merkle/${snapshotVersion}/targets.json`)).status, 200);
+    const notKept = await get(fresh.baseUrl, `/metadata/snapshot-merkle/${earlier}/targets.json`);
+    assert.equal(notKept.status, 404);
+    assert.match(notKept.body.toString(), /read timestamp\.json again/);
+  } finally {
+    await fresh.close();
+  }
   // Unknown roles and versions: 404, as for metadata.
   assert.equal((await get(t.baseUrl, `/metadata/snapshot-merkle/${snapshotVersion}/nobody.json`)).status, 404);
   assert.equal((await get(t.baseUrl, `/metadata/snapshot-merkle/${snapshotVersion + 50}/targets.json`)).status, 404);
@@ -168,4 +181,19 @@ test('a stock tuf-js client refreshes through timestamps that carry merkle_root;
   const history = await verifyHistory(t.repo.knex, new IdentitySignatureVerifier(t.sigstore.setup.trustedRoot));
   assert.deepEqual(history.problems, []);
   assert.ok(history.versionsChecked > 20);
+});
+
+test('requests for many earlier snapshot versions at once: a few are rebuilt in turn, the rest answered 503, and each rebuilt one is exact', async () => {
+  const rows = await t.repo.knex('metadata_versions').where({ role: 'snapshot' }).orderBy('version').select('version', 'sha256');
+  assert.ok(rows.length >= 12);
+  const follower = new SnapshotFollower(t.repo.knex, 4, true);
+  const results = await Promise.allSettled(rows.slice(0, 12).map((r) => follower.file(r.version)));
+  const busy = results.filter((r) => r.status === 'rejected');
+  assert.equal(busy.length, 4, 'beyond the eight waiting, refused');
+  assert.ok(busy.every((r) => (r as PromiseRejectedResult).reason instanceof SnapshotRebuildBusy));
+  results.forEach((r, i) => {
+    if (r.status === 'fulfilled') assert.equal(sha256Hex(r.value!), rows[i]!.sha256);
+  });
+  // A reader walking versions in order is served one delta on from the version it asked for last.
+  for (const r of rows.slice(0, 12)) assert.equal(sha256Hex((await follower.file(r.version))!), r.sha256);
 });

@@ -37,7 +37,7 @@ export async function reviewDelegations(
     }
     const row = await getMetadataVersion(trx, name, head.version);
     const role = parseMetadata(JSON.parse(wholeBytes(row!).toString('utf8')), 'targets', name);
-    const reason = resignReason(role, delegation, verifier);
+    const reason = resignReason(role, delegation, verifier, previous ? delegationIn(delegator, previous.model, name) : null);
     if (reason) {
       await markResignNeeded(trx, {
         role: name,

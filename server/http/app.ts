@@ -109,7 +109,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use(writeRateLimit(deps.config.writeRateLimitPerMinute, deps.clock));
   app.use(metadataRoutes(deps.cache, deps.config.timestampMaxAgeSeconds));
-  app.use(merkleRoutes(deps.snapshots));
+  app.use(merkleRoutes(deps.snapshots, deps.cache));
   app.use(targetRoutes(deps.targetFiles));
   app.use(healthRoutes(deps));
   for (const router of deps.readOnlyRouters ?? []) app.use(router);

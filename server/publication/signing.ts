@@ -95,7 +95,7 @@ export async function signSnapshotAndTimestamp(ctx: SigningContext, known?: Snap
   const started = process.hrtime.bigint();
   const built = await ctx.snapshotMeta.build(ctx.db, known);
   const { version, expires } = await nextVersion(ctx, 'snapshot', known ? (known.head?.version ?? 0) : undefined);
-  const signedBytes = snapshotSignedBytes(version, expires, built.metaText);
+  const signedBytes = snapshotSignedBytes(version, expires, built.metaBytes);
   const signatures = await signSnapshot(signedBytes, [await ctx.signers.signerFor('snapshot', ctx.root)]);
   const bytes = snapshotFileBytes(signedBytes, signatures);
   const delta =

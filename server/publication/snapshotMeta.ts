@@ -22,7 +22,8 @@ export interface SnapshotState {
 }
 
 export interface BuiltSnapshotMeta {
-  metaText: string;
+  /** The meta object's text, without its braces, as bytes. */
+  metaBytes: Buffer;
   size: number;
   coversSeq: string;
   /** The entries after this build, as a value of its own (the read side keeps it to rebuild the next version). */
@@ -36,7 +37,7 @@ export interface BuiltSnapshotMeta {
   tree: SnapshotMerkleTree | null;
   /** How long updating (or building) the tree took. */
   treeSeconds: number;
-  /** Call once the snapshot over `metaText` is stored: the next build starts from it. */
+  /** Call once the snapshot over `metaBytes` is stored: the next build starts from it. */
   remember(version: number, sha256: string, storedWhole: boolean): void;
   /** Whether the new version should also be kept whole (a checkpoint), so rebuilding it reads few deltas. */
   checkpointDue(version: number): boolean;
@@ -93,7 +94,7 @@ export class SnapshotMeta {
     const treeSeconds = Number(process.hrtime.bigint() - treeStarted) / 1e9;
     if (this.lastWhole === null) this.lastWhole = await latestSnapshotBaseVersion(db);
     return {
-      metaText: next.metaText,
+      metaBytes: next.metaBytes,
       size: next.size,
       coversSeq: upto,
       entries: next.next,

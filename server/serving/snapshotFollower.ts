@@ -3,14 +3,21 @@
 // trees, from which each role's proof is served. A process that signed a snapshot hands both over
 // (published.ts); a process that learns of one from a notification rebuilds it from the version it
 // holds and the deltas after it, and derives the tree from the previous tree along the changed
-// paths. A tree nobody derived (after a start, or for an old version) is built whole on demand,
-// one at a time.
+// paths.
+//
+// What anyone can make it do is bounded, since requests name versions:
+// - an older version is rebuilt from the nearest whole file (a checkpoint: about a second of CPU at
+//   a million roles) one at a time, with a short queue and 503 beyond it; a reader walking versions
+//   in order (an auditor catching up) is served from the version it asked for last, one delta on;
+// - a whole tree is built (on a worker thread) only for the current snapshot, after a start;
+//   proofs of earlier versions come from the trees kept since (SNAPSHOT_TREES_KEPT), otherwise 404,
+//   and a client then reads snapshot.json, which the same timestamp names.
 import type { Knex } from 'knex';
 import { canonicalBytes, sha256Hex } from '../../core/canonical.ts';
 import type { RebuiltSnapshot } from '../../core/snapshotDelta.ts';
 import { proofDocument, type SnapshotMerkleTree } from '../../core/snapshotMerkle.ts';
-import { inPlaceTreeBuilder, type TreeBuilder } from '../treeBuilder.ts';
 import { loadSnapshotVersion } from '../db/snapshotVersions.ts';
+import { inPlaceTreeBuilder, type TreeBuilder } from '../treeBuilder.ts';
 
 export interface ProofFile {
   bytes: Buffer;
@@ -18,16 +25,34 @@ export interface ProofFile {
   etag: string;
 }
 
+/** Too many requests for old snapshot versions at once: answered 503 with Retry-After. */
+export class SnapshotRebuildBusy extends Error {
+  constructor() {
+    super('too many earlier snapshot versions are being rebuilt at once; retry shortly');
+  }
+}
+
 /** Proof bodies kept: every client asks for targets' and its bin's proof of the current version. */
 const PROOFS_KEPT = 4096;
+/** Earlier versions kept as rebuilt, so that a reader walking versions in order costs one delta each. */
+const CURSORS_KEPT = 4;
+/** Rebuilds from a checkpoint waiting their turn; beyond, 503. */
+const MAX_WAITING_REBUILDS = 8;
+/** A version at most this many deltas after one held is rebuilt from it rather than from a checkpoint (the default checkpoint interval). */
+const MAX_DELTAS_FORWARD = 64;
 
 export class SnapshotFollower {
   /** The newest version rebuilt or handed over: the next one is rebuilt from it. */
   private held: RebuiltSnapshot | null = null;
+  /** Earlier versions rebuilt for readers, most recent last. */
+  private readonly cursors = new Map<number, RebuiltSnapshot>();
   private readonly trees = new Map<number, SnapshotMerkleTree>();
   private readonly building = new Map<number, Promise<SnapshotMerkleTree | null>>();
   private readonly loading = new Map<number, Promise<RebuiltSnapshot | undefined>>();
   private readonly proofs = new Map<string, ProofFile>();
+  /** Rebuilds from a checkpoint run one after another: the end of the line. */
+  private lane: Promise<unknown> = Promise.resolve();
+  private waiting = 0;
 
   constructor(
     private readonly knex: Knex,
@@ -51,13 +76,17 @@ export class SnapshotFollower {
     return (await this.rebuilt(version))?.bytes;
   }
 
-  /** TAP 16 proof of file `name` (`ROLE.json`) in the tree of snapshot `version`; null when either is unknown. */
-  async proof(version: number, name: string): Promise<ProofFile | null> {
+  /**
+   * TAP 16 proof of file `name` (`ROLE.json`) in the tree of snapshot `version`; null when either is
+   * unknown, or the version is neither `current` (the snapshot version this process serves) nor
+   * one whose tree is still kept.
+   */
+  async proof(version: number, name: string, current: number | undefined): Promise<ProofFile | null> {
     if (!this.merkleTrees) return null;
     const key = `${version}\n${name}`;
     const kept = this.proofs.get(key);
     if (kept) return kept;
-    const tree = await this.tree(version);
+    const tree = this.trees.get(version) ?? (version === current ? await this.currentTree(version) : null);
     const proof = tree?.proof(name);
     if (!proof) return null;
     const bytes = canonicalBytes(proofDocument(proof));
@@ -81,13 +110,34 @@ export class SnapshotFollower {
     while (this.trees.size > this.treesKept) this.trees.delete(Math.min(...this.trees.keys()));
   }
 
+  private keepCursor(rebuilt: RebuiltSnapshot): void {
+    this.cursors.delete(rebuilt.version);
+    this.cursors.set(rebuilt.version, rebuilt);
+    while (this.cursors.size > CURSORS_KEPT) this.cursors.delete(this.cursors.keys().next().value!);
+  }
+
+  /** The held version or a cursor to go forward from: the closest below `version`, within reach. */
+  private startFor(version: number): RebuiltSnapshot | null {
+    let best: RebuiltSnapshot | null = null;
+    for (const c of [this.held, ...this.cursors.values()]) {
+      if (c && c.version < version && version - c.version <= MAX_DELTAS_FORWARD && (!best || c.version > best.version)) best = c;
+    }
+    return best;
+  }
+
   private rebuilt(version: number): Promise<RebuiltSnapshot | undefined> {
     if (this.held?.version === version) return Promise.resolve(this.held);
+    const cursor = this.cursors.get(version);
+    if (cursor) return Promise.resolve(cursor);
     let pending = this.loading.get(version);
     if (!pending) {
-      pending = loadSnapshotVersion(this.knex, version, this.held)
+      const start = this.startFor(version);
+      const load = () => loadSnapshotVersion(this.knex, version, start);
+      // Following publications (one delta on) goes at once; anything longer waits its turn.
+      pending = (start && version === start.version + 1 ? load() : this.inLane(load))
         .then((r) => {
-          if (r) this.hold(r);
+          if (r && (!this.held || r.version > this.held.version)) this.hold(r);
+          else if (r) this.keepCursor(r);
           return r;
         })
         .finally(() => this.loading.delete(version));
@@ -96,16 +146,21 @@ export class SnapshotFollower {
     return pending;
   }
 
-  private tree(version: number): Promise<SnapshotMerkleTree | null> {
-    const kept = this.trees.get(version);
-    if (kept) return Promise.resolve(kept);
+  /** Runs `work` after every rebuild queued before it; refuses when too many wait. */
+  private inLane<T>(work: () => Promise<T>): Promise<T> {
+    if (this.waiting >= MAX_WAITING_REBUILDS) return Promise.reject(new SnapshotRebuildBusy());
+    this.waiting += 1;
+    const run = this.lane.then(work, work).finally(() => (this.waiting -= 1));
+    this.lane = run.catch(() => {});
+    return run;
+  }
+
+  /** The tree of the current snapshot when none was handed over or derived (after a start): built once, off the event loop. */
+  private currentTree(version: number): Promise<SnapshotMerkleTree | null> {
     let pending = this.building.get(version);
     if (!pending) {
-      // One whole build at a time: at a million roles it takes seconds of CPU.
-      const previous = Promise.all(this.building.values());
-      pending = previous
-        .then(async () => {
-          const rebuilt = await this.rebuilt(version);
+      pending = this.rebuilt(version)
+        .then(async (rebuilt) => {
           if (!rebuilt) return null;
           const again = this.trees.get(version);
           if (again) return again;
