@@ -20,12 +20,15 @@ import { BenchRepo, projectName } from './benchRepo.ts';
 import { median, quantile, running, startBenchServer, waitHttp, type BenchRow } from './common.ts';
 import { hostileLoad } from './hostile.ts';
 import { scaleCase, type ScaleOptions } from './scale.ts';
+import { storageCase } from './storage.ts';
 import { flatDelegationRows } from './tufjsParse.ts';
 
-const HELP = `usage: npm run bench -- [--quick] [--hostile-only] [--scale-only] [--no-million] [--out results.json]
+const HELP = `usage: npm run bench -- [--quick] [--hostile-only] [--scale-only] [--storage-only] [--no-million] [--out results.json]
   --quick         smaller cases (about 2 minutes): 200 and 1,000 projects, scale at 10,000
   --hostile-only  only the hostile-load case
   --scale-only    only the ecosystem-scale cases (100,000 and 1,000,000 projects on a full run)
+  --storage-only  only the object storage cases (files in PostgreSQL and in a bucket, the copy to a
+                  bucket, timestamp reads from the bucket and nginx; runs Debian's Ceph and nginx)
   --no-million    leave out the 1,000,000-project case of a full run (it takes about 10 minutes)
   --out FILE      the rows as JSON too
 `;
@@ -35,6 +38,7 @@ const { values } = parseArgs({
     out: { type: 'string' },
     'hostile-only': { type: 'boolean' },
     'scale-only': { type: 'boolean' },
+    'storage-only': { type: 'boolean' },
     'no-million': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -95,8 +99,24 @@ async function main(): Promise<void> {
   const scaleContext = { repoDir, work, pgUrlFor: pg.urlFor, pgAdminUrl: pg.url, sigstore, sigstoreRootFile, online, onlineKeysDir, log };
 
   try {
-    if (!values['scale-only']) await mainRepository();
-    if (!values['hostile-only']) {
+    if (!values['scale-only'] && !values['storage-only']) await mainRepository();
+    if (!values['hostile-only'] && !values['scale-only']) {
+      rows.push(
+        ...(await storageCase({
+          repoDir,
+          work,
+          pgUrlFor: pg.urlFor,
+          pgAdminUrl: pg.url,
+          sigstoreRootFile,
+          online,
+          onlineKeysDir,
+          log,
+          quick,
+        })),
+      );
+      save();
+    }
+    if (!values['hostile-only'] && !values['storage-only']) {
       for (const s of scales) {
         rows.push(...(await scaleCase(scaleContext, s)));
         save();

@@ -14,6 +14,7 @@ const OPTIONS = {
   replace: { type: 'boolean' },
   'snapshot-version': { type: 'string' },
   'timestamp-version': { type: 'string' },
+  to: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -40,6 +41,8 @@ const COMMANDS: Record<string, CommandSpec> = {
   backup: { options: ['production', 'out'] },
   restore: { operand: 'FILE', options: ['production', 'replace'] },
   recover: { options: ['production', 'mirror', 'snapshot-version', 'timestamp-version'] },
+  blobs: { subs: ['migrate'], options: ['production', 'to', 'dry-run'], json: ['migrate'] },
+  'publish-to': { subs: ['status', 'stop'], options: ['production'], json: ['status'] },
 };
 
 export interface ServerCommandLine {
@@ -61,6 +64,8 @@ export interface ServerCommandLine {
   /** recover --snapshot-version N / --timestamp-version M. */
   snapshotVersion: number | undefined;
   timestampVersion: number | undefined;
+  /** blobs migrate --to URL */
+  to: string | undefined;
 }
 
 /** A version number given on the command line: a positive integer, or a usage error. */
@@ -87,6 +92,7 @@ export function parseServerCommandLine(argv: string[]): ServerCommandLine {
     replace: values.replace === true,
     snapshotVersion: versionOption('snapshot-version', values['snapshot-version']),
     timestampVersion: versionOption('timestamp-version', values['timestamp-version']),
+    to: values.to,
   };
   if (parsed.help || command === undefined) return parsed;
   const spec = Object.hasOwn(COMMANDS, command) ? COMMANDS[command]! : unknownCommand(command, Object.keys(COMMANDS));
@@ -104,6 +110,7 @@ export function parseServerCommandLine(argv: string[]): ServerCommandLine {
   if (command === 'admin-token' && sub !== 'list' && !parsed.name) usage(`admin-token ${sub} needs --name NAME`);
   if (command === 'admin-token' && sub === 'list' && parsed.name) usage('admin-token list takes no --name');
   if (command === 'backup' && !parsed.out) usage('backup needs --out FILE');
+  if (command === 'blobs' && !parsed.to) usage('blobs migrate needs --to s3://BUCKET[/PREFIX] (or --to postgres)');
   if (command === 'online-keys') {
     const roleNeeded = sub === 'rotate';
     if (roleNeeded && (rest.length !== 1 || (rest[0] !== 'snapshot' && rest[0] !== 'timestamp')))

@@ -4,6 +4,8 @@ import path from 'node:path';
 import { roleNameProblem } from '../core/names.ts';
 import { resolveOnlineKeysDir, type OnlineKeysLocation } from './onlineKeysDir.ts';
 import { loadMonitorConfig, type MonitorConfig } from './monitor/monitorConfig.ts';
+import { loadStorageConfig, type StorageConfig } from './objectStore/storageConfig.ts';
+import { loadFeedSettings, type FeedSettings } from './db/publicationFeed.ts';
 
 export interface Config {
   /** NODE_ENV=production or --production: never creates keys or bootstraps by itself; requires DATABASE_URL. */
@@ -127,6 +129,10 @@ export interface Config {
   } | null;
   /** The transparency monitor (MONITOR_*): server/monitor/monitorConfig.ts. */
   monitor: MonitorConfig;
+  /** Object storage (BLOB_STORE_URL, TARGET_DOWNLOADS, PUBLISH_TO, ...): server/objectStore/storageConfig.ts. */
+  storage: StorageConfig;
+  /** How other processes' publications are followed (DATABASE_LISTEN, DATABASE_LISTEN_URL, PUBLICATION_POLL_MS): server/db/publicationFeed.ts. */
+  publicationFeed: FeedSettings;
 }
 
 function pkcs11Config(env: Env, root: string, keysFromEnv: boolean): Config['pkcs11'] {
@@ -261,5 +267,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     mirrorTargetsUrl: env.MIRROR_TARGETS_URL || null,
     pkcs11: pkcs11Config(env, root, onlineKeysFromEnv !== null),
     monitor: loadMonitorConfig(env, production, !production && env.DEV_SIGSTORE !== 'false'),
+    storage: loadStorageConfig(env),
+    publicationFeed: loadFeedSettings(env),
   };
 }

@@ -8,6 +8,7 @@ import { auditVerify } from './auditCommand.ts';
 import { refuseDevelopmentState } from './admin/developmentState.ts';
 import { parseServerCommandLine } from './commandLine.ts';
 import { operatorCommand } from './operatorCommands.ts';
+import { storageCommand } from './storageCommands.ts';
 import { EXIT, exitStatusHelp, runTool } from '../platform/cli.ts';
 import { ensurePrivateDir } from '../platform/privateDir.ts';
 import { assembleRepository, createLogger, keyStoreFor, listen, openDatabase, resolveSigstore } from './runtime.ts';
@@ -71,6 +72,19 @@ Commands:
                                listens (with MIRROR_URL or --mirror, it also publishes again the
                                releases the mirror serves above the database), and refuses to start
                                on a restored database when no source is at hand.
+  blobs migrate --to URL [--dry-run] [--json]
+                               Move every held target file to URL: s3://BUCKET[/PREFIX] (object
+                               storage, with the AWS_* variables) or postgres. Each file's SHA-256
+                               is checked as it is read and again once written; each file moves in
+                               its own transaction, beside running servers. Ctrl-C stops after the
+                               files in flight; run it again to move the rest. Prints each file
+                               moved; exits 3 if a file's bytes did not match its SHA-256 (not
+                               moved), 1 if it stopped before the end. Set BLOB_STORE_URL to the
+                               same URL on every server first, so that new files go there too.
+  publish-to status [--json]   The copy to the PUBLISH_TO bucket: how far behind, what waits, who
+                               copies, the last error.
+  publish-to stop              Stop recording publications for the bucket (when no server copies to
+                               it any more); a server started with PUBLISH_TO sets it again.
 
 Without DATABASE_URL, the commands other than start use the embedded PostgreSQL a running server
 has started on DATA_DIR, and start their own on it only when none runs.
@@ -78,8 +92,11 @@ has started on DATA_DIR, and start their own on it only when none runs.
 Environment (see README for all): DATABASE_URL, PORT (8080), HOST, PUBLIC_URL, DATA_DIR (.data),
 DEV_DIR (.dev), ONLINE_KEYS_DIR (DATA_DIR/online-keys), TUF_SNAPSHOT_KEY / TUF_TIMESTAMP_KEY (PEM),
 TIMESTAMP_EXPIRY_SECONDS (86400), SNAPSHOT_EXPIRY_SECONDS (604800), LOG_LEVEL (info).
+Object storage: BLOB_STORE_URL (postgres | s3://BUCKET[/PREFIX]), TARGET_DOWNLOADS (redirect|stream),
+BLOB_PUBLIC_URL, PUBLISH_TO (s3://BUCKET[/PREFIX]); AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY (the AWS SDK's own; never printed), S3_FORCE_PATH_STYLE.
 
---json (admin-token list, audit verify; online-keys show prints JSON always): one JSON document on
+--json (admin-token list, audit verify, blobs migrate, publish-to status; online-keys show prints JSON always): one JSON document on
 stdout (on failure: {"error": {...}}). A command takes only the options its line above lists.
 
 ${exitStatusHelp('audit verify: the stored history has problems, or a mirror serves roles the database lost; recover: the mirror serves roles the database lost')}`;
@@ -201,6 +218,9 @@ async function main(argv: string[]): Promise<number | void> {
     case 'restore':
     case 'recover':
       return recoveryCommand(config, cli);
+    case 'blobs':
+    case 'publish-to':
+      return storageCommand(config, cli);
     default:
       return operatorCommand(config, cli);
   }

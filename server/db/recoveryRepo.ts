@@ -1,5 +1,5 @@
 // What a restore leaves for the servers to do (recovery_required) and the versions skipped on
-// purpose (version_jumps); see migrations/20261220120000_restore_recovery.ts.
+// purpose (version_jumps); see migrations/20261221120000_restore_recovery.ts.
 import type { Db } from './knex.ts';
 import type { VersionJumpRow } from './rows.ts';
 

@@ -7,7 +7,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { TOP_LEVEL_ROLES } from '../../core/names.ts';
 import { getHeadVersions, getMetadataVersion, listHeads } from '../db/metadataRepo.ts';
-import { AnnouncementListener } from '../db/notifications.ts';
+import { startPublicationFeed, type FeedSettings, type PublicationFeed } from '../db/publicationFeed.ts';
 import type { MetadataVersionRow } from '../db/rows.ts';
 import type { PublishedFile } from './published.ts';
 import type { SnapshotFollower } from './snapshotFollower.ts';
@@ -42,7 +42,7 @@ export class MetadataCache {
   private inflight = new Map<string, Promise<CachedFile | null>>();
   /** Compressed variants, by strong ETag of the file (its bytes never change). */
   private compressed = new Map<string, Promise<Buffer>>();
-  private listener: AnnouncementListener | null = null;
+  private feed: PublicationFeed | null = null;
   private reloadTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -176,11 +176,19 @@ export class MetadataCache {
     return pending;
   }
 
-  /** LISTENs for other processes' publications; reloads everything after a dropped connection. */
-  async start(databaseUrl: string, reloadIntervalSeconds: number): Promise<void> {
+  /**
+   * LISTENs for other processes' publications (or polls where LISTEN cannot work: behind a pooler
+   * in transaction mode, db/publicationFeed.ts); reloads everything after a dropped connection.
+   */
+  async start(
+    databaseUrl: string,
+    reloadIntervalSeconds: number,
+    feed: FeedSettings = { listen: 'auto', listenUrl: null, pollMs: 250 },
+  ): Promise<void> {
     await this.reloadAll();
-    this.listener = new AnnouncementListener({
+    this.feed = await startPublicationFeed({
       databaseUrl,
+      settings: feed,
       origin: this.origin,
       log: this.log,
       onAnnouncement: (published) => {
@@ -188,7 +196,6 @@ export class MetadataCache {
       },
       onReconnected: () => this.reloadAll(),
     });
-    await this.listener.start();
     // Belt and braces: a notification lost while reconnecting is caught by the periodic reload.
     this.reloadTimer = setInterval(() => {
       this.reloadAll().catch((err) => this.log.warn({ err: String(err) }, 'metadata cache reload failed'));
@@ -198,8 +205,8 @@ export class MetadataCache {
 
   async stop(): Promise<void> {
     if (this.reloadTimer) clearInterval(this.reloadTimer);
-    await this.listener?.stop();
-    this.listener = null;
+    await this.feed?.stop();
+    this.feed = null;
   }
 
   /** A stored version as served; a snapshot stored as a delta is rebuilt (and checked against its SHA-256). */
