@@ -6,7 +6,7 @@ import type { Knex } from 'knex';
 export async function up(knex: Knex): Promise<void> {
   await knex.schema.createTable('recovery_required', (t) => {
     t.comment(
-      'At most one row: the database was restored (tuf-server restore), so servers refuse to serve or sign until the highest snapshot and timestamp versions ever published are established (server/publication/recovery.ts); the recovery publication deletes it',
+      'At most one row: the database was restored (tuf-server restore), so servers refuse to serve or sign until the highest snapshot and timestamp versions ever published are established (server/recovery/recovery.ts); the recovery publication deletes it',
     );
     t.boolean('one').primary().defaultTo(true).comment('Always true: keeps the table to a single row');
     t.text('reason').notNullable();

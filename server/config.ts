@@ -109,6 +109,8 @@ export interface Config {
   blobGcGraceSeconds: number;
   /** How often each process runs the garbage collection (`tuf-server gc`); 0 turns the schedule off. */
   gcIntervalSeconds: number;
+  /** A target file a newer version of its role dropped stays downloadable this long (clients that read the version before); 0: not at all. */
+  supersededTargetGraceSeconds: number;
   // Restore safety (issue 16; docs/runbooks.md, "Restoring from a backup").
   /** The highest snapshot/timestamp versions this host published, kept outside the database. PUBLISHED_MARK_FILE, default DATA_DIR/published-mark.json. */
   publishedMarkFile: string;
@@ -262,6 +264,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     pendingRegistrationMaxAgeSeconds: int(env, 'PENDING_REGISTRATION_MAX_AGE_SECONDS', 90 * 86_400, 1),
     blobGcGraceSeconds: int(env, 'BLOB_GC_GRACE_SECONDS', 86_400, 0),
     gcIntervalSeconds: int(env, 'GC_INTERVAL_SECONDS', 3600, 0),
+    supersededTargetGraceSeconds: int(env, 'SUPERSEDED_TARGET_GRACE_SECONDS', 86_400, 0),
     publishedMarkFile: path.resolve(root, env.PUBLISHED_MARK_FILE ?? path.join(dataDir, 'published-mark.json')),
     mirrorUrl: env.MIRROR_URL || null,
     mirrorTargetsUrl: env.MIRROR_TARGETS_URL || null,

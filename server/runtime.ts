@@ -248,7 +248,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     registrations,
     cache,
     snapshots,
-    targetFiles: new TargetFiles(knex, blobs, storage.redirects),
+    targetFiles: new TargetFiles(knex, blobs, storage.redirects, config.supersededTargetGraceSeconds),
     readiness: new ReadinessCheck({
       knex,
       cache,

@@ -39,6 +39,15 @@ export interface TargetRecordRow {
   role_version: number;
 }
 
+/** A target a newer version of its role no longer lists, still served for a grace period (migrations/20261222120000). */
+export interface SupersededTargetRow {
+  path: string;
+  sha256: string;
+  role: string;
+  role_version: number;
+  superseded_at: Date;
+}
+
 export interface TargetBlobRow {
   sha256: string;
   length: string;
