@@ -201,6 +201,15 @@ async function clientsFollow(names: string[], version: number): Promise<void> {
   }
 }
 
+async function withKnex<T>(work: (k: ReturnType<typeof createKnex>) => Promise<T>): Promise<T> {
+  const k = createKnex(db.url, 1);
+  try {
+    return await work(k);
+  } finally {
+    await k.destroy();
+  }
+}
+
 const cli = (args: string[], extra: Record<string, string> = {}) => runCli('server/main.ts', args, { ...env, ...extra });
 
 async function startExpectingRefusal(extra: Record<string, string>): Promise<string> {
@@ -215,6 +224,19 @@ async function startExpectingRefusal(extra: Record<string, string>): Promise<str
 test('clients that updated before and after the backup both follow once the database is restored', async () => {
   assert.equal(await upload(await release(1)), 201);
   await clientsFollow(['before'], 1);
+  // A bucket the repository is copied to (PUBLISH_TO), as its copier left it: timestamp.json
+  // written up to the current version. No server copies in this test; the row is what matters.
+  const copied = (await served('timestamp.json')).signed.version as number;
+  await withKnex((k) =>
+    k('publish_mirror').insert({
+      id: 1,
+      url: 's3://bucket',
+      sync_snapshot_version: 1,
+      sync_timestamp_version: 1,
+      synced: true,
+      timestamp_version: copied,
+    }),
+  );
   const backupFile = path.join(dir, 'backup.gz');
   const backup = await cli(['backup', '--out', backupFile]);
   assert.equal(backup.status, 0, backup.stderr);
@@ -259,6 +281,9 @@ test('clients that updated before and after the backup both follow once the data
   const ts = await served('timestamp.json');
   assert.ok((ts.signed.version as number) > (seen.signed.version as number), 'timestamp above every version clients hold');
   assert.ok((ts.signed.meta as Record<string, { version: number }>)['snapshot.json']!.version > seenSnapshot, 'snapshot too');
+  // The bucket's copier must not put the backup's older timestamp.json over the one clients read there.
+  const bucket = await withKnex((k) => k('publish_mirror').first('timestamp_version'));
+  assert.ok(bucket.timestamp_version >= (seen.signed.version as number), `bucket floor ${bucket.timestamp_version}`);
   for (let i = 0; i < 50 && !/republished demo v2 from the mirror/.test(server.output()); i++) await new Promise((r) => setTimeout(r, 100));
   assert.match(server.output(), /republished demo v2 from the mirror/);
   await clientsFollow(['before', 'after'], 2);

@@ -19,6 +19,16 @@ export async function clearRecoveryRequired(db: Db): Promise<void> {
   await db('recovery_required').delete();
 }
 
+/**
+ * The bucket PUBLISH_TO copies to holds timestamp versions up to `version` (what clients may
+ * hold): its copier writes timestamp.json only above the publish_mirror row's timestamp_version,
+ * and a restored row carries the backup's, so the outbox rows restored with it would put an older
+ * timestamp.json over the newer one the bucket serves. No-op without a bucket.
+ */
+export async function raiseCopiedTimestamp(db: Db, version: number): Promise<void> {
+  await db('publish_mirror').update({ timestamp_version: db.raw('greatest(timestamp_version, ?)', [version]) });
+}
+
 export async function recordVersionJump(
   db: Db,
   jump: { role: string; fromVersion: number; toVersion: number; reason: string; sources: Record<string, unknown> },

@@ -12,7 +12,7 @@
 import type { Knex } from 'knex';
 import type { Root } from '@tufjs/models';
 import { getHead } from '../db/metadataRepo.ts';
-import { clearRecoveryRequired, firstRootSha256, recoveryRequired } from '../db/recoveryRepo.ts';
+import { clearRecoveryRequired, firstRootSha256, raiseCopiedTimestamp, recoveryRequired } from '../db/recoveryRepo.ts';
 import type { Publication } from '../publication/publication.ts';
 import type { MarkVersions, PublishedMark } from '../publication/publishedMark.ts';
 import type { PublishedRole } from '../serving/published.ts';
@@ -105,6 +105,7 @@ export async function recoverIfNeeded(deps: RecoveryDeps, given: RecoverySources
   const reason = `recovery: ${reasons.join('; ')}`;
   const published = await deps.publication.publishAbove(floor, { reason, sources }, async (db) => {
     await clearRecoveryRequired(db);
+    await raiseCopiedTimestamp(db, floor.timestamp);
   });
   return { recovered: true, reasons, heads: h, sources, published, mirror };
 }
