@@ -346,6 +346,7 @@ function report(
       .join(' ')}.`,
     `Requests: ${[...t.requests].map(([k, n]) => `${k}: ${n}`).join(', ')}.`,
     `5xx outside the database restart window: ${t.fiveXxOutside}; inside it: ${t.fiveXxInside}; requests with no answer (killed servers): ${t.connErrors}.`,
+    `Reads of a listed role version or target file answered 404: ${stats.listedNotFound}.`,
     `Memory of s0 (never killed), median RSS: ${avg(warm).toFixed(0)} MB after warm-up (intervals 2-3), ${avg(end).toFixed(0)} MB in the last two intervals.`,
     '',
     ...checks.map((c) => `- ${c}`),
@@ -370,6 +371,7 @@ function report(
     outcome.lost === 0 &&
     outcome.audit === 0 &&
     t.fiveXxOutside === 0 &&
+    stats.listedNotFound === 0 &&
     failures.length === 0 &&
     !checks.some((c) => c.includes('FAILED'));
   process.exitCode = ok ? 0 : 1;

@@ -41,6 +41,12 @@ export class SoakStats {
   readonly fiveXxOutsideList: string[] = [];
   /** Reads answered 404 (a reader follows what the same server just served, so none are expected). */
   readonly notFound: string[] = [];
+  /**
+   * Of those, reads of a versioned role or a target file the reader just saw listed: never
+   * expected (a Merkle proof of a snapshot no longer kept may rightly be 404: the client then
+   * reads snapshot.json).
+   */
+  listedNotFound = 0;
 
   constructor(private readonly intervalMs: number) {}
 
@@ -78,7 +84,10 @@ export class SoakStats {
     iv.latencies.get(kind)!.push(ms);
     const key = `${kind} ${status}`;
     iv.outcomes.set(key, (iv.outcomes.get(key) ?? 0) + 1);
-    if (status === 404 && kind === 'read' && this.notFound.length < 20) this.notFound.push(`${new Date(now).toISOString()} ${route}`);
+    if (status === 404 && kind === 'read') {
+      if (!route.startsWith('/metadata/snapshot-merkle/')) this.listedNotFound += 1;
+      if (this.notFound.length < 20) this.notFound.push(`${new Date(now).toISOString()} ${route}`);
+    }
     if (status >= 500) {
       if (this.inRestartWindow(now)) iv.fiveXxInside += 1;
       else {
