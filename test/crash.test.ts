@@ -1,7 +1,6 @@
 // Several real server processes on one PostgreSQL, under a storm of concurrent uploads: one is
 // killed with SIGKILL 20 times and restarted, and the database itself is killed once. Nothing
 // acknowledged may be lost, no version may be used twice, and what is served must verify.
-import { singleKeyRoot } from './helpers/offlineRoot.ts';
 import assert from 'node:assert/strict';
 import type { KeyObject } from 'node:crypto';
 import fs from 'node:fs';
@@ -11,7 +10,7 @@ import { after, before, test } from 'node:test';
 import type { Knex } from 'knex';
 import { Updater } from 'tuf-js';
 import { canonicalBytes, type JsonObject } from '../core/canonical.ts';
-import { initialTargetsSigned } from '../core/ceremony.ts';
+import { initialTargetsSigned, singleKeyRoot } from '../core/ceremony.ts';
 import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { generatePrivateKey } from '../core/keys.ts';
 import { buildTargetsSigned, describeTarget, expiresAfter, signEnvelope, type Envelope } from '../core/metadata.ts';

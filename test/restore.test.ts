@@ -14,7 +14,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Updater } from 'tuf-js';
 import type { JsonObject } from '../core/canonical.ts';
-import { initialTargetsSigned } from '../core/ceremony.ts';
+import { initialTargetsSigned, singleKeyRoot } from '../core/ceremony.ts';
 import { generatePrivateKey } from '../core/keys.ts';
 import { buildTargetsSigned, describeTarget, expiresAfter, signEnvelope, type Envelope } from '../core/metadata.ts';
 import { privateKeySigner } from '../core/signer.ts';
@@ -26,7 +26,6 @@ import { migrateLatest } from '../server/db/knex.ts';
 import { freePort } from '../server/db/embeddedPostgres.ts';
 import { runCli } from './helpers/cli.ts';
 import { createTestDatabase } from './helpers/db.ts';
-import { singleKeyRoot } from './helpers/offlineRoot.ts';
 import { recordSecret } from './helpers/secrets.ts';
 import { startServerProcess, type ServerProcess } from './helpers/serverProcess.ts';
 
