@@ -75,6 +75,24 @@ test('files evicted under the byte limit are read again from the database', asyn
   assert.ok((await small.get('1.big.json'))?.bytes.equals(bytesOf('big', 1, 600)));
 });
 
+test('cached files and their gzip variants own their memory (no 8 KiB pool slab kept alive per file)', async () => {
+  await insertMetadataVersion(knex, { role: 'wide', version: 1, bytes: bytesOf('wide', 1, 5000), expires });
+  const cache = new MetadataCache(knex, 'me', log, 100_000, new SnapshotFollower(knex, 4, true));
+  await cache.reloadAll();
+  const own = (b: Buffer) => b.byteOffset === 0 && b.buffer.byteLength === b.length;
+  await cache.get('1.root.json');
+  const root = (await cache.get('1.root.json'))!; // a hit: the cached copy
+  assert.ok(root.bytes.length < 4096, 'small enough that node would pool it');
+  assert.ok(own(root.bytes), `holds ${root.bytes.buffer.byteLength} bytes for ${root.bytes.length}`);
+  assert.ok(own((await cache.get('timestamp.json'))!.bytes));
+  const before = cache.cachedBytes;
+  const wide = (await cache.get('1.wide.json'))!;
+  assert.equal(cache.cachedBytes - before, wide.bytes.length, 'counted as held');
+  const gz = await cache.gzipped(wide)!;
+  assert.ok(gz.length < 4096);
+  assert.ok(own(gz), `the gzip variant holds ${gz.buffer.byteLength} bytes for ${gz.length}`);
+});
+
 test("other processes' announcements arrive through NOTIFY; its own are skipped", async () => {
   const cache = new MetadataCache(knex, 'me', log, 10_000, new SnapshotFollower(knex, 4, true));
   await cache.start(db.url, 3600);
