@@ -93,6 +93,19 @@ test('cached files and their gzip variants own their memory (no 8 KiB pool slab 
   assert.ok(own(gz), `the gzip variant holds ${gz.buffer.byteLength} bytes for ${gz.length}`);
 });
 
+test('a gzip variant leaves the cache with its file', async () => {
+  for (let v = 1; v <= 3; v++) await insertMetadataVersion(knex, { role: 'wider', version: v, bytes: bytesOf('wider', v, 5000), expires });
+  const cache = new MetadataCache(knex, 'me', log, 12_000, new SnapshotFollower(knex, 4, true));
+  await cache.reloadAll();
+  const first = (await cache.get('1.wider.json'))!;
+  const variant = cache.gzipped(first)!;
+  assert.equal(cache.gzipped(first), variant, 'kept while its file is');
+  for (let v = 2; v <= 3; v++) await cache.gzipped((await cache.get(`${v}.wider.json`))!);
+  // About 5 KB each under a 12,000-byte bound: v1 was evicted, and its variant with it.
+  const again = (await cache.get('1.wider.json'))!;
+  assert.notEqual(cache.gzipped(again), variant, 'compressed again once its file is read again');
+});
+
 test("other processes' announcements arrive through NOTIFY; its own are skipped", async () => {
   const cache = new MetadataCache(knex, 'me', log, 10_000, new SnapshotFollower(knex, 4, true));
   await cache.start(db.url, 3600);

@@ -135,6 +135,9 @@ export class MetadataCache {
       if (this.lruBytes <= this.maxBytes) break;
       this.lru.delete(key);
       this.lruBytes -= value.bytes.length;
+      // Its gzip variant goes with it: variants are not counted, and kept past their file they
+      // grew with every snapshot version read until the map outnumbered the files.
+      this.compressed.delete(value.etag);
     }
     return file;
   }
