@@ -9,6 +9,8 @@ import { TufError } from './errors.ts';
 import { keyidOf, type TufKey } from './keys.ts';
 import type { SignatureJson } from './metadata.ts';
 import { classicKeyVerifier, type SignatureVerifier } from './verify.ts';
+// Installs a linear-time DER encoder and a key cache into @sigstore/core (most of each verification's cost).
+import './sigstoreSpeedups.ts';
 
 export const IDENTITY_KEYTYPE = 'sigstore-oidc';
 /** The top-level target through which clients learn which Sigstore the repository trusts. */

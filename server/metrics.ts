@@ -8,6 +8,8 @@ export interface Metrics {
   httpRequests: client.Counter<'method' | 'route' | 'status'>;
   httpDuration: client.Histogram<'method' | 'route'>;
   uploads: client.Counter<'kind' | 'result' | 'reason'>;
+  /** Uploads committed in one statement, or decided again from the database and why (projects/fastCommit.ts). */
+  uploadPaths: client.Counter<'path' | 'reason'>;
   snapshotBuild: client.Histogram;
   snapshotBytes: client.Gauge;
   snapshotEntries: client.Gauge;
@@ -34,6 +36,12 @@ export function createMetrics(cache: MetadataCache, clock: Clock): Metrics {
     name: 'tuf_uploads_total',
     help: 'Metadata and file uploads, accepted or refused (reason = error code)',
     labelNames: ['kind', 'result', 'reason'] as const,
+    registers: [registry],
+  });
+  const uploadPaths = new client.Counter({
+    name: 'tuf_upload_paths_total',
+    help: 'Uploads committed in one statement (path="one_statement"), or decided again from the database (path="full") and why: memory behind the database, a refusal, a threshold not met, files missing',
+    labelNames: ['path', 'reason'] as const,
     registers: [registry],
   });
   new client.Gauge({
@@ -79,5 +87,5 @@ export function createMetrics(cache: MetadataCache, clock: Clock): Metrics {
     help: 'Roles listed by the last snapshot this process signed',
     registers: [registry],
   });
-  return { registry, httpRequests, httpDuration, uploads, snapshotBuild, snapshotBytes, snapshotEntries };
+  return { registry, httpRequests, httpDuration, uploads, uploadPaths, snapshotBuild, snapshotBytes, snapshotEntries };
 }

@@ -232,6 +232,13 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     blobs,
     maxTargetBytes: config.maxTargetBytes,
     maxTargetsPerProjectRole: config.maxTargetsPerProjectRole,
+    fast: {
+      origin,
+      knownHead: (role) => cache.head(role)?.version,
+      onCommitted: (published) =>
+        cache.applyPublished([published]).catch((err) => log.warn({ err: String(err) }, 'cache update after commit failed')),
+      onPath: (path, reason) => metrics.uploadPaths.inc({ path, reason }),
+    },
   });
   const registrations = new RegistrationService({
     db: knex,

@@ -6,7 +6,9 @@
 //    version, so many commit at once while none overlaps a publication or a change of
 //    delegations. A snapshot therefore sees every role commit that finished before it started.
 // 2. A role commit also takes that role's own lock, so its versions stay in order across
-//    processes, and commits with synchronous_commit off (no wait for its WAL flush).
+//    processes, and commits with synchronous_commit off (no wait for its WAL flush). The common
+//    upload commits in one statement (roleCommit.ts: the function tuf_commit_role takes the same
+//    two locks and the same commit mode before it checks and writes anything).
 // 3. The upload is answered only after a snapshot covering its commit (by role_heads.change_seq)
 //    has committed synchronously. That snapshot transaction read the role commit, so its commit
 //    record lies later in the WAL, and flushing it flushes the role commit too.

@@ -11,6 +11,7 @@ import type { CurrentMetadata } from '../publication/currentMetadata.ts';
 import type { Publication } from '../publication/publication.ts';
 import type { PublishedRole } from '../serving/published.ts';
 import type { AsyncSignatureVerifier } from '../verifyPool.ts';
+import type { FastCommitDeps } from './fastCommit.ts';
 
 export interface ProjectDeps {
   knex: Knex;
@@ -27,6 +28,8 @@ export interface ProjectDeps {
   maxTargetBytes: number;
   /** No role listing more targets is accepted (MAX_TARGETS_PER_PROJECT_ROLE). */
   maxTargetsPerProjectRole: number;
+  /** Commit the common upload in one statement, decided from memory (fastCommit.ts); absent: always the full path. */
+  fast?: FastCommitDeps;
 }
 
 /** A file the metadata lists that the repository does not hold yet: send it to `receiveFile`. */
