@@ -3,16 +3,19 @@ import path from 'node:path';
 import { loadConfig, type Config } from './config.ts';
 import { AdminTokens } from './admin/adminTokens.ts';
 import { createKnex, migrateLatest, migrateRollbackAll } from './db/knex.ts';
-import { ensureDevAdminToken, runDevCeremony } from './devCeremony.ts';
 import { currentOnlinePublicKeys, ensureOnlineKeys } from './onlineKeys.ts';
 import { onlineKeysCommand, OnlineKeysCommandError } from './onlineKeysCommand.ts';
 import { OnlineKeysLocationError } from './onlineKeysDir.ts';
 import { auditVerify } from './auditCommand.ts';
-import { refuseDevelopmentState } from './admin/developmentState.ts';
 import { describeGcReport, GarbageCollector } from './admin/gc.ts';
 import { systemClock } from '../core/clock.ts';
 import { ensurePrivateDir } from '../platform/privateDir.ts';
-import { assembleRepository, createLogger, keyStoreFor, listen, openDatabase, resolveSigstore } from './runtime.ts';
+import cluster from 'node:cluster';
+import { createLogger, keyStoreFor, openDatabase } from './runtime.ts';
+import { developmentBanner, serveRepository, type Served } from './serve.ts';
+import { runPrimary } from './cluster/primary.ts';
+import { runWorker } from './cluster/worker.ts';
+import { WORKER_ENV } from './cluster/messages.ts';
 
 const HELP = `tuf-server: a TUF repository server with identity delegations
 
@@ -20,11 +23,15 @@ Usage: npm start [-- --production]          (same as: tuf-server start)
        tuf-server <command> [options]
 
 Commands:
-  start [--production]         Serve the repository. Without DATABASE_URL an embedded PostgreSQL
+  start [--production] [--workers N]
+                               Serve the repository. Without DATABASE_URL an embedded PostgreSQL
                                is started under DATA_DIR. In development mode (the default) online
                                keys, an admin token and a throwaway ceremony are created as needed.
                                Production mode (--production or NODE_ENV=production) needs
                                DATABASE_URL and online keys, and never bootstraps by itself.
+                               --workers N (or WEB_CONCURRENCY): server processes sharing the
+                               port, one per core by default; a supervising process restarts one
+                               that dies and sums their /metrics. 1 serves from this one process.
   migrate                      Apply database migrations and exit.
   migrate:down                 Revert every migration (destroys the schema; for development).
   online-keys show             Print the public snapshot/timestamp keys as JSON, for the ceremony
@@ -57,7 +64,8 @@ has started on DATA_DIR, and start their own on it only when none runs.
 
 Environment (see README for all): DATABASE_URL, PORT (8080), HOST, PUBLIC_URL, DATA_DIR (.data),
 DEV_DIR (.dev), ONLINE_KEYS_DIR (DATA_DIR/online-keys), TUF_SNAPSHOT_KEY / TUF_TIMESTAMP_KEY (PEM),
-TIMESTAMP_EXPIRY_SECONDS (86400), SNAPSHOT_EXPIRY_SECONDS (604800), LOG_LEVEL (info).
+TIMESTAMP_EXPIRY_SECONDS (86400), SNAPSHOT_EXPIRY_SECONDS (604800), LOG_LEVEL (info),
+WEB_CONCURRENCY (one per core).
 `;
 
 function option(args: string[], name: string): string | undefined {
@@ -89,9 +97,15 @@ async function withKnex<T>(config: Config, work: (knex: ReturnType<typeof create
 }
 
 async function start(config: Config): Promise<void> {
-  const log = createLogger(config.logLevel);
-  for (const warning of config.warnings) log.warn(warning);
+  const base = createLogger(config.logLevel);
   const keyStore = keyStoreFor(config);
+  if (cluster.isWorker) {
+    // A worker of a cluster: its supervisor checked the keys and opened the database.
+    const log = base.child({ worker: Number(process.env[WORKER_ENV.index]) });
+    return runWorker({ config, log, keyStore });
+  }
+  const log = base;
+  for (const warning of config.warnings) log.warn(warning);
   if (config.production) {
     if (!(await currentOnlinePublicKeys(keyStore))) {
       throw new Error(
@@ -107,59 +121,38 @@ async function start(config: Config): Promise<void> {
     // may sit beside it, and the embedded PostgreSQL must reach it).
     ensurePrivateDir(config.devDir);
   }
-  const sigstore = await resolveSigstore(config);
-  if (sigstore.devRouter)
-    log.warn(
-      { issuer: sigstore.advert.oidcIssuer },
-      'DEVELOPMENT MODE: a local Sigstore (OIDC issuer, Fulcio, Rekor) serves /dev/sigstore and mints identities for anyone',
-    );
   const db = await openDatabase(config, log);
-  const repo = await assembleRepository({ config, databaseUrl: db.url, log, keyStore, sigstore });
-  if (config.production) await refuseDevelopmentState(repo.knex);
-  if (!(await repo.current.isBootstrapped())) {
-    if (config.production) {
-      log.warn('not bootstrapped yet: run the offline key ceremony and `tuf-carry bootstrap` (see README)');
-    } else {
-      await runDevCeremony({
-        devDir: config.devDir,
-        binCount: config.devBinCount,
-        admission: repo.admission,
-        knex: repo.knex,
-        sigstoreTrustedRoot: sigstore.trustedRoot,
-        keyStore,
-        clock: repo.clock,
-        log,
-      });
-      await repo.cache.reloadAll();
+  const urls = () => {
+    const base = config.publicUrl.replace(/\/$/, '');
+    log.info({ metadataUrl: `${base}/metadata/`, targetsUrl: `${base}/targets/`, workers: config.workers }, 'serving the repository');
+    if (!config.production)
+      process.stdout.write(developmentBanner(config, path.join(config.devDir, '1.root.json'), path.join(config.devDir, 'admin-token')));
+  };
+  if (config.workers > 1) {
+    // The workers find the schema in place (they would otherwise all migrate at once).
+    const knex = createKnex(db.url, 1);
+    try {
+      await migrateLatest(knex);
+    } finally {
+      await knex.destroy();
     }
+    await runPrimary({ workers: config.workers, databaseUrl: db.url, log, onServing: urls, onStopped: () => db.stop() });
+    return;
   }
-  if (!config.production) {
-    const tokenFile = await ensureDevAdminToken(repo.tokens, config.devDir);
-    log.info({ tokenFile }, 'development admin token');
+  let served: Served;
+  try {
+    served = await serveRepository({ config, log, keyStore, databaseUrl: db.url, first: true });
+  } catch (err) {
+    await db.stop();
+    throw err;
   }
-  await repo.resignTick();
-  const server = await listen(repo.app, config.host, config.port, config);
-  const base = config.publicUrl.replace(/\/$/, '');
-  log.info({ metadataUrl: `${base}/metadata/`, targetsUrl: `${base}/targets/` }, 'serving the repository');
-  const rootFile = path.join(config.devDir, '1.root.json');
-  if (!config.production) {
-    process.stdout.write(
-      `\n  TUF repository (development mode) at ${base}\n` +
-        `  metadata URL:   ${base}/metadata/\n` +
-        `  targets URL:    ${base}/targets/\n` +
-        `  trusted root:   ${rootFile}   (also ${base}/metadata/1.root.json)\n` +
-        `  admin token:    ${path.join(config.devDir, 'admin-token')}\n\n`,
-    );
-  }
-
+  urls();
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    server.close();
-    server.closeAllConnections();
-    await repo.close();
+    await served.close();
     await db.stop();
     process.exit(0);
   };

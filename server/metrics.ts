@@ -2,11 +2,14 @@ import client from 'prom-client';
 import type { Clock } from '../core/clock.ts';
 import { TOP_LEVEL_ROLES } from '../core/names.ts';
 import type { MetadataCache } from './serving/metadataCache.ts';
+import { RequestStats } from './requestStats.ts';
 
 export interface Metrics {
   registry: client.Registry;
-  httpRequests: client.Counter<'method' | 'route' | 'status'>;
-  httpDuration: client.Histogram<'method' | 'route'>;
+  /** The exposition /metrics answers: this registry's, or in a cluster worker every worker's, aggregated. */
+  text(): Promise<string>;
+  /** http_requests_total and http_request_duration_seconds, recorded without allocation. */
+  requests: RequestStats;
   uploads: client.Counter<'kind' | 'result' | 'reason'>;
   /** Uploads committed in one statement, or decided again from the database and why (projects/fastCommit.ts). */
   uploadPaths: client.Counter<'path' | 'reason'>;
@@ -19,19 +22,8 @@ export interface Metrics {
 export function createMetrics(cache: MetadataCache, clock: Clock): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
-  const httpRequests = new client.Counter({
-    name: 'http_requests_total',
-    help: 'HTTP requests by route and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    registers: [registry],
-  });
-  const httpDuration = new client.Histogram({
-    name: 'http_request_duration_seconds',
-    help: 'HTTP request latency by route',
-    labelNames: ['method', 'route'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
-    registers: [registry],
-  });
+  const requests = new RequestStats();
+  requests.registerWith(registry);
   const uploads = new client.Counter({
     name: 'tuf_uploads_total',
     help: 'Metadata and file uploads, accepted or refused (reason = error code)',
@@ -49,6 +41,8 @@ export function createMetrics(cache: MetadataCache, clock: Clock): Metrics {
     help: 'Current version of each top-level role',
     labelNames: ['role'] as const,
     registers: [registry],
+    // Several workers: the newest any of them serves.
+    aggregator: 'max',
     collect() {
       this.reset();
       for (const role of TOP_LEVEL_ROLES) {
@@ -62,6 +56,8 @@ export function createMetrics(cache: MetadataCache, clock: Clock): Metrics {
     help: 'Seconds until the current version of each top-level role expires (negative once expired)',
     labelNames: ['role'] as const,
     registers: [registry],
+    // Several workers: the one closest to expiry (a worker that lags is what to alert on).
+    aggregator: 'min',
     collect() {
       this.reset();
       const now = clock.now().getTime();
@@ -79,13 +75,15 @@ export function createMetrics(cache: MetadataCache, clock: Clock): Metrics {
   });
   const snapshotBytes = new client.Gauge({
     name: 'tuf_snapshot_bytes',
-    help: 'Size of the last snapshot this process signed',
+    help: 'Size of the last snapshot this process signed (several workers: the largest)',
     registers: [registry],
+    aggregator: 'max',
   });
   const snapshotEntries = new client.Gauge({
     name: 'tuf_snapshot_entries',
-    help: 'Roles listed by the last snapshot this process signed',
+    help: 'Roles listed by the last snapshot this process signed (several workers: the most)',
     registers: [registry],
+    aggregator: 'max',
   });
-  return { registry, httpRequests, httpDuration, uploads, uploadPaths, snapshotBuild, snapshotBytes, snapshotEntries };
+  return { registry, text: () => registry.metrics(), requests, uploads, uploadPaths, snapshotBuild, snapshotBytes, snapshotEntries };
 }

@@ -20,9 +20,9 @@ import { AdminService } from './admin/adminService.ts';
 import { AdminTokens } from './admin/adminTokens.ts';
 import { GarbageCollector } from './admin/gc.ts';
 import { AdmissionService } from './admission/adminMetadata.ts';
-import { createApp } from './http/app.ts';
+import { createHandler } from './http/app.ts';
 import type { SigstoreAdvert } from './http/projectRoutes.ts';
-import { createMetrics } from './metrics.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
 import { EnvKeyStore, FileKeyStore, type OnlineKeyStore } from './onlineKeys.ts';
 import { ProjectService } from './projects/projectService.ts';
 import { RegistrationService } from './projects/registrations.ts';
@@ -154,7 +154,9 @@ export interface Repository {
   tokens: AdminTokens;
   sigstore: SigstoreSetup;
   cache: MetadataCache;
-  app: ReturnType<typeof createApp>;
+  metrics: Metrics;
+  /** The HTTP server's request handler: the read fast path, then the express app. */
+  app: http.RequestListener;
   /** Runs one re-sign check now (the timer calls it every resignCheckIntervalSeconds). */
   resignTick(): Promise<void>;
   /** Garbage collection (`tuf-server gc`; the timer runs it every gcIntervalSeconds). */
@@ -173,6 +175,8 @@ export interface AssembleOptions {
   resignTimer?: boolean;
   /** Start the periodic garbage collection (default: as resignTimer). */
   gcTimer?: boolean;
+  /** What /metrics answers instead of this process's own registry (a cluster worker: every worker's). */
+  metricsText?: () => Promise<string>;
 }
 
 /** Wires the repository on a migrated database: services, cache (listening), app. Does not listen on a port. */
@@ -191,6 +195,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
   const origin = `${INSTANCE}/${randomUUID()}`;
   const cache = new MetadataCache(knex, origin, log.child({ component: 'cache' }), config.metadataCacheBytes);
   const metrics = createMetrics(cache, clock);
+  if (opts.metricsText) metrics.text = opts.metricsText;
   const current = new CurrentMetadata(knex, config.parsedBinsCached);
   const signers = new OnlineSigners(keyStore);
   await signers.load();
@@ -252,7 +257,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
   });
   const tokens = new AdminTokens(knex, { production: config.production });
   await cache.start(opts.databaseUrl, config.cacheReloadIntervalSeconds);
-  const app = createApp({
+  const app = createHandler({
     admission,
     admin: new AdminService({ knex, cache, keyStore, clock, expiryWarningSeconds: config.expiryWarningSeconds, blobs }),
     tokens,
@@ -332,6 +337,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     tokens,
     sigstore: opts.sigstore,
     cache,
+    metrics,
     app,
     resignTick,
     gc,

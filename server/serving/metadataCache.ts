@@ -114,9 +114,20 @@ export class MetadataCache {
     }
   }
 
-  /** The file for a metadata URL name, or null when there is no such file. */
-  async get(name: string): Promise<CachedFile | null> {
+  /**
+   * What `get` would answer, when memory alone can tell (the file, or null for no such file);
+   * undefined when the file exists but must be read from the database. For the read fast path
+   * (http/fastReads.ts), which answers most requests without a promise.
+   */
+  getNow(name: string): CachedFile | null | undefined {
     if (name === 'timestamp.json') return this.timestampFile;
+    const hit = this.lru.get(name);
+    if (hit) {
+      // Only versions at or below their role's head are ever kept: a hit needs no other check.
+      this.lru.delete(name);
+      this.lru.set(name, hit);
+      return hit;
+    }
     const m = VERSIONED.exec(name);
     if (!m) return null;
     const version = Number(m[1]);
@@ -124,12 +135,16 @@ export class MetadataCache {
     if (role === 'timestamp') return null; // only served unversioned
     const head = this.heads.get(role);
     if (!head || version > head.version) return null;
-    const hit = this.lru.get(name);
-    if (hit) {
-      this.lru.delete(name);
-      this.lru.set(name, hit);
-      return hit;
-    }
+    return undefined;
+  }
+
+  /** The file for a metadata URL name, or null when there is no such file. */
+  async get(name: string): Promise<CachedFile | null> {
+    const known = this.getNow(name);
+    if (known !== undefined) return known;
+    const m = VERSIONED.exec(name)!;
+    const version = Number(m[1]);
+    const role = m[2]!;
     let pending = this.inflight.get(name);
     if (!pending) {
       pending = getMetadataVersion(this.knex, role, version)

@@ -1,0 +1,30 @@
+// What a cluster's supervising process and its workers tell each other over node's IPC channel.
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+
+export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
+
+/** Worker to supervisor. */
+export type FromWorker =
+  /** Listening: the supervisor starts the next workers once the first one is. */
+  | { type: 'tuf:ready' }
+  /** /metrics was asked of this worker: the supervisor answers with every worker's, aggregated. */
+  | { type: 'tuf:metrics-request'; id: number }
+  /** This worker's own metrics, for a collection the supervisor asked for. */
+  | { type: 'tuf:metrics'; id: number; metrics: MetricsJson };
+
+/** Supervisor to worker. */
+export type ToWorker = { type: 'tuf:collect'; id: number } | { type: 'tuf:metrics-text'; id: number; text: string };
+
+export function isMessage<T extends { type: string }>(value: unknown): value is T {
+  return typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string';
+}
+
+/** Environment a worker is started with (besides the supervisor's own). */
+export const WORKER_ENV = {
+  /** The database the supervisor opened (an embedded PostgreSQL it started, or DATABASE_URL). */
+  databaseUrl: 'TUF_WORKER_DATABASE_URL',
+  /** "1" for the first worker: it bootstraps a development repository and creates the admin token. */
+  first: 'TUF_WORKER_FIRST',
+  /** The worker's number, 1 to N, for its log lines. */
+  index: 'TUF_WORKER_INDEX',
+} as const;

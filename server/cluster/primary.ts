@@ -1,0 +1,153 @@
+// The supervising process of `tuf-server start` with several workers (WEB_CONCURRENCY, --workers):
+// node's cluster module, so the workers share the port (the supervisor accepts connections and hands
+// them out in turn). It serves nothing itself. It opens the database (an embedded PostgreSQL lives
+// and dies with it), applies migrations once, starts the first worker alone (it bootstraps a
+// development repository and creates the admin token), then the others; it restarts a worker that
+// dies, answers /metrics requests with every worker's metrics aggregated, and on SIGTERM or SIGINT
+// stops the workers (each finishes what it serves) before the database.
+//
+// Everything that must hold across processes already did across servers: one publishing lock, one
+// signer per snapshot and timestamp version, LISTEN/NOTIFY between caches (db/locks.ts). A worker is
+// one more such process; each runs its own publication rounds, re-sign checks and listener.
+import cluster, { type Worker } from 'node:cluster';
+import { AggregatorRegistry, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Logger } from 'pino';
+import { isMessage, WORKER_ENV, type FromWorker, type MetricsJson, type ToWorker } from './messages.ts';
+
+export interface PrimaryOptions {
+  workers: number;
+  databaseUrl: string;
+  log: Logger;
+  /** Once every worker listens (the development banner). */
+  onServing?: () => void;
+  /** After the workers stopped (the embedded PostgreSQL). */
+  onStopped: () => Promise<void>;
+}
+
+/** A worker that dies this soon after starting is restarted later and later (a crash loop is not a storm). */
+const QUICK_DEATH_MS = 10_000;
+const MAX_RESTART_DELAY_MS = 10_000;
+/** How long a metrics collection waits for every worker's answer. */
+const COLLECT_TIMEOUT_MS = 2_000;
+/** How long the workers get to finish on shutdown before they are killed. */
+const STOP_TIMEOUT_MS = 15_000;
+
+export async function runPrimary(opts: PrimaryOptions): Promise<void> {
+  const { log } = opts;
+  const slots = new Map<number, { worker: Worker; startedAt: number; ready: boolean; restarts: number }>();
+  let stopping = false;
+  let serving = false;
+
+  const own = new Registry();
+  collectDefaultMetrics({ register: own });
+  new Gauge({
+    name: 'tuf_server_processes',
+    help: 'Server worker processes serving requests (not the supervising process)',
+    registers: [own],
+    aggregator: 'sum',
+    collect() {
+      this.set([...slots.values()].filter((s) => s.ready).length);
+    },
+  });
+
+  function fork(index: number, restarts = 0): Promise<void> {
+    const worker = cluster.fork({
+      [WORKER_ENV.databaseUrl]: opts.databaseUrl,
+      [WORKER_ENV.first]: index === 1 && !serving ? '1' : '',
+      [WORKER_ENV.index]: String(index),
+    });
+    const slot = { worker, startedAt: Date.now(), ready: false, restarts };
+    slots.set(index, slot);
+    return new Promise((resolve, reject) => {
+      worker.on('message', (message: unknown) => {
+        if (!isMessage<FromWorker>(message)) return;
+        if (message.type === 'tuf:ready') {
+          slot.ready = true;
+          resolve();
+        } else if (message.type === 'tuf:metrics-request') {
+          void aggregate().then((text) => send(worker, { type: 'tuf:metrics-text', id: message.id, text }));
+        } else if (message.type === 'tuf:metrics') {
+          collections.get(message.id)?.(worker.id, message.metrics);
+        }
+      });
+      worker.on('exit', (code, signal) => {
+        if (slots.get(index)?.worker === worker) slots.delete(index);
+        if (!slot.ready) reject(new Error(`worker ${index} exited while starting (${signal ?? `exit code ${code}`}); see its log above`));
+        // While the cluster starts, a worker that cannot start stops it all (fork's promise says so).
+        if (stopping || (!slot.ready && !serving)) return;
+        if (slot.ready && code === 0 && signal === null) {
+          log.warn({ worker: index }, 'a worker stopped by itself; not restarted');
+          return;
+        }
+        // A crash: the others keep serving; a replacement starts after a pause that grows if it keeps dying.
+        const quick = !slot.ready || Date.now() - slot.startedAt < QUICK_DEATH_MS;
+        const delay = quick ? Math.min(MAX_RESTART_DELAY_MS, 200 * 2 ** restarts) : 200;
+        log.error({ worker: index, pid: worker.process.pid, code, signal, restartInMs: delay }, 'worker died; restarting it');
+        setTimeout(() => {
+          if (stopping) return;
+          // A replacement that dies while starting is restarted again by its own exit handler.
+          fork(index, quick ? restarts + 1 : 0).catch(() => {});
+        }, delay).unref();
+      });
+    });
+  }
+
+  const collections = new Map<number, (workerId: number, metrics: MetricsJson) => void>();
+  let nextCollection = 1;
+  /** Every ready worker's metrics and the supervisor's own, aggregated (counters summed, gauges as each says). */
+  async function aggregate(): Promise<string> {
+    const id = nextCollection++;
+    const workers = [...slots.values()].filter((s) => s.ready).map((s) => s.worker);
+    const answers = new Map<number, MetricsJson>();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, COLLECT_TIMEOUT_MS);
+      collections.set(id, (workerId, metrics) => {
+        answers.set(workerId, metrics);
+        if (answers.size >= workers.length) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      for (const w of workers) send(w, { type: 'tuf:collect', id });
+      if (workers.length === 0) resolve();
+    });
+    collections.delete(id);
+    return AggregatorRegistry.aggregate([...answers.values(), await own.getMetricsAsJSON()]).metrics();
+  }
+
+  async function stop(signal: string, exitCode: number): Promise<void> {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, workers: slots.size }, 'shutting down the workers');
+    const exits = [...slots.values()].map(({ worker }) =>
+      worker.isDead() ? Promise.resolve() : new Promise<void>((r) => worker.once('exit', () => r())),
+    );
+    for (const { worker } of slots.values()) if (!worker.isDead()) worker.process.kill('SIGTERM');
+    const killer = setTimeout(() => {
+      for (const { worker } of slots.values()) if (!worker.isDead()) worker.process.kill('SIGKILL');
+    }, STOP_TIMEOUT_MS);
+    await Promise.all(exits);
+    clearTimeout(killer);
+    await opts.onStopped();
+    process.exit(exitCode);
+  }
+  process.on('SIGINT', () => void stop('SIGINT', 0));
+  process.on('SIGTERM', () => void stop('SIGTERM', 0));
+
+  try {
+    // The first alone: it may bootstrap (development), and the others must find that done.
+    await fork(1);
+    await Promise.all(Array.from({ length: opts.workers - 1 }, (_, i) => fork(i + 2)));
+  } catch (err) {
+    log.error({ err: String(err) }, 'the server could not start its workers');
+    await stop('startup failure', 1);
+    return;
+  }
+  serving = true;
+  log.info({ workers: opts.workers }, 'every worker serves');
+  opts.onServing?.();
+}
+
+function send(worker: Worker, message: ToWorker): void {
+  if (worker.isConnected()) worker.send(message, (err: Error | null) => void err);
+}

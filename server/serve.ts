@@ -1,0 +1,99 @@
+// `tuf-server start` in one process, and what each worker of a cluster runs (server/cluster/): the
+// repository assembled on a database someone has opened, the development bootstrap when this
+// process is the first, and the HTTP listener. Several processes may serve the same database at
+// once: publishing, re-signing and LISTEN already hold across processes (db/locks.ts).
+import type http from 'node:http';
+import type { Logger } from 'pino';
+import type { Config } from './config.ts';
+import { refuseDevelopmentState } from './admin/developmentState.ts';
+import { ensureDevAdminToken, runDevCeremony } from './devCeremony.ts';
+import type { OnlineKeyStore } from './onlineKeys.ts';
+import { assembleRepository, listen, resolveSigstore, type Repository } from './runtime.ts';
+
+export interface Served {
+  repo: Repository;
+  server: http.Server;
+  /** Stops listening and closes the repository (the database, if any, is the caller's). */
+  close(): Promise<void>;
+}
+
+export async function serveRepository(opts: {
+  config: Config;
+  log: Logger;
+  keyStore: OnlineKeyStore;
+  databaseUrl: string;
+  /**
+   * The process that bootstraps a development repository, creates the development admin token and
+   * runs the first re-sign check: the only process, or a cluster's first worker (the others start
+   * once it listens).
+   */
+  first: boolean;
+  /** A cluster worker's metrics come from its supervisor, aggregated over every worker. */
+  metricsText?: () => Promise<string>;
+}): Promise<Served> {
+  const { config, log, keyStore } = opts;
+  const sigstore = await resolveSigstore(config);
+  if (sigstore.devRouter && opts.first)
+    log.warn(
+      { issuer: sigstore.advert.oidcIssuer },
+      'DEVELOPMENT MODE: a local Sigstore (OIDC issuer, Fulcio, Rekor) serves /dev/sigstore and mints identities for anyone',
+    );
+  const repo = await assembleRepository({
+    config,
+    databaseUrl: opts.databaseUrl,
+    log,
+    keyStore,
+    sigstore,
+    ...(opts.metricsText ? { metricsText: opts.metricsText } : {}),
+  });
+  try {
+    if (config.production) await refuseDevelopmentState(repo.knex);
+    if (opts.first && !(await repo.current.isBootstrapped())) {
+      if (config.production) {
+        log.warn('not bootstrapped yet: run the offline key ceremony and `tuf-carry bootstrap` (see README)');
+      } else {
+        await runDevCeremony({
+          devDir: config.devDir,
+          binCount: config.devBinCount,
+          admission: repo.admission,
+          knex: repo.knex,
+          sigstoreTrustedRoot: sigstore.trustedRoot,
+          keyStore,
+          clock: repo.clock,
+          log,
+        });
+        await repo.cache.reloadAll();
+      }
+    }
+    if (opts.first && !config.production) {
+      const tokenFile = await ensureDevAdminToken(repo.tokens, config.devDir);
+      log.info({ tokenFile }, 'development admin token');
+    }
+    if (opts.first) await repo.resignTick();
+  } catch (err) {
+    await repo.close();
+    throw err;
+  }
+  const server = await listen(repo.app, config.host, config.port, config);
+  return {
+    repo,
+    server,
+    async close() {
+      server.close();
+      server.closeAllConnections();
+      await repo.close();
+    },
+  };
+}
+
+/** The lines `npm start` prints in development mode once the repository serves. */
+export function developmentBanner(config: Config, rootFile: string, adminTokenFile: string): string {
+  const base = config.publicUrl.replace(/\/$/, '');
+  return (
+    `\n  TUF repository (development mode) at ${base}\n` +
+    `  metadata URL:   ${base}/metadata/\n` +
+    `  targets URL:    ${base}/targets/\n` +
+    `  trusted root:   ${rootFile}   (also ${base}/metadata/1.root.json)\n` +
+    `  admin token:    ${adminTokenFile}\n\n`
+  );
+}

@@ -1,0 +1,224 @@
+// `tuf-server start` with two workers (WEB_CONCURRENCY=2, server/cluster/): both serve one port,
+// /metrics sums them, identity-signed uploads through either are published with each snapshot and
+// timestamp version signed once, both serve every new timestamp within a second, re-signing runs
+// in both without signing a version twice, a worker that dies is replaced while the other serves,
+// and the supervisor takes its workers with it when it stops or is killed.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Knex } from 'knex';
+import { canonicalBytes } from '../core/canonical.ts';
+import { initialTargetsSigned } from '../core/ceremony.ts';
+import { withDelegation } from '../core/delegations.ts';
+import { identityKeyid } from '../core/identity.ts';
+import { buildTargetsSigned, describeTarget, expiresAfter, signEnvelope } from '../core/metadata.ts';
+import { privateKeySigner } from '../core/signer.ts';
+import { signWithIdentity } from '../maintainer/identitySigner.ts';
+import { AdminTokens } from '../server/admin/adminTokens.ts';
+import { createKnex, migrateLatest } from '../server/db/knex.ts';
+import { ensureOnlineKeys, FileKeyStore } from '../server/onlineKeys.ts';
+import { createTestDatabase } from './helpers/db.ts';
+import { singleKeyRoot } from './helpers/offlineRoot.ts';
+import { recordSecret } from './helpers/secrets.ts';
+import { startServerProcess, type ServerProcess } from './helpers/serverProcess.ts';
+import { startLocalSigstore, type LocalSigstoreServer } from './helpers/sigstore.ts';
+
+const PROJECTS = ['one', 'two', 'three'];
+let dir: string;
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let knex: Knex;
+let sigstore: LocalSigstoreServer;
+let env: Record<string, string>;
+let server: ServerProcess;
+
+before(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tuf-cluster-'));
+  db = await createTestDatabase();
+  knex = createKnex(db.url, 2);
+  await migrateLatest(knex);
+  const online = await ensureOnlineKeys(new FileKeyStore(path.join(dir, 'online-keys')));
+  const token = await new AdminTokens(knex).create('cluster-test');
+  recordSecret(token);
+  sigstore = await startLocalSigstore();
+  fs.writeFileSync(path.join(dir, 'sigstore-root.json'), JSON.stringify(sigstore.setup.trustedRoot));
+  env = {
+    NODE_ENV: 'production',
+    DATABASE_URL: db.url,
+    TUF_HOME: dir,
+    ONLINE_KEYS_DIR: path.join(dir, 'online-keys'),
+    SIGSTORE_TRUSTED_ROOT: path.join(dir, 'sigstore-root.json'),
+    LOG_LEVEL: 'warn',
+    WRITE_RATE_LIMIT_PER_MINUTE: '0',
+    WEB_CONCURRENCY: '2',
+    // Re-signing all the time: a timestamp of 60 s is re-signed once 0.6 s old, checked every second by each worker.
+    TIMESTAMP_EXPIRY_SECONDS: '60',
+    RESIGN_REMAINING_FRACTION: '0.99',
+    RESIGN_CHECK_INTERVAL_SECONDS: '1',
+  };
+  server = await startServerProcess(env);
+  await waitForWorkers(server, 2);
+  const now = new Date();
+  const { root, targetsKey } = await singleKeyRoot(online, now);
+  let signed = initialTargetsSigned(now);
+  for (const p of PROJECTS) signed = withDelegation(signed, p, [{ identity: `${p}@example.com`, issuer: sigstore.sigstore.issuerUrl }], 1);
+  const targets = await signEnvelope(signed, [privateKeySigner(targetsKey)]);
+  const res = await fetch(`${server.url}/admin/bootstrap`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ root, targets }),
+  });
+  assert.equal(res.status, 201, await res.text());
+});
+
+after(async () => {
+  await server?.stop();
+  await knex?.destroy();
+  await sigstore?.close();
+  await db?.drop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A request on a connection of its own: the supervisor hands each new connection to the next worker. */
+function fresh(url: string, method = 'GET', body?: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, agent: false, headers: body ? { 'content-type': 'application/json' } : {} }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode!, text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function metric(s: ServerProcess, pattern: RegExp): Promise<number> {
+  const text = (await fresh(`${s.url}/metrics`)).text;
+  return Number(pattern.exec(text)?.[1] ?? NaN);
+}
+
+async function waitForWorkers(s: ServerProcess, n: number): Promise<void> {
+  for (let i = 0; (await metric(s, /^tuf_server_processes (\d+)/m)) !== n; i++) {
+    assert.ok(i < 300, `${n} workers serving within 30 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Pids of the supervisor's children: its workers. */
+function workerPids(s: ServerProcess): number[] {
+  const pid = s.proc.pid!;
+  return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+const alive = (pid: number) => fs.existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+
+test('two workers share the port and /metrics counts the requests of both', async () => {
+  assert.equal(workerPids(server).length, 2);
+  const readsMetric = /^http_requests_total\{method="GET",route="\/metadata\/:name",status="200"\} (\d+)/m;
+  const before = (await metric(server, readsMetric)) || 0;
+  // Fresh connections alternate between the workers: a count from one worker alone would be about half.
+  for (let i = 0; i < 40; i++) assert.equal((await fresh(`${server.url}/metadata/1.root.json`)).status, 200);
+  assert.equal(await metric(server, readsMetric), before + 40);
+});
+
+async function uploadRelease(project: string, version: number): Promise<number> {
+  const identity = `${project}@example.com`;
+  const file = Buffer.from(`${project} ${version}`);
+  const signed = buildTargetsSigned({
+    version,
+    expires: expiresAfter(new Date(), 86_400),
+    targets: { [`${project}/r${version}.tgz`]: describeTarget(file) },
+  });
+  const s = sigstore.sigstore;
+  const signature = await signWithIdentity(
+    canonicalBytes(signed),
+    identityKeyid(identity, s.issuerUrl),
+    { fulcioUrl: s.fulcioUrl, rekorUrl: s.rekorUrl },
+    { getToken: () => s.mintToken({ identity }) },
+  );
+  const body = JSON.stringify({
+    metadata: { signed, signatures: [signature] },
+    files: { [`${project}/r${version}.tgz`]: file.toString('base64') },
+  });
+  const res = await fresh(`${server.url}/api/v1/projects/${project}/uploads`, 'POST', body);
+  assert.equal(res.status, 201, res.text);
+  return (JSON.parse(res.text) as { published: { role: string; version: number }[] }).published.find((p) => p.role === 'timestamp')!
+    .version;
+}
+
+test('uploads through both workers: published, each snapshot and timestamp version signed once, both serve each new timestamp within a second', async () => {
+  for (let v = 1; v <= 2; v++) {
+    for (const project of PROJECTS) {
+      const ts = await uploadRelease(project, v);
+      const start = Date.now();
+      // Fresh connections reach both workers: each must serve this timestamp (or a newer one) promptly.
+      for (let i = 0; i < 4;) {
+        const version = (JSON.parse((await fresh(`${server.url}/metadata/timestamp.json`)).text) as { signed: { version: number } }).signed
+          .version;
+        if (version >= ts) i++;
+        else assert.ok(Date.now() - start < 1000, `timestamp v${ts} served by every worker within a second`);
+      }
+    }
+  }
+  const signings = await knex('audit_log').whereIn('action', ['snapshot.signed', 'timestamp.signed']).select('role', 'version', 'details');
+  const perVersion = new Map<string, number>();
+  for (const s of signings) perVersion.set(`${s.role} ${s.version}`, (perVersion.get(`${s.role} ${s.version}`) ?? 0) + 1);
+  assert.deepEqual(
+    [...perVersion].filter(([, n]) => n !== 1),
+    [],
+    'every version signed exactly once',
+  );
+  const instances = new Set(signings.filter((s) => s.role === 'snapshot').map((s) => s.details.instance));
+  assert.equal(instances.size, 2, `both workers published snapshots (${[...instances].join(', ')})`);
+  for (const project of PROJECTS) assert.equal((await knex('role_heads').where({ role: project }).first()).version, 2);
+});
+
+test('re-signing in both workers: the timestamp moves on every second or so, no version signed twice', async () => {
+  const before = (await knex('role_heads').where({ role: 'timestamp' }).first()).version as number;
+  await new Promise((r) => setTimeout(r, 4000));
+  const rows = await knex('audit_log').where({ action: 'timestamp.signed' }).where('version', '>', before).select('version', 'details');
+  assert.ok(rows.length >= 2, `re-signed ${rows.length} times in 4 s`);
+  assert.equal(new Set(rows.map((r) => r.version)).size, rows.length, 'no version signed twice');
+});
+
+test('a worker killed with SIGKILL is replaced while the other serves', async () => {
+  const [victim, other] = workerPids(server);
+  process.kill(victim!, 'SIGKILL');
+  const deadline = Date.now() + 30_000;
+  let failures = 0;
+  while (workerPids(server).includes(victim!) || workerPids(server).length < 2) {
+    assert.ok(Date.now() < deadline, 'a replacement within 30 s');
+    // Connections in flight on the killed worker are lost; new ones go to a live worker.
+    const res = await fresh(`${server.url}/metadata/timestamp.json`).catch(() => null);
+    if (res?.status !== 200) failures += 1;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.ok(failures <= 1, `${failures} reads failed while a worker was replaced`);
+  assert.ok(workerPids(server).includes(other!), 'the other worker kept running');
+  await waitForWorkers(server, 2);
+  assert.match(server.output(), /worker died; restarting it/);
+  // The replacement serves, publishes and counts like the others.
+  for (const project of PROJECTS) await uploadRelease(project, 3);
+});
+
+test('a worker that cannot start stops the whole server with a message', async () => {
+  const broken = startServerProcess({ ...env, SIGSTORE_TRUSTED_ROOT: path.join(dir, 'missing.json') });
+  await assert.rejects(broken, /could not start its workers/);
+});
+
+test('the supervisor stopped takes its workers with it; killed, its workers exit on their own', async () => {
+  const pids = workerPids(server);
+  await server.stop();
+  assert.equal(server.proc.exitCode, 0);
+  assert.deepEqual(pids.filter(alive), [], 'no worker left after SIGTERM');
+  const again = await startServerProcess(env);
+  await waitForWorkers(again, 2);
+  const workers = workerPids(again);
+  await again.kill();
+  for (let i = 0; workers.some(alive); i++) {
+    assert.ok(i < 100, 'workers exit within 10 s of a SIGKILL of their supervisor');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+});
