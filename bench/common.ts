@@ -2,6 +2,7 @@
 // starting the server in production mode in a process of its own.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import http from 'node:http';
 import path from 'node:path';
 import { freePort } from '../server/db/embeddedPostgres.ts';
@@ -24,9 +25,21 @@ export function quantile(xs: number[], q: number): number {
 
 export const median = (xs: number[]): number => quantile(xs, 0.5);
 
+/** Resident memory of a process and its descendants (a cluster's supervisor and workers), in MB. */
 export function rssMb(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  let kb = 0;
+  const pending = [pid];
+  while (pending.length > 0) {
+    const p = pending.pop()!;
+    try {
+      kb += Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+      for (const t of fs.readdirSync(`/proc/${p}/task`))
+        pending.push(...fs.readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return kb / 1024;
 }
 
 export async function waitHttp(url: string, proc?: ChildProcess): Promise<void> {
@@ -46,6 +59,8 @@ export async function waitHttp(url: string, proc?: ChildProcess): Promise<void> 
 export interface BenchServer {
   proc: ChildProcess;
   base: string;
+  /** Server processes (WEB_CONCURRENCY; one per core unless set). */
+  workers: number;
   stop(): Promise<void>;
 }
 
@@ -83,9 +98,19 @@ export async function startBenchServer(opts: {
   running.add(proc);
   const base = `http://127.0.0.1:${port}`;
   await waitHttp(`${base}/healthz`, proc);
+  const workers = Number(opts.env?.WEB_CONCURRENCY ?? process.env.WEB_CONCURRENCY ?? os.availableParallelism());
+  if (workers > 1) {
+    // The first worker answers before the others listen: measure only once every worker serves.
+    const deadline = Date.now() + 120_000;
+    while (!new RegExp(`^tuf_server_processes ${workers}$`, 'm').test(await (await fetch(`${base}/metrics`)).text())) {
+      if (Date.now() > deadline) throw new Error(`${workers} workers did not all start`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
   return {
     proc,
     base,
+    workers,
     async stop() {
       if (proc.exitCode === null) {
         proc.kill('SIGTERM');

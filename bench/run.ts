@@ -2,14 +2,12 @@
 // Starts the server in production mode (its own process) on an embedded PostgreSQL with fsync on,
 // bootstraps a repository in the layered layout (bins), runs the cases of docs/benchmarks.md and
 // prints one table (JSON to FILE).
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import type { Envelope } from '../core/metadata.ts';
-import { ensureDatabase, freePort, startEmbeddedPostgres } from '../server/db/embeddedPostgres.ts';
+import { ensureDatabase, startEmbeddedPostgres } from '../server/db/embeddedPostgres.ts';
 import { createKnex, migrateLatest } from '../server/db/knex.ts';
 import { AdminTokens } from '../server/admin/adminTokens.ts';
 import { ensureOnlineKeys, FileKeyStore } from '../server/onlineKeys.ts';
@@ -17,8 +15,9 @@ import { listen } from '../server/runtime.ts';
 import express from 'express';
 import { createLocalSigstore } from '../sigstore-local/localSigstore.ts';
 import { BenchRepo, projectName } from './benchRepo.ts';
-import { median, quantile, running, startBenchServer, waitHttp, type BenchRow } from './common.ts';
+import { median, quantile, running, startBenchServer, type BenchRow } from './common.ts';
 import { hostileLoad } from './hostile.ts';
+import { readCases } from './reads.ts';
 import { scaleCase, type ScaleOptions } from './scale.ts';
 import { flatDelegationRows } from './tufjsParse.ts';
 
@@ -46,8 +45,8 @@ if (values.help) {
 }
 const quick = values.quick === true;
 const P = quick
-  ? { readSeconds: 3, readRuns: 1, publishProjects: [200, 1000], publishSamples: 15, maintainers: 16, uploadsEach: 3 }
-  : { readSeconds: 10, readRuns: 3, publishProjects: [1000, 10_000], publishSamples: 60, maintainers: 16, uploadsEach: 8 };
+  ? { readSeconds: 3, readRuns: 2, publishProjects: [200, 1000], publishSamples: 15, maintainers: 16, uploadsEach: 10 }
+  : { readSeconds: 5, readRuns: 6, publishProjects: [1000, 10_000], publishSamples: 60, maintainers: 16, uploadsEach: 40 };
 const scales: ScaleOptions[] = quick
   ? [{ projects: 10_000, bins: 1024, uploads: 10, stockLimitSeconds: 120 }]
   : [
@@ -199,57 +198,34 @@ async function main(): Promise<void> {
     });
 
     save();
-    await readCases(base);
+    // A versioned file of about 10 KB: a release listing 20 files.
+    const tenKb = projectName(nextProject++);
+    await repo.upload(tenKb, await repo.release(tenKb, 1, 20));
+    const tsNow = JSON.parse(await (await fetch(`${base}/metadata/timestamp.json`)).text()) as Envelope;
+    const snapshotFile = `${(tsNow.signed.meta as Record<string, { version: number; length: number }>)['snapshot.json']!.version}.snapshot.json`;
+    const tenKbBytes = (await (await fetch(`${base}/metadata/1.${tenKb}.json`)).arrayBuffer()).byteLength;
+    const snapshotBytes = (tsNow.signed.meta as Record<string, { length: number }>)['snapshot.json']!.length;
+    rows.push(
+      ...(await readCases({
+        base,
+        workers: server.workers,
+        runs: P.readRuns,
+        seconds: P.readSeconds,
+        work,
+        timestampMaxAgeSeconds: 30,
+        log,
+        cases: [
+          { label: 'timestamp.json', path: '/metadata/timestamp.json', gzip: false },
+          { label: `N.PROJECT.json (${(tenKbBytes / 1024).toFixed(1)} KB)`, path: `/metadata/1.${tenKb}.json`, gzip: false },
+          { label: `N.snapshot.json (${(snapshotBytes / 1024).toFixed(0)} KB)`, path: `/metadata/${snapshotFile}`, gzip: false },
+          { label: `N.snapshot.json (${(snapshotBytes / 1024).toFixed(0)} KB), gzip`, path: `/metadata/${snapshotFile}`, gzip: true },
+        ],
+      })),
+    );
     save();
     rows.push(...(await hostile(workers[0]!.project, projectName(nextProject))));
     save();
     await server.stop();
-  }
-
-  /** Timestamp and a versioned snapshot, from our server and from a plain static server, 32 connections. */
-  async function readCases(base: string): Promise<void> {
-    const tsText = await (await fetch(`${base}/metadata/timestamp.json`)).text();
-    const snapVersion = (JSON.parse(tsText) as Envelope).signed.meta as Record<string, { version: number }>;
-    const snapName = `${snapVersion['snapshot.json']!.version}.snapshot.json`;
-    const staticDir = path.join(work, 'static', 'metadata');
-    fs.mkdirSync(staticDir, { recursive: true });
-    fs.writeFileSync(path.join(staticDir, 'timestamp.json'), tsText);
-    fs.writeFileSync(path.join(staticDir, snapName), Buffer.from(await (await fetch(`${base}/metadata/${snapName}`)).arrayBuffer()));
-    const staticPort = await freePort();
-    const staticProc = spawn(
-      process.execPath,
-      ['--import', 'tsx', path.join(repoDir, 'bench', 'staticServer.ts'), path.join(work, 'static'), String(staticPort)],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    running.add(staticProc);
-    await waitHttp(`http://127.0.0.1:${staticPort}/metadata/timestamp.json`, staticProc);
-    async function cannon(url: string): Promise<{ rps: number; p99: number }> {
-      const result = await autocannon({ url, connections: 32, duration: P.readSeconds, pipelining: 1 });
-      if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
-      return { rps: result.requests.average, p99: result.latency.p99 };
-    }
-    for (const file of ['timestamp.json', snapName]) {
-      const label = file === 'timestamp.json' ? 'timestamp.json' : `N.snapshot.json (${fs.statSync(path.join(staticDir, file)).size} B)`;
-      const ours: { rps: number; p99: number }[] = [];
-      const plain: { rps: number; p99: number }[] = [];
-      for (let r = 0; r < P.readRuns; r++) {
-        log(`reads: ${file}, run ${r + 1}/${P.readRuns}`);
-        ours.push(await cannon(`${base}/metadata/${file}`));
-        plain.push(await cannon(`http://127.0.0.1:${staticPort}/metadata/${file}`));
-      }
-      const o = median(ours.map((x) => x.rps));
-      const s = median(plain.map((x) => x.rps));
-      rows.push({
-        case: `read ${label}, 32 connections`,
-        metric: 'requests/s (server)',
-        value: o,
-        p99: median(ours.map((x) => x.p99)),
-        unit: '/s',
-        note: `static baseline ${s.toFixed(0)}/s (p99 ${median(plain.map((x) => x.p99))} ms): ratio ${(o / s).toFixed(2)}`,
-      });
-    }
-    staticProc.kill();
-    running.delete(staticProc);
   }
 }
 

@@ -90,6 +90,8 @@ function fresh(url: string, method = 'GET', body?: string): Promise<{ status: nu
       res.on('end', () => resolve({ status: res.statusCode!, text }));
     });
     req.on('error', reject);
+    // Never wait forever: a request left unanswered is a failure that names itself.
+    req.setTimeout(30_000, () => req.destroy(new Error(`${method} ${url}: no answer within 30 s`)));
     req.end(body);
   });
 }

@@ -90,3 +90,28 @@ test("other processes' announcements arrive through NOTIFY; its own are skipped"
     await cache.stop();
   }
 });
+
+test("another process's announcement with an expiry moves the head at once; the bytes are read when first asked for", async () => {
+  const cache = new MetadataCache(knex, 'me', log, 100_000);
+  await cache.reloadAll();
+  await insertMetadataVersion(knex, { role: 'big', version: 5, bytes: bytesOf('big', 5, 600), expires });
+  let queries = 0;
+  const count = () => (queries += 1);
+  knex.on('query', count);
+  try {
+    await cache.applyPublished([{ role: 'big', version: 5, expires }]);
+    assert.equal(cache.head('big')?.version, 5);
+    assert.equal(cache.head('big')?.expires.getTime(), expires.getTime());
+    assert.equal(queries, 0, 'no read on the announcement');
+    assert.ok((await cache.get('5.big.json'))?.bytes.equals(bytesOf('big', 5, 600)));
+    assert.equal(queries, 1, 'one read when asked for');
+    // Timestamp is served unversioned from memory: read at once, expiry or not.
+    await insertMetadataVersion(knex, { role: 'timestamp', version: 7, bytes: bytesOf('timestamp', 7), expires });
+    queries = 0;
+    await cache.applyPublished([{ role: 'timestamp', version: 7, expires }]);
+    assert.equal(queries, 1, 'read on the announcement');
+    assert.ok((await cache.get('timestamp.json'))?.bytes.equals(bytesOf('timestamp', 7)));
+  } finally {
+    knex.off('query', count);
+  }
+});

@@ -107,7 +107,7 @@ export async function tryFastUpload(
     inlineFiles: [...files.values()].map((content) => ({ sha256: sha256Hex(content), content })),
     actor: `identity:${signers.join(',')}`,
     auditDetails: { signedBy: decision.validKeyids, targets: records.length, droppedPending: 0 },
-    announcement: encodeAnnouncement(fast.origin, [{ role: project, version: candidate.version }]),
+    announcement: encodeAnnouncement(fast.origin, [{ role: project, version: candidate.version, expires: candidate.expires }]),
   });
   if (!outcome.committed) {
     fast.onPath?.('full', outcome.reason);

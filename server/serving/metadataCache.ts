@@ -77,7 +77,11 @@ export class MetadataCache {
     for (const p of published) {
       if (!p.file) {
         // Our own publications come back as notifications too: nothing to read then.
-        if ((this.heads.get(p.role)?.version ?? 0) < p.version) toRead.push(p.role);
+        if ((this.heads.get(p.role)?.version ?? 0) >= p.version) continue;
+        // Another process's version, with its expiry: the head moves now, the bytes are read when
+        // first asked for (`get`). Timestamp is served from memory alone: read it now.
+        if (p.expires && p.role !== 'timestamp') this.heads.set(p.role, { version: p.version, expires: p.expires });
+        else toRead.push(p.role);
         continue;
       }
       this.store({ role: p.role, version: p.version, bytes: p.file.bytes, etag: `"${p.file.sha256}"`, expires: p.file.expires });

@@ -9,6 +9,8 @@ export interface PublishedRole {
 export interface PublishedFile extends PublishedRole {
   /** The bytes just stored. Never sent in a notification. */
   file?: { bytes: Buffer; sha256: string; expires: Date };
+  /** Without the bytes (another process's announcement): the version's expiry, when it said. */
+  expires?: Date;
 }
 
 export function rolesAndVersions(published: PublishedFile[]): PublishedRole[] {
