@@ -21,8 +21,9 @@ import { readCases } from './reads.ts';
 import { scaleCase, type ScaleOptions } from './scale.ts';
 import { flatDelegationRows } from './tufjsParse.ts';
 
-const HELP = `usage: npm run bench -- [--quick] [--hostile-only] [--scale-only] [--no-million] [--out results.json]
-  --quick         smaller cases (about 2 minutes): 200 and 1,000 projects, scale at 10,000
+const HELP = `usage: npm run bench -- [--quick] [--main-only | --hostile-only | --scale-only] [--no-million] [--out results.json]
+  --quick         smaller cases (about 5 minutes): 200 and 1,000 projects, scale at 10,000
+  --main-only     only publishing and the reads against nginx (the cases of issue 14)
   --hostile-only  only the hostile-load case
   --scale-only    only the ecosystem-scale cases (100,000 and 1,000,000 projects on a full run)
   --no-million    leave out the 1,000,000-project case of a full run (it takes about 10 minutes)
@@ -33,6 +34,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean' },
     out: { type: 'string' },
     'hostile-only': { type: 'boolean' },
+    'main-only': { type: 'boolean' },
     'scale-only': { type: 'boolean' },
     'no-million': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -95,7 +97,7 @@ async function main(): Promise<void> {
 
   try {
     if (!values['scale-only']) await mainRepository();
-    if (!values['hostile-only']) {
+    if (!values['hostile-only'] && !values['main-only']) {
       for (const s of scales) {
         rows.push(...(await scaleCase(scaleContext, s)));
         save();
@@ -223,7 +225,7 @@ async function main(): Promise<void> {
       })),
     );
     save();
-    rows.push(...(await hostile(workers[0]!.project, projectName(nextProject))));
+    if (!values['main-only']) rows.push(...(await hostile(workers[0]!.project, projectName(nextProject))));
     save();
     await server.stop();
   }
