@@ -33,6 +33,7 @@ let knex: Knex;
 let sigstore: LocalSigstoreServer;
 let env: Record<string, string>;
 let server: ServerProcess;
+let adminToken = '';
 
 before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tuf-cluster-'));
@@ -41,6 +42,7 @@ before(async () => {
   await migrateLatest(knex);
   const online = await ensureOnlineKeys(new FileKeyStore(path.join(dir, 'online-keys')));
   const token = await new AdminTokens(knex).create('cluster-test');
+  adminToken = token;
   recordSecret(token);
   sigstore = await startLocalSigstore();
   fs.writeFileSync(path.join(dir, 'sigstore-root.json'), JSON.stringify(sigstore.setup.trustedRoot));
@@ -74,6 +76,11 @@ before(async () => {
 });
 
 after(async () => {
+  if (server)
+    assert.ok(
+      !server.output().includes(adminToken) && !/PRIVATE KEY|eyJ[A-Za-z0-9_-]{10,}\./.test(server.output()),
+      'no secret in the log of the supervisor or its workers',
+    );
   await server?.stop();
   await knex?.destroy();
   await sigstore?.close();

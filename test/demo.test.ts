@@ -1,5 +1,7 @@
 // `npm start` on a fresh directory, then `npm run demo` twice against it: the real commands, a
-// real server process with its own embedded PostgreSQL, its local Sigstore and dev ceremony.
+// real server with its own embedded PostgreSQL, its local Sigstore and dev ceremony, run with two
+// workers as `npm start` runs on a machine of two cores or more (each worker has a local Sigstore
+// on the same keys: a certificate from one verifies in the other).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -21,7 +23,7 @@ before(async () => {
   url = `http://127.0.0.1:${port}`;
   server = spawn(process.execPath, [path.join(repo, 'bin', 'tuf-server.mjs'), 'start'], {
     cwd: home,
-    env: { ...process.env, PORT: String(port), PUBLIC_URL: url, LOG_LEVEL: 'info', NODE_ENV: 'development' },
+    env: { ...process.env, PORT: String(port), PUBLIC_URL: url, LOG_LEVEL: 'info', NODE_ENV: 'development', WEB_CONCURRENCY: '2' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   server.stdout!.on('data', (d) => (serverOutput += d));
@@ -30,7 +32,9 @@ before(async () => {
   for (;;) {
     if (server.exitCode !== null) throw new Error(`server exited: ${serverOutput}`);
     try {
-      if ((await fetch(`${url}/readyz`)).status === 200) break;
+      // Ready, and both workers serve (the first answers before the second listens).
+      if ((await fetch(`${url}/readyz`)).status === 200 && /^tuf_server_processes 2$/m.test(await (await fetch(`${url}/metrics`)).text()))
+        break;
     } catch {
       // not listening yet
     }

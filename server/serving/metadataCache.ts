@@ -187,7 +187,8 @@ export class MetadataCache {
 
   /** LISTENs for other processes' publications; reloads everything after a dropped connection. */
   async start(databaseUrl: string, reloadIntervalSeconds: number): Promise<void> {
-    await this.reloadAll();
+    // Listening first, then reading: a publication committed meanwhile is either announced or read
+    // (a process started under a stream of uploads, as a replaced worker is, misses none).
     this.listener = new AnnouncementListener({
       databaseUrl,
       origin: this.origin,
@@ -198,6 +199,12 @@ export class MetadataCache {
       onReconnected: () => this.reloadAll(),
     });
     await this.listener.start();
+    try {
+      await this.reloadAll();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
     // Belt and braces: a notification lost while reconnecting is caught by the periodic reload.
     this.reloadTimer = setInterval(() => {
       this.reloadAll().catch((err) => this.log.warn({ err: String(err) }, 'metadata cache reload failed'));
