@@ -25,6 +25,42 @@ export function quantile(xs: number[], q: number): number {
 
 export const median = (xs: number[]): number => quantile(xs, 0.5);
 
+/** The pids of a process and its descendants. */
+export function processTree(pid: number): number[] {
+  const out: number[] = [];
+  const pending = [pid];
+  while (pending.length > 0) {
+    const p = pending.pop()!;
+    out.push(p);
+    try {
+      for (const t of fs.readdirSync(`/proc/${p}/task`))
+        pending.push(...fs.readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+/** CPU time (user and system, every thread) used so far by the given processes, in ms. */
+export function cpuMs(pids: number[]): number {
+  const tick = 10; // USER_HZ is 100 on Linux
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return ticks * tick;
+}
+
+/** The 1-minute load average, for the conditions a figure was measured in (a shared machine). */
+export const loadAverage = (): string => os.loadavg()[0]!.toFixed(1);
+
 /** Resident memory of a process and its descendants (a cluster's supervisor and workers), in MB. */
 export function rssMb(pid: number): number {
   let kb = 0;
@@ -59,6 +95,7 @@ export async function waitHttp(url: string, proc?: ChildProcess): Promise<void> 
 export interface BenchServer {
   proc: ChildProcess;
   base: string;
+  port: number;
   /** Server processes (WEB_CONCURRENCY; one per core unless set). */
   workers: number;
   stop(): Promise<void>;
@@ -74,8 +111,10 @@ export async function startBenchServer(opts: {
   dbUrl: string;
   sigstoreRootFile: string;
   env?: Record<string, string>;
+  /** The port of a server started again (its clients keep their URLs). */
+  port?: number;
 }): Promise<BenchServer> {
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   // BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server process.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const proc = spawn(process.execPath, [...nodeArgs, path.join(opts.repoDir, 'bin', 'tuf-server.mjs'), 'start'], {
@@ -110,6 +149,7 @@ export async function startBenchServer(opts: {
   return {
     proc,
     base,
+    port,
     workers,
     async stop() {
       if (proc.exitCode === null) {

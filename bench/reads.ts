@@ -6,7 +6,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { median, type BenchRow, type Log } from './common.ts';
+import { spawn } from 'node:child_process';
+import { freePort } from '../server/db/embeddedPostgres.ts';
+import { loadAverage, median, running, waitHttp, type BenchRow, type Log } from './common.ts';
 import { findNginx, startNginx } from './nginx.ts';
 
 export interface ReadCase {
@@ -14,6 +16,8 @@ export interface ReadCase {
   /** Path under the base URL, e.g. /metadata/timestamp.json. */
   path: string;
   gzip: boolean;
+  /** Also time node's own ceiling (nodeCeiling.ts) on the same bytes, as a third contestant. */
+  ceiling?: boolean;
 }
 
 interface Measured {
@@ -45,6 +49,34 @@ async function rawBody(url: string, gzip: boolean): Promise<{ bytes: Buffer; enc
       })
       .on('error', reject);
   });
+}
+
+/** nodeCeiling.ts serving `file` with the Cache-Control the server gives `urlPath`. */
+async function startCeiling(file: string, workers: number, urlPath: string, timestampMaxAgeSeconds: number) {
+  const port = await freePort();
+  const cacheControl = urlPath.endsWith('/timestamp.json')
+    ? `public, max-age=${timestampMaxAgeSeconds}`
+    : 'public, max-age=31536000, immutable';
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(import.meta.dirname, 'nodeCeiling.ts'), file, String(port), String(workers), cacheControl],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  running.add(proc);
+  const base = `http://127.0.0.1:${port}`;
+  await waitHttp(`${base}${urlPath}`, proc);
+  return {
+    base,
+    async stop() {
+      if (proc.exitCode === null) {
+        proc.kill('SIGTERM');
+        await new Promise((r) => proc.once('exit', r));
+      }
+      running.delete(proc);
+    },
+  };
 }
 
 export async function readCases(opts: {
@@ -86,25 +118,36 @@ export async function readCases(opts: {
       const [ours, theirs] = [await rawBody(`${opts.base}${c.path}`, c.gzip), await rawBody(`${peer.base}${c.path}`, c.gzip)];
       if (!ours.bytes.equals(theirs.bytes) || ours.encoding !== theirs.encoding)
         throw new Error(`${c.path}: nginx and the server answer differently (${ours.bytes.length} / ${theirs.bytes.length} bytes)`);
+      const ceiling = c.ceiling ? await startCeiling(path.join(root, c.path), opts.workers, c.path, opts.timestampMaxAgeSeconds) : null;
       const server: Measured[] = [];
       const peerRuns: Measured[] = [];
-      for (let r = 0; r < opts.runs; r++) {
-        log(`reads: ${c.label}, run ${r + 1}/${opts.runs} (${r % 2 === 0 ? 'server, then nginx' : 'nginx, then server'})`);
-        const order = r % 2 === 0 ? ['server', 'nginx'] : ['nginx', 'server'];
-        for (const who of order) {
-          const m = await cannon(`${who === 'server' ? opts.base : peer.base}${c.path}`, opts.seconds, c.gzip);
-          (who === 'server' ? server : peerRuns).push(m);
+      const ceilingRuns: Measured[] = [];
+      try {
+        for (let r = 0; r < opts.runs; r++) {
+          // The order turns each run, so that no contestant always follows another.
+          const contestants = ceiling ? ['server', 'nginx', 'node'] : ['server', 'nginx'];
+          const order = contestants.map((_, i) => contestants[(i + r) % contestants.length]!);
+          log(`reads: ${c.label}, run ${r + 1}/${opts.runs} (${order.join(', then ')})`);
+          for (const who of order) {
+            const base = who === 'server' ? opts.base : who === 'nginx' ? peer.base : ceiling!.base;
+            const m = await cannon(`${base}${c.path}`, opts.seconds, c.gzip);
+            (who === 'server' ? server : who === 'nginx' ? peerRuns : ceilingRuns).push(m);
+          }
         }
+      } finally {
+        await ceiling?.stop();
       }
       const o = median(server.map((m) => m.rps));
       const n = median(peerRuns.map((m) => m.rps));
+      const nodeAlone =
+        ceilingRuns.length > 0 ? `; node's http alone ${median(ceilingRuns.map((m) => m.rps)).toFixed(0)}/s (nodeCeiling.ts)` : '';
       rows.push({
         case: `read ${c.label}, 32 connections`,
         metric: 'requests/s (server)',
         value: o,
         p99: median(server.map((m) => m.p99)),
         unit: '/s',
-        note: `${nginx.version.replace(/^nginx version: /, '')} ${n.toFixed(0)}/s (p99 ${median(peerRuns.map((m) => m.p99))} ms); ${opts.workers} processes each; ${ours.bytes.length} B on the wire: ratio ${(o / n).toFixed(2)}`,
+        note: `${nginx.version.replace(/^nginx version: /, '')} ${n.toFixed(0)}/s (p99 ${median(peerRuns.map((m) => m.p99))} ms); ${opts.workers} processes each; ${ours.bytes.length} B on the wire; per run ${server.map((m, i) => (m.rps / peerRuns[i]!.rps).toFixed(2)).join(' ')}${nodeAlone}; load average ${loadAverage()}: ratio ${(o / n).toFixed(2)}`,
       });
     }
   } finally {

@@ -15,7 +15,7 @@ import { listen } from '../server/runtime.ts';
 import express from 'express';
 import { createLocalSigstore } from '../sigstore-local/localSigstore.ts';
 import { BenchRepo, projectName } from './benchRepo.ts';
-import { median, quantile, running, startBenchServer, type BenchRow } from './common.ts';
+import { cpuMs, loadAverage, median, processTree, quantile, running, startBenchServer, type BenchRow } from './common.ts';
 import { hostileLoad } from './hostile.ts';
 import { readCases } from './reads.ts';
 import { scaleCase, type ScaleOptions } from './scale.ts';
@@ -114,14 +114,15 @@ async function main(): Promise<void> {
   async function mainRepository(): Promise<void> {
     fs.mkdirSync(path.join(work, 'main'));
     fs.cpSync(onlineKeysDir, path.join(work, 'main', 'online-keys'), { recursive: true });
-    const server = await startBenchServer({
+    const serverOptions = {
       repoDir,
       home: path.join(work, 'main'),
       dbUrl: pg.urlFor('tuf'),
       sigstoreRootFile,
       // The hostile-load case streams a 1 GiB file (256 MiB with --quick).
       env: { MAX_TARGET_BYTES: String(1536 * 1024 * 1024) },
-    });
+    };
+    let server = await startBenchServer(serverOptions);
     const base = server.base;
     const repo = await BenchRepo.bootstrap({ base, token, binCount: 1024, sigstore, online, work });
     const hostile = (attackProject: string, project: string) =>
@@ -171,33 +172,59 @@ async function main(): Promise<void> {
         value: median(latencies),
         p99: quantile(latencies, 0.99),
         unit: 'ms',
-        note: 'one maintainer at a time; Sigstore verification included',
+        note: `one maintainer at a time; Sigstore verification included; ${server.workers} server processes; load average ${loadAverage()}`,
       });
     }
 
-    log(`signing ${P.maintainers * P.uploadsEach} uploads for ${P.maintainers} concurrent maintainers (not timed)`);
-    const workers: { project: string; bodies: string[] }[] = [];
-    for (let w = 0; w < P.maintainers; w++) {
-      const project = projectName(nextProject++);
-      const bodies = [];
-      for (let v = 1; v <= P.uploadsEach; v++) bodies.push(await repo.release(project, v));
-      workers.push({ project, bodies });
+    const concurrentProjects = Array.from({ length: P.maintainers }, () => projectName(nextProject++));
+    /** Each maintainer uploads versions from..from+uploadsEach-1 of its project, all at once. */
+    async function concurrentUploads(from: number, what: string): Promise<void> {
+      log(`signing ${P.maintainers * P.uploadsEach} uploads for ${P.maintainers} concurrent maintainers (not timed)`);
+      const workers: { project: string; bodies: string[] }[] = [];
+      for (const project of concurrentProjects) {
+        const bodies = [];
+        // One more than timed: the first, untimed, warms the server up (its processes parse the
+        // projects' bins and find their delegations once).
+        for (let v = from; v <= from + P.uploadsEach; v++) bodies.push(await repo.release(project, v));
+        workers.push({ project, bodies });
+      }
+      await Promise.all(workers.map((w) => repo.upload(w.project, w.bodies.shift()!)));
+      log(`${P.maintainers} maintainers upload at once (${what})`);
+      // CPU per upload, by party: the server's processes, PostgreSQL (the rest of this process's
+      // children), and this process (the load generator; the local Sigstore signed before).
+      const serverTree = () => processTree(server.proc.pid!);
+      const cpu = (pids: number[]) => cpuMs(pids.filter((p) => p !== process.pid));
+      const before = { server: cpu(serverTree()), all: cpu(processTree(process.pid)), self: process.cpuUsage() };
+      const t0 = performance.now();
+      const perUpload: number[] = [];
+      await Promise.all(
+        workers.map(async (w) => {
+          for (const body of w.bodies) perUpload.push(await repo.upload(w.project, body));
+        }),
+      );
+      const seconds = (performance.now() - t0) / 1000;
+      const n = P.maintainers * P.uploadsEach;
+      const serverMs = (cpu(serverTree()) - before.server) / n;
+      const pgMs = (cpu(processTree(process.pid)) - before.all) / n - serverMs;
+      const self = process.cpuUsage(before.self);
+      rows.push({
+        case: `publish, ${P.maintainers} maintainers at once, ${delegated} projects${what === 'default' ? '' : `, ${what}`}`,
+        metric: 'uploads/s',
+        value: n / seconds,
+        unit: '/s',
+        note:
+          `each upload p50 ${median(perUpload).toFixed(1)} ms, p99 ${quantile(perUpload, 0.99).toFixed(1)} ms; ${n} uploads, ${server.workers} server processes; ` +
+          `CPU per upload: server ${serverMs.toFixed(1)} ms, PostgreSQL ${pgMs.toFixed(1)} ms, load generator ${((self.user + self.system) / 1000 / n).toFixed(1)} ms; load average ${loadAverage()}`,
+      });
     }
-    const t0 = performance.now();
-    const perUpload: number[] = [];
-    await Promise.all(
-      workers.map(async (w) => {
-        for (const body of w.bodies) perUpload.push(await repo.upload(w.project, body));
-      }),
-    );
-    const seconds = (performance.now() - t0) / 1000;
-    rows.push({
-      case: `publish, ${P.maintainers} maintainers at once, ${delegated} projects`,
-      metric: 'uploads/s',
-      value: (P.maintainers * P.uploadsEach) / seconds,
-      unit: '/s',
-      note: `each upload p50 ${median(perUpload).toFixed(1)} ms, p99 ${quantile(perUpload, 0.99).toFixed(1)} ms`,
-    });
+    await concurrentUploads(1, 'default');
+    save();
+    // The same with one server process (WEB_CONCURRENCY=1): what running a process per core costs uploads.
+    await server.stop();
+    server = await startBenchServer({ ...serverOptions, port: server.port, env: { ...serverOptions.env, WEB_CONCURRENCY: '1' } });
+    await concurrentUploads(2 + P.uploadsEach, 'one server process');
+    await server.stop();
+    server = await startBenchServer({ ...serverOptions, port: server.port });
 
     save();
     // A versioned file of about 10 KB: a release listing 20 files.
@@ -217,15 +244,15 @@ async function main(): Promise<void> {
         timestampMaxAgeSeconds: 30,
         log,
         cases: [
-          { label: 'timestamp.json', path: '/metadata/timestamp.json', gzip: false },
-          { label: `N.PROJECT.json (${(tenKbBytes / 1024).toFixed(1)} KB)`, path: `/metadata/1.${tenKb}.json`, gzip: false },
+          { label: 'timestamp.json', path: '/metadata/timestamp.json', gzip: false, ceiling: true },
+          { label: `N.PROJECT.json (${(tenKbBytes / 1024).toFixed(1)} KB)`, path: `/metadata/1.${tenKb}.json`, gzip: false, ceiling: true },
           { label: `N.snapshot.json (${(snapshotBytes / 1024).toFixed(0)} KB)`, path: `/metadata/${snapshotFile}`, gzip: false },
           { label: `N.snapshot.json (${(snapshotBytes / 1024).toFixed(0)} KB), gzip`, path: `/metadata/${snapshotFile}`, gzip: true },
         ],
       })),
     );
     save();
-    if (!values['main-only']) rows.push(...(await hostile(workers[0]!.project, projectName(nextProject))));
+    if (!values['main-only']) rows.push(...(await hostile(concurrentProjects[0]!, projectName(nextProject))));
     save();
     await server.stop();
   }

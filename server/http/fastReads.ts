@@ -39,6 +39,21 @@ interface Prepared {
   gzip: Representation | null | undefined;
 }
 
+/**
+ * A request header from the raw list, without node building the parsed headers object (a
+ * measurable part of a read). Repeated headers are joined with ", " as node joins them.
+ */
+function header(req: http.IncomingMessage, lowerName: string): string | undefined {
+  const raw = req.rawHeaders;
+  let found: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === lowerName.length && name.toLowerCase() === lowerName)
+      found = found === undefined ? raw[i + 1] : `${found}, ${raw[i + 1]}`;
+  }
+  return found;
+}
+
 /** If-None-Match, as metadataRoutes.ts's sendCached reads it. */
 function matches(ifNoneMatch: string | undefined, etag: string): boolean {
   if (ifNoneMatch === undefined) return false;
@@ -90,7 +105,7 @@ export function withFastReads(deps: FastReadDeps, fallback: http.RequestListener
   }
 
   function send(req: http.IncomingMessage, res: http.ServerResponse, r: Representation, route: RouteId, started: number): void {
-    if (matches(req.headers['if-none-match'], r.etag)) {
+    if (matches(header(req, 'if-none-match'), r.etag)) {
       res.writeHead(304, r.notModified).end();
       return finish(route, req, 304, started);
     }
@@ -135,7 +150,7 @@ export function withFastReads(deps: FastReadDeps, fallback: http.RequestListener
 
   function serveFile(req: http.IncomingMessage, res: http.ServerResponse, file: CachedFile, name: string, route: RouteId, started: number) {
     const p = preparedFor(file, name);
-    if (p.gzip !== null && acceptsGzipCached(req.headers['accept-encoding'])) {
+    if (p.gzip !== null && acceptsGzipCached(header(req, 'accept-encoding'))) {
       if (p.gzip) return send(req, res, p.gzip, route, started);
       // The first request for the compressed variant waits for it (compressed once, off the main thread).
       const compressed = cache.gzipped(file);
@@ -171,7 +186,7 @@ export function withFastReads(deps: FastReadDeps, fallback: http.RequestListener
     const content = await deps.targetFiles.get(path, sha256);
     if (!content) return fail(req, res, new HttpError(404, 'not_found', `no target ${path} with sha256 ${sha256}`), route, started);
     const etag = `"${sha256}"`;
-    if (matches(req.headers['if-none-match'], etag)) {
+    if (matches(header(req, 'if-none-match'), etag)) {
       res.writeHead(304, ['ETag', etag, 'Cache-Control', IMMUTABLE]).end();
       return finish(route, req, 304, started);
     }
