@@ -31,6 +31,7 @@ import { OnlineSigners } from './publication/onlineSigners.ts';
 import { Publication } from './publication/publication.ts';
 import { INSTANCE } from './publication/signing.ts';
 import { MetadataCache } from './serving/metadataCache.ts';
+import type { PublishedRole } from './serving/published.ts';
 import { ReadinessCheck } from './serving/readiness.ts';
 import { TargetFiles } from './serving/targetFiles.ts';
 import { WorkerVerifierPool } from './verifyPool.ts';
@@ -177,6 +178,8 @@ export interface AssembleOptions {
   gcTimer?: boolean;
   /** What /metrics answers instead of this process's own registry (a cluster worker: every worker's). */
   metricsText?: () => Promise<string>;
+  /** Who publishes the snapshot an upload waits for (a cluster worker: the worker that publishes for all). */
+  waitUntilCovered?: (seq: string, reason: string) => Promise<PublishedRole[]>;
 }
 
 /** Wires the repository on a migrated database: services, cache (listening), app. Does not listen on a port. */
@@ -237,6 +240,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     blobs,
     maxTargetBytes: config.maxTargetBytes,
     maxTargetsPerProjectRole: config.maxTargetsPerProjectRole,
+    ...(opts.waitUntilCovered ? { waitUntilCovered: opts.waitUntilCovered } : {}),
     fast: {
       origin,
       knownHead: (role) => cache.head(role)?.version,

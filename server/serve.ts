@@ -30,6 +30,8 @@ export async function serveRepository(opts: {
   first: boolean;
   /** A cluster worker's metrics come from its supervisor, aggregated over every worker. */
   metricsText?: () => Promise<string>;
+  /** A cluster worker's uploads wait for the rounds of the worker that publishes for all. */
+  waitUntilCovered?: (seq: string, reason: string) => Promise<{ role: string; version: number }[]>;
 }): Promise<Served> {
   const { config, log, keyStore } = opts;
   const sigstore = await resolveSigstore(config);
@@ -45,6 +47,7 @@ export async function serveRepository(opts: {
     keyStore,
     sigstore,
     ...(opts.metricsText ? { metricsText: opts.metricsText } : {}),
+    ...(opts.waitUntilCovered ? { waitUntilCovered: opts.waitUntilCovered } : {}),
   });
   try {
     if (config.production) await refuseDevelopmentState(repo.knex);

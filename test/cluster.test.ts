@@ -157,7 +157,19 @@ async function uploadRelease(project: string, version: number): Promise<number> 
     .version;
 }
 
-test('uploads through both workers: published, each snapshot and timestamp version signed once, both serve each new timestamp within a second', async () => {
+/** Snapshot signings of publication rounds that carried uploads (their reason names "project vN"). */
+function uploadRounds(signings: { role: string; details: { reason: string; instance: string } }[]) {
+  return signings.filter((s) => s.role === 'snapshot' && PROJECTS.some((p) => s.details.reason.includes(`${p} v`)));
+}
+
+/** The pid of the worker that signed the last of those. */
+function publisherPid(signings: { role: string; details: { reason: string; instance: string } }[]): number {
+  return Number(uploadRounds(signings).at(-1)!.details.instance.split(':').at(-1));
+}
+
+const snapshotSignings = () => knex('audit_log').where({ action: 'snapshot.signed' }).orderBy('id').select('role', 'details');
+
+test('uploads through both workers: published by the rounds of one worker, each snapshot and timestamp version signed once, both serve each new timestamp within a second', async () => {
   for (let v = 1; v <= 2; v++) {
     for (const project of PROJECTS) {
       const ts = await uploadRelease(project, v);
@@ -179,8 +191,10 @@ test('uploads through both workers: published, each snapshot and timestamp versi
     [],
     'every version signed exactly once',
   );
-  const instances = new Set(signings.filter((s) => s.role === 'snapshot').map((s) => s.details.instance));
-  assert.equal(instances.size, 2, `both workers published snapshots (${[...instances].join(', ')})`);
+  // One worker publishes for both: every snapshot that carried these uploads was signed by it.
+  const instances = new Set(uploadRounds(signings).map((s) => s.details.instance));
+  assert.equal(instances.size, 1, `one worker published the uploads' snapshots (${[...instances].join(', ')})`);
+  assert.ok(workerPids(server).includes(publisherPid(signings)), 'and it is one of the workers');
   for (const project of PROJECTS) assert.equal((await knex('role_heads').where({ role: project }).first()).version, 2);
 });
 
@@ -192,9 +206,14 @@ test('re-signing in both workers: the timestamp moves on every second or so, no 
   assert.equal(new Set(rows.map((r) => r.version)).size, rows.length, 'no version signed twice');
 });
 
-test('a worker killed with SIGKILL is replaced while the other serves', async () => {
-  const [victim, other] = workerPids(server);
+test('the publishing worker killed with SIGKILL: the other publishes, serves meanwhile, and a replacement starts', async () => {
+  const victim = publisherPid(await snapshotSignings());
+  const other = workerPids(server).find((p) => p !== victim);
+  assert.ok(workerPids(server).includes(victim) && other, 'the publishing worker is one of the two');
   process.kill(victim!, 'SIGKILL');
+  // At once, before a replacement serves: an upload is published by the worker that remained.
+  await uploadRelease(PROJECTS[0]!, 3);
+  assert.equal(publisherPid(await snapshotSignings()), other, 'the remaining worker publishes');
   const deadline = Date.now() + 30_000;
   let failures = 0;
   while (workerPids(server).includes(victim!) || workerPids(server).length < 2) {
@@ -208,8 +227,9 @@ test('a worker killed with SIGKILL is replaced while the other serves', async ()
   assert.ok(workerPids(server).includes(other!), 'the other worker kept running');
   await waitForWorkers(server, 2);
   assert.match(server.output(), /worker died; restarting it/);
-  // The replacement serves, publishes and counts like the others.
-  for (const project of PROJECTS) await uploadRelease(project, 3);
+  // And with the replacement serving, by whichever is the lowest-numbered worker now.
+  for (const project of PROJECTS.slice(1)) await uploadRelease(project, 3);
+  assert.ok(workerPids(server).includes(publisherPid(await snapshotSignings())), 'a live worker publishes');
 });
 
 test('a worker that cannot start stops the whole server with a message', async () => {

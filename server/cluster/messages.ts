@@ -3,6 +3,9 @@ import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 
 export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
+/** Roles and versions that carry an upload (the covering snapshot and timestamp). */
+export type Covering = { role: string; version: number }[];
+
 /** Worker to supervisor. */
 export type FromWorker =
   /** Listening: the supervisor starts the next workers once the first one is. */
@@ -10,10 +13,22 @@ export type FromWorker =
   /** /metrics was asked of this worker: the supervisor answers with every worker's, aggregated. */
   | { type: 'tuf:metrics-request'; id: number }
   /** This worker's own metrics, for a collection the supervisor asked for. */
-  | { type: 'tuf:metrics'; id: number; metrics: MetricsJson };
+  | { type: 'tuf:metrics'; id: number; metrics: MetricsJson }
+  /** An upload of this worker waits for a snapshot covering change `seq`: for the publishing worker. */
+  | { type: 'tuf:cover'; id: number; seq: string; reason: string }
+  /** The publishing worker's answer to a relayed `tuf:cover` (`error`: it could not; the asker publishes itself). */
+  | { type: 'tuf:covered'; id: number; covering?: Covering; error?: string };
 
 /** Supervisor to worker. */
-export type ToWorker = { type: 'tuf:collect'; id: number } | { type: 'tuf:metrics-text'; id: number; text: string };
+export type ToWorker =
+  | { type: 'tuf:collect'; id: number }
+  | { type: 'tuf:metrics-text'; id: number; text: string }
+  /** Whether this worker is the one that publishes for all (the lowest-numbered one serving). */
+  | { type: 'tuf:publisher'; publisher: boolean }
+  /** To the publishing worker: cover `seq` (relayed; answer with `tuf:covered` and the same id). */
+  | { type: 'tuf:cover'; id: number; seq: string; reason: string }
+  /** To the asking worker: the answer to its `tuf:cover`. */
+  | { type: 'tuf:covered'; id: number; covering?: Covering; error?: string };
 
 export function isMessage<T extends { type: string }>(value: unknown): value is T {
   return typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string';

@@ -6,6 +6,13 @@
 // dies, answers /metrics requests with every worker's metrics aggregated, and on SIGTERM or SIGINT
 // stops the workers (each finishes what it serves) before the database.
 //
+// Publication rounds are what an upload waits for, and they are serialized by the publishing lock
+// across every process. Each worker running its own rounds meant smaller batches and more
+// snapshots for the same uploads: the lowest-numbered worker serving therefore publishes for all.
+// The others relay "cover change N" through the supervisor and wait for its answer; when there is
+// no such worker, or it dies or fails, they publish themselves (correct either way: a round only
+// answers once a committed snapshot covers the change).
+//
 // Everything that must hold across processes already did across servers: one publishing lock, one
 // signer per snapshot and timestamp version, LISTEN/NOTIFY between caches (db/locks.ts). A worker is
 // one more such process; each runs its own publication rounds, re-sign checks and listener.
@@ -63,15 +70,30 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
         if (!isMessage<FromWorker>(message)) return;
         if (message.type === 'tuf:ready') {
           slot.ready = true;
+          electPublisher();
           resolve();
         } else if (message.type === 'tuf:metrics-request') {
           void aggregate().then((text) => send(worker, { type: 'tuf:metrics-text', id: message.id, text }));
         } else if (message.type === 'tuf:metrics') {
           collections.get(message.id)?.(worker.id, message.metrics);
+        } else if (message.type === 'tuf:cover') {
+          relayCover(worker, message.id, message.seq, message.reason);
+        } else if (message.type === 'tuf:covered') {
+          const asker = relays.get(message.id);
+          if (!asker) return;
+          relays.delete(message.id);
+          send(asker.worker, { ...message, id: asker.id });
         }
       });
       worker.on('exit', (code, signal) => {
         if (slots.get(index)?.worker === worker) slots.delete(index);
+        // Whatever it was asked to cover is asked of no one now: the askers publish themselves.
+        for (const [relayId, r] of relays) {
+          if (r.publisher !== worker) continue;
+          relays.delete(relayId);
+          send(r.worker, { type: 'tuf:covered', id: r.id, error: 'the publishing worker stopped' });
+        }
+        electPublisher();
         if (!slot.ready) reject(new Error(`worker ${index} exited while starting (${signal ?? `exit code ${code}`}); see its log above`));
         // While the cluster starts, a worker that cannot start stops it all (fork's promise says so).
         if (stopping || (!slot.ready && !serving)) return;
@@ -90,6 +112,28 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
         }, delay).unref();
       });
     });
+  }
+
+  /** The worker that publishes for all: the lowest-numbered one serving. */
+  let publisher: Worker | null = null;
+  function electPublisher(): void {
+    const ready = [...slots.entries()].filter(([, s]) => s.ready && !s.worker.isDead()).sort(([a], [b]) => a - b);
+    const next = ready[0]?.[1].worker ?? null;
+    if (next === publisher) return;
+    publisher = next;
+    for (const [, s] of ready) send(s.worker, { type: 'tuf:publisher', publisher: s.worker === next });
+  }
+  /** Relayed cover requests: relay id -> who asked (and its id), and whom it was relayed to. */
+  const relays = new Map<number, { worker: Worker; id: number; publisher: Worker }>();
+  let nextRelay = 1;
+  function relayCover(asker: Worker, id: number, seq: string, reason: string): void {
+    if (!publisher || publisher === asker || !publisher.isConnected()) {
+      send(asker, { type: 'tuf:covered', id, error: 'no publishing worker' });
+      return;
+    }
+    const relayId = nextRelay++;
+    relays.set(relayId, { worker: asker, id, publisher });
+    send(publisher, { type: 'tuf:cover', id: relayId, seq, reason });
   }
 
   const collections = new Map<number, (workerId: number, metrics: MetricsJson) => void>();

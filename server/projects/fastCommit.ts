@@ -18,7 +18,7 @@ import { checkThreshold, type MemoizedVerifier } from '../../core/verify.ts';
 import { encodeAnnouncement } from '../db/notifications.ts';
 import { commitRoleInOneStatement, type CommitRefusal } from '../db/roleCommit.ts';
 import type { TargetRecord } from '../db/targetsRepo.ts';
-import type { ProjectDeps, UploadResult } from './projectTypes.ts';
+import { waitUntilCovered, type ProjectDeps, type UploadResult } from './projectTypes.ts';
 import { checkFiles, verifyAhead } from './uploadChecks.ts';
 
 /** What the one-statement path needs beyond the project service's dependencies. */
@@ -117,6 +117,6 @@ export async function tryFastUpload(
   const file = { bytes, sha256, expires: candidate.expires };
   await fast.onCommitted({ role: project, version: candidate.version, file });
   // Answered only once a snapshot and timestamp include it (db/locks.ts, step 3).
-  const covering = await deps.publication.waitUntilCovered(outcome.changeSeq, `${project} v${candidate.version}`);
+  const covering = await waitUntilCovered(deps, outcome.changeSeq, `${project} v${candidate.version}`);
   return { status: 'published', version: candidate.version, published: [{ role: project, version: candidate.version }, ...covering] };
 }
