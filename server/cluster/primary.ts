@@ -34,8 +34,8 @@ export interface PrimaryOptions {
 /** A worker that dies this soon after starting is restarted later and later (a crash loop is not a storm). */
 const QUICK_DEATH_MS = 10_000;
 const MAX_RESTART_DELAY_MS = 10_000;
-/** How long a metrics collection waits for every worker's answer. */
-const COLLECT_TIMEOUT_MS = 2_000;
+/** How long a metrics collection waits for every worker's answer (a busy worker answers late). */
+const COLLECT_TIMEOUT_MS = 5_000;
 /** How long the workers get to finish on shutdown before they are killed. */
 const STOP_TIMEOUT_MS = 15_000;
 
@@ -47,6 +47,17 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
 
   const own = new Registry();
   collectDefaultMetrics({ register: own });
+  /** Serving workers whose metrics did not arrive for the collection being answered. */
+  let missing = 0;
+  new Gauge({
+    name: 'tuf_metrics_workers_missing',
+    help: 'Serving workers whose metrics did not arrive in time for this answer (its sums lack theirs)',
+    registers: [own],
+    aggregator: 'sum',
+    collect() {
+      this.set(missing);
+    },
+  });
   new Gauge({
     name: 'tuf_server_processes',
     help: 'Server worker processes serving requests (not the supervising process)',
@@ -156,6 +167,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
       if (workers.length === 0) resolve();
     });
     collections.delete(id);
+    missing = workers.length - answers.size;
     return AggregatorRegistry.aggregate([...answers.values(), await own.getMetricsAsJSON()]).metrics();
   }
 

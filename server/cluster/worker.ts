@@ -8,8 +8,8 @@ import type { OnlineKeyStore } from '../onlineKeys.ts';
 import { serveRepository, type Served } from '../serve.ts';
 import { isMessage, WORKER_ENV, type Covering, type FromWorker, type ToWorker } from './messages.ts';
 
-/** How long /metrics waits for the supervisor's aggregate. */
-const METRICS_TIMEOUT_MS = 5_000;
+/** How long /metrics waits for the supervisor's aggregate (it waits up to 5 s for the workers). */
+const METRICS_TIMEOUT_MS = 10_000;
 /** How long an upload waits for the publishing worker before publishing itself (a round at a million projects takes seconds). */
 const COVER_TIMEOUT_MS = 60_000;
 /** How long the answer waits for this worker's cache to serve the covering versions (announced by NOTIFY) before reading them. */
