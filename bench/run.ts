@@ -18,7 +18,7 @@ import { BenchRepo, projectName } from './benchRepo.ts';
 import { cpuMs, loadAverage, median, processTree, quantile, running, startBenchServer, type BenchRow } from './common.ts';
 import { hostileLoad } from './hostile.ts';
 import { readCases } from './reads.ts';
-import { scaleCase, type ScaleOptions } from './scale.ts';
+import { scaleCase, seedProjectRoles, type ScaleOptions } from './scale.ts';
 import { flatDelegationRows } from './tufjsParse.ts';
 
 const HELP = `usage: npm run bench -- [--quick] [--main-only | --hostile-only | --scale-only] [--no-million] [--out results.json]
@@ -227,8 +227,19 @@ async function main(): Promise<void> {
     server = await startBenchServer({ ...serverOptions, port: server.port });
 
     save();
-    // A versioned file of about 10 KB: a release listing 20 files.
-    const tenKb = projectName(nextProject++);
+    // Every delegated project with a release, as in a repository whose projects all published: the
+    // snapshot read below lists them all. Seeded straight into the database (scale.ts does the same).
+    log(`seeding project roles up to ${delegated} (one release each)`);
+    const seeding = createKnex(pg.urlFor('tuf'), 2);
+    try {
+      await seedProjectRoles(seeding, repo, delegated, nextProject);
+    } finally {
+      await seeding.destroy();
+    }
+    // A versioned file of about 10 KB: a release listing 20 files (its snapshot lists every role).
+    const tenKb = projectName(delegated + 1);
+    repo.delegate(tenKb);
+    await repo.push();
     await repo.upload(tenKb, await repo.release(tenKb, 1, 20));
     const tsNow = JSON.parse(await (await fetch(`${base}/metadata/timestamp.json`)).text()) as Envelope;
     const snapshotFile = `${(tsNow.signed.meta as Record<string, { version: number; length: number }>)['snapshot.json']!.version}.snapshot.json`;
@@ -246,8 +257,16 @@ async function main(): Promise<void> {
         cases: [
           { label: 'timestamp.json', path: '/metadata/timestamp.json', gzip: false, ceiling: true },
           { label: `N.PROJECT.json (${(tenKbBytes / 1024).toFixed(1)} KB)`, path: `/metadata/1.${tenKb}.json`, gzip: false, ceiling: true },
-          { label: `N.snapshot.json (${(snapshotBytes / 1024).toFixed(0)} KB)`, path: `/metadata/${snapshotFile}`, gzip: false },
-          { label: `N.snapshot.json (${(snapshotBytes / 1024).toFixed(0)} KB), gzip`, path: `/metadata/${snapshotFile}`, gzip: true },
+          {
+            label: `N.snapshot.json (${(snapshotBytes / 1024).toFixed(0)} KB, every project)`,
+            path: `/metadata/${snapshotFile}`,
+            gzip: false,
+          },
+          {
+            label: `N.snapshot.json (${(snapshotBytes / 1024).toFixed(0)} KB, every project), gzip`,
+            path: `/metadata/${snapshotFile}`,
+            gzip: true,
+          },
         ],
       })),
     );
