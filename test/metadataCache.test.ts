@@ -115,3 +115,24 @@ test("another process's announcement with an expiry moves the head at once; the 
     knex.off('query', count);
   }
 });
+
+test('eviction spares a file used since it was cached (second chance): the unused one goes first', async () => {
+  const small = new MetadataCache(knex, 'me', log, 1_500);
+  await small.reloadAll();
+  let queries = 0;
+  const count = () => (queries += 1);
+  knex.on('query', count);
+  try {
+    await small.get('1.big.json');
+    await small.get('2.big.json'); // about 650 bytes each: both fit
+    await small.get('1.big.json'); // used again
+    await small.get('3.big.json'); // over the limit: 2 goes, not 1
+    queries = 0;
+    assert.ok((await small.get('1.big.json'))?.bytes.equals(bytesOf('big', 1, 600)));
+    assert.equal(queries, 0, 'the used file stayed');
+    assert.ok((await small.get('2.big.json'))?.bytes.equals(bytesOf('big', 2, 600)));
+    assert.equal(queries, 1, 'the unused one was read again');
+  } finally {
+    knex.off('query', count);
+  }
+});

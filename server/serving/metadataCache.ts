@@ -34,8 +34,13 @@ const VERSIONED = /^([1-9][0-9]{0,9})\.([a-z0-9][a-z0-9._-]{0,63})\.json$/;
 export class MetadataCache {
   private heads = new Map<string, Head>();
   private timestampFile: CachedFile | null = null;
-  /** Insertion order is recency order: a hit re-inserts. */
+  /**
+   * Versioned files, evicted oldest first with a second chance (CLOCK): a hit only marks the file
+   * used, and eviction moves a marked file to the back instead of dropping it. Re-inserting on every
+   * hit, as before, was most of the cost of a read on the fast path.
+   */
   private lru = new Map<string, CachedFile>();
+  private used = new WeakSet<CachedFile>();
   private lruBytes = 0;
   private inflight = new Map<string, Promise<CachedFile | null>>();
   /** Compressed variants, by strong ETag of the file (its bytes never change). */
@@ -114,6 +119,10 @@ export class MetadataCache {
     for (const [key, value] of this.lru) {
       if (this.lruBytes <= this.maxBytes) break;
       this.lru.delete(key);
+      if (this.used.delete(value)) {
+        this.lru.set(key, value); // used since its last chance: to the back, once
+        continue;
+      }
       this.lruBytes -= value.bytes.length;
     }
   }
@@ -128,8 +137,7 @@ export class MetadataCache {
     const hit = this.lru.get(name);
     if (hit) {
       // Only versions at or below their role's head are ever kept: a hit needs no other check.
-      this.lru.delete(name);
-      this.lru.set(name, hit);
+      this.used.add(hit);
       return hit;
     }
     const m = VERSIONED.exec(name);
