@@ -136,7 +136,15 @@ async function start(config: Config): Promise<void> {
     } finally {
       await knex.destroy();
     }
-    await runPrimary({ workers: config.workers, databaseUrl: db.url, log, onServing: urls, onStopped: () => db.stop() });
+    await runPrimary({
+      workers: config.workers,
+      host: config.host,
+      port: config.port,
+      databaseUrl: db.url,
+      log,
+      onServing: urls,
+      onStopped: () => db.stop(),
+    });
     return;
   }
   let served: Served;

@@ -362,6 +362,27 @@ export interface ListenTimeouts {
   requestTimeoutSeconds: number;
 }
 
+/** The HTTP server, not listening yet (a cluster worker is handed its connections instead). */
+export function createHttpServer(
+  app: http.RequestListener,
+  timeouts: ListenTimeouts = { headersTimeoutSeconds: 20, requestTimeoutSeconds: 3600 },
+): http.Server {
+  const requestTimeout = timeouts.requestTimeoutSeconds * 1000;
+  // A client that trickles its headers is dropped after headersTimeout (node answers 408), one
+  // that trickles a whole request after requestTimeout; bodies have tighter limits of their own
+  // (BODY_TIMEOUT_SECONDS, http/body.ts). Checked every connectionsCheckingInterval.
+  const server = http.createServer(
+    {
+      headersTimeout: Math.min(timeouts.headersTimeoutSeconds * 1000, requestTimeout),
+      requestTimeout,
+      connectionsCheckingInterval: Math.min(5_000, Math.max(250, Math.floor((timeouts.headersTimeoutSeconds * 1000) / 4))),
+    },
+    app,
+  );
+  server.keepAliveTimeout = 65_000;
+  return server;
+}
+
 export function listen(
   app: http.RequestListener,
   host: string,
@@ -369,19 +390,7 @@ export function listen(
   timeouts: ListenTimeouts = { headersTimeoutSeconds: 20, requestTimeoutSeconds: 3600 },
 ): Promise<http.Server> {
   return new Promise((resolve, reject) => {
-    const requestTimeout = timeouts.requestTimeoutSeconds * 1000;
-    // A client that trickles its headers is dropped after headersTimeout (node answers 408), one
-    // that trickles a whole request after requestTimeout; bodies have tighter limits of their own
-    // (BODY_TIMEOUT_SECONDS, http/body.ts). Checked every connectionsCheckingInterval.
-    const server = http.createServer(
-      {
-        headersTimeout: Math.min(timeouts.headersTimeoutSeconds * 1000, requestTimeout),
-        requestTimeout,
-        connectionsCheckingInterval: Math.min(5_000, Math.max(250, Math.floor((timeouts.headersTimeoutSeconds * 1000) / 4))),
-      },
-      app,
-    );
-    server.keepAliveTimeout = 65_000;
+    const server = createHttpServer(app, timeouts);
     server.once('error', reject);
     server.listen(port, host, () => resolve(server));
   });

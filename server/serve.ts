@@ -8,7 +8,7 @@ import type { Config } from './config.ts';
 import { refuseDevelopmentState } from './admin/developmentState.ts';
 import { ensureDevAdminToken, runDevCeremony } from './devCeremony.ts';
 import type { OnlineKeyStore } from './onlineKeys.ts';
-import { assembleRepository, listen, resolveSigstore, type Repository } from './runtime.ts';
+import { assembleRepository, createHttpServer, listen, resolveSigstore, type Repository } from './runtime.ts';
 
 export interface Served {
   repo: Repository;
@@ -30,6 +30,8 @@ export async function serveRepository(opts: {
   first: boolean;
   /** A cluster worker's metrics come from its supervisor, aggregated over every worker. */
   metricsText?: () => Promise<string>;
+  /** False for a cluster worker: its supervisor holds the port and hands it connections (`server.emit('connection')`). */
+  listen?: boolean;
   /** A cluster worker's uploads wait for the rounds of the worker that publishes for all. */
   waitUntilCovered?: (seq: string, reason: string) => Promise<{ role: string; version: number }[]>;
 }): Promise<Served> {
@@ -77,7 +79,7 @@ export async function serveRepository(opts: {
     await repo.close();
     throw err;
   }
-  const server = await listen(repo.app, config.host, config.port, config);
+  const server = opts.listen === false ? createHttpServer(repo.app, config) : await listen(repo.app, config.host, config.port, config);
   return {
     repo,
     server,

@@ -89,7 +89,7 @@ after(async () => {
 });
 
 /** A request on a connection of its own: the supervisor hands each new connection to the next worker. */
-function fresh(url: string, method = 'GET', body?: string): Promise<{ status: number; text: string }> {
+function fresh(url: string, method = 'GET', body?: string, timeoutMs = 30_000): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, agent: false, headers: body ? { 'content-type': 'application/json' } : {} }, (res) => {
       let text = '';
@@ -98,7 +98,7 @@ function fresh(url: string, method = 'GET', body?: string): Promise<{ status: nu
     });
     req.on('error', reject);
     // Never wait forever: a request left unanswered is a failure that names itself.
-    req.setTimeout(30_000, () => req.destroy(new Error(`${method} ${url}: no answer within 30 s`)));
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${url}: no answer within ${timeoutMs / 1000} s`)));
     req.end(body);
   });
 }
@@ -159,7 +159,14 @@ async function uploadRelease(project: string, version: number): Promise<number> 
     metadata: { signed, signatures: [signature] },
     files: { [`${project}/r${version}.tgz`]: file.toString('base64') },
   });
-  const res = await fresh(`${server.url}/api/v1/projects/${project}/uploads`, 'POST', body);
+  // As a client does: a connection reset (handed to a worker that died before reading it) is retried.
+  let res: { status: number; text: string } | null = null;
+  for (let attempt = 0; !res; attempt++) {
+    res = await fresh(`${server.url}/api/v1/projects/${project}/uploads`, 'POST', body).catch((err: Error) => {
+      assert.ok(attempt < 3 && /ECONNRESET|socket hang up/.test(err.message), err.message);
+      return null;
+    });
+  }
   assert.equal(res.status, 201, res.text);
   return (JSON.parse(res.text) as { published: { role: string; version: number }[] }).published.find((p) => p.role === 'timestamp')!
     .version;
@@ -231,6 +238,17 @@ test('the publishing worker killed with SIGKILL: the other publishes, serves mea
   const other = workerPids(server).find((p) => p !== victim);
   assert.ok(workerPids(server).includes(victim) && other, 'the publishing worker is one of the two');
   process.kill(victim!, 'SIGKILL');
+  // No client is left hanging: connections made as it dies are served by the other or reset.
+  const outcomes = await Promise.all(
+    Array.from({ length: 20 }, () =>
+      fresh(`${server.url}/metadata/timestamp.json`, 'GET', undefined, 5_000).then(
+        (r) => String(r.status),
+        (err: Error) => (/no answer/.test(err.message) ? 'hung' : 'reset'),
+      ),
+    ),
+  );
+  assert.ok(!outcomes.includes('hung'), `no connection hangs: ${outcomes.join(' ')}`);
+  assert.ok(outcomes.includes('200'), 'the other worker serves');
   // At once, before a replacement serves: an upload is published, in a snapshot the worker that
   // remained signed (its own round, or a re-sign round covering it: these run every second here).
   await uploadRelease(PROJECTS[0]!, 3);

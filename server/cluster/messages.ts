@@ -8,6 +8,8 @@ export type Covering = { role: string; version: number }[];
 
 /** Worker to supervisor. */
 export type FromWorker =
+  /** A connection handed over is this worker's now: the supervisor closes its own copy. */
+  | { type: 'tuf:connection-taken'; id: number }
   /** Listening: the supervisor starts the next workers once the first one is. */
   | { type: 'tuf:ready' }
   /** /metrics was asked of this worker: the supervisor answers with every worker's, aggregated. */
@@ -21,6 +23,8 @@ export type FromWorker =
 
 /** Supervisor to worker. */
 export type ToWorker =
+  /** With a socket: a connection to serve (answer `tuf:connection-taken` with the id). */
+  | { type: 'tuf:connection'; id: number }
   | { type: 'tuf:collect'; id: number }
   | { type: 'tuf:metrics-text'; id: number; text: string }
   /** Whether this worker is the one that publishes for all (the lowest-numbered one serving). */

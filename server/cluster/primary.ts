@@ -1,6 +1,6 @@
-// The supervising process of `tuf-server start` with several workers (WEB_CONCURRENCY, --workers):
-// node's cluster module, so the workers share the port (the supervisor accepts connections and hands
-// them out in turn). It serves nothing itself. It opens the database (an embedded PostgreSQL lives
+// The supervising process of `tuf-server start` with several workers (WEB_CONCURRENCY, --workers),
+// forked with node's cluster module. It holds the port, accepts connections and hands each to the
+// next worker (connections.ts); it serves nothing itself. It opens the database (an embedded PostgreSQL lives
 // and dies with it), applies migrations once, starts the first worker alone (it bootstraps a
 // development repository and creates the admin token), then the others; it restarts a worker that
 // dies, answers /metrics requests with every worker's metrics aggregated, and on SIGTERM or SIGINT
@@ -19,10 +19,13 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
+import { ConnectionDispatcher } from './connections.ts';
 import { isMessage, WORKER_ENV, type FromWorker, type MetricsJson, type ToWorker } from './messages.ts';
 
 export interface PrimaryOptions {
   workers: number;
+  host: string;
+  port: number;
   databaseUrl: string;
   log: Logger;
   /** Once every worker listens (the development banner). */
@@ -44,6 +47,15 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   const slots = new Map<number, { worker: Worker; startedAt: number; ready: boolean; restarts: number }>();
   let stopping = false;
   let serving = false;
+  // Ready workers in a stable order, for the connections handed out in turn.
+  const connections = new ConnectionDispatcher(
+    () =>
+      [...slots.entries()]
+        .sort(([a], [b]) => a - b)
+        .filter(([, s]) => s.ready && s.worker.isConnected())
+        .map(([, s]) => s.worker),
+    log,
+  );
 
   const own = new Registry();
   collectDefaultMetrics({ register: own });
@@ -83,6 +95,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
           slot.ready = true;
           electPublisher();
           resolve();
+        } else if (message.type === 'tuf:connection-taken') {
+          connections.taken(message.id);
         } else if (message.type === 'tuf:metrics-request') {
           void aggregate().then((text) => send(worker, { type: 'tuf:metrics-text', id: message.id, text }));
         } else if (message.type === 'tuf:metrics') {
@@ -98,6 +112,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
       });
       worker.on('exit', (code, signal) => {
         if (slots.get(index)?.worker === worker) slots.delete(index);
+        connections.workerGone(worker);
         // Whatever it was asked to cover is asked of no one now: the askers publish themselves.
         for (const [relayId, r] of relays) {
           if (r.publisher !== worker) continue;
@@ -175,6 +190,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal, workers: slots.size }, 'shutting down the workers');
+    await connections.close();
     const exits = [...slots.values()].map(({ worker }) =>
       worker.isDead() ? Promise.resolve() : new Promise<void>((r) => worker.once('exit', () => r())),
     );
@@ -191,8 +207,10 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM', 0));
 
   try {
-    // The first alone: it may bootstrap (development), and the others must find that done.
+    // The first alone: it may bootstrap (development), and the others must find that done. The
+    // port is taken once it serves: a client never waits for a worker that is still starting.
     await fork(1);
+    await connections.listen(opts.host, opts.port);
     await Promise.all(Array.from({ length: opts.workers - 1 }, (_, i) => fork(i + 2)));
   } catch (err) {
     log.error({ err: String(err) }, 'the server could not start its workers');

@@ -2,6 +2,7 @@
 // opened, /metrics answered with every worker's metrics (asked of the supervisor), uploads covered
 // by the rounds of the worker that publishes for all (or by this one's own when that one cannot),
 // and a graceful stop on SIGTERM or SIGINT (the supervisor sends SIGTERM; Ctrl-C reaches every process).
+import net from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { OnlineKeyStore } from '../onlineKeys.ts';
@@ -67,11 +68,19 @@ export async function runWorker(opts: { config: Config; log: Logger; keyStore: O
     first: process.env[WORKER_ENV.first] === '1',
     metricsText,
     waitUntilCovered,
+    listen: false,
   });
   const repo = served.repo;
-  process.on('message', (message: unknown) => {
+  const server = served.server;
+  process.on('message', (message: unknown, handle: unknown) => {
     if (!isMessage<ToWorker>(message)) return;
-    if (message.type === 'tuf:collect') {
+    if (message.type === 'tuf:connection') {
+      // A connection the supervisor accepted: served here from now on.
+      if (!(handle instanceof net.Socket)) return;
+      server.emit('connection', handle);
+      handle.resume();
+      tell({ type: 'tuf:connection-taken', id: message.id });
+    } else if (message.type === 'tuf:collect') {
       void repo.metrics.registry.getMetricsAsJSON().then((metrics) => tell({ type: 'tuf:metrics', id: message.id, metrics }));
     } else if (message.type === 'tuf:publisher') {
       isPublisher = message.publisher;
