@@ -40,7 +40,7 @@ function forbid(reason, { names = [], patterns = [] }) {
 }
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.data/**', '.dev/**', 'server/verifyWorker.mjs', 'bin/**', 'eslint.config.js'] },
+  { ignores: ['node_modules/**', '.data/**', '.dev/**', 'server/verifyWorker.mjs', 'server/treeWorker.mjs', 'bin/**', 'eslint.config.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -111,7 +111,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['client/**/*.ts', 'maintainer/**/*.ts', 'carry/**/*.ts'],
+    files: ['client/**/*.ts', 'maintainer/**/*.ts', 'carry/**/*.ts', 'auditor/**/*.ts'],
     rules: {
       'no-restricted-imports': forbid('tools talk to the server over HTTP only', {
         patterns: ['../server/**', '../keys-offline/**', '**/test/**'],
@@ -181,6 +181,51 @@ export default tseslint.config(
           '**/test/**',
         ],
       }),
+    },
+  },
+  {
+    files: ['transparency/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid('transparency/ talks to transparency logs for the server and the tools: it imports core only', {
+        patterns: [
+          '../server/**',
+          '../client/**',
+          '../keys-offline/**',
+          '../maintainer/**',
+          '../carry/**',
+          '../sigstore-local/**',
+          '**/test/**',
+        ],
+      }),
+    },
+  },
+  // The read-only views (issue 15): they read the repository and never change it, and stay apart
+  // from each other. Routes there may use the HTTP layer's error and schema helpers, nothing else of it.
+  ...['monitor', 'console'].map((folder) => ({
+    files: [`server/${folder}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': forbid(`server/${folder}/ is a read-only view: no write-side folder, no other view`, {
+        patterns: [
+          '../publication/**',
+          '../admission/**',
+          '../projects/**',
+          '../roles/**',
+          '../admin/**',
+          folder === 'monitor' ? '../console/**' : '../monitor/**',
+          '../http/**',
+          '!../http/errors.ts',
+          '!../http/schema.ts',
+          '**/test/**',
+        ],
+      }),
+    },
+  })),
+  {
+    // The console's browser script: served as is (no build step), run in the page.
+    files: ['server/console/assets/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: { document: 'readonly', location: 'readonly', sessionStorage: 'readonly', Node: 'readonly', URLSearchParams: 'readonly' },
     },
   },
   {

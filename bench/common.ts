@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
-import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { freePort } from '../server/db/embeddedPostgres.ts';
 
@@ -163,34 +163,35 @@ export async function startBenchServer(opts: {
 
 /**
  * POST to an `/admin/*` route with the bench's admin token; throws on anything but success. Sent
- * with node:http so that an early answer (a 413 or 503 while the body is still being written) is
- * read and reported, not lost in an EPIPE.
+ * over a plain socket and read to its end, so that an early answer (a 413 or 503 while the body is
+ * still being written) is reported: node's http client loses an answer already received when its
+ * next write fails with EPIPE.
  */
 export function adminPoster(base: string, token: string) {
   const url = new URL(base);
   return (route: string, body: unknown): Promise<unknown> => {
     const bytes = Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
-      const req = http.request(
-        {
-          host: url.hostname,
-          port: url.port,
-          path: route,
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'content-length': bytes.length },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString();
-            if (res.statusCode !== 201 && res.statusCode !== 200) reject(new Error(`${route}: ${res.statusCode} ${text.slice(0, 2000)}`));
-            else resolve(JSON.parse(text));
-          });
-        },
+      const socket = net.connect(Number(url.port), url.hostname);
+      const received: Buffer[] = [];
+      let writeError: Error | null = null;
+      socket.on('data', (c: Buffer) => received.push(c));
+      socket.on('error', (err) => (writeError = err));
+      socket.on('close', () => {
+        const text = Buffer.concat(received).toString();
+        const head = text.slice(0, text.indexOf('\r\n\r\n'));
+        const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0);
+        const answer = text.slice(head.length + 4);
+        if (status === 200 || status === 201) return resolve(JSON.parse(answer));
+        if (status) return reject(new Error(`${route}: ${status} ${answer.slice(0, 2000)}`));
+        reject(new Error(`${route}: no answer (${writeError?.message ?? 'connection closed'}; ${bytes.length} bytes to send)`));
+      });
+      socket.write(
+        `POST ${route} HTTP/1.1\r\nhost: ${url.host}\r\nconnection: close\r\ncontent-type: application/json\r\n` +
+          `authorization: Bearer ${token}\r\ncontent-length: ${bytes.length}\r\n\r\n`,
       );
-      req.on('error', (err) => reject(new Error(`${route}: ${err.message} (${bytes.length} bytes sent)`, { cause: err })));
-      req.end(bytes);
+      // Not end(): a client that half-closes its side gets no answer from node's HTTP server.
+      socket.write(bytes);
     });
   };
 }

@@ -77,11 +77,13 @@ async function runTufClient(
   rootFile: string,
   stateDir: string,
   target: string,
+  fullSnapshot = false,
 ): Promise<{ ms: number; bytes: number }> {
   proxy.reset();
   const t0 = performance.now();
   const args = [path.join(ctx.repoDir, 'bin', 'tuf-client.mjs'), 'fetch', target, '--server', proxy.base, '--root', rootFile];
   args.push('--dir', stateDir, '--out', path.join(stateDir, 'file.tgz'), '--sigstore-trusted-root', ctx.sigstoreRootFile);
+  if (fullSnapshot) args.push('--full-snapshot');
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -162,13 +164,16 @@ export async function scaleCase(ctx: ScaleContext, opts: ScaleOptions): Promise<
     ctx.log(`${label}: signing ${opts.uploads + 2} releases (not timed)`);
     const bodies: [string, string][] = [];
     for (let k = 0; k < opts.uploads + 2; k++) bodies.push([projectName(k), await repo.release(projectName(k), 2)]);
+    const atStart = await serverMetrics(server.base);
+    const timings: number[] = [await repo.upload(bodies[0]![0], bodies[0]![1])];
     const before = await serverMetrics(server.base);
-    const timings: number[] = [];
-    for (const [project, body] of bodies.slice(0, opts.uploads + 1)) timings.push(await repo.upload(project, body));
+    const firstTreeMs = (before('tuf_snapshot_tree_seconds_sum') - atStart('tuf_snapshot_tree_seconds_sum')) * 1000;
+    for (const [project, body] of bodies.slice(1, opts.uploads + 1)) timings.push(await repo.upload(project, body));
     const after = await serverMetrics(server.base);
     const builds = after('tuf_snapshot_build_seconds_count') - before('tuf_snapshot_build_seconds_count');
-    const buildMs = ((after('tuf_snapshot_build_seconds_sum') - before('tuf_snapshot_build_seconds_sum')) / builds) * 1000;
+    const mean = (metric: string) => (after(`${metric}_sum`) - before(`${metric}_sum`)) / builds;
     const entries = after('tuf_snapshot_entries');
+    const snapshotMb = after('tuf_snapshot_bytes') / MB;
     rows.push({ case: label, metric: 'upload published, first after seeding (whole snapshot built)', value: timings[0]!, unit: 'ms' });
     rows.push({
       case: label,
@@ -181,32 +186,55 @@ export async function scaleCase(ctx: ScaleContext, opts: ScaleOptions): Promise<
     rows.push({
       case: label,
       metric: 'snapshot build+sign+store, mean',
-      value: buildMs,
+      value: mean('tuf_snapshot_build_seconds') * 1000,
       unit: 'ms',
-      note: `${builds} snapshots of ${entries} entries, ${(after('tuf_snapshot_bytes') / MB).toFixed(1)} MB each (version-only entries)`,
+      note: `${builds} snapshots of ${entries} entries, ${snapshotMb.toFixed(1)} MB each (version-only entries); stored as deltas of ${(mean('tuf_snapshot_stored_bytes') / 1000).toFixed(1)} KB on average`,
+    });
+    rows.push({
+      case: label,
+      metric: 'TAP 16 tree update per publication, mean',
+      value: mean('tuf_snapshot_tree_seconds') * 1000,
+      unit: 'ms',
+      note: `the whole tree built once after the start: ${firstTreeMs.toFixed(0)} ms`,
     });
 
     const target = `${projectName(0)}/r2.tgz`;
-    const clientDir = path.join(home, 'tuf-client');
-    ctx.log(`${label}: a fresh tuf-client verifies ${target}`);
-    const fresh = await runTufClient(ctx, proxy, repo.rootFile, clientDir, target);
+    const timestamp = (await (await fetch(`${server.base}/metadata/timestamp.json`)).json()) as {
+      signed: { meta: Record<string, { version: number }> };
+    };
+    const snapshotVersion = timestamp.signed.meta['snapshot.json']!.version;
+    const proof = await fetch(`${server.base}/metadata/snapshot-merkle/${snapshotVersion}/${projectName(0)}.json`);
+    const proofBytes = (await proof.arrayBuffer()).byteLength;
+    if (!proof.ok) throw new Error(`proof of ${projectName(0)}: HTTP ${proof.status}`);
+    rows.push({
+      case: label,
+      metric: 'TAP 16 proof of one project role',
+      value: proofBytes,
+      unit: 'B',
+      note: `snapshot v${snapshotVersion}`,
+    });
+    const clients = { proofs: path.join(home, 'tuf-client'), snapshot: path.join(home, 'tuf-client-full') };
+    ctx.log(`${label}: fresh tuf-clients verify ${target} (TAP 16 proofs, then snapshot.json)`);
+    const fresh = await runTufClient(ctx, proxy, repo.rootFile, clients.proofs, target);
+    const freshFull = await runTufClient(ctx, proxy, repo.rootFile, clients.snapshot, target, true);
     rows.push({
       case: label,
       metric: 'fresh tuf-client: bytes received to verify one target',
       value: fresh.bytes / MB,
       unit: 'MB',
-      note: `in ${fresh.ms.toFixed(0)} ms, a process of its own (Node start included); gzip on the wire`,
+      note: `in ${fresh.ms.toFixed(0)} ms with TAP 16 proofs; with snapshot.json ${(freshFull.bytes / MB).toFixed(2)} MB in ${freshFull.ms.toFixed(0)} ms; a process of its own (Node start included); gzip on the wire; root and the target file included`,
     });
-    ctx.log(`${label}: one release elsewhere, then the same client again`);
+    ctx.log(`${label}: one release elsewhere, then the same clients again`);
     const [otherProject, otherBody] = bodies[opts.uploads + 1]!;
     await repo.upload(otherProject, otherBody);
-    const again = await runTufClient(ctx, proxy, repo.rootFile, clientDir, target);
+    const again = await runTufClient(ctx, proxy, repo.rootFile, clients.proofs, target);
+    const againFull = await runTufClient(ctx, proxy, repo.rootFile, clients.snapshot, target, true);
     rows.push({
       case: label,
       metric: 'updated tuf-client after one release elsewhere: bytes received',
-      value: again.bytes / MB,
-      unit: 'MB',
-      note: `in ${again.ms.toFixed(0)} ms: timestamp and the new snapshot; its target file again`,
+      value: again.bytes / 1000,
+      unit: 'KB',
+      note: `in ${again.ms.toFixed(0)} ms with TAP 16 proofs (timestamp, three proofs, its target file again); with snapshot.json ${(againFull.bytes / 1000).toFixed(0)} KB in ${againFull.ms.toFixed(0)} ms`,
     });
 
     const predicted = await stockSnapshotParseEstimate(entries);

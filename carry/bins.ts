@@ -23,8 +23,7 @@ export function readBins(dir: string): Record<string, unknown> {
 
 export type CarryErrorCode =
   | 'unknown_bin' // pull --bin NAME: top-level targets delegates no bin of that name
-  | 'no_bins' // pull --bin in a repository without bins (the flat layout)
-  | 'bad_option'; // an option this command does not take, or two that exclude each other
+  | 'no_bins'; // pull --bin in a repository without bins (the flat layout)
 
 /** tuf-carry's own refusals, printed with their code. */
 export class CarryError extends Error {
@@ -43,7 +42,7 @@ export type BinSelection = { kind: 'registrations' } | { kind: 'all' } | { kind:
 /**
  * Fetches the current version of the bins the ceremony needs into `out/bins`: those the projects
  * of pending registrations fall in, every bin, or exactly the named ones (a revocation or a
- * maintainer change: the project's bin). Returns how many; 0 in the flat layout. Names top-level
+ * maintainer change: the project's bin). Returns the files written; none in the flat layout. Names top-level
  * targets does not delegate are refused before anything is fetched.
  */
 export async function pullBins(
@@ -52,11 +51,11 @@ export async function pullBins(
   targetsVersion: number | undefined,
   registrations: { registrations: { project: string }[] },
   selection: BinSelection,
-): Promise<number> {
+): Promise<string[]> {
   const named = selection.kind === 'named' ? selection.names : null;
   if (!targetsVersion) {
     if (named) throw new CarryError('no_bins', 'the repository is not bootstrapped: it has no bins to pull');
-    return 0;
+    return [];
   }
   const base = server.replace(/\/$/, '');
   const targets = JSON.parse(fs.readFileSync(path.join(out, `${targetsVersion}.targets.json`), 'utf8')) as { signed: JsonObject };
@@ -67,7 +66,7 @@ export async function pullBins(
         'no_bins',
         `--bin ${named.join(', ')}: top-level targets v${targetsVersion} delegates no bins (the flat layout): every project is in ${targetsVersion}.targets.json`,
       );
-    return 0;
+    return [];
   }
   const names = new Set<string>();
   const bins = (targets.signed.delegations as { roles: { name: string }[] }).roles
@@ -99,6 +98,7 @@ export async function pullBins(
     signed: { meta: Record<string, { version: number }> };
   };
   fs.mkdirSync(path.join(out, 'bins'), { recursive: true });
+  const written: string[] = [];
   for (const name of names) {
     const entry = Object.prototype.hasOwnProperty.call(snapshot.signed.meta, `${name}.json`)
       ? snapshot.signed.meta[`${name}.json`]
@@ -106,9 +106,11 @@ export async function pullBins(
     if (!entry) throw new Error(`snapshot v${snapshotVersion} lists no ${name}`);
     const res = await reach(`${base}/metadata/${entry.version}.${name}.json`);
     if (!res.ok) throw new Error(`GET ${entry.version}.${name}.json: ${res.status}`);
-    fs.writeFileSync(path.join(out, 'bins', `${entry.version}.${name}.json`), `${JSON.stringify(await res.json(), null, 2)}\n`);
+    const file = path.join(out, 'bins', `${entry.version}.${name}.json`);
+    fs.writeFileSync(file, `${JSON.stringify(await res.json(), null, 2)}\n`);
+    written.push(file);
   }
-  return names.size;
+  return written;
 }
 
 /** The server's answer, with long lists of published roles counted instead of listed. */

@@ -18,6 +18,14 @@ export class DownloadError extends Error {
   }
 }
 
+/** undici says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND, a timeout) is in its cause. */
+function networkCause(err: unknown): string {
+  const e = err as { message?: string; name?: string; cause?: { code?: string; message?: string } };
+  if (e.name === 'TimeoutError') return 'no answer within the timeout';
+  const cause = e.cause?.code ?? e.cause?.message;
+  return cause ? `${e.message ?? 'fetch failed'} (${cause})` : String(e.message ?? err);
+}
+
 export function isDownloadError(err: unknown, code?: DownloadErrorCode): err is DownloadError {
   return err instanceof DownloadError && (code === undefined || err.code === code);
 }
@@ -45,7 +53,7 @@ export async function download(
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(opts.timeoutMs), redirect: 'follow' });
   } catch (err) {
-    throw new DownloadError('network', `Failed to download ${url}: ${(err as Error).message}`, url, undefined, { cause: err });
+    throw new DownloadError('network', `Failed to download ${url}: ${networkCause(err)}`, url, undefined, { cause: err });
   }
   if (!res.ok || !res.body) {
     await res.body?.cancel().catch(() => undefined);

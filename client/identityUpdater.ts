@@ -17,116 +17,35 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { TargetFile } from '@tufjs/models';
-import { IDENTITY_KEYTYPE, IdentitySignatureVerifier, SIGSTORE_TRUSTED_ROOT_TARGET } from '../core/identity.ts';
-import type { TufKey } from '../core/keys.ts';
-import type { SignatureJson } from '../core/metadata.ts';
+import { IdentitySignatureVerifier, SIGSTORE_TRUSTED_ROOT_TARGET } from '../core/identity.ts';
+import { isTrustError, TrustError, TrustedSet, type TargetFound, type TargetInfo } from '../core/trustedSet.ts';
 import {
-  DEFAULT_MAX_DELEGATIONS,
-  isTrustError,
-  newHash,
-  TrustError,
-  TrustedSet,
-  type TargetFound,
-  type TargetInfo,
-} from '../core/trustedSet.ts';
-import { classicKeyVerifier, type SignatureVerifier } from '../core/verify.ts';
-import { download, downloadBytes, isDownloadError, joinUrl } from './download.ts';
+  attestationFile,
+  DEFAULT_LIMITS,
+  metadataFileName,
+  sigstoreRootFile,
+  type ClientLimits,
+  type IdentityClientOptions,
+} from './clientOptions.ts';
+import { fromMirrors } from './mirrors.ts';
+import { checkRelease, type ReleaseVerdict } from './releaseChecks.ts';
+import { downloadBytes, isDownloadError, joinUrl } from './download.ts';
+import { clientSignatureVerifier } from './signatureDispatch.ts';
+import { downloadVerifiedTarget } from './targetDownload.ts';
 import { ClientError, IdentityVerificationError } from './errors.ts';
 import { delegatedToIdentities, unmetDelegationError } from './delegationChange.ts';
 
+export { clientSignatureVerifier, identityVerificationInstalled, installIdentityVerification } from './signatureDispatch.ts';
 export { ClientError, DelegationNotMetError, IdentityVerificationError, type ClientErrorCode, type CurrentDelegation } from './errors.ts';
 
-/** Bounds on what a repository (or anyone between it and us) can make the client do. */
-export interface ClientLimits {
-  /** TUF 5.3: root versions followed in one refresh. */
-  maxRootRotations: number;
-  /** TUF 5.6.7.1: roles visited in one target search. */
-  maxDelegations: number;
-  rootMaxLength: number;
-  timestampMaxLength: number;
-  /** When timestamp gives no length for the snapshot. */
-  snapshotMaxLength: number;
-  /** When snapshot gives no length for a targets role. */
-  targetsMaxLength: number;
-  /** Per download, body included. */
-  fetchTimeoutMs: number;
-}
+export { DEFAULT_LIMITS, sigstoreRootFile, type ClientLimits, type IdentityClientOptions, type MirrorUrls } from './clientOptions.ts';
 
-export const DEFAULT_LIMITS: ClientLimits = {
-  maxRootRotations: 256,
-  maxDelegations: DEFAULT_MAX_DELEGATIONS,
-  rootMaxLength: 512_000, // tuf-js's default
-  timestampMaxLength: 16_384, // tuf-js's default
-  // Snapshot grows with the number of project roles (tens of MB at PyPI's scale, DESIGN.md 7);
-  // tuf-js's 2 MB would refuse a large repository whose timestamp omits the length.
-  snapshotMaxLength: 256 * 1024 * 1024,
-  targetsMaxLength: 64 * 1024 * 1024,
-  fetchTimeoutMs: 30_000,
-};
-
-export interface IdentityClientOptions {
-  metadataBaseUrl: string;
-  targetBaseUrl: string;
-  /** Holds root.json (the trusted root, placed there once) and the metadata the client persists. */
-  metadataDir: string;
-  targetDir: string;
-  /** The Sigstore trusted root; by default the repository's own target sigstore/trusted_root.json. */
-  sigstoreTrustedRoot?: unknown;
-  limits?: Partial<ClientLimits>;
-}
-
-/**
- * What every signature is checked with: ordinary keys by the classic verifier, sigstore-oidc keys
- * only by the Sigstore verifier, and never when there is none yet (fail closed).
- */
-export function clientSignatureVerifier(identity: () => SignatureVerifier | null): SignatureVerifier {
-  return {
-    verify(key: TufKey, signature: SignatureJson, signedBytes: Uint8Array): boolean {
-      if (key.keytype === IDENTITY_KEYTYPE) {
-        const verifier = identity();
-        return verifier !== null && verifier.verify(key, signature, signedBytes) === true;
-      }
-      return classicKeyVerifier.verify(key, signature, signedBytes);
-    },
-  };
-}
-
-/**
- * Kept for callers of the earlier client, which patched tuf-js's Key.verifySignature. This client
- * verifies identity signatures itself: there is nothing to install.
- */
-export function installIdentityVerification(): void {}
-
-/**
- * Whether identity signatures are verified, and only verified, through the Sigstore verifier: a
- * self-check of the dispatch every signature goes through (tests assert it, so the extension
- * cannot silently stop taking effect).
- */
-export function identityVerificationInstalled(): boolean {
-  const key: TufKey = {
-    keytype: IDENTITY_KEYTYPE,
-    scheme: 'Fulcio',
-    keyval: { identity: 'self-check@example.com', issuer: 'https://issuer.example' },
-  };
-  const signature: SignatureJson = { keyid: 'self-check', sig: '00' };
-  const bytes = Buffer.from('self-check');
-  const seen: Uint8Array[] = [];
-  const yes: SignatureVerifier = { verify: (_k, _s, b) => (seen.push(b), true) };
-  const no: SignatureVerifier = { verify: () => false };
-  return (
-    clientSignatureVerifier(() => yes).verify(key, signature, bytes) === true &&
-    seen.length === 1 &&
-    seen[0] === bytes &&
-    clientSignatureVerifier(() => no).verify(key, signature, bytes) === false &&
-    clientSignatureVerifier(() => null).verify(key, signature, bytes) === false &&
-    // An ordinary verifier must not accept an identity key.
-    classicKeyVerifier.verify(key, signature, bytes) === false
-  );
-}
-
-/** tuf-js's local file name for a role's metadata. */
-function metadataFileName(role: string): string {
-  return `${encodeURIComponent(role)}.json`;
+/** A target found, verified as far as it can be without its bytes: its role, provenance and the user's pins. */
+export interface VouchedTarget {
+  target: TargetInfo;
+  /** The role that lists it. */
+  role: string;
+  release: ReleaseVerdict;
 }
 
 export class IdentityClient {
@@ -135,6 +54,8 @@ export class IdentityClient {
   private sigstoreRootFrom: 'given' | 'repository' | 'none' = 'none';
   private readonly verifier = clientSignatureVerifier(() => this.identityVerifier);
   private set: TrustedSet | null = null;
+  /** How this refresh learns each role's version: TAP 16 proofs, or snapshot.json. */
+  private snapshotSource: 'proofs' | 'snapshot' = 'snapshot';
 
   constructor(private readonly opts: IdentityClientOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
@@ -149,7 +70,15 @@ export class IdentityClient {
     const set = this.loadTrustedRoot();
     await this.updateRoot(set);
     await this.updateTimestamp(set);
-    await this.updateSnapshot(set);
+    const merkleRoot = set.timestamp!.merkleRoot;
+    if (merkleRoot !== undefined && this.opts.snapshotMerkleProofs !== false) {
+      // TAP 16: the timestamp names a tree; each role's version comes from its proof.
+      this.snapshotSource = 'proofs';
+      this.say(`snapshot: v${set.timestamp!.snapshotMeta.version} by TAP 16 proofs (merkle_root ${merkleRoot.slice(0, 16)}...)`);
+    } else {
+      this.snapshotSource = 'snapshot';
+      await this.updateSnapshot(set);
+    }
     await this.loadTargets(set, 'targets', 'root');
     this.set = set;
     if (!this.identityVerifier) {
@@ -161,6 +90,15 @@ export class IdentityClient {
       this.identityVerifier = new IdentitySignatureVerifier(JSON.parse(fs.readFileSync(file, 'utf8')));
       this.sigstoreRootFrom = 'repository';
     }
+  }
+
+  private say(line: string): void {
+    this.opts.log?.(line);
+  }
+
+  /** How the last refresh learned the roles' versions: TAP 16 proofs, or the whole snapshot.json. */
+  snapshotMode(): 'proofs' | 'snapshot' {
+    return this.snapshotSource;
   }
 
   /** Where identity signatures are checked: a root given by the caller, the repository's (through TUF), or none. */
@@ -189,13 +127,49 @@ export class IdentityClient {
     return (await this.findTarget(set, binned)) ? binned : null;
   }
 
-  /** Downloads a target into `outFile`, verifying its length and every listed hash. */
+  /**
+   * Downloads a target into `outFile`, verifying its length and every listed hash, once its
+   * build provenance (when its delegations or the user's pins ask for it) and pins are met.
+   */
   async download(targetPath: string, outFile: string): Promise<string> {
+    await this.downloadVouched(await this.vouch(targetPath), outFile);
+    return outFile;
+  }
+
+  /**
+   * Everything the client checks about a target short of its bytes: found through verified
+   * metadata, its attestation verified when required, the user's pins met. Null when no role
+   * within reach lists it.
+   */
+  async vouchFor(targetPath: string): Promise<VouchedTarget | null> {
     const set = await this.trusted();
     const found = await this.findTarget(set, targetPath);
-    if (!found) throw new IdentityVerificationError('target_not_found', `no target ${targetPath} in the repository`);
-    await this.downloadTarget(set, found.target, outFile);
-    return outFile;
+    if (!found) return null;
+    const release = await checkRelease({
+      found,
+      role: set.getRole(found.role)!,
+      pins: this.opts.pins ?? [],
+      identities: this.identityVerifier,
+      fetch: async (target) => {
+        const file = attestationFile(this.opts.targetDir, target.hashes.find(([alg]) => alg === 'sha256')?.[1] ?? target.hashes[0]![1]);
+        await this.downloadTarget(set, target, file);
+        return fs.readFileSync(file);
+      },
+    });
+    if (release.provenance) this.say(`provenance: ${found.target.path} built by ${release.provenance.builder.identity}`);
+    return { target: found.target, role: found.role, release };
+  }
+
+  /** `vouchFor`, refusing a target no role lists. */
+  async vouch(targetPath: string): Promise<VouchedTarget> {
+    const vouched = await this.vouchFor(targetPath);
+    if (!vouched) throw new IdentityVerificationError('target_not_found', `no target ${targetPath} in the repository`);
+    return vouched;
+  }
+
+  /** The bytes of a target `vouch` returned, into `outFile` (written only once they verified). */
+  async downloadVouched(vouched: VouchedTarget, outFile: string): Promise<void> {
+    await this.downloadTarget(await this.trusted(), vouched.target, outFile);
   }
 
   private async trusted(): Promise<TrustedSet> {
@@ -227,7 +201,10 @@ export class IdentityClient {
   }
 
   private fetchMetadata(fileName: string, maxLength: number): Promise<Buffer> {
-    return downloadBytes(joinUrl(this.opts.metadataBaseUrl, fileName), maxLength, { timeoutMs: this.limits.fetchTimeoutMs });
+    const bases = [this.opts.metadataBaseUrl, ...(this.opts.mirrors ?? []).map((m) => m.metadataBaseUrl)];
+    return fromMirrors(bases, fileName, (base) =>
+      downloadBytes(joinUrl(base, fileName), maxLength, { timeoutMs: this.limits.fetchTimeoutMs }),
+    );
   }
 
   private loadTrustedRoot(): TrustedSet {
@@ -296,11 +273,53 @@ export class IdentityClient {
     const bytes = await this.fetchMetadata(name, meta.length ?? this.limits.snapshotMaxLength);
     set.updateSnapshot(bytes); // TUF 5.5.2 - 5.5.6
     this.persist('snapshot', bytes); // TUF 5.5.7
+    this.say(`snapshot: v${meta.version}, ${bytes.length} bytes (snapshot.json)`);
+  }
+
+  /**
+   * TAP 16: the role's snapshot entry from its proof at the timestamp's snapshot version, checked
+   * against the timestamp's merkle_root and against the version of the role this client kept (no
+   * rollback). A repository whose mirror serves no proofs (404 on the first one) is read through
+   * snapshot.json instead, which the timestamp also names: as secure, only larger.
+   */
+  private async proveRole(set: TrustedSet, role: string): Promise<void> {
+    const version = set.timestamp!.snapshotMeta.version;
+    const url = `snapshot-merkle/${version}/${encodeURIComponent(role)}.json`;
+    let bytes: Buffer;
+    try {
+      bytes = await this.fetchMetadata(url, this.limits.proofMaxLength);
+    } catch (err) {
+      const notFound = isDownloadError(err, 'http_status') && err.status === 404;
+      if (notFound && role === 'targets') {
+        this.say(`snapshot: no TAP 16 proofs served (${url}: 404); reading snapshot.json`);
+        this.snapshotSource = 'snapshot';
+        await this.updateSnapshot(set);
+        return;
+      }
+      // As a role snapshot.json does not list: the tree holds no such role.
+      if (notFound) throw new TrustError('missing_meta', `Missing ${role}.json in snapshot v${version} (no snapshot Merkle proof: ${url})`);
+      throw err;
+    }
+    const info = set.updateSnapshotProof(role, bytes, this.keptVersion(role));
+    this.say(`proof: ${role} v${info.version} in snapshot v${version} (${bytes.length} bytes)`);
+  }
+
+  /** The version of the role's metadata this client verified and kept, if any: the rollback floor. */
+  private keptVersion(role: string): number | undefined {
+    const local = this.readLocal(role);
+    if (!local) return undefined;
+    try {
+      const version = (JSON.parse(local.toString('utf8')) as { signed?: { version?: unknown } }).signed?.version;
+      return typeof version === 'number' && Number.isSafeInteger(version) ? version : undefined;
+    } catch {
+      return undefined; // unreadable: it gives no floor, and is replaced by the verified download
+    }
   }
 
   /** TUF 5.6.1 - 5.6.6 for top-level targets and for each delegated role the search needs. */
   private async loadTargets(set: TrustedSet, role: string, delegator: string): Promise<void> {
     if (set.getRole(role)) return;
+    if (this.snapshotSource === 'proofs') await this.proveRole(set, role);
     const local = this.readLocal(role);
     if (local) {
       try {
@@ -310,14 +329,14 @@ export class IdentityClient {
         if (!isTrustError(err)) throw err; // stale or no longer valid: fetch the current one
       }
     }
-    const meta = set.snapshot!.meta.get(`${role}.json`);
-    if (!meta) throw new TrustError('missing_meta', `Missing ${role}.json in snapshot`);
+    const meta = set.roleMeta(role);
     const encoded = encodeURIComponent(role);
     // TUF 5.6.1: up to the length snapshot names, else a bound; `N.ROLE.json`.
     const name = set.root.consistentSnapshot ? `${meta.version}.${encoded}.json` : `${encoded}.json`;
     const bytes = await this.fetchMetadata(name, meta.length ?? this.limits.targetsMaxLength);
     try {
       set.updateDelegatedTargets(bytes, role, delegator); // TUF 5.6.2 - 5.6.5
+      this.say(`${role}: v${meta.version}, ${bytes.length} bytes`);
     } catch (err) {
       // Still refused; but a delegation changed since the role was signed is said as such.
       if (!this.identityVerifier && isTrustError(err, 'threshold_not_met') && delegatedToIdentities(set, role, delegator)) {
@@ -343,51 +362,16 @@ export class IdentityClient {
 
   // --- Targets -----------------------------------------------------------------------------------
 
-  /** TUF 5.7.3: `HASH.NAME` (first listed hash, as tuf-js) under the target's directory, at most its length; length and every hash verified. */
+  /** TUF 5.7.3: the target's file, length and every hash verified (client/targetDownload.ts). */
   private async downloadTarget(set: TrustedSet, target: TargetInfo, outFile: string): Promise<void> {
-    let urlPath = target.path;
-    if (set.root.consistentSnapshot) {
-      const { dir, base } = path.posix.parse(target.path);
-      const name = `${target.hashes[0]![1]}.${base}`;
-      urlPath = dir ? `${dir}/${name}` : name;
-    }
-    const what = target.path;
-    const digests = target.hashes.map(([alg, hex]) => ({ alg, hex, hash: newHash(alg, what) }));
-    fs.mkdirSync(path.dirname(path.resolve(outFile)), { recursive: true });
-    const tmp = `${outFile}.${randomBytes(6).toString('hex')}.part`;
-    const fh = await fs.promises.open(tmp, 'w');
-    let received: number;
-    try {
-      try {
-        received = await download(
-          joinUrl(this.opts.targetBaseUrl, urlPath),
-          target.length,
-          async (chunk) => {
-            for (const d of digests) d.hash.update(chunk);
-            await fh.write(chunk);
-          },
-          { timeoutMs: this.limits.fetchTimeoutMs },
-        );
-      } finally {
-        await fh.close();
-      }
-      if (received !== target.length) {
-        throw new TrustError('length_or_hash_mismatch', `${what}: expected length ${target.length} but got ${received}`);
-      }
-      for (const d of digests) {
-        const observed = d.hash.digest('hex');
-        if (observed !== d.hex)
-          throw new TrustError('length_or_hash_mismatch', `${what}: expected ${d.alg} hash ${d.hex} but got ${observed}`);
-      }
-      fs.renameSync(tmp, outFile);
-    } catch (err) {
-      fs.rmSync(tmp, { force: true });
-      throw err;
-    }
+    const bases = [this.opts.targetBaseUrl, ...(this.opts.mirrors ?? []).map((m) => m.targetBaseUrl)];
+    await fromMirrors(bases, target.path, (targetBaseUrl) =>
+      downloadVerifiedTarget(target, {
+        consistentSnapshot: set.root.consistentSnapshot,
+        targetBaseUrl,
+        outFile,
+        timeoutMs: this.limits.fetchTimeoutMs,
+      }),
+    );
   }
-}
-
-/** Where the client keeps the repository's Sigstore trusted root once TUF verified it (STATE/targets). */
-export function sigstoreRootFile(targetDir: string): string {
-  return path.join(targetDir, 'sigstore-trusted_root.json');
 }

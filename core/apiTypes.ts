@@ -13,6 +13,8 @@ export interface ProjectInfoJson {
   project: string;
   delegated: boolean;
   maintainers: { identity: string; issuer: string; keyid: string }[];
+  /** The CI identity whose build-provenance attestation every file needs (core/provenance.ts), or null. */
+  provenance: { identity: string; issuer: string } | null;
   threshold: number | null;
   paths: string[];
   version: number | null;

@@ -7,6 +7,7 @@ import { TufError } from './errors.ts';
 import type { TufKey } from './keys.ts';
 import type { ParsedMetadata } from './metadata.ts';
 import { PathPattern, targetPathHash } from './pathPatterns.ts';
+import { provenanceRequirementOf, type BuilderIdentity } from './provenance.ts';
 import { checkThreshold, type RoleSpec, type SignatureVerifier, type ThresholdResult } from './verify.ts';
 
 /** A set of keys and a threshold that must sign: one per delegator (root needs two). */
@@ -74,6 +75,8 @@ export interface Delegation {
   pathHashPrefixes: string[];
   /** tuf-js's path matching semantics (compiled once), so the server and clients agree on what is delegated. */
   isDelegatedPath(path: string): boolean;
+  /** The builder whose build-provenance attestation every file must carry (core/provenance.ts), or null. */
+  provenance: BuilderIdentity | null;
 }
 
 type DelegatedRoleLike = { paths?: string[]; pathHashPrefixes?: string[] };
@@ -125,6 +128,7 @@ export function delegationIn(delegatorName: string, delegator: Targets, name: st
     paths: role.paths ?? [],
     pathHashPrefixes: role.pathHashPrefixes ?? [],
     isDelegatedPath: delegatedPathMatcher(role),
+    provenance: provenanceRequirementOf(role.unrecognizedFields, name),
   };
 }
 

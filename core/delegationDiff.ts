@@ -6,6 +6,7 @@
 // Read from the JSON as signed, not from a parsed model: what is reported is what is signed.
 import { canonicalBytes, isPlainObject, type JsonObject } from './canonical.ts';
 import { IDENTITY_KEYTYPE } from './identity.ts';
+import { PROVENANCE_FIELD } from './provenance.ts';
 
 interface RoleView {
   role: JsonObject;
@@ -49,7 +50,9 @@ function summary(view: RoleView): string {
   const who = [...signers(view).values()].join(', ') || 'no keys';
   const where =
     view.role.paths !== undefined ? `paths ${show(view.role.paths)}` : `path_hash_prefixes ${show(view.role.path_hash_prefixes)}`;
-  return `${who}; threshold ${show(view.role.threshold)}; ${where}`;
+  const built = isPlainObject(view.role[PROVENANCE_FIELD]) ? view.role[PROVENANCE_FIELD] : null;
+  const provenance = built ? `; build provenance by ${String(built.identity)} at ${String(built.issuer)}` : '';
+  return `${who}; threshold ${show(view.role.threshold)}; ${where}${provenance}`;
 }
 
 const REPORTED_FIELDS = new Set(['name', 'keyids', 'threshold', 'paths', 'path_hash_prefixes', 'terminating']);

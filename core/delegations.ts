@@ -11,6 +11,15 @@ import { assertDelegatedRoleName } from './names.ts';
 import { checkTargetEntries } from './updates.ts';
 import { checkThreshold, type SignatureVerdict, type SignatureVerifier } from './verify.ts';
 import { delegationIn, verifyDelegate, type Delegation } from './delegate.ts';
+import {
+  checkProvenanceListing,
+  describeBuilder,
+  isAttestationPath,
+  parseBuilderIdentity,
+  PROVENANCE_FIELD,
+  sameBuilder,
+  type BuilderIdentity,
+} from './provenance.ts';
 
 export const DEFAULT_PROJECT_EXPIRY_SECONDS = 90 * DAY_SECONDS;
 
@@ -37,7 +46,9 @@ export function delegationMaintainers(d: Delegation): (Maintainer & { keyid: str
 
 /**
  * Targets N+1 delegating `<project>/*` to the maintainers' identities (replacing an existing
- * delegation of the same name), with a new version and expiry set by the caller.
+ * delegation of the same name), with a new version and expiry set by the caller. `provenance`:
+ * the builder every file needs an attestation from; null removes the requirement, undefined keeps
+ * the one the existing delegation has (changing the maintainers never drops it silently).
  */
 export function withDelegation(
   targetsSigned: JsonObject,
@@ -45,6 +56,7 @@ export function withDelegation(
   maintainers: Maintainer[],
   threshold: number,
   paths: string[] = [`${project}/*`],
+  provenance?: BuilderIdentity | null,
 ): JsonObject {
   assertDelegatedRoleName(project);
   if (maintainers.length === 0) throw new TufError('malformed', 'a delegation needs at least one identity');
@@ -58,8 +70,17 @@ export function withDelegation(
     keys: JsonObject;
     roles: JsonObject[];
   };
+  const existing = delegations.roles.find((r) => r.name === project);
+  const builder =
+    provenance === undefined
+      ? existing && Object.prototype.hasOwnProperty.call(existing, PROVENANCE_FIELD)
+        ? parseBuilderIdentity(existing[PROVENANCE_FIELD], `delegation of ${project}: ${PROVENANCE_FIELD}`)
+        : null
+      : provenance && parseBuilderIdentity(provenance, `provenance of ${project}`);
   delegations.roles = delegations.roles.filter((r) => r.name !== project);
-  delegations.roles.push({ name: project, keyids, threshold, paths, terminating: true });
+  const role: JsonObject = { name: project, keyids, threshold, paths, terminating: true };
+  if (builder) role[PROVENANCE_FIELD] = { identity: builder.identity, issuer: builder.issuer };
+  delegations.roles.push(role);
   for (const key of keys) delegations.keys[keyidOf(key)] = key as unknown as JsonObject;
   pruneUnusedKeys(delegations);
   next.delegations = delegations as unknown as JsonObject;
@@ -128,6 +149,8 @@ export function verifyProjectUpload(opts: {
       throw new TufError('path_not_delegated', `target ${path} is outside ${delegation.name}'s paths (${delegation.paths.join(', ')})`);
     }
   }
+  // Author-and-builder policy: attestations listed beside the files (their bytes: the caller).
+  checkProvenanceListing(delegation.name, Object.keys(candidate.model.targets), delegation.provenance);
   return { publish: result.met, validKeyids: result.validKeyids, threshold: result.threshold, verdicts: result.verdicts };
 }
 
@@ -205,17 +228,44 @@ export function changedDelegations(before: Targets | null, after: Targets): stri
     const d = t ? findDelegation(t, name) : null;
     if (!d) return 'none';
     const keys = d.role.keyids.map((k) => `${k}=${JSON.stringify(d.keys[k] ?? null)}`).sort();
-    return JSON.stringify([keys, d.role.threshold, d.paths, d.pathHashPrefixes]);
+    return JSON.stringify([keys, d.role.threshold, d.paths, d.pathHashPrefixes, d.provenance]);
   };
   return [...names].filter((n) => describe(before, n) !== describe(after, n)).sort();
 }
 
-/** Why a published project role no longer meets its (new) delegation, or null if it does. */
-export function resignReason(role: ParsedMetadata<'targets'>, delegation: Delegation, verifier: SignatureVerifier): string | null {
+/**
+ * Why a published project role no longer meets its (new) delegation, or null if it does.
+ * `previous` is the delegation before the change: a new builder requirement means the files'
+ * attestations (by another builder, or none) no longer meet it.
+ */
+export function resignReason(
+  role: ParsedMetadata<'targets'>,
+  delegation: Delegation,
+  verifier: SignatureVerifier,
+  previous: Delegation | null = null,
+): string | null {
   const result = checkThreshold(role.envelope.signatures, role.signedBytes, delegation.keys, delegation.role, verifier);
   if (!result.met) return `v${role.version} has ${result.validKeyids.length} valid signature(s) of the ${result.threshold} now required`;
-  const outside = Object.keys(role.model.targets).filter((p) => !delegation.isDelegatedPath(p));
+  const paths = Object.keys(role.model.targets);
+  const outside = paths.filter((p) => !delegation.isDelegatedPath(p));
   if (outside.length > 0) return `v${role.version} lists targets outside the delegated paths: ${outside.join(', ')}`;
+  const required = delegation.provenance;
+  const files = paths.filter((p) => !isAttestationPath(p));
+  if (required && files.length > 0) {
+    try {
+      checkProvenanceListing(delegation.name, paths, required);
+    } catch (err) {
+      return `v${role.version}: ${(err as Error).message}`;
+    }
+    const before = previous?.provenance ?? null;
+    if (!before || !sameBuilder(before, required)) {
+      return (
+        `v${role.version}: the delegation now requires build provenance by ${describeBuilder(required)}; its attestations were ` +
+        `accepted ${before ? `for ${describeBuilder(before)}` : 'under no requirement'}, so clients refuse any that another builder signed: ` +
+        'publish a version whose attestations are by the required builder'
+      );
+    }
+  }
   return null;
 }
 

@@ -34,6 +34,8 @@ export type TufErrorCode =
   | 'registration_limit_project' // this project has too many pending registrations
   | 'stale_request' // a signed request whose time is too far from the server's
   | 'nested_delegation' // project roles may not delegate further
+  | 'provenance_missing' // a file without the build-provenance attestation its delegation requires
+  | 'provenance_invalid' // an attestation that does not verify, is not about its file, or is by another builder
   | 'targets_resign_required'
   | 'bin_layout_changed' // a top-level targets that drops, adds or removes bins
   | 'not_an_offline_role'; // only roles top-level targets delegates to offline keys (bins) are accepted from admins // a root that changes the targets keys needs re-signed targets with it

@@ -8,6 +8,7 @@ import { isPlainObject } from './canonical.ts';
 import { TufError } from './errors.ts';
 import { keyidOf, type TufKey } from './keys.ts';
 import type { SignatureJson } from './metadata.ts';
+import type { AttestationVerifier } from './provenance.ts';
 import { classicKeyVerifier, type SignatureVerifier } from './verify.ts';
 // Installs a linear-time DER encoder and a key cache into @sigstore/core (most of each verification's cost).
 import './sigstoreSpeedups.ts';
@@ -64,7 +65,7 @@ export interface IdentityVerdict {
  * Verifies identity signatures against one Sigstore trusted root, offline, synchronously (tuf-js
  * calls key verification synchronously). Ordinary keys are passed to the classic verifier.
  */
-export class IdentitySignatureVerifier implements SignatureVerifier {
+export class IdentitySignatureVerifier implements SignatureVerifier, AttestationVerifier {
   private readonly verifier: Verifier;
 
   constructor(trustedRootJson: unknown) {
@@ -80,6 +81,29 @@ export class IdentitySignatureVerifier implements SignatureVerifier {
   verify(key: TufKey, signature: SignatureJson, signedBytes: Uint8Array): boolean {
     if (!isIdentityKey(key)) return classicKeyVerifier.verify(key, signature, signedBytes);
     return this.explain(key, signature, signedBytes).valid;
+  }
+
+  /**
+   * A build-provenance attestation (core/provenance.ts): a bundle with a DSSE envelope, verified
+   * like a signature (chain, SCT, the signature over the envelope, the log entry); who signed it
+   * is returned for the caller to compare exactly. Throws with the reason.
+   */
+  verifyAttestationBundle(json: unknown): { identity?: string; issuer?: string; payloadType: string; payload: Buffer } {
+    let bundle: Bundle;
+    try {
+      bundle = bundleFromJSON(json);
+    } catch (err) {
+      throw new TufError('malformed', `bundle is malformed: ${(err as Error).message}`);
+    }
+    if (!isBundleWithDsseEnvelope(bundle)) throw new TufError('malformed', 'bundle holds no DSSE envelope (an attestation is expected)');
+    const signer = this.verifier.verify(toSignedEntity(bundle));
+    const { payloadType, payload } = bundle.content.dsseEnvelope;
+    return {
+      ...(signer.identity?.subjectAlternativeName !== undefined ? { identity: signer.identity.subjectAlternativeName } : {}),
+      ...(signer.identity?.extensions?.issuer !== undefined ? { issuer: signer.identity.extensions.issuer } : {}),
+      payloadType,
+      payload: Buffer.from(payload),
+    };
   }
 
   /** The verdict with the certificate's identity and the reason for a refusal. */

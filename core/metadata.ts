@@ -255,8 +255,20 @@ export function buildSnapshotSigned(version: number, expires: string, meta: Reco
   return { _type: 'snapshot', spec_version: SPEC_VERSION, version, expires, meta: meta as unknown as JsonObject };
 }
 
-export function buildTimestampSigned(version: number, expires: string, snapshot: MetaEntry): JsonObject {
-  return { _type: 'timestamp', spec_version: SPEC_VERSION, version, expires, meta: { 'snapshot.json': snapshot as unknown as JsonObject } };
+/**
+ * `merkleRoot`: the root of the TAP 16 snapshot Merkle tree over the snapshot's entries (hex), in
+ * TAP 16's optional `merkle_root` field. Clients that do not know it keep it as an unrecognized
+ * field and verify the signature over it like any other.
+ */
+export function buildTimestampSigned(version: number, expires: string, snapshot: MetaEntry, merkleRoot?: string): JsonObject {
+  return {
+    _type: 'timestamp',
+    spec_version: SPEC_VERSION,
+    version,
+    expires,
+    meta: { 'snapshot.json': snapshot as unknown as JsonObject },
+    ...(merkleRoot !== undefined ? { merkle_root: merkleRoot } : {}),
+  };
 }
 
 /** `N.role.json`, or `timestamp.json` (never versioned in the consistent-snapshot layout). */

@@ -4,7 +4,9 @@
 import { createHash } from 'node:crypto';
 import type { JsonObject } from './canonical.ts';
 import type { TufKey } from './keys.ts';
+import type { SignatureJson } from './metadata.ts';
 import { PathPattern, targetPathHash } from './pathPatterns.ts';
+import type { BuilderIdentity } from './provenance.ts';
 
 export type TrustErrorCode =
   | 'malformed' // not JSON, or not the shape the specification gives this metadata
@@ -76,6 +78,8 @@ export interface TrustedRoot extends Common {
 export interface TrustedTimestamp extends Common {
   readonly type: 'timestamp';
   readonly snapshotMeta: MetaInfo;
+  /** TAP 16: the root (hex) of the snapshot Merkle tree over the snapshot's entries, when the repository publishes one. */
+  readonly merkleRoot?: string;
 }
 
 export interface TrustedSnapshot extends Common {
@@ -89,6 +93,9 @@ export interface TrustedTargets extends Common {
   readonly name: string;
   readonly targets: ReadonlyMap<string, TargetInfo>;
   readonly delegations: Delegations | null;
+  /** The signatures as verified and the bytes they cover (for checks a user adds: client pins). */
+  readonly signatures: readonly SignatureJson[];
+  readonly signedBytes: Uint8Array;
 }
 
 export interface DelegatedRole extends RoleKeys {
@@ -96,6 +103,8 @@ export interface DelegatedRole extends RoleKeys {
   readonly terminating: boolean;
   readonly paths: readonly PathPattern[] | null;
   readonly pathHashPrefixes: readonly string[] | null;
+  /** The builder whose attestation every file found through this delegation needs (core/provenance.ts). */
+  readonly provenance: BuilderIdentity | null;
 }
 
 /** TAP 15: 2^bitLength hash bins `PREFIX-HEX`, all terminating, all with the same keys. */
@@ -124,6 +133,11 @@ export class Delegations {
     if (this.roles) return this.byName.get(name) ?? null;
     if (this.succinct && isSuccinctBin(this.succinct, name)) return this.succinct;
     return null;
+  }
+
+  /** The delegated role `name` as listed (null for TAP 15 bins, which carry no more than keys). */
+  delegatedRole(name: string): DelegatedRole | null {
+    return this.byName.get(name) ?? null;
   }
 
   /** Delegated roles whose paths cover `targetPath`, in order (tuf-js's `rolesForTarget`). */

@@ -6,6 +6,7 @@ import { canonicalBytes, isPlainObject, type JsonObject } from './canonical.ts';
 import type { TufKey } from './keys.ts';
 import type { SignatureJson } from './metadata.ts';
 import { PathPattern } from './pathPatterns.ts';
+import { provenanceRequirementOf, type BuilderIdentity } from './provenance.ts';
 import {
   Delegations,
   TOP_LEVEL_ROLE_NAMES,
@@ -159,11 +160,16 @@ export function parseRoot(env: Envelope, where: string): TrustedRoot {
 export function parseTimestamp(env: Envelope, where: string): TrustedTimestamp {
   const { meta } = env.signed;
   if (!isPlainObject(meta) || !hasOwn(meta, 'snapshot.json')) throw malformed(where, 'meta must name snapshot.json');
+  const merkleRoot = env.signed.merkle_root;
+  // TAP 16's optional field: when present, the hex SHA-256 root a proof must lead to.
+  if (merkleRoot !== undefined && (typeof merkleRoot !== 'string' || !/^[0-9a-f]{64}$/.test(merkleRoot)))
+    throw malformed(where, 'merkle_root must be 64 lowercase hex digits');
   return {
     type: 'timestamp',
     version: env.version,
     expires: env.expires,
     snapshotMeta: parseMetaInfo(meta['snapshot.json'], `${where} meta snapshot.json`),
+    ...(merkleRoot !== undefined ? { merkleRoot } : {}),
   };
 }
 
@@ -197,12 +203,20 @@ function parseDelegatedRole(value: unknown, where: string): DelegatedRole {
     throw malformed(where, `role ${JSON.stringify(name)}: path_hash_prefixes must be an array of strings`);
   if (paths !== undefined && prefixes !== undefined)
     throw malformed(where, `role ${JSON.stringify(name)}: paths and path_hash_prefixes are mutually exclusive`);
+  let provenance: BuilderIdentity | null;
+  try {
+    // A requirement this client cannot read refuses the delegator: it must never be skipped.
+    provenance = provenanceRequirementOf(value, name);
+  } catch (err) {
+    throw malformed(where, (err as Error).message);
+  }
   return {
     ...parseRoleKeys(value, `${where} role ${JSON.stringify(name)}`),
     name,
     terminating,
     paths: paths === undefined ? null : paths.map((p) => new PathPattern(p)),
     pathHashPrefixes: prefixes ?? null,
+    provenance,
   };
 }
 
@@ -249,6 +263,8 @@ export function parseTargets(env: Envelope, name: string, where: string): Truste
     expires: env.expires,
     targets: map,
     delegations: delegations === undefined ? null : parseDelegations(delegations, where),
+    signatures: env.signatures,
+    signedBytes: env.signedBytes,
   };
 }
 

@@ -14,6 +14,8 @@
 // `{}` lookups, where names from the metadata such as `constructor` or `__proto__` would find
 // Object.prototype's members. Parsing is in trustedParse.ts, the parsed model in trustedModel.ts.
 import type { TufKey } from './keys.ts';
+import type { BuilderIdentity } from './provenance.ts';
+import { verifySnapshotProof } from './snapshotMerkle.ts';
 import {
   isExpired,
   parseEnvelope,
@@ -26,6 +28,7 @@ import {
 } from './trustedParse.ts';
 import {
   TrustError,
+  type MetaInfo,
   type RoleKeys,
   type TargetInfo,
   type TrustedRoot,
@@ -52,7 +55,19 @@ export interface RoleToLoad {
 
 export interface TargetFound {
   role: string;
+  /** The role that delegates `role` ("root" for top-level targets). */
+  delegator: string;
   target: TargetInfo;
+  /**
+   * Builders named by the delegations on the path from top-level targets to `role` (each one's
+   * attestation is required: core/provenance.ts); empty when none asks for build provenance.
+   */
+  provenance: readonly BuilderIdentity[];
+}
+
+/** A role the search visits, with the build-provenance requirements of the delegations that led to it. */
+interface Visit extends RoleToLoad {
+  provenance: readonly BuilderIdentity[];
 }
 
 export const DEFAULT_MAX_DELEGATIONS = 32;
@@ -65,6 +80,8 @@ export class TrustedSet {
   private trustedSnapshot: TrustedSnapshot | null = null;
   /** Top-level targets under "targets", and every delegated role loaded, by name. */
   private readonly roles = new Map<string, TrustedTargets>();
+  /** TAP 16: snapshot entries established by proofs instead of snapshot.json, by file name. */
+  private readonly proven = new Map<string, MetaInfo>();
 
   constructor(rootBytes: Uint8Array, opts: TrustedSetOptions = {}) {
     // TUF 5.1: record the fixed update start time; every expiry is judged against it.
@@ -185,6 +202,7 @@ export class TrustedSet {
   updateSnapshot(bytes: Uint8Array, opts: { trusted?: boolean } = {}): TrustedSnapshot {
     if (!this.trustedTimestamp) throw new TrustError('wrong_order', 'Cannot update snapshot before timestamp');
     if (this.roles.has('targets')) throw new TrustError('wrong_order', 'Cannot update snapshot after targets');
+    if (this.proven.size > 0) throw new TrustError('wrong_order', 'Cannot update snapshot after snapshot Merkle proofs');
     // A snapshot cannot be loaded under an expired timestamp (TUF 5.4.4).
     const ts = this.checkFinalTimestamp();
     // TUF 5.5.2: length and hashes named by timestamp, when it names them.
@@ -225,6 +243,51 @@ export class TrustedSet {
     return snapshot;
   }
 
+  /**
+   * TAP 16 "Merkle tree verification" for one role, in place of snapshot.json: the role's entry
+   * from a proof that leads to the trusted timestamp's `merkle_root`. `floor` is the version of the
+   * role this client trusted before (the metadata it keeps): the proof may not name a lower one.
+   */
+  updateSnapshotProof(roleName: string, proofBytes: Uint8Array, floor?: number): MetaInfo {
+    if (!this.trustedTimestamp) throw new TrustError('wrong_order', 'Cannot load a snapshot Merkle proof before timestamp');
+    if (this.trustedSnapshot) throw new TrustError('wrong_order', 'Cannot load a snapshot Merkle proof after snapshot');
+    // A proof cannot be used under an expired timestamp (TUF 5.4.4).
+    const ts = this.checkFinalTimestamp();
+    if (ts.merkleRoot === undefined) throw new TrustError('missing_meta', 'timestamp.json names no snapshot Merkle tree (merkle_root)');
+    let doc: unknown;
+    try {
+      doc = JSON.parse(Buffer.from(proofBytes).toString('utf8'));
+    } catch {
+      throw new TrustError('merkle_proof_malformed', `snapshot Merkle proof of ${roleName}.json is not JSON`);
+    }
+    // TAP 16: the leaf is this role's entry and its path leads to the timestamp's root.
+    const info = verifySnapshotProof(doc, roleName, ts.merkleRoot);
+    // TUF 5.5.5, for this role: rollback attack: never below the version trusted before.
+    if (floor !== undefined && info.version < floor) {
+      throw new TrustError('bad_version', `New version ${info.version} of ${roleName}.json is less than current version ${floor}`);
+    }
+    this.proven.set(`${roleName}.json`, info);
+    return info;
+  }
+
+  /** The snapshot entry of a targets role: from snapshot.json, or from its TAP 16 proof. */
+  roleMeta(roleName: string): MetaInfo {
+    return this.metaFor(roleName);
+  }
+
+  private metaFor(roleName: string): MetaInfo {
+    if (this.trustedSnapshot) {
+      // Targets cannot be loaded under an expired snapshot, or one timestamp does not name.
+      const meta = this.checkFinalSnapshot().meta.get(`${roleName}.json`);
+      if (!meta) throw new TrustError('missing_meta', `Missing ${roleName}.json in snapshot`);
+      return meta;
+    }
+    this.checkFinalTimestamp();
+    const meta = this.proven.get(`${roleName}.json`);
+    if (!meta) throw new TrustError('missing_meta', `No snapshot Merkle proof of ${roleName}.json was loaded`);
+    return meta;
+  }
+
   /** TUF 5.6.2 - 5.6.5 for top-level targets (delegated by root). */
   updateTargets(bytes: Uint8Array): TrustedTargets {
     return this.updateDelegatedTargets(bytes, 'targets', 'root');
@@ -232,9 +295,7 @@ export class TrustedSet {
 
   /** TUF 5.6.2 - 5.6.5 for `roleName`, delegated by `delegatorName` (already trusted). */
   updateDelegatedTargets(bytes: Uint8Array, roleName: string, delegatorName: string): TrustedTargets {
-    if (!this.trustedSnapshot) throw new TrustError('wrong_order', 'Cannot load targets before snapshot');
-    // Targets cannot be loaded under an expired snapshot, or one timestamp does not name.
-    const snapshot = this.checkFinalSnapshot();
+    if (!this.trustedSnapshot && this.proven.size === 0) throw new TrustError('wrong_order', 'Cannot load targets before snapshot');
     if (this.roles.has(roleName)) throw new TrustError('wrong_order', `${roleName} is already trusted`);
     let keys: ReadonlyMap<string, TufKey>;
     let role: RoleKeys | null;
@@ -251,8 +312,7 @@ export class TrustedSet {
       role = delegator.delegations.roleFor(roleName);
       if (!role) throw new TrustError('not_delegated', `no delegation found for ${roleName} in ${delegatorName}`);
     }
-    const meta = snapshot.meta.get(`${roleName}.json`);
-    if (!meta) throw new TrustError('missing_meta', `Missing ${roleName}.json in snapshot`);
+    const meta = this.metaFor(roleName);
     // TUF 5.6.2: length and hashes named by snapshot, when it names them.
     verifyLengthAndHashes(meta, bytes, `${roleName}.json`);
     const env = parseEnvelope(bytes, 'targets', roleName);
@@ -276,7 +336,7 @@ export class TrustedSet {
    * from the most trusted role that lists it, or null.
    */
   *searchTarget(targetPath: string, maxDelegations: number = DEFAULT_MAX_DELEGATIONS): Generator<RoleToLoad, TargetFound | null, void> {
-    const toVisit: RoleToLoad[] = [{ role: 'targets', delegator: 'root' }];
+    const toVisit: Visit[] = [{ role: 'targets', delegator: 'root', provenance: [] }];
     const visited = new Set<string>();
     // TUF 5.6.7.1: at most maxDelegations roles are visited (tuf-js's bound, counted the same way).
     while (visited.size <= maxDelegations && toVisit.length > 0) {
@@ -285,19 +345,22 @@ export class TrustedSet {
       if (visited.has(next.role)) continue;
       let role = this.roles.get(next.role);
       if (!role) {
-        yield next;
+        yield { role: next.role, delegator: next.delegator };
         role = this.roles.get(next.role);
         if (!role) throw new TrustError('wrong_order', `${next.role} was not loaded`);
       }
       // TUF 5.6.7.1: this role has metadata about the target: done.
       const target = role.targets.get(targetPath);
-      if (target) return { role: next.role, target };
+      if (target) return { role: next.role, delegator: next.delegator, target, provenance: next.provenance };
       visited.add(next.role);
       if (!role.delegations) continue;
       // TUF 5.6.7.2: the delegations covering the target, in order of appearance.
-      const children: RoleToLoad[] = [];
+      const children: Visit[] = [];
       for (const child of role.delegations.rolesForTarget(targetPath)) {
-        children.push({ role: child.name, delegator: next.role });
+        // A requirement holds for everything found through the delegation that states it.
+        const required = role.delegations.delegatedRole(child.name)?.provenance;
+        const provenance = required ? [...next.provenance, required] : next.provenance;
+        children.push({ role: child.name, delegator: next.role, provenance });
         // TUF 5.6.7.2.1: a terminating delegation ends the search after its subtree: nothing
         // still waiting to be visited (and no later sibling) is looked at.
         if (child.terminating) {

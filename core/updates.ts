@@ -3,6 +3,7 @@
 // order and each is tagged with the step of the TUF client workflow it mirrors.
 import type { Root } from '@tufjs/models';
 import { TufError } from './errors.ts';
+import { provenanceRequirementOf } from './provenance.ts';
 import { isPlainObject } from './canonical.ts';
 import type { TufKey } from './keys.ts';
 import { keyidOf } from './keys.ts';
@@ -140,12 +141,18 @@ export function checkTargetEntries(targets: Pick<ParsedMetadata<'targets'>, 'env
   }
 }
 
-/** Delegated role names clients can use as file names; no succinct delegations. */
+/**
+ * Delegated role names clients can use as file names; no succinct delegations; a build-provenance
+ * requirement (core/provenance.ts) only in the form clients read (they refuse the document otherwise).
+ */
 export function checkDelegationNames(targets: ParsedMetadata<'targets'>): void {
   const delegations = targets.model.delegations;
   if (!delegations) return;
   if (delegations.succinctRoles) throw new TufError('malformed', 'targets: succinct delegations are not supported');
-  for (const name of Object.keys(delegations.roles ?? {})) assertDelegatedRoleName(name);
+  for (const [name, role] of Object.entries(delegations.roles ?? {})) {
+    assertDelegatedRoleName(name);
+    provenanceRequirementOf(role.unrecognizedFields, name);
+  }
 }
 
 /** Top-level targets: signed by root's targets threshold, version current + 1, not expired. */

@@ -17,6 +17,7 @@ import { delegationChanges } from '../core/delegationDiff.ts';
 import { DEFAULT_BIN_EXPIRY_SECONDS, editedTargetsSigned, initialBinsSigned } from '../core/ceremony.ts';
 import { isPlainObject, type JsonObject } from '../core/canonical.ts';
 import { withDelegation, withoutDelegation, type Maintainer } from '../core/delegations.ts';
+import type { BuilderIdentity } from '../core/provenance.ts';
 import type { Envelope } from '../core/metadata.ts';
 import type { Expiry } from './expiry.ts';
 import { OfflineError } from './errors.ts';
@@ -59,6 +60,8 @@ export interface DelegationChange {
   /** Null: remove the project's delegation. */
   maintainers: Maintainer[] | null;
   threshold: number;
+  /** The builder whose attestations files need; null drops it; absent keeps the current one. */
+  provenance?: BuilderIdentity | null;
 }
 
 /** A bin version written (unsigned), for the output. */
@@ -69,6 +72,8 @@ export interface WrittenBin {
   expiry: Expiry;
   /** The delegation changes against the pulled version, as `tuf-offline status --previous` lists them. */
   changes: string[];
+  /** The pulled version it was made from (what `status --previous` compares with). */
+  previousFile: string;
 }
 
 /** The expiry of a bin's next version, from its current version. */
@@ -108,7 +113,7 @@ export function delegateInBins(
       placement.role,
       change.maintainers === null
         ? withoutDelegation(base, change.project)
-        : withDelegation(base, change.project, change.maintainers, change.threshold, placement.paths),
+        : withDelegation(base, change.project, change.maintainers, change.threshold, placement.paths, change.provenance),
     );
   }
   const bins = [...next].map(([name, signed]) => ({
@@ -118,7 +123,15 @@ export function delegateInBins(
   return bins.map(({ name, signed, expiry }) => {
     const file = path.join(outDir, `${name}.json`);
     writeJson(file, { signed, signatures: [] });
-    return { name, file, version: Number(signed.version), expiry, changes: delegationChanges(signed, current.get(name)!.envelope.signed) };
+    const previous = current.get(name)!;
+    return {
+      name,
+      file,
+      version: Number(signed.version),
+      expiry,
+      changes: delegationChanges(signed, previous.envelope.signed),
+      previousFile: previous.file,
+    };
   });
 }
 
@@ -165,11 +178,11 @@ export function delegatedIdentities(
 /** Bin N+1 of every bin in `binDir`, same content, new expiry (re-signing before expiry). */
 export function bumpAllBins(binDir: string, outDir: string, now: Date, expiryOf: ExpiryOf): WrittenBin[] {
   const written: WrittenBin[] = [];
-  for (const [name, { envelope }] of readBinDir(binDir)) {
+  for (const [name, { envelope, file: previousFile }] of readBinDir(binDir)) {
     const file = path.join(outDir, `${name}.json`);
     const { signed, expiry } = nextBin(envelope.signed, undefined, now, expiryOf);
     writeJson(file, { signed, signatures: [] });
-    written.push({ name, file, version: Number(signed.version), expiry, changes: [] });
+    written.push({ name, file, version: Number(signed.version), expiry, changes: [], previousFile });
   }
   return written;
 }

@@ -7,6 +7,7 @@ import { isTufError } from '../core/errors.ts';
 import type { Maintainer } from '../core/delegations.ts';
 import { acceptedRegistrations, isContested, normalizeProjectName, type PendingClaim } from '../core/projectNames.ts';
 import { claimLines, parseAcceptIds, readRegistrationsFile } from './projectNames.ts';
+import { usage } from '../platform/cli.ts';
 
 export interface Approval {
   project: string;
@@ -70,7 +71,7 @@ export function planBulkApproval(inputs: BulkInputs): BulkPlan {
     const ids = group.filter((c) => accepted.has(c.id)).map((c) => c.id);
     const project = group.find((c) => c.id === ids[0])?.project ?? group[0]!.project;
     if (skip.has(normalizeProjectName(project))) {
-      if (ids.length > 0) throw new Error(`${project}: --skip and --accept ${ids.join(', ')} contradict each other`);
+      if (ids.length > 0) usage(`${project}: --skip and --accept ${ids.join(', ')} contradict each other`);
       skipped.push(project);
       continue;
     }

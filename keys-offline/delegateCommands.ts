@@ -4,7 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { binLayoutOfSigned, projectPlacement } from '../core/bins.ts';
-import type { JsonObject } from '../core/canonical.ts';
+import { isPlainObject, type JsonObject } from '../core/canonical.ts';
+import { parseBuilderIdentity, PROVENANCE_FIELD, type BuilderIdentity } from '../core/provenance.ts';
 import { DEFAULT_BIN_EXPIRY_SECONDS, DEFAULT_TARGETS_EXPIRY_SECONDS, editedTargetsSigned } from '../core/ceremony.ts';
 import { delegationChanges } from '../core/delegationDiff.ts';
 import { withDelegation, withoutDelegation, type Maintainer } from '../core/delegations.ts';
@@ -14,7 +15,7 @@ import { describeApproval, planBulkApproval } from './bulkApproval.ts';
 import { chooseExpiry, describeExpiry, expiresDaysOption, withExpiry, type Expiry } from './expiry.ts';
 import { readEnvelopeFile, writeJson } from './files.ts';
 import { OfflineError } from './errors.ts';
-import { fail, say, unsigned, type CommandContext, type Values } from './options.ts';
+import { say, unsigned, usage, type CommandContext, type Values } from './options.ts';
 import { checkDelegationName, delegationNameChecker, maintainersFromRegistrations } from './projectNames.ts';
 
 /** What the command edits: top-level targets N, and the bins directory in the bin layout. */
@@ -30,16 +31,45 @@ interface Edit {
 function maintainersFrom(values: Values, project: string): Maintainer[] {
   // A contested project (several identities asked) is refused until --accept names the chosen ones.
   if (values.registrations) return maintainersFromRegistrations(values.registrations, project, values.accept ?? []);
-  if (values.accept) fail('--accept goes with --registrations FILE');
+  if (values.accept) usage('--accept goes with --registrations FILE');
   const ids = values.identity ?? [];
   const issuers = values.issuer ?? [];
-  if (ids.length === 0 || ids.length !== issuers.length) fail('give --identity and --issuer in pairs (or --registrations FILE)');
+  if (ids.length === 0 || ids.length !== issuers.length) usage('give --identity and --issuer in pairs (or --registrations FILE)');
   return ids.map((identity, i) => ({ identity, issuer: issuers[i]! }));
 }
 
 /** What the file about to be signed changes in its delegations: a revocation is seen before it is signed. */
 function sayChanges(what: string, changes: string[]): void {
   say(`${what} changes: ${changes.length === 0 ? 'no delegation' : ''}`, ...changes.map((c) => `  ${c}`));
+}
+
+/** --require-provenance/--provenance-issuer: the builder to require; null: --drop-provenance; undefined: keep. */
+function provenanceFrom(values: Values, project: string | null): BuilderIdentity | null | undefined {
+  const identity = values['require-provenance'];
+  const issuer = values['provenance-issuer'];
+  if (project === null && (identity !== undefined || issuer !== undefined || values['drop-provenance']))
+    usage('--require-provenance, --provenance-issuer and --drop-provenance go with delegate --project NAME');
+  if (values['drop-provenance']) {
+    if (identity !== undefined || issuer !== undefined)
+      usage('--drop-provenance removes the requirement: give it without --require-provenance');
+    return null;
+  }
+  if (identity === undefined) {
+    if (issuer !== undefined) usage('--provenance-issuer goes with --require-provenance IDENTITY');
+    return undefined;
+  }
+  if (issuer === undefined)
+    usage('--require-provenance needs --provenance-issuer URL (for GitHub Actions: https://token.actions.githubusercontent.com)');
+  return parseBuilderIdentity({ identity, issuer }, '--require-provenance');
+}
+
+/** What the delegation of `project` in `signed` requires, for the output. */
+function sayProvenance(signed: JsonObject, project: string, asked: BuilderIdentity | null | undefined): void {
+  const d = isPlainObject(signed.delegations) && Array.isArray(signed.delegations.roles) ? signed.delegations.roles : [];
+  const role = d.find((r) => isPlainObject(r) && r.name === project) as JsonObject | undefined;
+  const required = role && isPlainObject(role[PROVENANCE_FIELD]) ? (role[PROVENANCE_FIELD] as unknown as BuilderIdentity) : null;
+  const how = asked === undefined ? (required ? ' (kept from the current delegation)' : '') : asked === null ? ' (dropped)' : '';
+  say(`  ${project}: build provenance ${required ? `required from ${required.identity} at ${required.issuer}` : 'not required'}${how}`);
 }
 
 const who = (ms: Maintainer[]) => ms.map((m) => `${m.identity} at ${m.issuer}`).join(', ');
@@ -72,19 +102,25 @@ function single(ctx: CommandContext, edit: Edit, project: string): number {
     });
   }
   const maintainers = command === 'undelegate' ? null : maintainersFrom(values, project);
+  const provenance = provenanceFrom(values, command === 'undelegate' ? null : project);
   const n = values.threshold === undefined ? 1 : Number(values.threshold);
   if (maintainers) say(`  ${project}: ${who(maintainers)}`);
   if (edit.binDir) {
     // Bin layout: only the project's bin changes; top-level targets stays as it is.
-    const [bin] = writeBins(edit, [{ project, maintainers, threshold: n }]);
+    const [bin] = writeBins(edit, [{ project, maintainers, threshold: n, ...(provenance !== undefined ? { provenance } : {}) }]);
+    if (maintainers) sayProvenance(readEnvelopeFile(bin!.file).signed, project, provenance);
     sayChanges(`${bin!.name} v${bin!.version}`, bin!.changes);
     say(
-      `top-level targets is unchanged; next: tuf-offline status ${bin!.file} --delegator ${ctx.values.from}, ` +
+      `top-level targets is unchanged; next: tuf-offline status ${bin!.file} --delegator ${ctx.values.from} --previous ${bin!.previousFile} ` +
+        '(the changes each signer reviews), ' +
         `tuf-offline sign ${bin!.file} --key BINS_KEY, then tuf-carry push ${bin!.file}`,
     );
     return 0;
   }
-  const signed = maintainers ? withDelegation(edit.top, project, maintainers, n) : withoutDelegation(edit.top, project);
+  const signed = maintainers
+    ? withDelegation(edit.top, project, maintainers, n, undefined, provenance)
+    : withoutDelegation(edit.top, project);
+  if (maintainers) sayProvenance(signed, project, provenance);
   const version = writeTargets(edit, signed);
   sayChanges(`targets v${version}`, delegationChanges(signed, edit.top));
   return 0;
@@ -93,10 +129,11 @@ function single(ctx: CommandContext, edit: Edit, project: string): number {
 /** Every pending registration of the file, approved in one version of each affected bin (or of targets). */
 function bulk(ctx: CommandContext, edit: Edit, file: string): number {
   const { values } = ctx;
+  provenanceFrom(values, null);
   if (values.identity || values.issuer)
-    fail('--identity and --issuer go with --project; without it, --registrations delegates each project to the identities that asked');
+    usage('--identity and --issuer go with --project; without it, --registrations delegates each project to the identities that asked');
   if (values.threshold !== undefined)
-    fail('--threshold goes with --project: approving a whole registrations file delegates each project with threshold 1');
+    usage('--threshold goes with --project: approving a whole registrations file delegates each project with threshold 1');
   const bins = edit.binDir ? readBinDir(edit.binDir) : null;
   const plan = planBulkApproval({
     registrationsFile: file,
@@ -161,18 +198,18 @@ function refuseFileOut(top: JsonObject, out: string, project: string | undefined
 
 export function delegateCommand(ctx: CommandContext): number {
   const { command, values, now } = ctx;
-  const fromFile = values.from ?? fail(`${command} needs --from`);
+  const fromFile = values.from ?? usage(`${command} needs --from`);
   const from = readEnvelopeFile(fromFile);
-  const out = values.out ?? fail(`${command} needs --out`);
+  const out = values.out ?? usage(`${command} needs --out`);
   parseMetadata(from, 'targets', fromFile); // a hostile or damaged file is refused as such
   const binDir = binLayoutOfSigned(from.signed) ? (values.bins ?? path.join(path.dirname(fromFile), 'bins')) : null;
   if (binDir) refuseFileOut(from.signed, out, values.project);
   const edit: Edit = { top: from.signed, out, binDir, now, days: expiresDaysOption(values['expires-days']) };
   if (values.skip && (command !== 'delegate' || values.project !== undefined || !values.registrations))
-    fail('--skip goes with delegate --registrations FILE without --project');
+    usage('--skip goes with delegate --registrations FILE without --project');
   if (values.project !== undefined) return single(ctx, edit, values.project);
   if (command === 'delegate' && values.registrations) return bulk(ctx, edit, values.registrations);
-  return fail(
+  return usage(
     command === 'delegate'
       ? 'delegate needs --project NAME, or --registrations FILE alone to approve every pending registration in it'
       : 'undelegate needs --project',

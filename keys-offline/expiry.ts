@@ -8,6 +8,7 @@
 import type { JsonObject } from '../core/canonical.ts';
 import { DAY_SECONDS } from '../core/ceremony.ts';
 import { expiresAfter, isTufDateTime } from '../core/metadata.ts';
+import { usage } from '../platform/cli.ts';
 
 /** An edit of a version with less than this left renews the expiry instead of keeping it. */
 export const RENEW_WITHIN_DAYS = 30;
@@ -32,7 +33,7 @@ export interface ExpiryRule {
 /** --expires-days: a positive whole number of days, or undefined when not given. */
 export function expiresDaysOption(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d{1,6}$/.test(value) || Number(value) < 1) throw new Error('--expires-days must be a positive integer');
+  if (!/^\d{1,6}$/.test(value) || Number(value) < 1) usage('--expires-days must be a positive integer');
   return Number(value);
 }
 

@@ -1,4 +1,6 @@
 // tuf-offline --help.
+import { exitStatusHelp } from '../platform/cli.ts';
+
 export const HELP = `tuf-offline: offline key ceremony for a TUF repository (no network access)
 
 Commands:
@@ -36,8 +38,12 @@ Commands:
       Targets N+1 from N with targets added, replaced or removed; unsigned. Keeps N's expiry.
   delegate --from TARGETS --out FILE|DIR --project NAME [--bins DIR] [--threshold N] [--expires-days D]
            (--identity ID --issuer URL) ... | --registrations FILE [--accept ID ...]
-           [--reserved NAME ...]
+           [--reserved NAME ...] [--require-provenance ID --provenance-issuer URL | --drop-provenance]
       Delegate NAME's files to OIDC identities (TAP 18), replacing NAME's previous delegation.
+      --require-provenance: every file NAME publishes must also carry a build-provenance
+      attestation (SLSA v1, Sigstore) signed by this CI identity at this issuer, both compared
+      exactly; the requirement is part of what you sign. A re-delegation keeps the requirement
+      the delegation has unless --require-provenance replaces it or --drop-provenance removes it.
       Flat layout: writes targets N+1 to FILE. Bin layout (TARGETS delegates to bins): writes
       only the bin NAME falls in, N+1, into the directory DIR (an --out ending in .json is
       refused); --bins names the directory holding the current bins (\`tuf-carry pull\` writes
@@ -79,9 +85,10 @@ Commands:
       --out only with one FILE.
   merge --out FILE FILE1 FILE2 ...
       Combine the signatures of copies of the same document.
-  status FILE [--root ROOT] [--delegator TARGETS] [--previous PREVIOUS]
+  status FILE [--root ROOT] [--delegator TARGETS] [--previous PREVIOUS] [--json]
       Who signed, whether each threshold is met, what changed. For a bin, --delegator TARGETS
-      checks its delegation there. Exits 2 unless every threshold is met.
+      checks its delegation there. Exits 3 unless every threshold is met. --json: one JSON
+      document (file, version, expires, signatures, thresholds with their verdicts, changes).
 
 Expiry: every command that writes metadata prints the expiry it set and why. An edit
 (edit-root, edit-targets, delegate, undelegate) keeps the expiry of the version it edits,
@@ -89,4 +96,7 @@ unless --expires-days D gives a new one (D days from now), or that expiry has pa
 less than 30 days away: then it is renewed to the default (365 days from now) and the output
 says so. bump-root and bump-bins are renewals and always set a fresh expiry; new documents
 (init-*, the bins of migrate-to-bins) get the default.
-`;
+
+Each command takes only the options its line above lists; any other is refused (exit 2).
+
+${exitStatusHelp('status: a threshold is not met (the file needs more signatures)')}`;

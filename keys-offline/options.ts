@@ -1,7 +1,6 @@
 // The command line of tuf-offline: the options every command shares, and the small readers of
 // option values (thresholds, keys, --add, the bin layout) that several commands use.
 import fs from 'node:fs';
-import { parseArgs } from 'node:util';
 import { checkBinCount, type BinLayout } from '../core/bins.ts';
 import { isPlainObject } from '../core/canonical.ts';
 import { readPublicKey } from '../core/keyFile.ts';
@@ -9,6 +8,9 @@ import type { TufKey } from '../core/keys.ts';
 import { describeTarget, type Envelope, type TargetEntry } from '../core/metadata.ts';
 import { parseBinCount } from './bins.ts';
 import { readJson } from './files.ts';
+import { parseCommandLine as parseStrict, usage } from '../platform/cli.ts';
+
+export { usage };
 
 const OPTIONS = {
   name: { type: 'string' },
@@ -43,12 +45,60 @@ const OPTIONS = {
   'bins-threshold': { type: 'string' },
   'bins-out': { type: 'string' },
   delegator: { type: 'string' },
+  json: { type: 'boolean' },
+  'require-provenance': { type: 'string' },
+  'provenance-issuer': { type: 'string' },
+  'drop-provenance': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 export function parseCommandLine(args: string[]) {
-  return parseArgs({ args, allowPositionals: true, options: OPTIONS });
+  return parseStrict(args, OPTIONS);
 }
+
+/** The options each command takes (its --help line); any other is refused as a usage error. */
+export const COMMAND_OPTIONS: Record<string, readonly (keyof typeof OPTIONS)[]> = {
+  keygen: ['name', 'type', 'out'],
+  'init-root': ['out', 'online-keys', 'root-key', 'root-threshold', 'targets-key', 'targets-threshold', 'expires-days'],
+  'bump-root': ['from', 'out', 'expires-days'],
+  'edit-root': [
+    'from',
+    'out',
+    'add-root-key',
+    'remove-root-key',
+    'root-threshold',
+    'add-targets-key',
+    'remove-targets-key',
+    'targets-threshold',
+    'online-keys',
+    'expires-days',
+  ],
+  'init-targets': ['out', 'add', 'expires-days', 'bins-key', 'bins', 'bins-threshold', 'bins-out'],
+  'edit-targets': ['from', 'out', 'add', 'remove', 'expires-days'],
+  delegate: [
+    'from',
+    'out',
+    'project',
+    'bins',
+    'threshold',
+    'expires-days',
+    'identity',
+    'issuer',
+    'registrations',
+    'accept',
+    'skip',
+    'reserved',
+    'require-provenance',
+    'provenance-issuer',
+    'drop-provenance',
+  ],
+  undelegate: ['from', 'out', 'project', 'bins', 'expires-days'],
+  'bump-bins': ['bins', 'out', 'expires-days'],
+  'migrate-to-bins': ['from', 'out', 'bins-key', 'bins', 'bins-threshold', 'expires-days'],
+  sign: ['key', 'out'],
+  merge: ['out'],
+  status: ['root', 'delegator', 'previous'],
+};
 
 export type Values = ReturnType<typeof parseCommandLine>['values'];
 
@@ -76,12 +126,12 @@ export function say(...lines: string[]): void {
 export function threshold(value: string | undefined, keys: number, role: string): number {
   const n = value === undefined ? 1 : Number(value);
   if (!Number.isInteger(n) || n < 1 || n > keys)
-    fail(`--${role}-threshold must be between 1 and the number of --${role}-key options (${keys})`);
+    usage(`--${role}-threshold must be between 1 and the number of --${role}-key options (${keys})`);
   return n;
 }
 
 export function readKeys(files: string[] | undefined, option: string): TufKey[] {
-  if (!files || files.length === 0) fail(`give at least one ${option}`);
+  if (!files || files.length === 0) usage(`give at least one ${option}`);
   return files.map((f) => readPublicKey(readJson(f), f).public);
 }
 
@@ -89,7 +139,7 @@ export function parseAdds(adds: string[] | undefined): Record<string, TargetEntr
   const out = new Map<string, TargetEntry>();
   for (const spec of adds ?? []) {
     const eq = spec.indexOf('=');
-    if (eq <= 0) fail(`--add takes PATH=LOCALFILE, got ${spec}`);
+    if (eq <= 0) usage(`--add takes PATH=LOCALFILE, got ${spec}`);
     const targetPath = spec.slice(0, eq);
     const local = spec.slice(eq + 1);
     out.set(targetPath, describeTarget(fs.readFileSync(local)));
@@ -118,7 +168,7 @@ export function binLayoutOption(values: Values): BinLayout {
   try {
     checkBinCount(count);
   } catch (err) {
-    fail(`--bins: ${(err as Error).message}`);
+    usage(`--bins: ${(err as Error).message}`);
   }
   return { count, keys, threshold: threshold(values['bins-threshold'], keys.length, 'bins') };
 }

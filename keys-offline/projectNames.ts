@@ -15,6 +15,7 @@ import {
 import type { Maintainer } from '../core/delegations.ts';
 import { readBinDir } from './bins.ts';
 import { readJson } from './files.ts';
+import { usage } from '../platform/cli.ts';
 
 /** The registrations file `tuf-carry pull` writes (GET /admin/registrations). */
 interface RegistrationsFile {
@@ -44,7 +45,7 @@ export function readRegistrationsFile(file: string): RegistrationsFile {
 /** --accept values: registration ids. */
 export function parseAcceptIds(accept: string[]): number[] {
   return accept.map((a) => {
-    if (!/^\d{1,18}$/.test(a)) throw new Error(`--accept takes a registration id (a number), got ${JSON.stringify(a)}`);
+    if (!/^\d{1,18}$/.test(a)) usage(`--accept takes a registration id (a number), got ${JSON.stringify(a)}`);
     return Number(a);
   });
 }

@@ -6,8 +6,8 @@ import { encodePrivateKeyFile, publicKeyFileOf, readPublicKey } from '../core/ke
 import { generatePrivateKey, type KeyAlgorithm } from '../core/keys.ts';
 import { chooseExpiry, describeExpiry, expiresDaysOption, withExpiry, type ExpiryMode } from './expiry.ts';
 import { readEnvelopeFile, readJson, readPassphrase, writeJson } from './files.ts';
-import { canonicalBytes, type JsonObject } from '../core/canonical.ts';
-import { fail, OfflineError, readKeys, readOnlineKeys, say, threshold, unsigned, type CommandContext } from './options.ts';
+import { canonicalBytes, isPlainObject, type JsonObject } from '../core/canonical.ts';
+import { OfflineError, readKeys, readOnlineKeys, say, threshold, unsigned, usage, type CommandContext } from './options.ts';
 
 function rootExpiry(ctx: CommandContext, mode: ExpiryMode, current?: { expires?: unknown; version?: unknown }) {
   return chooseExpiry(
@@ -17,10 +17,10 @@ function rootExpiry(ctx: CommandContext, mode: ExpiryMode, current?: { expires?:
 }
 
 export async function keygen({ values }: CommandContext): Promise<number> {
-  const name = values.name ?? fail('keygen needs --name');
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) fail('--name: 1 to 64 letters, digits, ".", "_" or "-"');
+  const name = values.name ?? usage('keygen needs --name');
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) usage('--name: 1 to 64 letters, digits, ".", "_" or "-"');
   const type = (values.type ?? 'ed25519') as KeyAlgorithm;
-  if (type !== 'ed25519' && type !== 'ecdsa') fail('--type must be ed25519 or ecdsa');
+  if (type !== 'ed25519' && type !== 'ecdsa') usage('--type must be ed25519 or ecdsa');
   const dir = values.out ?? '.';
   const passphrase = await readPassphrase(`New passphrase for ${name}: `, true);
   const file = encodePrivateKeyFile(name, generatePrivateKey(type), passphrase);
@@ -36,8 +36,8 @@ export async function keygen({ values }: CommandContext): Promise<number> {
 
 export function initRoot(ctx: CommandContext): number {
   const { values } = ctx;
-  const out = values.out ?? fail('init-root needs --out');
-  const online = readOnlineKeys(values['online-keys'] ?? fail('init-root needs --online-keys (from `tuf-server online-keys show`)'));
+  const out = values.out ?? usage('init-root needs --out');
+  const online = readOnlineKeys(values['online-keys'] ?? usage('init-root needs --online-keys (from `tuf-server online-keys show`)'));
   const rootKeys = readKeys(values['root-key'], '--root-key');
   const targetsKeys = readKeys(values['targets-key'], '--targets-key');
   const expiry = rootExpiry(ctx, 'new');
@@ -57,8 +57,8 @@ export function initRoot(ctx: CommandContext): number {
 }
 
 export function bumpRoot(ctx: CommandContext): number {
-  const from = readEnvelopeFile(ctx.values.from ?? fail('bump-root needs --from'));
-  const out = ctx.values.out ?? fail('bump-root needs --out');
+  const from = readEnvelopeFile(ctx.values.from ?? usage('bump-root needs --from'));
+  const out = ctx.values.out ?? usage('bump-root needs --out');
   const expiry = rootExpiry(ctx, 'renewal');
   const signed = withExpiry(bumpedRootSigned(from.signed, ctx.now), expiry);
   writeJson(out, unsigned(signed));
@@ -68,8 +68,8 @@ export function bumpRoot(ctx: CommandContext): number {
 
 export function editRoot(ctx: CommandContext): number {
   const { values } = ctx;
-  const from = readEnvelopeFile(values.from ?? fail('edit-root needs --from'));
-  const out = values.out ?? fail('edit-root needs --out');
+  const from = readEnvelopeFile(values.from ?? usage('edit-root needs --from'));
+  const out = values.out ?? usage('edit-root needs --out');
   const online = values['online-keys'] ? readOnlineKeys(values['online-keys']) : undefined;
   const thresholds: RootEdit['thresholds'] = {};
   if (values['root-threshold'] !== undefined) thresholds.root = Number(values['root-threshold']);
@@ -107,7 +107,23 @@ export function editRoot(ctx: CommandContext): number {
     `wrote unsigned root v${String(signed.version)} to ${out}; ${describeExpiry(expiry)}`,
     `check it with: tuf-offline status ${out} --previous ${values.from}`,
   );
+  if (!sameRole(from.signed, signed, 'targets'))
+    say(
+      'the targets keys change: the current targets must be re-signed by the new ones and pushed together with this root ' +
+        `(the server refuses this root alone): tuf-offline edit-targets --from current/T.targets.json --out T+1.targets.json, ` +
+        `sign it with the new targets key(s), check it with tuf-offline status T+1.targets.json --root ${out}, then ` +
+        `tuf-carry push ${out} --with-targets T+1.targets.json`,
+    );
   return 0;
+}
+
+/** Whether a role names the same keys and threshold in two root versions. */
+function sameRole(a: JsonObject, b: JsonObject, role: string): boolean {
+  const of = (r: JsonObject) => {
+    const roles = r.roles;
+    return isPlainObject(roles) && Object.hasOwn(roles, role) ? (roles[role] ?? null) : null;
+  };
+  return Buffer.from(canonicalBytes(of(a))).equals(Buffer.from(canonicalBytes(of(b))));
 }
 
 /** Whether two root versions name the same keys, roles and thresholds (everything but version and expiry). */

@@ -1,22 +1,71 @@
 // Signatures: `sign` (one key over one or many files), `merge` (copies signed by different
 // admins) and `status` (who signed, which thresholds are met, what changed).
-import { canonicalBytes } from '../core/canonical.ts';
+import { canonicalBytes, isPlainObject } from '../core/canonical.ts';
+import { TOP_LEVEL_ROLES } from '../core/names.ts';
 import { parseMetadata } from '../core/metadata.ts';
 import { privateKeySigner } from '../core/signer.ts';
 import { mergeSignatures, metadataStatus, withSignature } from '../core/status.ts';
 import type { ThresholdResult } from '../core/verify.ts';
 import { binNameOfFile } from './bins.ts';
 import { loadPrivateKey, readEnvelopeFile, readJson, writeJson } from './files.ts';
-import { fail, say, type CommandContext } from './options.ts';
+import { fail, say, usage, type CommandContext } from './options.ts';
+import { EXIT, printJson } from '../platform/cli.ts';
 
-function printStatus(file: string, opts: { root?: string; previous?: string; delegator?: string }): boolean {
+/**
+ * A root's roles and the keys each names (keyids in full, key types), so an admin can find the
+ * KEYID that `edit-root --remove-*-key` and the online key files need (drill finding).
+ */
+function rootRoles(doc: unknown): { role: string; threshold: number; keys: { keyid: string; keytype: string }[] }[] {
+  const signed = isPlainObject(doc) && isPlainObject(doc.signed) ? doc.signed : {};
+  const roles = isPlainObject(signed.roles) ? signed.roles : {};
+  const keys = isPlainObject(signed.keys) ? signed.keys : {};
+  return TOP_LEVEL_ROLES.map((role) => {
+    const r = Object.hasOwn(roles, role) && isPlainObject(roles[role]) ? roles[role] : {};
+    const keyids = Array.isArray(r.keyids) ? r.keyids.map(String) : [];
+    return {
+      role,
+      threshold: Number(r.threshold),
+      keys: keyids.map((keyid) => {
+        const key = Object.hasOwn(keys, keyid) && isPlainObject(keys[keyid]) ? keys[keyid] : {};
+        return { keyid, keytype: String(key.keytype ?? 'unknown') };
+      }),
+    };
+  });
+}
+
+function printStatus(file: string, opts: { root?: string; previous?: string; delegator?: string; json?: boolean }): boolean {
   const bin = binNameOfFile(file);
-  if (opts.delegator && !bin) fail(`--delegator: ${file} is not named after a bin (bin-XXX.json)`);
-  const report = metadataStatus(readJson(file), {
+  if (opts.delegator && !bin) usage(`--delegator: ${file} is not named after a bin (bin-XXX.json)`);
+  const doc = readJson(file);
+  const report = metadataStatus(doc, {
     ...(opts.root ? { root: readJson(opts.root) } : {}),
     ...(opts.delegator && bin ? { delegator: { name: bin, targets: readJson(opts.delegator) } } : {}),
     ...(opts.previous ? { previous: readJson(opts.previous) } : {}),
   });
+  if (opts.json) {
+    printJson({
+      file,
+      type: report.type,
+      bin,
+      version: report.version,
+      expires: report.expires,
+      signatures: report.signatures,
+      thresholds: report.thresholds.map((t) => ({
+        label: t.label,
+        met: t.result.met,
+        signed: t.result.validKeyids.length,
+        keys: t.result.roleKeys,
+        threshold: t.result.threshold,
+        verdicts: t.result.verdicts.map((v) =>
+          v.valid ? { keyid: v.keyid, valid: true } : { keyid: v.keyid, valid: false, reason: v.reason },
+        ),
+      })),
+      ...(report.type === 'root' ? { roles: rootRoles(doc) } : {}),
+      changes: opts.previous ? report.changes : null,
+      allMet: report.allMet,
+    });
+    return report.allMet;
+  }
   const out: string[] = [];
   out.push(`${bin ? `${bin} (a bin, targets metadata)` : report.type} v${report.version}, expires ${report.expires}`);
   out.push(`signatures: ${report.signatures.length === 0 ? 'none' : ''}`);
@@ -25,6 +74,11 @@ function printStatus(file: string, opts: { root?: string; previous?: string; del
   for (const t of report.thresholds) {
     out.push(`${t.label}: ${thresholdLine(t.result)}`);
     for (const v of t.result.verdicts) out.push(`  ${v.keyid.slice(0, 16)}  ${v.valid ? 'valid' : v.reason.replace(/_/g, ' ')}`);
+  }
+  if (report.type === 'root') {
+    out.push('roles (keyids in full: edit-root --remove-*-key takes 8 or more characters of one):');
+    for (const r of rootRoles(doc))
+      out.push(`  ${r.role}: threshold ${r.threshold} of ${r.keys.map((k) => `${k.keyid} (${k.keytype})`).join(', ')}`);
   }
   if (opts.previous) {
     out.push(`changes: ${report.changes.length === 0 ? 'none' : ''}`);
@@ -56,29 +110,30 @@ async function signFile(file: string, key: Awaited<ReturnType<typeof loadPrivate
 }
 
 export async function sign({ values, positionals }: CommandContext): Promise<number> {
-  if (positionals.length === 0) fail('sign needs a FILE');
-  if (positionals.length > 1 && values.out) fail('--out goes with a single FILE');
-  const key = await loadPrivateKey(values.key ?? fail('sign needs --key KEYFILE'));
+  if (positionals.length === 0) usage('sign needs a FILE');
+  if (positionals.length > 1 && values.out) usage('--out goes with a single FILE');
+  const key = await loadPrivateKey(values.key ?? usage('sign needs --key KEYFILE'));
   for (const file of positionals) await signFile(file, key, values.out);
   return 0;
 }
 
 export function merge({ values, positionals }: CommandContext): number {
-  const out = values.out ?? fail('merge needs --out');
-  if (positionals.length < 2) fail('merge needs at least two files');
+  const out = values.out ?? usage('merge needs --out');
+  if (positionals.length < 2) usage('merge needs at least two files');
   writeJson(out, mergeSignatures(positionals.map(readEnvelopeFile)));
   say(`merged ${positionals.length} files into ${out}`);
   return 0;
 }
 
 export function status({ values, positionals }: CommandContext): number {
-  const file = positionals[0] ?? fail('status needs a FILE');
+  const file = positionals[0] ?? usage('status needs a FILE');
   const met = printStatus(file, {
     ...(values.root ? { root: values.root } : {}),
     ...(values.previous ? { previous: values.previous } : {}),
     ...(values.delegator ? { delegator: values.delegator } : {}),
+    json: values.json === true,
   });
-  return met ? 0 : 2;
+  return met ? EXIT.ok : EXIT.refused;
 }
 
 /** `2 of 3 keys signed, threshold 2: MET`: who signed, how many could, and how many must. */

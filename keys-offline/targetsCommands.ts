@@ -11,7 +11,7 @@ import {
 import { bumpAllBins, migrateToBins, writeInitialBins } from './bins.ts';
 import { chooseExpiry, describeExpiry, expiresDaysOption, withExpiry, type ExpiryMode } from './expiry.ts';
 import { readEnvelopeFile, writeJson } from './files.ts';
-import { binLayoutOption, fail, parseAdds, say, unsigned, type CommandContext } from './options.ts';
+import { binLayoutOption, fail, parseAdds, say, unsigned, usage, type CommandContext } from './options.ts';
 
 function expiry(ctx: CommandContext, what: 'targets' | 'bin', mode: ExpiryMode, current?: { expires?: unknown; version?: unknown }) {
   const defaultSeconds = what === 'targets' ? DEFAULT_TARGETS_EXPIRY_SECONDS : DEFAULT_BIN_EXPIRY_SECONDS;
@@ -20,7 +20,7 @@ function expiry(ctx: CommandContext, what: 'targets' | 'bin', mode: ExpiryMode, 
 
 export function initTargets(ctx: CommandContext): number {
   const { values, now } = ctx;
-  const out = values.out ?? fail('init-targets needs --out');
+  const out = values.out ?? usage('init-targets needs --out');
   const layout = values['bins-key'] ? binLayoutOption(values) : undefined;
   const targetsExpiry = expiry(ctx, 'targets', 'new');
   const signed = withExpiry(initialTargetsSigned(now, parseAdds(values.add), undefined, layout), targetsExpiry);
@@ -43,8 +43,8 @@ export function initTargets(ctx: CommandContext): number {
 
 export function editTargets(ctx: CommandContext): number {
   const { values, now } = ctx;
-  const from = readEnvelopeFile(values.from ?? fail('edit-targets needs --from'));
-  const out = values.out ?? fail('edit-targets needs --out');
+  const from = readEnvelopeFile(values.from ?? usage('edit-targets needs --from'));
+  const out = values.out ?? usage('edit-targets needs --out');
   const chosen = expiry(ctx, 'targets', 'edit', from.signed);
   const edited = editedTargetsSigned(from.signed, { add: parseAdds(values.add), remove: values.remove ?? [] }, now);
   const signed = withExpiry(edited, chosen);
@@ -55,8 +55,8 @@ export function editTargets(ctx: CommandContext): number {
 
 export function bumpBins(ctx: CommandContext): number {
   const { values, now } = ctx;
-  const binDir = values.bins ?? fail('bump-bins needs --bins DIR');
-  const out = values.out ?? fail('bump-bins needs --out DIR');
+  const binDir = values.bins ?? usage('bump-bins needs --bins DIR');
+  const out = values.out ?? usage('bump-bins needs --out DIR');
   const written = bumpAllBins(binDir, out, now, (current) => expiry(ctx, 'bin', 'renewal', current));
   if (written.length === 0) fail(`${binDir} holds no bin files (bin-XXX.json; \`tuf-carry pull --all-bins\` fetches them)`);
   const versions = [...new Set(written.map((w) => w.version))].sort((a, b) => a - b);
@@ -69,9 +69,9 @@ export function bumpBins(ctx: CommandContext): number {
 
 export function migrate(ctx: CommandContext): number {
   const { values, now } = ctx;
-  const from = readEnvelopeFile(values.from ?? fail('migrate-to-bins needs --from TARGETS'));
+  const from = readEnvelopeFile(values.from ?? usage('migrate-to-bins needs --from TARGETS'));
   const layout = binLayoutOption(values);
-  const out = values.out ?? fail('migrate-to-bins needs --out DIR');
+  const out = values.out ?? usage('migrate-to-bins needs --out DIR');
   const chosen = { targets: expiry(ctx, 'targets', 'edit', from.signed), bins: expiry(ctx, 'bin', 'new') };
   const result = migrateToBins(from.signed, layout, out, now, chosen);
   say(

@@ -2,7 +2,7 @@
 // Fulcio certificate for an ephemeral key, and a Rekor entry. What is signed is the canonical JSON
 // of `signed`, as a plain message signature, exactly as securesystemslib's SigstoreSigner does.
 import { bundleToJSON } from '@sigstore/bundle';
-import { FulcioSigner, MessageSignatureBundleBuilder, RekorWitness } from '@sigstore/sign';
+import { DSSEBundleBuilder, FulcioSigner, MessageSignatureBundleBuilder, RekorWitness } from '@sigstore/sign';
 import type { SignatureJson } from '../core/metadata.ts';
 
 export interface SigstoreEndpoints {
@@ -39,4 +39,26 @@ export async function signWithIdentity(
   }
   const json = bundleToJSON(bundle) as unknown as { messageSignature: { signature: string } };
   return { keyid, sig: json.messageSignature.signature, bundle: json as never };
+}
+
+/**
+ * Signs an in-toto statement as a DSSE envelope through Sigstore (a build-provenance attestation,
+ * core/provenance.ts): the bundle a CI job hands to `tuf-maintainer publish --provenance`, in the
+ * form actions/attest-build-provenance writes (a `dsse` transparency-log entry).
+ */
+export async function signAttestationStatement(
+  statement: Uint8Array,
+  payloadType: string,
+  endpoints: SigstoreEndpoints,
+  tokens: TokenSource,
+): Promise<unknown> {
+  const builder = new DSSEBundleBuilder({
+    signer: new FulcioSigner({ fulcioBaseURL: endpoints.fulcioUrl, identityProvider: tokens, retry: 0, timeout: 30_000 }),
+    witnesses: [new RekorWitness({ rekorBaseURL: endpoints.rekorUrl, retry: 0, timeout: 30_000, entryType: 'dsse' })],
+  });
+  try {
+    return bundleToJSON(await builder.create({ data: Buffer.from(statement), type: payloadType }));
+  } catch (err) {
+    throw new Error(`Sigstore signing failed: ${redactTokens((err as Error).message)}`);
+  }
 }

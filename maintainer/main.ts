@@ -2,18 +2,21 @@
 // through Sigstore (TAP 18). No key to keep: each signature gets a 10-minute certificate.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { canonicalBytes, isPlainObject, type JsonObject } from '../core/canonical.ts';
 import { DAY_SECONDS } from '../core/ceremony.ts';
 import { DEFAULT_PROJECT_EXPIRY_SECONDS, registrationSigned } from '../core/delegations.ts';
 import { identityKeyid } from '../core/identity.ts';
 import { buildTargetsSigned, expiresAfter, type Envelope, type TargetEntry } from '../core/metadata.ts';
 import { assertTargetPath } from '../core/names.ts';
-import { jsonRequest, RepositoryApi, type ProjectInfo } from './api.ts';
+import { RepositoryApi, type ProjectInfo } from './api.ts';
 import { describeFile } from './files.ts';
-import type { ProjectRegistrationsJson, RegistrationJson } from '../core/apiTypes.ts';
+import type { RegistrationJson } from '../core/apiTypes.ts';
 import { redactTokens, signWithIdentity, type SigstoreEndpoints, type TokenSource } from './identitySigner.ts';
 import { identityOfToken, tokenSource, type TokenOptions } from './tokens.ts';
+import { checkOptions, EXIT, exitStatusHelp, parseCommandLine, runTool, unknownCommand, usage } from '../platform/cli.ts';
+import { MONITOR_HELP, monitorCommand } from './monitor.ts';
+import { status } from './status.ts';
+import { addAttestations, attest } from './provenance.ts';
 
 const HELP = `tuf-maintainer: publish to a TUF repository by signing with your OIDC identity (Sigstore)
 
@@ -22,23 +25,35 @@ Usage: tuf-maintainer <command> --server URL --project NAME [options]
 Commands:
   register                 Ask for NAME: a Sigstore-signed request the admins approve offline.
   publish FILE...          Publish files as NAME/<file name> in the next version of NAME's role.
-                           [--expires-days D] (90) [--remove PATH ...]
+                           [--expires-days D] (90) [--remove PATH ...] [--provenance BUNDLE ...]
+                           --provenance: a build-provenance attestation (Sigstore bundle, SLSA v1)
+                           listed and sent beside each file it attests, as FILE.provenance.sigstore.json;
+                           required for every file when NAME's delegation names a builder.
+  attest FILE... --out BUNDLE [--source URI]
+                           (the CI job that built FILE) Sign SLSA provenance v1 for the files with the
+                           job's own identity: the bundle for publish --provenance. No --project.
   cosign [--version N]     Add your signature to a version waiting for more maintainers.
   resign                   Publish the next version with the same files, signed by you: after
                            the admins changed the maintainers, clients need the current ones.
   status                   Show maintainers, threshold, current version and pending versions;
                            before approval, the pending registrations (and whether contested).
                            With an identity (below), also whether you are a maintainer.
+${MONITOR_HELP}
 
 Identity (the token is never printed):
   --token-file FILE        an OIDC token in a file
   SIGSTORE_ID_TOKEN        an OIDC token in the environment
   (GitHub Actions)         the workflow's ambient token (permissions: id-token: write)
   --dev-identity EMAIL     development servers only: a token from the local issuer
+  --dev-issuer URL         ... at this issuer (a CI issuer the local Sigstore plays, such as
+                           https://token.actions.githubusercontent.com)
 
 Sigstore endpoints default to what the server advertises (GET /api/v1/config);
 override with --fulcio-url and --rekor-url.
-`;
+
+--json (status, monitor): one JSON document on stdout instead of the text (on failure: {"error": {...}}).
+
+${exitStatusHelp("monitor: the repository's monitor or the log flagged a use of your identity (the server's refusals of other commands are status 1, with the server's code)")}`;
 
 interface Context {
   api: RepositoryApi;
@@ -101,7 +116,14 @@ function projectDirectory(info: ProjectInfo): string {
   return pattern.slice(0, -2);
 }
 
-async function publish(ctx: Context, files: string[], expiresDays: number, remove: string[], allowUnchanged = false): Promise<void> {
+async function publish(
+  ctx: Context,
+  files: string[],
+  expiresDays: number,
+  remove: string[],
+  allowUnchanged = false,
+  bundles: string[] = [],
+): Promise<void> {
   if (files.length === 0 && remove.length === 0 && !allowUnchanged) fail('publish needs at least one FILE (or --remove PATH)');
   const me = await whoAmI(ctx.tokens);
   const info = await ctx.api.project(ctx.project);
@@ -118,14 +140,26 @@ async function publish(ctx: Context, files: string[], expiresDays: number, remov
   }
   // Hashed as streams, sent as streams: a file of any size costs no memory here.
   const uploads = new Map<string, { file: string; length: number }>();
+  const released = new Map<string, TargetEntry>();
   for (const file of files) {
     const targetPath = `${projectDirectory(info)}/${path.basename(file)}`;
     assertTargetPath(targetPath);
     if (!fs.statSync(file).isFile()) fail(`${file} is not a file`);
     const entry = await describeFile(file);
     listed.set(targetPath, entry);
+    released.set(targetPath, entry);
     uploads.set(targetPath, { file, length: entry.length });
   }
+  // Build provenance: each bundle beside the files it attests (maintainer/provenance.ts).
+  const attested = await addAttestations({
+    project: ctx.project,
+    required: info.provenance ?? null,
+    bundles,
+    files: released,
+    listed,
+    uploads,
+  });
+  for (const line of attested) process.stdout.write(`${line}\n`);
   const targets: Record<string, TargetEntry> = Object.fromEntries(listed);
   const version = (info.version ?? 0) + 1;
   const signed = buildTargetsSigned({ version, expires: expiresAfter(new Date(), expiresDays * DAY_SECONDS), targets });
@@ -167,91 +201,94 @@ async function cosign(ctx: Context, version: number | undefined): Promise<void> 
   );
 }
 
-/**
- * Who asks, when they said so (--dev-identity, --token-file, SIGSTORE_ID_TOKEN): `status` then
- * tells a maintainer who is one no more that it is not theirs to re-sign. Null otherwise.
- */
-async function askingIdentity(api: RepositoryApi, opts: TokenOptions): Promise<{ identity: string; issuer: string } | null> {
-  if (!opts.tokenFile && !opts.devIdentity && !process.env.SIGSTORE_ID_TOKEN) return null;
-  const devTokenUrl = opts.devIdentity ? (await api.config()).sigstore.devTokenUrl : null;
-  return identityOfToken(await tokenSource({ ...opts, devTokenUrl }).getToken());
-}
+const OPTIONS = {
+  server: { type: 'string' },
+  project: { type: 'string' },
+  'token-file': { type: 'string' },
+  'dev-identity': { type: 'string' },
+  'dev-issuer': { type: 'string' },
+  provenance: { type: 'string', multiple: true },
+  out: { type: 'string' },
+  source: { type: 'string' },
+  'fulcio-url': { type: 'string' },
+  'rekor-url': { type: 'string' },
+  'expires-days': { type: 'string' },
+  remove: { type: 'string', multiple: true },
+  version: { type: 'string' },
+  identity: { type: 'string' },
+  issuer: { type: 'string' },
+  'sigstore-trusted-root': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
-async function status(api: RepositoryApi, server: string, project: string, tokens: TokenOptions): Promise<void> {
-  const info = await api.project(project);
-  const me = info.delegated ? await askingIdentity(api, tokens) : null;
-  const lines = [
-    `${project}: ${info.delegated ? `delegated, threshold ${info.threshold}` : 'not delegated'}, current version ${info.version ?? 'none'}`,
-  ];
-  if (!info.delegated) {
-    const regs = (
-      await jsonRequest<ProjectRegistrationsJson>(server, 'GET', `/api/v1/projects/${encodeURIComponent(project)}/registrations`)
-    ).body;
-    if (regs.contested)
-      lines.push(
-        `  CONTESTED: ${new Set(regs.registrations.map((r) => `${r.identity}\n${r.issuer}`)).size} identities ask for it; the admins choose whom to approve`,
-      );
-    for (const r of regs.registrations)
-      lines.push(
-        `  pending registration ${r.id}: ${r.identity} at ${r.issuer}, requested ${r.requestedAt}${r.project !== project ? ` (for ${r.project})` : ''}`,
-      );
-  }
-  for (const m of info.maintainers) lines.push(`  maintainer ${m.identity} at ${m.issuer} (keyid ${m.keyid.slice(0, 16)})`);
-  for (const p of info.pending)
-    lines.push(`  pending v${p.version}: ${p.signedBy.length}/${info.threshold} signatures since ${p.createdAt}`);
-  const maintainers = info.maintainers.map((m) => `${m.identity} at ${m.issuer}`).join(', ') || 'nobody';
-  const isMaintainer = me !== null && info.maintainers.some((m) => m.identity === me.identity && m.issuer === me.issuer);
-  if (me && !isMaintainer) {
-    // Signed the current version, then dropped: "any more". resign and cosign would refuse them.
-    const signedCurrent =
-      info.version !== null &&
-      (await api.metadata(`${info.version}.${project}.json`)).signatures.some((s) => s.keyid === identityKeyid(me.identity, me.issuer));
-    lines.push(
-      `  NOT A MAINTAINER${signedCurrent ? ' ANY MORE' : ''}: ${me.identity} at ${me.issuer} is not a maintainer of ${project}` +
-        `${signedCurrent ? ` any more (you signed v${info.version})` : ''}; its maintainers now: ${maintainers}. ` +
-        'publish, cosign and resign refuse you',
-    );
-  }
-  if (info.needsResigning) {
-    const since = info.needsResigning.since ?? `targets v${info.needsResigning.targetsVersion}`;
-    const who = isMaintainer
-      ? 'run `tuf-maintainer resign`'
-      : `a current maintainer (${maintainers}) runs \`tuf-maintainer resign --project ${project}\``;
-    lines.push(`  NEEDS RE-SIGNING: ${info.needsResigning.reason} (since ${since}); ${who}`);
-  }
-  process.stdout.write(`${lines.join('\n')}\n`);
-}
+const IDENTITY = ['server', 'project', 'token-file', 'dev-identity', 'dev-issuer'];
+const SIGNING = [...IDENTITY, 'fulcio-url', 'rekor-url'];
+const COMMAND_OPTIONS: Record<string, readonly string[]> = {
+  register: SIGNING,
+  publish: [...SIGNING, 'expires-days', 'remove', 'provenance'],
+  attest: ['server', 'token-file', 'dev-identity', 'dev-issuer', 'fulcio-url', 'rekor-url', 'out', 'source'],
+  cosign: [...SIGNING, 'version'],
+  resign: [...SIGNING, 'expires-days'],
+  status: IDENTITY,
+  monitor: ['server', 'identity', 'issuer', 'rekor-url', 'sigstore-trusted-root'],
+};
 
-async function main(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      server: { type: 'string' },
-      project: { type: 'string' },
-      'token-file': { type: 'string' },
-      'dev-identity': { type: 'string' },
-      'fulcio-url': { type: 'string' },
-      'rekor-url': { type: 'string' },
-      'expires-days': { type: 'string' },
-      remove: { type: 'string', multiple: true },
-      version: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine(argv, OPTIONS);
   const [command, ...rest] = positionals;
   if (!command || values.help || command === 'help') {
     process.stdout.write(HELP);
-    return;
+    return EXIT.ok;
   }
-  const server = values.server ?? process.env.TUF_SERVER ?? fail('give --server URL (or TUF_SERVER)');
-  const project = values.project ?? fail('give --project NAME');
-  const api = new RepositoryApi(server);
-  if (command === 'status')
-    return status(api, server, project, {
-      ...(values['token-file'] ? { tokenFile: values['token-file'] } : {}),
-      ...(values['dev-identity'] ? { devIdentity: values['dev-identity'] } : {}),
+  // The command first: a typo is said as such, not as a missing --server.
+  const allowed = Object.hasOwn(COMMAND_OPTIONS, command)
+    ? COMMAND_OPTIONS[command]!
+    : unknownCommand(command, Object.keys(COMMAND_OPTIONS));
+  checkOptions('tuf-maintainer', command, values, allowed);
+  if (values.json && command !== 'status' && command !== 'monitor') usage(`--json goes with status and monitor`);
+  if (command !== 'publish' && command !== 'attest' && rest.length > 0) usage(`${command} takes no FILE (got ${rest.join(' ')})`);
+  const server = values.server ?? process.env.TUF_SERVER ?? usage('give --server URL (or TUF_SERVER)');
+  if (command === 'monitor') {
+    return monitorCommand({
+      server,
+      identity: values.identity ?? usage('monitor: give --identity ID (your OIDC identity, as delegated)'),
+      issuer: values.issuer ?? usage('monitor: give --issuer URL (the OIDC issuer of that identity)'),
+      json: values.json === true,
+      ...(values['rekor-url'] ? { rekorUrl: values['rekor-url'] } : {}),
+      ...(values['sigstore-trusted-root'] ? { trustedRootFile: values['sigstore-trusted-root'] } : {}),
     });
+  }
+  const tokenOptions: TokenOptions = {
+    ...(values['token-file'] ? { tokenFile: values['token-file'] } : {}),
+    ...(values['dev-identity'] ? { devIdentity: values['dev-identity'] } : {}),
+    ...(values['dev-issuer'] ? { devIssuer: values['dev-issuer'] } : {}),
+  };
+  if (command === 'attest') {
+    if (rest.length === 0) usage('attest needs at least one FILE');
+    const out = values.out ?? usage('attest needs --out BUNDLE');
+    const config = await new RepositoryApi(server).config();
+    const endpoints = {
+      fulcioUrl: values['fulcio-url'] ?? config.sigstore.fulcioUrl,
+      rekorUrl: values['rekor-url'] ?? config.sigstore.rekorUrl,
+    };
+    process.stdout.write(
+      `${await attest(rest, out, endpoints, tokenSource({ ...tokenOptions, devTokenUrl: config.sigstore.devTokenUrl }), values.source)}\n`,
+    );
+    return EXIT.ok;
+  }
+  const project = values.project ?? usage('give --project NAME');
+  const days = values['expires-days'] === undefined ? DEFAULT_PROJECT_EXPIRY_SECONDS / DAY_SECONDS : Number(values['expires-days']);
+  if (!Number.isInteger(days) || days < 1) usage('--expires-days must be a positive integer');
+  const version = values.version === undefined ? undefined : Number(values.version);
+  if (version !== undefined && (!Number.isInteger(version) || version < 1)) usage('--version must be a positive integer');
+  if (command === 'publish' && rest.length === 0 && !values.remove) usage('publish needs at least one FILE (or --remove PATH)');
+  const api = new RepositoryApi(server);
+  const identity = tokenOptions;
+  if (command === 'status') {
+    await status(api, server, project, identity, values.json === true);
+    return EXIT.ok;
+  }
   const config = await api.config();
   const ctx: Context = {
     api,
@@ -260,29 +297,19 @@ async function main(argv: string[]): Promise<void> {
       fulcioUrl: values['fulcio-url'] ?? config.sigstore.fulcioUrl,
       rekorUrl: values['rekor-url'] ?? config.sigstore.rekorUrl,
     },
-    tokens: tokenSource({
-      ...(values['token-file'] ? { tokenFile: values['token-file'] } : {}),
-      ...(values['dev-identity'] ? { devIdentity: values['dev-identity'] } : {}),
-      devTokenUrl: config.sigstore.devTokenUrl,
-    }),
+    tokens: tokenSource({ ...identity, devTokenUrl: config.sigstore.devTokenUrl }),
   };
-  const days = values['expires-days'] === undefined ? DEFAULT_PROJECT_EXPIRY_SECONDS / DAY_SECONDS : Number(values['expires-days']);
-  if (!Number.isInteger(days) || days < 1) fail('--expires-days must be a positive integer');
-  switch (command) {
-    case 'register':
-      return register(ctx);
-    case 'publish':
-      return publish(ctx, rest, days, values.remove ?? []);
-    case 'resign':
-      return publish(ctx, [], days, [], true);
-    case 'cosign':
-      return cosign(ctx, values.version === undefined ? undefined : Number(values.version));
-    default:
-      fail(`unknown command ${command}; see --help`);
-  }
+  if (command === 'register') await register(ctx);
+  else if (command === 'publish') await publish(ctx, rest, days, values.remove ?? [], false, values.provenance ?? []);
+  else if (command === 'resign') await publish(ctx, [], days, [], true);
+  else await cosign(ctx, version);
+  return EXIT.ok;
 }
 
-main(process.argv.slice(2)).catch((err: Error) => {
-  process.stderr.write(`tuf-maintainer: ${redactTokens(err.message)}\n`);
-  process.exit(1);
-});
+runTool(
+  'tuf-maintainer',
+  process.argv.slice(2),
+  () => main(process.argv.slice(2)),
+  () => ({}),
+  { redact: redactTokens },
+);

@@ -8,6 +8,8 @@ export interface TokenOptions {
   tokenFile?: string;
   /** Dev mode only: mint a token for this identity from the local issuer. */
   devIdentity?: string;
+  /** Dev mode only: the issuer URL of that token (the local one by default; a CI issuer the local Sigstore plays). */
+  devIssuer?: string;
   devTokenUrl?: string | null;
 }
 
@@ -23,14 +25,18 @@ export function tokenSource(opts: TokenOptions): TokenSource {
     const url = opts.devTokenUrl;
     if (!url) throw new Error('--dev-identity works only against a server in development mode (it advertises no local issuer)');
     const identity = opts.devIdentity;
+    const issuer = opts.devIssuer;
     return {
       getToken: async () => {
         const res = await fetch(url, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ identity }),
+          body: JSON.stringify({ identity, ...(issuer !== undefined ? { issuer } : {}) }),
         });
-        if (!res.ok) throw new Error(`local OIDC issuer refused: ${res.status}`);
+        if (!res.ok) {
+          const why = ((await res.json().catch(() => ({}))) as { error?: unknown }).error;
+          throw new Error(`local OIDC issuer refused: ${res.status}${typeof why === 'string' ? `: ${why}` : ''}`);
+        }
         return ((await res.json()) as { id_token: string }).id_token;
       },
     };

@@ -1,6 +1,6 @@
 // `tuf-server audit verify [--data-dir DIR]`: checks the stored history of the database the server
-// uses, beside a running server. It says which database it looked at and exits 1 unless it checked
-// something and found it consistent.
+// uses, beside a running server. It says which database it looked at; it exits 0 only when it
+// checked something and found it consistent, 3 when it found problems, 1 when it checked nothing.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from './config.ts';
@@ -9,6 +9,7 @@ import { createKnex, SILENT_KNEX_LOG } from './db/knex.ts';
 import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { publicGoodTrustedRoot } from '../core/publicGoodTrustedRoot.ts';
 import { createLogger, openDatabase } from './runtime.ts';
+import { EXIT, printJson } from '../platform/cli.ts';
 
 /**
  * The Sigstore trusted root identity signatures are checked against, read from files only: the
@@ -30,16 +31,15 @@ function auditTrustedRoot(config: Config): { trustedRoot: unknown; source: strin
   return { trustedRoot: publicGoodTrustedRoot(), source: 'public-good Sigstore' };
 }
 
-/** Returns the exit code: 0 only when versions were checked and nothing was found. */
-export async function auditVerify(config: Config, args: string[]): Promise<number> {
-  const i = args.indexOf('--data-dir');
-  if (i >= 0 && !args[i + 1]) throw new Error('--data-dir needs a directory (the server DATA_DIR)');
-  const cfg = i >= 0 ? { ...config, dataDir: path.resolve(args[i + 1]!) } : config;
+/** Returns the exit status: 0 only when versions were checked and nothing was found. */
+export async function auditVerify(config: Config, opts: { dataDir: string | undefined; json: boolean }): Promise<number> {
+  const cfg = opts.dataDir !== undefined ? { ...config, dataDir: path.resolve(opts.dataDir) } : config;
   const sigstore = auditTrustedRoot(cfg);
   const verifier = new IdentitySignatureVerifier(sigstore.trustedRoot);
   // Warnings only: pino writes to stdout, where this command's report goes.
   const db = await openDatabase(cfg, createLogger('warn'), { attach: true, readOnly: true });
-  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const lines: string[] = [];
+  const out = (line: string) => (opts.json ? lines.push(line) : process.stdout.write(`${line}\n`));
   out(`database: ${db.description}`);
   out(`sigstore trusted root: ${sigstore.source}`);
   // knex would print a failed connection with its stack trace ("Acquire connection error: ...")
@@ -56,12 +56,20 @@ export async function auditVerify(config: Config, args: string[]): Promise<numbe
     await knex.destroy();
     await db.stop();
   }
+  const exit = report.outcome === 'consistent' ? EXIT.ok : report.outcome === 'problems' ? EXIT.refused : EXIT.failure;
+  if (opts.json) {
+    printJson({
+      database: db.description,
+      sigstoreTrustedRoot: sigstore.source,
+      outcome: report.outcome,
+      versionsChecked: report.versionsChecked,
+      problems: report.problems,
+      failure: report.failure,
+    });
+    return exit;
+  }
   for (const p of report.problems) out(`${p.role} v${p.version}: ${p.problem}`);
   out(`${report.versionsChecked} versions checked, ${report.problems.length} problem(s)`);
-  if (report.outcome === 'consistent') {
-    out('audit verify: OK');
-    return 0;
-  }
-  out(`audit verify: FAILED (${report.outcome}): ${report.failure}`);
-  return 1;
+  out(report.outcome === 'consistent' ? 'audit verify: OK' : `audit verify: FAILED (${report.outcome}): ${report.failure}`);
+  return exit;
 }

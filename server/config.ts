@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { roleNameProblem } from '../core/names.ts';
 import { resolveOnlineKeysDir, type OnlineKeysLocation } from './onlineKeysDir.ts';
+import { loadMonitorConfig, type MonitorConfig } from './monitor/monitorConfig.ts';
 
 export interface Config {
   /** NODE_ENV=production or --production: never creates keys or bootstraps by itself; requires DATABASE_URL. */
@@ -30,6 +31,12 @@ export interface Config {
   snapshotExpirySeconds: number;
   /** SNAPSHOT_VERSION_ONLY (default true): delegated roles listed in snapshot by version alone. */
   snapshotVersionOnly: boolean;
+  /** SNAPSHOT_MERKLE_TREES (default true): publish TAP 16 snapshot Merkle trees (root in timestamp, a proof per role). */
+  snapshotMerkleTrees: boolean;
+  /** Snapshot versions are stored as deltas; a whole file is kept at least every this many (SNAPSHOT_CHECKPOINT_VERSIONS, default 64). */
+  snapshotCheckpointVersions: number;
+  /** TAP 16 trees of this many recent snapshot versions are kept in memory for their proofs (SNAPSHOT_TREES_KEPT, default 64). */
+  snapshotTreesKept: number;
   /** Re-sign a role once less than this fraction of its lifetime is left. */
   resignRemainingFraction: number;
   resignCheckIntervalSeconds: number;
@@ -105,6 +112,8 @@ export interface Config {
   blobGcGraceSeconds: number;
   /** How often each process runs the garbage collection (`tuf-server gc`); 0 turns the schedule off. */
   gcIntervalSeconds: number;
+  /** The transparency monitor (MONITOR_*): server/monitor/monitorConfig.ts. */
+  monitor: MonitorConfig;
 }
 
 type Env = Record<string, string | undefined>;
@@ -186,6 +195,9 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     timestampExpirySeconds,
     snapshotExpirySeconds: int(env, 'SNAPSHOT_EXPIRY_SECONDS', 7 * 86_400, 60),
     snapshotVersionOnly: env.SNAPSHOT_VERSION_ONLY !== 'false',
+    snapshotMerkleTrees: env.SNAPSHOT_MERKLE_TREES !== 'false',
+    snapshotCheckpointVersions: int(env, 'SNAPSHOT_CHECKPOINT_VERSIONS', 64, 1),
+    snapshotTreesKept: int(env, 'SNAPSHOT_TREES_KEPT', 64, 1),
     resignRemainingFraction: fraction,
     resignCheckIntervalSeconds: int(env, 'RESIGN_CHECK_INTERVAL_SECONDS', 60, 1),
     readyMinTimestampRemainingSeconds: int(env, 'READY_MIN_TIMESTAMP_REMAINING_SECONDS', Math.floor(timestampExpirySeconds / 4)),
@@ -226,5 +238,6 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     pendingRegistrationMaxAgeSeconds: int(env, 'PENDING_REGISTRATION_MAX_AGE_SECONDS', 90 * 86_400, 1),
     blobGcGraceSeconds: int(env, 'BLOB_GC_GRACE_SECONDS', 86_400, 0),
     gcIntervalSeconds: int(env, 'GC_INTERVAL_SECONDS', 3600, 0),
+    monitor: loadMonitorConfig(env, production, !production && env.DEV_SIGSTORE !== 'false'),
   };
 }

@@ -1,16 +1,15 @@
 // tuf-server: the repository server and its operator commands.
 import path from 'node:path';
 import { loadConfig, type Config } from './config.ts';
-import { AdminTokens } from './admin/adminTokens.ts';
-import { createKnex, migrateLatest, migrateRollbackAll } from './db/knex.ts';
 import { currentOnlinePublicKeys, ensureOnlineKeys } from './onlineKeys.ts';
-import { onlineKeysCommand, OnlineKeysCommandError } from './onlineKeysCommand.ts';
-import { OnlineKeysLocationError } from './onlineKeysDir.ts';
+import { onlineKeysCommand } from './onlineKeysCommand.ts';
 import { auditVerify } from './auditCommand.ts';
-import { describeGcReport, GarbageCollector } from './admin/gc.ts';
-import { systemClock } from '../core/clock.ts';
+import { parseServerCommandLine } from './commandLine.ts';
+import { operatorCommand } from './operatorCommands.ts';
+import { EXIT, exitStatusHelp, runTool } from '../platform/cli.ts';
 import { ensurePrivateDir } from '../platform/privateDir.ts';
 import cluster from 'node:cluster';
+import { createKnex, migrateLatest } from './db/knex.ts';
 import { createLogger, keyStoreFor, openDatabase } from './runtime.ts';
 import { developmentBanner, serveRepository, type Served } from './serve.ts';
 import { runPrimary } from './cluster/primary.ts';
@@ -34,14 +33,14 @@ Commands:
                                that dies and sums their /metrics. 1 serves from this one process.
   migrate                      Apply database migrations and exit.
   migrate:down                 Revert every migration (destroys the schema; for development).
-  online-keys show             Print the public snapshot/timestamp keys as JSON, for the ceremony
+  online-keys show [--json]    Print the public snapshot/timestamp keys as JSON, for the ceremony
                                (tuf-offline init-root --online-keys FILE). Reads the server's key
                                folder: run it where the server runs (same folder and environment),
                                or give the server's ONLINE_KEYS_DIR or DATA_DIR.
   online-keys create           Create the online keys if there are none (key files only).
   online-keys rotate ROLE      Add a new key for ROLE (snapshot|timestamp); put it in the next root.
   admin-token create --name N  Create an admin API token; printed once, stored only as a hash.
-  admin-token list             List tokens (names and dates, never the tokens).
+  admin-token list [--json]    List tokens (names and dates, never the tokens).
   admin-token revoke --name N  Revoke a token.
   gc [--dry-run]               Remove what nobody needs any more: pending versions older than
                                PENDING_VERSION_MAX_AGE_SECONDS (14 days), old rejected and stale
@@ -49,13 +48,13 @@ Commands:
                                (last uploaded more than BLOB_GC_GRACE_SECONDS ago). --dry-run lists
                                what it would remove. Each server also runs it every
                                GC_INTERVAL_SECONDS (3600; 0: never).
-  audit verify [--data-dir DIR]
+  audit verify [--data-dir DIR] [--json]
                                Check that the stored history is consistent with what was published:
                                hashes, gapless versions, signatures under the root and delegation in
                                force, snapshot/timestamp entries resolving to stored bytes, audit
-                               entries. Prints the database it looked at; exits 1 and lists the
-                               problems if any, and also when the database holds no repository or
-                               no version was checked. Read-only; runs beside a running server: in
+                               entries. Prints the database it looked at; exits 3 and lists the
+                               problems if any, and 1 when the database holds no repository or no
+                               version was checked. Read-only; runs beside a running server: in
                                development mode it uses the embedded PostgreSQL the server runs on
                                DATA_DIR (or --data-dir DIR), with DEV_DIR's local Sigstore root.
 
@@ -66,35 +65,11 @@ Environment (see README for all): DATABASE_URL, PORT (8080), HOST, PUBLIC_URL, D
 DEV_DIR (.dev), ONLINE_KEYS_DIR (DATA_DIR/online-keys), TUF_SNAPSHOT_KEY / TUF_TIMESTAMP_KEY (PEM),
 TIMESTAMP_EXPIRY_SECONDS (86400), SNAPSHOT_EXPIRY_SECONDS (604800), LOG_LEVEL (info),
 WEB_CONCURRENCY (one per core).
-`;
 
-function option(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
+--json (admin-token list, audit verify; online-keys show prints JSON always): one JSON document on
+stdout (on failure: {"error": {...}}). A command takes only the options its line above lists.
 
-async function withDatabase<T>(config: Config, work: (url: string) => Promise<T>): Promise<T> {
-  const log = createLogger(config.logLevel);
-  // Beside a running development server, its embedded PostgreSQL (a second one would hit the lock).
-  const db = await openDatabase(config, log, { attach: true });
-  try {
-    return await work(db.url);
-  } finally {
-    await db.stop();
-  }
-}
-
-async function withKnex<T>(config: Config, work: (knex: ReturnType<typeof createKnex>) => Promise<T>): Promise<T> {
-  return withDatabase(config, async (url) => {
-    const knex = createKnex(url, 2);
-    try {
-      await migrateLatest(knex);
-      return await work(knex);
-    } finally {
-      await knex.destroy();
-    }
-  });
-}
+${exitStatusHelp('audit verify: the stored history has problems')}`;
 
 async function start(config: Config): Promise<void> {
   const base = createLogger(config.logLevel);
@@ -168,100 +143,37 @@ async function start(config: Config): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
-/** Usage errors, found before any database is opened or started. */
-function checkArguments(command: string, sub: string | undefined, args: string[]): void {
-  if (command === 'admin-token') {
-    if (sub !== 'create' && sub !== 'list' && sub !== 'revoke') throw new Error('usage: tuf-server admin-token create|list|revoke');
-    if (sub !== 'list' && !option(args, '--name')) throw new Error(`usage: tuf-server admin-token ${sub} --name NAME`);
-  }
-  if (command === 'audit' && sub !== 'verify') throw new Error('usage: tuf-server audit verify [--data-dir DIR]');
-}
-
-async function main(argv: string[]): Promise<void> {
-  const args = argv.filter((a) => a !== '--production');
-  if (args.includes('--help') || args.includes('-h') || args[0] === 'help') {
+async function main(argv: string[]): Promise<number | void> {
+  // The whole command line is checked before anything is started, created or connected to.
+  const cli = parseServerCommandLine(argv);
+  if (cli.help) {
     process.stdout.write(HELP);
-    return;
+    return EXIT.ok;
   }
-  const [command, sub] = args;
-  if (command === undefined) {
+  if (cli.command === undefined) {
     // Nothing is started, created or connected to without a command (`npm start` says `start`).
     process.stderr.write(`tuf-server: give a command (\`tuf-server start\` serves the repository)\n\n${HELP}`);
-    process.exitCode = 2;
-    return;
+    return EXIT.usage;
   }
-  checkArguments(command, sub, args);
   const config = loadConfig(process.env, argv);
-  switch (command) {
+  switch (cli.command) {
     case 'start':
       return start(config);
-    case 'migrate':
-      await withDatabase(config, async (url) => {
-        const knex = createKnex(url, 1);
-        try {
-          const applied = await migrateLatest(knex);
-          process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'schema is up to date\n');
-        } finally {
-          await knex.destroy();
-        }
-      });
-      return;
-    case 'migrate:down':
-      await withDatabase(config, async (url) => {
-        const knex = createKnex(url, 1);
-        try {
-          const reverted = await migrateRollbackAll(knex);
-          process.stdout.write(`reverted: ${reverted.join(', ') || 'nothing'}\n`);
-        } finally {
-          await knex.destroy();
-        }
-      });
-      return;
     case 'online-keys':
-      return onlineKeysCommand(config, sub, args[2]);
-    case 'admin-token':
-      await withKnex(config, async (knex) => {
-        const name = option(args, '--name');
-        const tokens = new AdminTokens(knex);
-        if (sub === 'create') {
-          if (!name) throw new Error('usage: tuf-server admin-token create --name NAME');
-          process.stdout.write(`${await tokens.create(name)}\n`);
-        } else if (sub === 'list') {
-          for (const t of await tokens.list()) {
-            process.stdout.write(
-              `${t.name}\tcreated ${t.created_at.toISOString()}\t${t.revoked_at ? `revoked ${t.revoked_at.toISOString()}` : 'active'}${t.development ? '\tdevelopment (never accepted in production)' : ''}\n`,
-            );
-          }
-        } else if (sub === 'revoke') {
-          if (!name) throw new Error('usage: tuf-server admin-token revoke --name NAME');
-          if (!(await tokens.revoke(name))) throw new Error(`no active token named ${name}`);
-          process.stdout.write(`revoked ${name}\n`);
-        } else {
-          throw new Error('usage: tuf-server admin-token create|list|revoke');
-        }
-      });
-      return;
-    case 'gc': {
-      const dryRun = args.includes('--dry-run');
-      const report = await withKnex(config, (knex) =>
-        new GarbageCollector(knex, systemClock, config).run({ dryRun, actor: 'tuf-server gc' }),
-      );
-      for (const line of describeGcReport(report)) process.stdout.write(`${line}\n`);
-      return;
-    }
-    case 'audit': {
-      if (sub !== 'verify') throw new Error('usage: tuf-server audit verify [--data-dir DIR]');
-      process.exitCode = await auditVerify(config, args.slice(2));
-      return;
-    }
+      await onlineKeysCommand(config, cli.sub, cli.rest[0]);
+      return EXIT.ok;
+    case 'audit':
+      return auditVerify(config, { dataDir: cli.dataDir, json: cli.json });
     default:
-      throw new Error(`unknown command ${command}; see --help`);
+      return operatorCommand(config, cli);
   }
 }
 
-main(process.argv.slice(2)).catch((err: Error) => {
-  // The stable code of this tool's own refusals, for scripts (as tuf-client does).
-  const code = err instanceof OnlineKeysCommandError || err instanceof OnlineKeysLocationError ? ` [${err.code}]` : '';
-  process.stderr.write(`tuf-server: ${err.message}${code}\n`);
-  process.exit(1);
-});
+// start returns once it serves, and the process keeps running; every other command exits.
+runTool(
+  'tuf-server',
+  process.argv.slice(2),
+  () => main(process.argv.slice(2)),
+  () => ({}),
+  { stayAlive: true },
+);

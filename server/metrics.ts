@@ -16,6 +16,8 @@ export interface Metrics {
   snapshotBuild: client.Histogram;
   snapshotBytes: client.Gauge;
   snapshotEntries: client.Gauge;
+  snapshotTree: client.Histogram;
+  snapshotStoredBytes: client.Histogram;
 }
 
 /** One registry per app (no global default registry), so several apps can live in one process. */
@@ -85,5 +87,28 @@ export function createMetrics(cache: MetadataCache, clock: Clock): Metrics {
     registers: [registry],
     aggregator: 'max',
   });
-  return { registry, text: () => registry.metrics(), requests, uploads, uploadPaths, snapshotBuild, snapshotBytes, snapshotEntries };
+  const snapshotTree = new client.Histogram({
+    name: 'tuf_snapshot_tree_seconds',
+    help: 'Time to update (or, after a start, build) the TAP 16 Merkle tree of one snapshot: part of tuf_snapshot_build_seconds',
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5, 20],
+    registers: [registry],
+  });
+  const snapshotStoredBytes = new client.Histogram({
+    name: 'tuf_snapshot_stored_bytes',
+    help: 'Bytes stored in PostgreSQL per snapshot version: its delta, or the whole file (first version, after a start)',
+    buckets: [256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864],
+    registers: [registry],
+  });
+  return {
+    registry,
+    text: () => registry.metrics(),
+    requests,
+    uploads,
+    uploadPaths,
+    snapshotBuild,
+    snapshotBytes,
+    snapshotEntries,
+    snapshotTree,
+    snapshotStoredBytes,
+  };
 }

@@ -78,6 +78,14 @@ export async function onlineKeysCommand(config: Config, sub: string | undefined,
     if (!ONLINE_ROLES.includes(role as OnlineRole)) throw new Error('usage: tuf-server online-keys rotate snapshot|timestamp');
     const signer = await store.create(role as OnlineRole);
     process.stdout.write(`${JSON.stringify({ [role!]: signer.publicKey }, null, 2)}\n`);
+    // The JSON above is for scripts; what a person needs next goes to stderr (drill finding).
+    process.stderr.write(
+      `tuf-server: new ${role} key ${signer.keyid} (${config.onlineKeysFromEnv ? 'environment' : `in ${config.onlineKeysDir}`}). ` +
+        `The server keeps signing with the ${role} key root names until a new root names this one. Next: ` +
+        '`tuf-server online-keys show > online-keys.json` (the newest key of each role; `tuf-carry pull` writes the same to ' +
+        'online-keys.json), then offline `tuf-offline edit-root --from current/N.root.json --out N+1.root.json --online-keys ' +
+        'online-keys.json`, sign and push (docs/runbooks.md, "An online key leaked or lost").\n',
+    );
   } else {
     throw new Error('usage: tuf-server online-keys show|create|rotate ROLE');
   }

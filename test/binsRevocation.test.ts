@@ -66,11 +66,18 @@ async function delegateInBin(dir: string, out: string, identities: string[], cha
   const res = await offline('delegate', '--from', targetsFile(dir), '--bins', `${dir}/bins`, '--out', out, '--project', PROJECT, ...ids);
   assert.equal(res.status, 0, res.stderr);
   const file = path.join(out, `${BIN}.json`);
-  assert.match(res.stdout, re(`next: tuf-offline status ${file} --delegator ${targetsFile(dir)}, tuf-offline sign ${file} --key BINS_KEY`));
   const pulled = fs.readdirSync(path.join(work, dir, 'bins')).find((f) => f.endsWith(`.${BIN}.json`));
+  assert.ok(pulled, `the pull in ${dir} holds ${BIN}`);
+  // The next step it prints compares with the pulled bin, so whoever follows it sees the changes.
+  const previous = path.join(dir, 'bins', pulled);
+  assert.match(
+    res.stdout,
+    re(
+      `next: tuf-offline status ${file} --delegator ${targetsFile(dir)} --previous ${previous} (the changes each signer reviews), tuf-offline sign ${file} --key BINS_KEY`,
+    ),
+  );
   if (changes.length > 0) {
-    assert.ok(pulled, `the pull in ${dir} holds ${BIN}`);
-    const status = await offline('status', file, '--delegator', targetsFile(dir), '--previous', path.join(dir, 'bins', pulled));
+    const status = await offline('status', file, '--delegator', targetsFile(dir), '--previous', previous);
     for (const line of changes) assert.match(status.stdout, re(line), status.stdout);
   }
   assert.equal((await offline('sign', file, '--key', 'bins.key.json')).status, 0);
@@ -107,12 +114,12 @@ describe('a maintainer revoked in a bins repository', () => {
     assert.equal(fs.existsSync(path.join(work, 'approved')), false);
 
     const plural = await carry('pull', '--out', 'c1', '--bins', BIN);
-    assert.equal(plural.status, 1);
+    assert.equal(plural.status, 2, 'a usage error');
     assert.match(
       plural.stderr,
       /pull takes --bin NAME \(repeatable\) for named bins, or --all-bins for every bin; --bins DIR is for bootstrap/,
     );
-    assert.match(plural.stderr, /\[bad_option\]$/m);
+    assert.match(plural.stderr, /; see `tuf-carry --help`$/m);
     const absent = binsOf(4)[1]!.name; // well formed, but not one of this repository's 16 bins
     const unknown = await carry('pull', '--out', 'c1', '--bin', absent);
     assert.equal(unknown.status, 1);
@@ -123,7 +130,7 @@ describe('a maintainer revoked in a bins repository', () => {
       ),
     );
     assert.match(unknown.stderr, /\[unknown_bin\]$/m);
-    assert.equal((await carry('pull', '--out', 'c1', '--bin', BIN, '--all-bins')).status, 1);
+    assert.equal((await carry('pull', '--out', 'c1', '--bin', BIN, '--all-bins')).status, 2);
 
     // The command tuf-offline printed, run as printed: exactly that bin, then the approval.
     assert.match(await mustCarry('pull', '--out', 'c1', '--bin', BIN), re(`wrote 1 bins to c1/bins`));
@@ -148,7 +155,7 @@ describe('a maintainer revoked in a bins repository', () => {
     assert.ok(fs.existsSync(path.join(work, 'state', 'metadata', `${BIN}.json`)), 'the client keeps the bin beside targets.json');
   });
 
-  test('tuf-client verify: given top-level targets it names the bin file to pass (exit 2, delegated_by_bin); given the bin, exit 0 or 1 by the threshold', async () => {
+  test('tuf-client verify: given top-level targets it names the bin file to pass (exit 2, delegated_by_bin); given the bin, exit 0 or 3 by the threshold', async () => {
     const role = path.join('state', 'metadata', 'lib.json');
     const sigstore = ['--sigstore-trusted-root', 'sigstore-root.json'];
     const top = await client('verify', role, '--delegator', path.join('state', 'metadata', 'targets.json'), '--role', PROJECT, ...sigstore);
@@ -165,7 +172,7 @@ describe('a maintainer revoked in a bins repository', () => {
     assert.match(bin.stdout, /lib v1: 1\/1 valid signatures, threshold MET/);
     const usage = await client('verify', role, '--delegator', path.join('state', 'metadata', `${BIN}.json`));
     assert.equal(usage.status, 2, 'usage errors exit 2, as the help says');
-    assert.match((await client('--help')).stdout, /1 verify: threshold not met; 2 anything else/);
+    assert.match((await client('--help')).stdout, /2 {2}usage: an unknown command or option/);
   });
 
   test('after the revocation: "not a maintainer any more" for the revoked identity, "since BIN vN" for the others and the admins', async () => {
@@ -213,7 +220,7 @@ describe('a maintainer revoked in a bins repository', () => {
     assert.match(remaining, /; run `tuf-maintainer resign`$/m);
     assert.doesNotMatch(remaining, /NOT A MAINTAINER/);
 
-    // The old release against the new bin: the threshold is not met, exit 1.
+    // The old release against the new bin: the threshold is not met, exit 3.
     const verify = await client(
       'verify',
       path.join('state', 'metadata', 'lib.json'),
@@ -224,7 +231,7 @@ describe('a maintainer revoked in a bins repository', () => {
       '--sigstore-trusted-root',
       'sigstore-root.json',
     );
-    assert.equal(verify.status, 1, verify.stdout + verify.stderr);
+    assert.equal(verify.status, 3, verify.stdout + verify.stderr);
     assert.match(verify.stdout, /lib v1: 0\/1 valid signatures, threshold NOT MET/);
 
     assert.match(await maintainer('resign', '--dev-identity', BOB), /published lib v2/);

@@ -107,7 +107,7 @@ test('a maintainer revoked: the client names the identities the delegation names
     '--dir',
     path.join(work, 'cli'),
   ]);
-  assert.equal(cli.status, 2, cli.stdout + cli.stderr);
+  assert.equal(cli.status, 3, `refused by verification: exit 3; ${cli.stdout}${cli.stderr}`);
   assert.ok(cli.stderr.includes(`The delegation now names ${BOB} (issuer ${issuer}), threshold 1:`), cli.stderr);
   assert.match(cli.stderr, /The project awaits re-signing by a current maintainer/);
   assert.match(cli.stderr, /\[delegation_not_met\]$/m);

@@ -10,12 +10,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Knex } from 'knex';
-import { canonicalBytes } from '../core/canonical.ts';
+import { canonicalBytes, sha256Hex } from '../core/canonical.ts';
 import { initialTargetsSigned } from '../core/ceremony.ts';
 import { withDelegation } from '../core/delegations.ts';
 import { identityKeyid } from '../core/identity.ts';
 import { buildTargetsSigned, describeTarget, expiresAfter, signEnvelope } from '../core/metadata.ts';
 import { privateKeySigner } from '../core/signer.ts';
+import { verifySnapshotProof } from '../core/snapshotMerkle.ts';
 import { signWithIdentity } from '../maintainer/identitySigner.ts';
 import { AdminTokens } from '../server/admin/adminTokens.ts';
 import { createKnex, migrateLatest } from '../server/db/knex.ts';
@@ -223,6 +224,39 @@ test('uploads through both workers: published by the rounds of one worker, each 
   assert.equal(instances.size, 1, `one worker published the uploads' snapshots (${[...instances].join(', ')})`);
   assert.ok(workerPids(server).includes(publisherPid(signings)), 'and it is one of the workers');
   for (const project of PROJECTS) assert.equal((await knex('role_heads').where({ role: project }).first()).version, 2);
+});
+
+test('every worker serves the snapshot versions stored as deltas and their TAP 16 proofs, the same bytes from each', async () => {
+  const ts = JSON.parse((await fresh(`${server.url}/metadata/timestamp.json`)).text) as {
+    signed: { meta: Record<string, { version: number; hashes?: { sha256: string } }>; merkle_root?: string };
+  };
+  const current = ts.signed.meta['snapshot.json']!;
+  const root = ts.signed.merkle_root;
+  assert.ok(root, 'the timestamp names a tree');
+  const stored = await knex('metadata_versions').where({ role: 'snapshot', version: current.version }).first('bytes', 'sha256');
+  assert.equal(stored.bytes, null, 'the current snapshot is stored as a delta: rebuilt to be served');
+  // Fresh connections alternate between the workers: four reach each of them twice.
+  for (const version of [current.version, current.version - 1]) {
+    const bodies = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      const res = await fresh(`${server.url}/metadata/${version}.snapshot.json`);
+      assert.equal(res.status, 200, `${version}.snapshot.json: ${res.text.slice(0, 200)}`);
+      bodies.add(res.text);
+    }
+    assert.equal(bodies.size, 1, `one ${version}.snapshot.json from both workers`);
+    const expected = (await knex('metadata_versions').where({ role: 'snapshot', version }).first('sha256')).sha256;
+    assert.equal(sha256Hex(Buffer.from([...bodies][0]!)), expected);
+  }
+  for (const project of PROJECTS) {
+    const proofs = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      const res = await fresh(`${server.url}/metadata/snapshot-merkle/${current.version}/${project}.json`);
+      assert.equal(res.status, 200, `proof of ${project}: ${res.text.slice(0, 200)}`);
+      proofs.add(res.text);
+    }
+    assert.equal(proofs.size, 1, `one proof of ${project} from both workers`);
+    assert.equal(verifySnapshotProof(JSON.parse([...proofs][0]!), project, root).version, 2);
+  }
 });
 
 test('re-signing in both workers: the timestamp moves on every second or so, no version signed twice', async () => {

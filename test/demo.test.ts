@@ -1,7 +1,8 @@
-// `npm start` on a fresh directory, then `npm run demo` twice against it: the real commands, a
-// real server with its own embedded PostgreSQL, its local Sigstore and dev ceremony, run with two
-// workers as `npm start` runs on a machine of two cores or more (each worker has a local Sigstore
-// on the same keys: a certificate from one verifies in the other).
+// `npm start` on a fresh directory, then `npm run demo` twice against it, and again after demo's
+// maintainer was revoked (issue 17 item 5): the real commands, a real server process with its own
+// embedded PostgreSQL, its local Sigstore and dev ceremony, run with two workers as `npm start`
+// runs on a machine of two cores or more (each worker has a local Sigstore on the same keys and
+// log file: a certificate from one verifies in the other, a log entry from one is found in both).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -9,6 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { freePort } from '../server/db/embeddedPostgres.ts';
+import { projectPlacement } from '../core/bins.ts';
+import type { JsonObject } from '../core/canonical.ts';
+import { mustRun } from './helpers/cli.ts';
 
 const repo = path.resolve(import.meta.dirname, '..');
 let home: string;
@@ -49,11 +53,11 @@ after(async () => {
   fs.rmSync(home, { recursive: true, force: true });
 });
 
-function demo(): Promise<{ code: number; out: string }> {
+function demo(extra: Record<string, string> = {}): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'scripts', 'demo.ts')], {
       cwd: repo,
-      env: { ...process.env, DEMO_SERVER: url, DEV_DIR: path.join(home, '.dev') },
+      env: { ...process.env, DEMO_SERVER: url, DEV_DIR: path.join(home, '.dev'), ...extra },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -76,11 +80,56 @@ test('the demo story runs, and runs again against the same server', async () => 
   assert.match(first.out, /register demo-maintainer@example\.com/);
   assert.match(first.out, /published demo v1/);
   assert.match(first.out, /verified and saved demo\/demo-1\.0\.tgz/);
+  // The client learned the roles' versions from TAP 16 proofs, not from the whole snapshot.json.
+  assert.match(first.out, /snapshot: v\d+ by TAP 16 proofs/);
+  assert.match(first.out, /proof: demo v1 in snapshot v\d+/);
   assert.match(first.out, /demo v1: 1\/1 valid signatures, threshold MET/);
   const second = await demo();
   assert.equal(second.code, 0, second.out);
   assert.match(second.out, /already a maintainer of demo/);
   assert.match(second.out, /published demo v2/);
+});
+
+test('after a revocation (demo delegated to someone else, as the runbook does), the demo runs again: it delegates demo back and publishes', async () => {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tuf-demo-revoke-'));
+  try {
+    const devDir = path.join(home, '.dev');
+    const admin = { TUF_ADMIN_TOKEN: fs.readFileSync(path.join(devDir, 'admin-token'), 'utf8').trim() };
+    const issuer = ((await (await fetch(`${url}/api/v1/config`)).json()) as { sigstore: { oidcIssuer: string } }).sigstore.oidcIssuer;
+    await mustRun('carry/main.ts', ['--server', url, 'pull', '--out', 'current'], admin, work);
+    const targetsFile = fs.readdirSync(path.join(work, 'current')).find((f) => /^\d+\.targets\.json$/.test(f))!;
+    const top = JSON.parse(fs.readFileSync(path.join(work, 'current', targetsFile), 'utf8')) as { signed: JsonObject };
+    const bin = projectPlacement(top.signed, 'demo').role;
+    assert.notEqual(bin, 'targets', 'development repositories use bins');
+    await mustRun('carry/main.ts', ['--server', url, 'pull', '--out', 'current', '--bin', bin], admin, work);
+    const from = path.join('current', targetsFile);
+    const delegated = ['--from', from, '--bins', 'current/bins', '--out', 'revoked', '--project', 'demo'];
+    await mustRun('keys-offline/main.ts', ['delegate', ...delegated, '--identity', 'other@example.com', '--issuer', issuer], {}, work);
+    const key = path.join(devDir, 'keys', 'dev-bins.key.json');
+    await mustRun(
+      'keys-offline/main.ts',
+      ['sign', path.join('revoked', `${bin}.json`), '--key', key],
+      { TUF_KEY_PASSPHRASE: 'insecure-dev-passphrase' },
+      work,
+    );
+    await mustRun('carry/main.ts', ['--server', url, 'push', path.join('revoked', `${bin}.json`)], admin, work);
+
+    const again = await demo();
+    assert.equal(again.code, 0, again.out);
+    assert.match(again.out, /"demo" is delegated to other@example\.com, not to demo-maintainer@example\.com/);
+    assert.match(again.out, /a registration would be refused \(already_delegated\)/);
+    assert.match(again.out, /published demo v3/);
+    assert.match(again.out, /demo v3: 1\/1 valid signatures, threshold MET/);
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test('pointed at no server, the demo says how to point it at one (DEMO_SERVER, DEV_DIR)', async () => {
+  const res = await demo({ DEMO_SERVER: `http://127.0.0.1:${await freePort()}` });
+  assert.equal(res.code, 1);
+  assert.match(res.out, /no repository answers at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)\. Start one with `npm start`/);
+  assert.match(res.out, /DEMO_SERVER=http:\/\/HOST:PORT DEV_DIR=\/path\/to\/its\/\.dev npm run demo/);
 });
 
 test('tokens and private keys never reach the server log', () => {

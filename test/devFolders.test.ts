@@ -88,7 +88,7 @@ test('audit verify on a folder without a cluster fails and creates none', async 
   assert.equal(fs.existsSync(path.join(empty, 'pg')), false, 'the audit never creates a cluster');
 });
 
-test("README's stock tuf-js example runs as written against a development server, and downloads what it names", async () => {
+test("README's stock tuf-js example runs as written against a development server, downloads what it names, and writes only in its scratch folder", async () => {
   const readme = fs.readFileSync(path.resolve(import.meta.dirname, '..', 'README.md'), 'utf8');
   const snippet = /```js\n(import \{ Updater \} from 'tuf-js';[\s\S]*?)```/.exec(readme)?.[1];
   assert.ok(snippet, 'the tuf-js example in README.md');
@@ -98,13 +98,22 @@ test("README's stock tuf-js example runs as written against a development server
   const tufJs = pathToFileURL(createRequire(import.meta.url).resolve('tuf-js')).href;
   const script = snippet.replace("from 'tuf-js'", `from '${tufJs}'`).replaceAll('http://localhost:8080', server.url);
   fs.writeFileSync(path.join(dir, 'example.mjs'), script);
+  const scratch = path.join(base, 'tmp'); // the system's temporary directory, for this run
+  fs.mkdirSync(scratch);
   const { spawnSync } = await import('node:child_process');
-  const res = spawnSync(process.execPath, ['example.mjs'], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+  const res = spawnSync(process.execPath, ['example.mjs'], {
+    cwd: dir,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, TMPDIR: scratch },
+  });
   assert.equal(res.status, 0, res.stdout + res.stderr);
-  const saved = fs.readdirSync(path.join(dir, 'client', 'targets'));
-  assert.equal(saved.length, 1, saved.join(', '));
+  const saved = /^verified sigstore\/trusted_root\.json, saved to (\S+)$/m.exec(res.stdout)?.[1];
+  assert.ok(saved, res.stdout);
+  assert.ok(saved.startsWith(`${scratch}${path.sep}tuf-example-`), `saved in a scratch folder: ${saved}`);
   assert.deepEqual(
-    JSON.parse(fs.readFileSync(path.join(dir, 'client', 'targets', saved[0]!), 'utf8')),
+    JSON.parse(fs.readFileSync(saved, 'utf8')),
     JSON.parse(fs.readFileSync(path.join(base, 'x', 'dev', 'sigstore', 'trusted_root.json'), 'utf8')),
   );
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['.dev', 'example.mjs'], 'nothing written where it runs');
 });

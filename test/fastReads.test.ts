@@ -14,6 +14,7 @@ import { withFastReads } from '../server/http/fastReads.ts';
 import { listen } from '../server/runtime.ts';
 import { RequestStats } from '../server/requestStats.ts';
 import { MetadataCache } from '../server/serving/metadataCache.ts';
+import { SnapshotFollower } from '../server/serving/snapshotFollower.ts';
 import type { TargetFiles } from '../server/serving/targetFiles.ts';
 import { bootstrapWithBins, startTestRepo, type TestRepo } from './helpers/repo.ts';
 
@@ -163,7 +164,7 @@ async function standalone(cache: MetadataCache, level: string, lines: string[]):
 test('reads are logged only when the debug level is on; a database failure behind a read answers 503 with a request id', async () => {
   // Nothing listens on port 1: any read that needs the database fails to connect.
   const knex = createKnex('postgres://nobody@127.0.0.1:1/nothing', 1, { log: SILENT_KNEX_LOG });
-  const cache = new MetadataCache(knex, 'test', pino({ level: 'silent' }), 1 << 20);
+  const cache = new MetadataCache(knex, 'test', pino({ level: 'silent' }), 1 << 20, new SnapshotFollower(knex, 4, true));
   const bytes = Buffer.from('{"signed":{},"signatures":[]}');
   await cache.applyPublished([
     { role: 'root', version: 3, file: { bytes, sha256: sha256Hex(bytes), expires: new Date(Date.now() + 1e9) } },

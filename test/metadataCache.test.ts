@@ -9,6 +9,7 @@ import { sha256Hex } from '../core/canonical.ts';
 import { createKnex, migrateLatest } from '../server/db/knex.ts';
 import { insertMetadataVersion } from '../server/db/metadataRepo.ts';
 import { notifyPublished } from '../server/db/notifications.ts';
+import { SnapshotFollower } from '../server/serving/snapshotFollower.ts';
 import { MetadataCache } from '../server/serving/metadataCache.ts';
 import { createTestDatabase } from './helpers/db.ts';
 
@@ -35,7 +36,7 @@ after(async () => {
 });
 
 test('serves stored versions up to the head, nothing beyond it, and timestamp only unversioned', async () => {
-  const cache = new MetadataCache(knex, 'me', log, 10_000);
+  const cache = new MetadataCache(knex, 'me', log, 10_000, new SnapshotFollower(knex, 4, true));
   await cache.reloadAll();
   assert.equal((await cache.get('1.root.json'))?.etag, `"${sha256Hex(bytesOf('root', 1))}"`);
   assert.equal(await cache.get('2.root.json'), null);
@@ -55,7 +56,7 @@ test('serves stored versions up to the head, nothing beyond it, and timestamp on
 });
 
 test('a role never moves backwards, whatever order publications arrive in', async () => {
-  const cache = new MetadataCache(knex, 'me', log, 10_000);
+  const cache = new MetadataCache(knex, 'me', log, 10_000, new SnapshotFollower(knex, 4, true));
   await cache.reloadAll();
   const file = (version: number) => ({ bytes: bytesOf('timestamp', version), sha256: sha256Hex(bytesOf('timestamp', version)), expires });
   await cache.applyPublished([{ role: 'timestamp', version: 5, file: file(5) }]);
@@ -67,7 +68,7 @@ test('a role never moves backwards, whatever order publications arrive in', asyn
 });
 
 test('files evicted under the byte limit are read again from the database', async () => {
-  const small = new MetadataCache(knex, 'me', log, 1_500);
+  const small = new MetadataCache(knex, 'me', log, 1_500, new SnapshotFollower(knex, 4, true));
   await small.reloadAll();
   for (let v = 1; v <= 3; v++) assert.ok((await small.get(`${v}.big.json`))?.bytes.equals(bytesOf('big', v, 600)));
   // Each is about 650 bytes, so v1 is out of the cache by now: still served, from the database.
@@ -75,7 +76,7 @@ test('files evicted under the byte limit are read again from the database', asyn
 });
 
 test("other processes' announcements arrive through NOTIFY; its own are skipped", async () => {
-  const cache = new MetadataCache(knex, 'me', log, 10_000);
+  const cache = new MetadataCache(knex, 'me', log, 10_000, new SnapshotFollower(knex, 4, true));
   await cache.start(db.url, 3600);
   try {
     await insertMetadataVersion(knex, { role: 'big', version: 4, bytes: bytesOf('big', 4, 600), expires });
@@ -92,7 +93,7 @@ test("other processes' announcements arrive through NOTIFY; its own are skipped"
 });
 
 test("another process's announcement with an expiry moves the head at once; the bytes are read when first asked for", async () => {
-  const cache = new MetadataCache(knex, 'me', log, 100_000);
+  const cache = new MetadataCache(knex, 'me', log, 100_000, new SnapshotFollower(knex, 4, true));
   await cache.reloadAll();
   await insertMetadataVersion(knex, { role: 'big', version: 5, bytes: bytesOf('big', 5, 600), expires });
   let queries = 0;
@@ -117,7 +118,7 @@ test("another process's announcement with an expiry moves the head at once; the 
 });
 
 test('eviction spares a file used since it was cached (second chance): the unused one goes first', async () => {
-  const small = new MetadataCache(knex, 'me', log, 1_500);
+  const small = new MetadataCache(knex, 'me', log, 1_500, new SnapshotFollower(knex, 4, true));
   await small.reloadAll();
   let queries = 0;
   const count = () => (queries += 1);

@@ -17,6 +17,7 @@ const tables = [
   'listed_blobs',
   'development_state',
   'target_blob_chunks',
+  'snapshot_checkpoints',
 ];
 
 test('every migration runs up, down and up again on a real PostgreSQL', async () => {
@@ -39,6 +40,10 @@ test('every migration runs up, down and up again on a real PostgreSQL', async ()
       );
       assert.ok(res.rows[0]?.comment, `comment on resign_needed.${column}`);
     }
+    const delta = await knex.raw(
+      `select col_description('metadata_versions'::regclass, a.attnum) as comment from pg_attribute a where a.attrelid = 'metadata_versions'::regclass and a.attname = 'snapshot_delta'`,
+    );
+    assert.ok(delta.rows[0]?.comment, 'comment on metadata_versions.snapshot_delta');
     assert.deepEqual(await migrateLatest(knex), [], 'idempotent');
     const reverted = await migrateRollbackAll(knex);
     assert.equal(reverted.length, files.length);

@@ -3,7 +3,6 @@
 // pass-through mode shows that the refusal comes from the attack.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -19,35 +18,19 @@ import {
   type Envelope,
 } from '../core/metadata.ts';
 import { IdentityClient } from '../client/identityUpdater.ts';
-import { listen } from '../server/runtime.ts';
+import { fetchUpstream as fetchFrom, publishDemo, startMirror, type Mirror, type Rewrite } from './helpers/mirror.ts';
 import { bootstrappedWithSigstore, delegateProject, signAs, type TestRepo } from './helpers/repo.ts';
 
 const ALICE = 'alice@example.com';
 let t: TestRepo;
 let work: string;
-let mirror: http.Server;
+let mirror: Mirror;
 let mirrorUrl: string;
-type Rewrite = (urlPath: string, upstream: () => Promise<Buffer | null>) => Promise<Buffer | null | 'endless'>;
 let rewrite: Rewrite = (_p, up) => up();
 const captured = new Map<string, Buffer>();
 
-async function fetchUpstream(urlPath: string): Promise<Buffer | null> {
-  const res = await fetch(`${t.baseUrl}${urlPath}`);
-  return res.ok ? Buffer.from(await res.arrayBuffer()) : null;
-}
-
-async function publish(version: number, content: string): Promise<void> {
-  const file = Buffer.from(content);
-  const env = await signAs(
-    t,
-    buildTargetsSigned({ version, expires: expiresAfter(t.clock.now(), 30 * 86_400), targets: { 'demo/app.tgz': describeTarget(file) } }),
-    [{ identity: ALICE }],
-  );
-  const res = await request(t.baseUrl)
-    .post('/api/v1/projects/demo/uploads')
-    .send({ metadata: env, files: { 'demo/app.tgz': file.toString('base64') } });
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-}
+const fetchUpstream = (urlPath: string) => fetchFrom(t, urlPath);
+const publish = (version: number, content: string) => publishDemo(t, ALICE, version, content);
 
 before(async () => {
   let keys;
@@ -65,45 +48,17 @@ before(async () => {
     captured.set(p, (await fetchUpstream(p))!);
   }
   await publish(2, 'app 2');
-
-  mirror = await listen(
-    async (req, res) => {
-      const urlPath = req.url ?? '/';
-      try {
-        const body = await rewrite(urlPath, () => fetchUpstream(urlPath));
-        if (body === 'endless') {
-          res.writeHead(200, { 'content-type': 'application/octet-stream' });
-          const chunk = Buffer.alloc(64 * 1024, 0x7b);
-          let sent = 0;
-          const pump = () => {
-            while (sent < 64 * 1024 * 1024) {
-              sent += chunk.length;
-              if (!res.write(chunk)) return void res.once('drain', pump);
-            }
-            res.end();
-          };
-          res.on('close', () => (sent = Infinity));
-          return pump();
-        }
-        if (!body) return void res.writeHead(404).end();
-        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length }).end(body);
-      } catch {
-        res.writeHead(502).end();
-      }
-    },
-    '127.0.0.1',
-    0,
-  );
-  const addr = mirror.address();
-  mirrorUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  mirror = await startMirror(t, () => rewrite);
+  mirrorUrl = mirror.url;
 });
 after(async () => {
-  mirror.closeAllConnections();
-  await new Promise((r) => mirror.close(r));
+  await mirror.close();
   await t.close();
 });
 
 let clients = 0;
+/** Reads snapshot.json (the standard TUF path) unless told to use TAP 16 proofs: test/mirrorProofs.test.ts covers those. */
+let useProofs = false;
 function client(dir?: string): { c: IdentityClient; dir: string } {
   const d = dir ?? path.join(work, `client-${++clients}`);
   const metadataDir = path.join(d, 'metadata');
@@ -118,6 +73,7 @@ function client(dir?: string): { c: IdentityClient; dir: string } {
       metadataBaseUrl: `${mirrorUrl}/metadata`,
       targetBaseUrl: `${mirrorUrl}/targets`,
       targetDir: path.join(d, 'targets'),
+      snapshotMerkleProofs: useProofs,
     }),
   };
 }
@@ -190,6 +146,26 @@ test('mix-and-match: a snapshot from another version than timestamp names', asyn
     (c) => c.refresh(),
     /hash|length|version/i,
   );
+});
+
+test('the attacks on the role and its files are refused with TAP 16 proofs too', async () => {
+  useProofs = true;
+  try {
+    await attack(
+      'rollback of demo (proofs)',
+      async (p, up) => (p === '/metadata/2.demo.json' ? captured.get('/metadata/1.demo.json')! : up()),
+      download,
+      /hash|length|version/i,
+    );
+    await attack(
+      'arbitrary package (proofs)',
+      async (p, up) => (p.startsWith('/targets/demo/') ? Buffer.alloc(5, 0x41) : up()),
+      download,
+      /hash/i,
+    );
+  } finally {
+    useProofs = false;
+  }
 });
 
 test('arbitrary package: the target bytes swapped', async () => {

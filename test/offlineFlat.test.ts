@@ -102,7 +102,7 @@ describe('bulk approval in the flat layout', () => {
     assert.match(res.stdout, /nothing to approve in pulled-empty\/registrations\.json: no pending registration; no file written/);
     assert.equal(fs.existsSync(path.join(work, 'empty.targets.json')), false);
     const both = await offline('delegate', '--from', 'pulled-empty/2.targets.json', '--out', 'x.json', '--project', 'alpha', '--skip', 'x');
-    assert.equal(both.status, 1);
+    assert.equal(both.status, 2, 'a usage error');
     assert.match(both.stderr, /--skip goes with delegate --registrations FILE without --project/);
   });
 });
@@ -131,8 +131,8 @@ describe('expiry of edits and renewals', () => {
     assert.equal(served.signed.expires, v2.expires);
 
     const bad = await offline('edit-root', '--from', 'current/1.root.json', '--out', 'bad.root.json', '--expires-days', '0');
-    assert.equal(bad.status, 1);
-    assert.match(bad.stderr, /--expires-days must be a positive integer/);
+    assert.equal(bad.status, 2, 'a usage error');
+    assert.match(bad.stderr, /--expires-days must be a positive integer; see `tuf-offline --help`/);
   });
 
   test('an edit of a version that expires within 30 days renews it and says why; bump-root is a renewal', async () => {

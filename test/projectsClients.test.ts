@@ -95,7 +95,7 @@ describe('clients refuse what the delegated identities did not sign', () => {
       DEV_SIGSTORE: 'false',
       SIGSTORE_TRUSTED_ROOT: path.join(work, 'sigstore-root-for-audit.json'),
     });
-    assert.equal(audit.status, 1, audit.stderr);
+    assert.equal(audit.status, 3, `problems found: exit 3; ${audit.stderr}`);
     const flagged = audit.stdout.split('\n').filter((l) => /^demo v\d+: /.test(l));
     assert.ok(
       flagged.some((l) => /not signed by the threshold of its delegation/.test(l)),

@@ -86,9 +86,9 @@ describe('publishing', () => {
     const kept = await verifyDemo('--dir', path.join(work, 'cli-client'));
     assert.equal(kept.status, 0, kept.stdout + kept.stderr);
     assert.match(kept.stderr, /^Sigstore trusted root: the repository's sigstore\/trusted_root.json, verified through TUF/);
-    // With no state, the public-good trusted root, said so; the local signature cannot verify: exit 1.
+    // With no state, the public-good trusted root, said so; the local signature cannot verify: exit 3.
     const strange = await verifyDemo('--dir', path.join(work, 'no-state'));
-    assert.equal(strange.status, 1);
+    assert.equal(strange.status, 3);
     assert.match(strange.stdout, /NOT MET/);
     assert.match(strange.stderr, /^Sigstore trusted root: the public-good Sigstore instance/);
   });

@@ -14,6 +14,7 @@ const ENTRY: Record<string, string> = {
   'tuf-carry': 'carry/main.ts',
   'tuf-maintainer': 'maintainer/main.ts',
   'tuf-client': 'client/main.ts',
+  'tuf-auditor': 'auditor/main.ts',
 };
 const WORD = /^[a-z][a-z0-9:-]*$/;
 

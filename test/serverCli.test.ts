@@ -28,14 +28,20 @@ test('no command: the usage on stderr, exit 2, nothing created', async () => {
 
 test('usage errors of subcommands come before any database: nothing created', async () => {
   const cases: [string[], RegExp][] = [
-    [['admin-token', 'create'], /usage: tuf-server admin-token create --name NAME/],
-    [['admin-token', 'revoke'], /usage: tuf-server admin-token revoke --name NAME/],
-    [['admin-token', 'rename'], /usage: tuf-server admin-token create\|list\|revoke/],
-    [['audit'], /usage: tuf-server audit verify/],
+    [['admin-token', 'create'], /admin-token create needs --name NAME; see `tuf-server --help`/],
+    [['admin-token', 'revoke'], /admin-token revoke needs --name NAME/],
+    [['admin-token', 'rename'], /unknown subcommand "rename" of admin-token: tuf-server admin-token create\|list\|revoke/],
+    [['audit'], /audit needs a subcommand: tuf-server audit verify/],
+    [['start', '--bogus'], /unknown option --bogus; see `tuf-server --help`/],
+    [['admin-tokne', 'list'], /unknown command "admin-tokne" \(did you mean admin-token\?\)/],
+    [['gc', '--name', 'x'], /`tuf-server gc` does not take --name \(it takes --production, --dry-run\)/],
+    [['online-keys', 'rotate'], /online-keys rotate needs the role: tuf-server online-keys rotate snapshot\|timestamp/],
+    [['migrate', 'now'], /migrate takes no argument \(got now\)/],
+    [['gc', '--json'], /--json goes with online-keys show, admin-token list, audit verify/],
   ];
   for (const [args, message] of cases) {
     const res = await runCli('server/main.ts', args, env, cwd);
-    assert.equal(res.status, 1, `${args.join(' ')}: ${res.stderr}`);
+    assert.equal(res.status, 2, `${args.join(' ')}: ${res.stderr}`);
     assert.match(res.stderr, message);
     assert.deepEqual(fs.readdirSync(cwd), [], `${args.join(' ')} created something`);
   }

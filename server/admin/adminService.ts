@@ -6,7 +6,7 @@ import { sha256Hex } from '../../core/canonical.ts';
 import type { Clock } from '../../core/clock.ts';
 import { resignNeededSince, type ResignNeededJson } from '../../core/apiTypes.ts';
 import { TOP_LEVEL_ROLES } from '../../core/names.ts';
-import { appendAudit, listAudit } from '../db/auditRepo.ts';
+import { appendAudit, listAudit, type AuditQuery } from '../db/auditRepo.ts';
 import { listResignNeeded } from '../db/projectsRepo.ts';
 import type { BlobStore } from '../db/blobStore.ts';
 import { putBlob } from '../db/targetsRepo.ts';
@@ -40,7 +40,7 @@ export class AdminService {
     };
   }
 
-  async audit(opts: { afterId?: number; limit: number }) {
+  async audit(opts: AuditQuery) {
     const rows = await listAudit(this.deps.knex, opts);
     return rows.map((r) => ({ ...r, id: Number(r.id) }));
   }

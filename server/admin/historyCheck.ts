@@ -1,8 +1,10 @@
 // Verifies that the stored history is consistent with what was published: every stored version's
 // bytes match their recorded hash, versions of each role run 1..head without gaps, every version
 // verifies under the root (and delegation) in force when it was stored, every snapshot entry and
-// timestamp entry resolves to stored bytes with the listed version, length and hash, and every
-// version has its audit entry. Read-only; `tuf-server audit verify` runs it.
+// timestamp entry resolves to stored bytes with the listed version, length and hash, every
+// timestamp's TAP 16 `merkle_root` is the root of the tree over its snapshot's entries, and every
+// version has its audit entry. Snapshot versions stored as deltas are rebuilt in order and checked
+// against their recorded hash. Read-only; `tuf-server audit verify` runs it.
 import type { Knex } from 'knex';
 import { canonicalBytes, isPlainObject, sha256Hex } from '../../core/canonical.ts';
 import { locateDelegation } from '../../core/delegate.ts';
@@ -11,7 +13,10 @@ import { projectProbePaths } from '../../core/bins.ts';
 import { parseMetadata, type Envelope, type ParsedMetadata } from '../../core/metadata.ts';
 import { rootKeys, rootRole } from '../../core/updates.ts';
 import { checkThreshold, type SignatureVerifier } from '../../core/verify.ts';
+import type { RebuiltSnapshot } from '../../core/snapshotDelta.ts';
+import { SnapshotMerkleTree } from '../../core/snapshotMerkle.ts';
 import type { MetadataVersionRow } from '../db/rows.ts';
+import { applySnapshotRows } from '../db/snapshotVersions.ts';
 
 export interface HistoryProblem {
   role: string;
@@ -49,6 +54,10 @@ export async function verifyHistory(knex: Knex, verifier: SignatureVerifier, bat
   }
   let checked = 0;
   let afterId = '0';
+  /** The last snapshot version rebuilt, and (once a timestamp carried a merkle_root) the tree over it. */
+  let snapshot: RebuiltSnapshot | null = null;
+  let tree: { version: number; tree: SnapshotMerkleTree } | null = null;
+  let treesOn = false;
   for (;;) {
     const rows: MetadataVersionRow[] = await knex('metadata_versions').where('id', '>', afterId).orderBy('id').limit(batchSize);
     if (rows.length === 0) break;
@@ -56,7 +65,25 @@ export async function verifyHistory(knex: Knex, verifier: SignatureVerifier, bat
     for (const row of rows) {
       checked += 1;
       const { role, version } = row;
-      if (sha256Hex(row.bytes) !== row.sha256 || row.bytes.length !== row.length)
+      let storedBytes: Buffer;
+      if (role === 'snapshot') {
+        try {
+          snapshot = applySnapshotRows(snapshot?.version === version - 1 ? snapshot : null, [row]);
+        } catch (err) {
+          report(role, version, `cannot be rebuilt: ${(err as Error).message}`);
+          snapshot = null;
+          continue;
+        }
+        storedBytes = snapshot.bytes;
+        if (treesOn) {
+          const next: SnapshotMerkleTree =
+            tree && snapshot.since === tree.version ? tree.tree.with(snapshot.changed) : SnapshotMerkleTree.build(snapshot.entries.texts());
+          tree = { version, tree: next };
+        }
+      } else {
+        storedBytes = row.bytes ?? Buffer.alloc(0);
+      }
+      if (sha256Hex(storedBytes) !== row.sha256 || storedBytes.length !== row.length)
         report(role, version, 'stored bytes do not match their recorded sha256/length');
       const previous = lastVersion.get(role) ?? 0;
       if (version !== previous + 1) report(role, version, `follows version ${previous}: versions must run without gaps`);
@@ -68,7 +95,7 @@ export async function verifyHistory(knex: Knex, verifier: SignatureVerifier, bat
 
       let doc: Envelope;
       try {
-        doc = JSON.parse(row.bytes.toString('utf8')) as Envelope;
+        doc = JSON.parse(storedBytes.toString('utf8')) as Envelope;
         if (!isPlainObject(doc) || !isPlainObject(doc.signed) || doc.signed.version !== version) throw new Error('version differs');
       } catch (err) {
         report(role, version, `stored bytes are not this version's metadata (${(err as Error).message})`);
@@ -119,6 +146,19 @@ export async function verifyHistory(knex: Knex, verifier: SignatureVerifier, bat
         const snap = e ? stored.get('snapshot')?.get(Number(e.version)) : undefined;
         if (!snap || snap.length !== e?.length || snap.sha256 !== e?.hashes?.sha256)
           report(role, version, 'its snapshot entry does not resolve to a stored snapshot with that hash and length');
+        const merkleRoot = doc.signed.merkle_root;
+        if (merkleRoot !== undefined) {
+          // TAP 16: the root clients check each role's proof against must be the tree over the
+          // very snapshot the timestamp names.
+          if (!treesOn && snapshot && snapshot.version === e?.version) {
+            treesOn = true;
+            tree = { version: snapshot.version, tree: SnapshotMerkleTree.build(snapshot.entries.texts()) };
+          }
+          if (!tree || tree.version !== e?.version)
+            report(role, version, `its merkle_root names snapshot v${e?.version}, whose tree could not be rebuilt`);
+          else if (tree.tree.root.toString('hex') !== merkleRoot)
+            report(role, version, `its merkle_root is not the root of the tree over snapshot v${e?.version}'s entries`);
+        }
       } else if (!TOP.has(role)) {
         // Its delegator as of this point of the history: top-level targets, or a bin stored before.
         const delegation = targets

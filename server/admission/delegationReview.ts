@@ -7,7 +7,7 @@ import { parseMetadata, type ParsedMetadata } from '../../core/metadata.ts';
 import type { SignatureVerifier } from '../../core/verify.ts';
 import { appendAudit } from '../db/auditRepo.ts';
 import type { Db } from '../db/knex.ts';
-import { getHeads, getMetadataVersion } from '../db/metadataRepo.ts';
+import { getHeads, getMetadataVersion, wholeBytes } from '../db/metadataRepo.ts';
 import { clearResignNeeded, decideRegistrations, listRegistrations, markResignNeeded } from '../db/projectsRepo.ts';
 
 /**
@@ -36,8 +36,8 @@ export async function reviewDelegations(
       continue;
     }
     const row = await getMetadataVersion(trx, name, head.version);
-    const role = parseMetadata(JSON.parse(row!.bytes.toString('utf8')), 'targets', name);
-    const reason = resignReason(role, delegation, verifier);
+    const role = parseMetadata(JSON.parse(wholeBytes(row!).toString('utf8')), 'targets', name);
+    const reason = resignReason(role, delegation, verifier, previous ? delegationIn(delegator, previous.model, name) : null);
     if (reason) {
       await markResignNeeded(trx, {
         role: name,

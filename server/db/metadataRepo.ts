@@ -1,6 +1,6 @@
 import { sha256Hex } from '../../core/canonical.ts';
 import type { Db } from './knex.ts';
-import type { MetadataVersionRow, RoleHeadRow } from './rows.ts';
+import type { MetadataVersionRow, RoleHeadRow, SnapshotCheckpointRow } from './rows.ts';
 
 export interface NewMetadataVersion {
   role: string;
@@ -11,6 +11,11 @@ export interface NewMetadataVersion {
   expires: Date;
   /** Snapshot only: the highest role change it includes. */
   coversSeq?: string;
+  /**
+   * Snapshot only: store this delta (core/snapshotDelta.ts) instead of `bytes`, which it rebuilds
+   * from the previous version; sha256 and length are still those of `bytes`.
+   */
+  snapshotDelta?: string;
 }
 
 /**
@@ -21,7 +26,8 @@ export async function insertMetadataVersion(db: Db, v: NewMetadataVersion): Prom
   await db<MetadataVersionRow>('metadata_versions').insert({
     role: v.role,
     version: v.version,
-    bytes: v.bytes,
+    bytes: v.snapshotDelta === undefined ? v.bytes : null,
+    ...(v.snapshotDelta !== undefined ? { snapshot_delta: v.snapshotDelta } : {}),
     sha256: v.sha256 ?? sha256Hex(v.bytes),
     length: v.bytes.length,
     expires: v.expires,
@@ -85,6 +91,12 @@ export async function snapshotEntriesChanged(db: Db, afterSeq: string | null, up
   return q;
 }
 
+/** The bytes of a version stored whole: every role's, but most snapshot versions' (see snapshotVersions.ts). */
+export function wholeBytes(row: MetadataVersionRow): Buffer {
+  if (!row.bytes) throw new Error(`${row.role} v${row.version} is stored as a delta: read it with loadSnapshotVersion`);
+  return row.bytes;
+}
+
 export async function getMetadataVersion(db: Db, role: string, version: number): Promise<MetadataVersionRow | undefined> {
   return db<MetadataVersionRow>('metadata_versions').where({ role, version }).first();
 }
@@ -126,4 +138,54 @@ export async function listHeads(db: Db, roles?: string[]): Promise<RoleHeadRow[]
   const q = db<RoleHeadRow>('role_heads').select('*');
   if (roles) q.whereIn('role', roles);
   return q;
+}
+
+/** A snapshot version as stored: whole (bytes) or as a delta from the version before. */
+export interface StoredSnapshotRow {
+  version: number;
+  bytes: Buffer | null;
+  snapshot_delta: string | null;
+  sha256: string;
+}
+
+/** Snapshot versions `from`..`to`, in order. */
+export async function snapshotRows(db: Db, from: number, to: number): Promise<StoredSnapshotRow[]> {
+  return db('metadata_versions')
+    .where({ role: 'snapshot' })
+    .whereBetween('version', [from, to])
+    .orderBy('version')
+    .select('version', 'bytes', 'snapshot_delta', 'sha256');
+}
+
+/**
+ * The newest whole file of a snapshot version at or below `version`: a version stored whole, or a
+ * checkpoint. Rebuilding `version` starts there.
+ */
+export async function snapshotBaseAtOrBelow(db: Db, version: number): Promise<{ version: number; bytes: Buffer } | undefined> {
+  const [whole, checkpoint] = await Promise.all([
+    db('metadata_versions')
+      .where({ role: 'snapshot' })
+      .where('version', '<=', version)
+      .whereNotNull('bytes')
+      .orderBy('version', 'desc')
+      .first('version', 'bytes'),
+    db<SnapshotCheckpointRow>('snapshot_checkpoints').where('version', '<=', version).orderBy('version', 'desc').first('version', 'bytes'),
+  ]);
+  if (!whole) return checkpoint;
+  if (!checkpoint) return whole;
+  return checkpoint.version > whole.version ? checkpoint : whole;
+}
+
+/** The newest snapshot version whose whole file is stored (0 when none). */
+export async function latestSnapshotBaseVersion(db: Db): Promise<number> {
+  const [whole, checkpoint] = await Promise.all([
+    db('metadata_versions').where({ role: 'snapshot' }).whereNotNull('bytes').max({ v: 'version' }).first(),
+    db('snapshot_checkpoints').max({ v: 'version' }).first(),
+  ]);
+  return Math.max(Number(whole?.v ?? 0), Number(checkpoint?.v ?? 0));
+}
+
+/** Keeps the whole file of a snapshot version stored as a delta (idempotent). */
+export async function insertSnapshotCheckpoint(db: Db, version: number, bytes: Buffer): Promise<void> {
+  await db('snapshot_checkpoints').insert({ version, bytes }).onConflict('version').ignore();
 }

@@ -4,12 +4,21 @@ export interface MetadataVersionRow {
   id: string;
   role: string;
   version: number;
-  bytes: Buffer;
+  /** The served file; null only for a snapshot version stored as a delta (snapshot_delta). */
+  bytes: Buffer | null;
+  /** Snapshot versions only: what changed since the previous version (core/snapshotDelta.ts), when bytes is null. */
+  snapshot_delta: string | null;
   sha256: string;
   length: number;
   expires: Date;
   created_at: Date;
   covers_seq: string | null;
+}
+
+export interface SnapshotCheckpointRow {
+  version: number;
+  bytes: Buffer;
+  created_at: Date;
 }
 
 export interface RoleHeadRow {
@@ -105,5 +114,63 @@ export interface ResignNeededRow {
   delegator: string | null;
   delegator_version: number | null;
   reason: string;
+  detected_at: Date;
+}
+
+/** The transparency monitor's position in one Rekor log (bigints as strings). */
+export interface MonitorStateRow {
+  log_url: string;
+  next_log_index: string | null;
+  tree_size: string | null;
+  last_poll_at: Date | null;
+  last_success_at: Date | null;
+  last_error: string | null;
+  last_error_at: Date | null;
+  entries_read: string;
+  lease_holder: string | null;
+  lease_until: Date | null;
+}
+
+/** An identity signature the repository received, as the monitor indexed it. */
+export interface MonitorSignatureRow {
+  id: string;
+  source: 'published' | 'pending' | 'registration';
+  role: string;
+  version: number | null;
+  signed_sha256: string;
+  identity: string;
+  issuer: string;
+  log_index: string | null;
+  log_id: string | null;
+  body_sha256: string | null;
+  received_at: Date;
+  log_check: 'found' | 'missing' | 'mismatch' | 'other_log' | null;
+  log_checked_at: Date | null;
+}
+
+/** A log entry by a delegated identity over a digest not received yet, waiting out the grace period. */
+export interface MonitorCandidateRow {
+  log_url: string;
+  uuid: string;
+  log_index: string | number;
+  identity: string;
+  issuer: string;
+  digest: string;
+  integrated_at: Date;
+}
+
+export interface MonitorFindingRow {
+  id: string;
+  dedupe_key: string;
+  kind: 'unknown_signature' | 'publication_not_in_log';
+  log_url: string;
+  identity: string;
+  issuer: string;
+  projects: string[];
+  log_index: string | null;
+  uuid: string | null;
+  digest: string | null;
+  version: number | null;
+  detail: string;
   detected_at: Date;
 }

@@ -22,7 +22,13 @@ const asMap = (roles: Record<string, Record<string, unknown>> | undefined) => ne
 const rootWithTargets = z.object({ root: jsonObject, targets: jsonObject }).strict();
 const auditQuery = z.object({
   after: z.coerce.number().int().min(0).optional(),
+  // Newest first from an entry (the console pages back): order=desc, before=ID.
+  before: z.coerce.number().int().min(1).optional(),
+  order: z.enum(['asc', 'desc']).default('asc'),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
+  action: z.string().min(1).max(100).optional(),
+  actor: z.string().min(1).max(200).optional(),
+  role: z.string().min(1).max(200).optional(),
 });
 const registrationsQuery = z.object({
   status: z.enum(['pending', 'approved', 'rejected']).optional(),
@@ -143,7 +149,14 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
 
   router.get('/admin/audit', async (req, res) => {
     const q = parseBody(auditQuery, req.query, 'audit query');
-    res.json({ entries: await deps.admin.audit({ limit: q.limit, ...(q.after !== undefined ? { afterId: q.after } : {}) }) });
+    const { after, before, ...rest } = q;
+    res.json({
+      entries: await deps.admin.audit({
+        ...rest,
+        ...(after !== undefined ? { afterId: after } : {}),
+        ...(before !== undefined ? { beforeId: before } : {}),
+      }),
+    });
   });
 
   router.get('/admin/registrations', async (req, res) => {

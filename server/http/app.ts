@@ -13,11 +13,13 @@ import type { Metrics } from '../metrics.ts';
 import type { ProjectService } from '../projects/projectService.ts';
 import type { RegistrationService } from '../projects/registrations.ts';
 import type { MetadataCache } from '../serving/metadataCache.ts';
+import type { SnapshotFollower } from '../serving/snapshotFollower.ts';
 import type { ReadinessCheck } from '../serving/readiness.ts';
 import type { TargetFiles } from '../serving/targetFiles.ts';
 import { adminRoutes } from './adminRoutes.ts';
 import { errorHandler, HttpError } from './errors.ts';
 import { healthRoutes } from './healthRoutes.ts';
+import { merkleRoutes } from './merkleRoutes.ts';
 import { metadataRoutes } from './metadataRoutes.ts';
 import { projectRoutes, type SigstoreAdvert } from './projectRoutes.ts';
 import { targetRoutes } from './targetRoutes.ts';
@@ -34,11 +36,15 @@ export interface AppDeps {
   projects: ProjectService;
   registrations: RegistrationService;
   cache: MetadataCache;
+  /** Snapshot versions and their TAP 16 trees: proofs are served from it. */
+  snapshots: SnapshotFollower;
   targetFiles: TargetFiles;
   readiness: ReadinessCheck;
   sigstore: SigstoreAdvert;
   /** Dev mode: the local Sigstore, mounted at /dev/sigstore. */
   devSigstoreRouter?: Router;
+  /** Read-only views with routes of their own (the console and its API, the transparency monitor's status), mounted after health. */
+  readOnlyRouters?: Router[];
   metrics: Metrics;
   clock: Clock;
   logger: Logger;
@@ -77,6 +83,8 @@ export function createHandler(deps: AppDeps): http.RequestListener {
   );
 }
 
+const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
+
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -92,8 +100,16 @@ export function createApp(deps: AppDeps): express.Express {
         res.setHeader('X-Request-Id', id);
         return id;
       },
-      // Metadata reads are the hot path: log them only at debug level.
-      customLogLevel: (req, res, err) => (err || res.statusCode >= 500 ? 'error' : req.method === 'GET' ? 'debug' : 'info'),
+      // Metadata reads are the hot path: log them only at debug level. Probes too, whatever they
+      // answer: a 503 from /readyz is not an error, and ReadinessCheck logs each change once.
+      customLogLevel: (req, res, err) =>
+        PROBES.has((req.url ?? '').split('?')[0]!)
+          ? 'debug'
+          : err || res.statusCode >= 500
+            ? 'error'
+            : req.method === 'GET'
+              ? 'debug'
+              : 'info',
       serializers: {
         req: (req) => ({ id: req.id, method: req.method, url: req.url }),
         res: (res) => ({ statusCode: res.statusCode }),
@@ -113,8 +129,10 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use(writeRateLimit(deps.config.writeRateLimitPerMinute, deps.clock));
   app.use(metadataRoutes(deps.cache, deps.config.timestampMaxAgeSeconds));
+  app.use(merkleRoutes(deps.snapshots, deps.cache));
   app.use(targetRoutes(deps.targetFiles));
   app.use(healthRoutes(deps));
+  for (const router of deps.readOnlyRouters ?? []) app.use(router);
   // One budget for every JSON body this process holds, one parsing policy for every route.
   const c = deps.config;
   const budget = new BodyBudget(c.maxBufferedBodyBytes);

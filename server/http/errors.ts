@@ -62,6 +62,8 @@ const STATUS: Record<TufErrorCode, number> = {
   registration_limit_project: 409,
   stale_request: 422,
   nested_delegation: 400,
+  provenance_missing: 422,
+  provenance_invalid: 422,
   targets_resign_required: 409,
   bin_layout_changed: 409,
   not_an_offline_role: 409,

@@ -8,13 +8,15 @@
 // and writes nothing otherwise. Whenever anything differs, is refused here, or needs the database
 // to tell, this answers null and the caller takes the full path (projectService.ts), which decides
 // again from the database: a refusal is only ever given by that path, so a stale memory can cost
-// a second look, never a wrong answer.
+// a second look, never a wrong answer. A version listing build-provenance attestations takes the
+// full path too (their bytes are verified under the role lock there).
 import { sha256Hex } from '../../core/canonical.ts';
 import type { Delegation } from '../../core/delegate.ts';
 import { assertTargetCount, validSignaturesOnly, verifyProjectUpload } from '../../core/delegations.ts';
 import { parseMetadata, servedBytes, type SignedDocument } from '../../core/metadata.ts';
 import { checkTargetEntries } from '../../core/updates.ts';
 import { checkThreshold, type MemoizedVerifier } from '../../core/verify.ts';
+import { isAttestationPath } from '../../core/provenance.ts';
 import { encodeAnnouncement } from '../db/notifications.ts';
 import { commitRoleInOneStatement, type CommitRefusal } from '../db/roleCommit.ts';
 import type { TargetRecord } from '../db/targetsRepo.ts';
@@ -30,7 +32,10 @@ export interface FastCommitDeps {
   /** Hands a committed file to this process's read side before the answer, as publications do. */
   onCommitted(published: { role: string; version: number; file: { bytes: Buffer; sha256: string; expires: Date } }): Promise<void>;
   /** Counts which path each upload took, and why it left the one statement (metrics). */
-  onPath?(path: 'one_statement' | 'full', reason: CommitRefusal | 'not_in_memory' | 'refused_in_memory' | 'not_met' | ''): void;
+  onPath?(
+    path: 'one_statement' | 'full',
+    reason: CommitRefusal | 'not_in_memory' | 'refused_in_memory' | 'not_met' | 'provenance' | '',
+  ): void;
 }
 
 /**
@@ -83,6 +88,12 @@ export async function tryFastUpload(
   const { candidate, decision, previousVersion } = decided;
   if (!decision.publish) {
     fast.onPath?.('full', 'not_met');
+    return null;
+  }
+  // Attestations are verified against their bytes, inline or held since an earlier version, under
+  // the role lock (provenanceChecks.ts): the full path does that.
+  if (Object.keys(candidate.model.targets).some(isAttestationPath)) {
+    fast.onPath?.('full', 'provenance');
     return null;
   }
   const kept = validSignaturesOnly(candidate.envelope, decision.validKeyids);

@@ -21,6 +21,8 @@ import { heldBlobs, putBlob } from '../db/targetsRepo.ts';
 import type { Readable } from 'node:stream';
 import type { Preverified, ProjectDeps, SigningAuthority, UploadResult } from './projectTypes.ts';
 import { checkFiles, decide, delegationFor, rememberVerdicts, signedByDelegate } from './uploadChecks.ts';
+import { isAttestationPath } from '../../core/provenance.ts';
+import { receiveAttestation, verifyAttestationFor, verifyInlineAttestations } from './provenanceChecks.ts';
 import { alreadyPublished, commitOrHold } from './uploadCommit.ts';
 import { tryFastUpload } from './fastCommit.ts';
 
@@ -50,6 +52,7 @@ export class ProjectService {
       project,
       delegated: delegation !== null,
       maintainers: delegation ? delegationMaintainers(delegation) : [],
+      provenance: delegation?.provenance ?? null,
       threshold: delegation?.role.threshold ?? null,
       paths: delegation?.paths ?? [],
       version: head?.version ?? null,
@@ -94,8 +97,10 @@ export class ProjectService {
     await signedByDelegate(this.deps, project, head, verifier);
     // tuf-js only now; after a worker's round trip over these very bytes, in linear time.
     const candidate = parseMetadata(metadata, 'targets', project, { roundTripChecked: fromWorker });
-    await decide(this.deps, this.deps.knex, project, candidate, candidate.envelope, verifier); // fail fast, before any file is stored
+    // Fail fast, before any file is stored.
+    const { delegation } = await decide(this.deps, this.deps.knex, project, candidate, candidate.envelope, verifier);
     checkFiles(candidate, files);
+    verifyInlineAttestations(this.deps, candidate, delegation, files);
     for (const bytes of files.values()) await putBlob(this.deps.knex, sha256Hex(bytes), bytes);
     return commitOrHold(this.deps, project, candidate, candidate.envelope, verifier);
   }
@@ -132,7 +137,7 @@ export class ProjectService {
     if (!entry)
       throw new TufError('upload_not_found', `${project} v${candidate.version} (${signedSha256.slice(0, 16)}) does not list ${path}`);
     const verifier = memoizedVerifier(this.deps.verifier);
-    await decide(this.deps, this.deps.knex, project, candidate, candidate.envelope, verifier);
+    const { delegation } = await decide(this.deps, this.deps.knex, project, candidate, candidate.envelope, verifier);
     const sha256 = entry.hashes.sha256!;
     if (!(await heldBlobs(this.deps.knex, [sha256])).has(sha256)) {
       if (entry.length > this.deps.maxTargetBytes)
@@ -140,14 +145,21 @@ export class ProjectService {
       if (opts.contentLength !== null && opts.contentLength !== entry.length) {
         throw new TufError('target_hash_mismatch', `file ${path}: ${opts.contentLength} bytes sent, its metadata lists ${entry.length}`);
       }
-      await this.deps.blobs.receive(source, {
-        length: entry.length,
-        sha256,
-        ...(entry.hashes.sha512 !== undefined ? { sha512: entry.hashes.sha512 } : {}),
-        maxBytes: this.deps.maxTargetBytes,
-        what: `file ${path}`,
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      });
+      if (isAttestationPath(path)) {
+        // Small, and verified before it is stored: a refused attestation never reaches the database.
+        const bytes = await receiveAttestation(source, entry, `file ${path}`, opts.signal);
+        verifyAttestationFor(this.deps, candidate, delegation, path, bytes);
+        await putBlob(this.deps.knex, sha256, bytes);
+      } else {
+        await this.deps.blobs.receive(source, {
+          length: entry.length,
+          sha256,
+          ...(entry.hashes.sha512 !== undefined ? { sha512: entry.hashes.sha512 } : {}),
+          maxBytes: this.deps.maxTargetBytes,
+          what: `file ${path}`,
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        });
+      }
     }
     return commitOrHold(this.deps, project, candidate, null, verifier);
   }

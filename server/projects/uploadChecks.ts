@@ -11,6 +11,7 @@ import { checkTargetEntries } from '../../core/updates.ts';
 import { checkThreshold, signaturesToVerify, type MemoizedVerifier } from '../../core/verify.ts';
 import type { Db } from '../db/knex.ts';
 import { getHead } from '../db/metadataRepo.ts';
+import { checkAttestationLengths } from './provenanceChecks.ts';
 import type { Preverified, ProjectDeps } from './projectTypes.ts';
 
 /** The project's delegation in `db`'s view of top-level targets; refused when there is none. */
@@ -83,7 +84,7 @@ export async function decide(
   candidate: ParsedMetadata<'targets'>,
   envelope: Envelope,
   verifier: MemoizedVerifier,
-): Promise<{ decision: UploadDecision; actor: string }> {
+): Promise<{ decision: UploadDecision; actor: string; delegation: Delegation }> {
   const delegation = await delegationFor(deps, db, project);
   const head = await getHead(db, project);
   // A merged envelope has the candidate's signed bytes (unionSignatures checks): no re-parse.
@@ -97,11 +98,12 @@ export async function decide(
     verifier,
     maxExpirySeconds: deps.projectMaxExpirySeconds,
   });
+  checkAttestationLengths(parsed);
   const signers = decision.validKeyids.map((k) => {
     const key = Object.prototype.hasOwnProperty.call(delegation.keys, k) ? delegation.keys[k] : undefined;
     return String(key?.keyval.identity ?? k);
   });
-  return { decision, actor: `identity:${signers.join(',')}` };
+  return { decision, actor: `identity:${signers.join(',')}`, delegation };
 }
 
 /**

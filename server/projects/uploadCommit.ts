@@ -15,6 +15,7 @@ import { heldBlobs } from '../db/targetsRepo.ts';
 import { storeTargetsVersion } from '../roles/storeRole.ts';
 import { waitUntilCovered, type MissingFile, type ProjectDeps, type UploadResult } from './projectTypes.ts';
 import { decide } from './uploadChecks.ts';
+import { verifyListedAttestations } from './provenanceChecks.ts';
 
 /** Listed files the repository does not hold yet, in the metadata's order. */
 async function missingFiles(db: Db, candidate: ParsedMetadata<'targets'>): Promise<MissingFile[]> {
@@ -60,7 +61,7 @@ export async function commitOrHold(
     const merged = pending
       ? unionSignatures(pending.envelope as unknown as Envelope, incoming ?? (pending.envelope as unknown as Envelope))
       : incoming!;
-    const { decision, actor } = await decide(deps, tx.db, project, candidate, merged, verifier);
+    const { decision, actor, delegation } = await decide(deps, tx.db, project, candidate, merged, verifier);
     const kept = validSignaturesOnly(merged, decision.validKeyids);
     const missing = await missingFiles(tx.db, candidate);
     const tooLarge = missing.find((f) => f.length > deps.maxTargetBytes);
@@ -88,6 +89,8 @@ export async function commitOrHold(
       });
       return held;
     }
+    // Every attestation, against the delegation in force under the lock (core/provenance.ts).
+    await verifyListedAttestations(deps, candidate, delegation);
     const stored = await storeTargetsVersion(tx.db, project, candidate, kept);
     // Under the role lock nobody else adds pending versions of this role: none open, none to close.
     const dropped = open.length > 0 ? await closePending(tx.db, project, candidate.version, signedSha256) : 0;

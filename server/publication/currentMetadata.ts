@@ -8,7 +8,7 @@ import { projectProbePaths } from '../../core/bins.ts';
 import { locateDelegation, type Delegation } from '../../core/delegate.ts';
 import { parseMetadata, type ParsedMetadata } from '../../core/metadata.ts';
 import type { Db } from '../db/knex.ts';
-import { getHead, getHeadDigest, getMetadataVersion } from '../db/metadataRepo.ts';
+import { getHead, getHeadDigest, getMetadataVersion, wholeBytes } from '../db/metadataRepo.ts';
 import type { BasisDocument } from '../db/roleCommit.ts';
 
 type Parsed = ParsedMetadata<'root' | 'targets'>;
@@ -53,7 +53,7 @@ export class CurrentMetadata {
     }
     const row = await getMetadataVersion(db, role, head.version);
     if (!row) throw new Error(`${role} head v${head.version} has no stored bytes`);
-    const doc = parseMetadata(JSON.parse(row.bytes.toString('utf8')), type, `stored ${role} v${head.version}`);
+    const doc = parseMetadata(JSON.parse(wholeBytes(row).toString('utf8')), type, `stored ${role} v${head.version}`);
     this.keep(role, { version: head.version, sha256: row.sha256, doc });
     return doc;
   }

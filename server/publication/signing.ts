@@ -6,7 +6,8 @@ import type { Root } from '@tufjs/models';
 import { sha256Hex } from '../../core/canonical.ts';
 import type { Clock } from '../../core/clock.ts';
 import { buildTimestampSigned, expiresAfter, servedBytes, signEnvelope, type MetaEntry } from '../../core/metadata.ts';
-import { signSnapshotBytes, snapshotSignedBytes } from '../../core/snapshotText.ts';
+import { encodeSnapshotDelta } from '../../core/snapshotDelta.ts';
+import { signSnapshot, snapshotFileBytes, snapshotSignedBytes } from '../../core/snapshotText.ts';
 import { appendAudit } from '../db/auditRepo.ts';
 import type { Db } from '../db/knex.ts';
 import { getHead, getHeadVersions, insertMetadataVersion } from '../db/metadataRepo.ts';
@@ -14,6 +15,12 @@ import type { OnlineRole } from '../onlineKeys.ts';
 import type { PublishedFile } from '../serving/published.ts';
 import type { OnlineSigners } from './onlineSigners.ts';
 import type { SnapshotMeta, SnapshotState } from './snapshotMeta.ts';
+
+export interface SnapshotCost {
+  treeSeconds: number;
+  /** What was stored: the delta's length, or the whole file's. */
+  storedBytes: number;
+}
 
 /** Which server process signed: recorded with every online signature, for the audit trail. */
 export const INSTANCE = `${os.hostname()}:${process.pid}`;
@@ -28,8 +35,8 @@ export interface SigningContext {
   actor: string;
   reason: string;
   snapshotMeta: SnapshotMeta;
-  /** Told how long building and signing each snapshot took, and its size (metrics). */
-  onSnapshot?: (seconds: number, bytes: number, entries: number) => void;
+  /** Told how long building and signing each snapshot took, its size, and what its tree and storage cost (metrics). */
+  onSnapshot?: (seconds: number, bytes: number, entries: number, cost: SnapshotCost) => void;
 }
 
 async function store(
@@ -38,7 +45,7 @@ async function store(
   version: number,
   expires: string,
   bytes: Buffer,
-  coversSeq?: string,
+  snapshot?: { coversSeq: string; delta?: string },
 ): Promise<PublishedFile> {
   const sha256 = sha256Hex(bytes);
   await insertMetadataVersion(ctx.db, {
@@ -47,7 +54,8 @@ async function store(
     bytes,
     sha256,
     expires: new Date(expires),
-    ...(coversSeq !== undefined ? { coversSeq } : {}),
+    ...(snapshot ? { coversSeq: snapshot.coversSeq } : {}),
+    ...(snapshot?.delta !== undefined ? { snapshotDelta: snapshot.delta } : {}),
   });
   await appendAudit(ctx.db, {
     actor: ctx.actor,
@@ -68,37 +76,76 @@ async function nextVersion(ctx: SigningContext, role: OnlineRole, current?: numb
 
 async function signTimestamp(
   ctx: SigningContext,
-  snapshotVersion: number,
-  snapshotBytes: Buffer,
-  snapshotSha256?: string,
+  snapshot: { version: number; length: number; sha256: string; merkleRoot?: string },
 ): Promise<PublishedFile> {
   const { version, expires } = await nextVersion(ctx, 'timestamp');
-  const entry: MetaEntry = {
-    version: snapshotVersion,
-    length: snapshotBytes.length,
-    hashes: { sha256: snapshotSha256 ?? sha256Hex(snapshotBytes) },
-  };
-  const envelope = await signEnvelope(buildTimestampSigned(version, expires, entry), [await ctx.signers.signerFor('timestamp', ctx.root)]);
+  const entry: MetaEntry = { version: snapshot.version, length: snapshot.length, hashes: { sha256: snapshot.sha256 } };
+  const signed = buildTimestampSigned(version, expires, entry, snapshot.merkleRoot);
+  const envelope = await signEnvelope(signed, [await ctx.signers.signerFor('timestamp', ctx.root)]);
   return store(ctx, 'timestamp', version, expires, servedBytes(envelope));
 }
 
-/** A new snapshot over the current head of every targets role, then a timestamp over it. */
+/**
+ * A new snapshot over the current head of every targets role, then a timestamp over it (with the
+ * root of the TAP 16 tree over the same entries, when the repository publishes trees). The
+ * snapshot is stored as its changes since the previous version when the entries continue from
+ * it; its whole file is what is signed, served and hashed either way.
+ */
 export async function signSnapshotAndTimestamp(ctx: SigningContext, known?: SnapshotState): Promise<PublishedFile[]> {
   const started = process.hrtime.bigint();
   const built = await ctx.snapshotMeta.build(ctx.db, known);
   const { version, expires } = await nextVersion(ctx, 'snapshot', known ? (known.head?.version ?? 0) : undefined);
-  const bytes = await signSnapshotBytes(snapshotSignedBytes(version, expires, built.metaText), [
-    await ctx.signers.signerFor('snapshot', ctx.root),
-  ]);
-  const snapshot = await store(ctx, 'snapshot', version, expires, bytes, built.coversSeq);
-  built.remember(version, snapshot.file!.sha256);
-  ctx.onSnapshot?.(Number(process.hrtime.bigint() - started) / 1e9, bytes.length, built.size);
-  return [snapshot, await signTimestamp(ctx, version, bytes, snapshot.file!.sha256)];
+  const signedBytes = snapshotSignedBytes(version, expires, built.metaBytes);
+  const signatures = await signSnapshot(signedBytes, [await ctx.signers.signerFor('snapshot', ctx.root)]);
+  const bytes = snapshotFileBytes(signedBytes, signatures);
+  const delta =
+    built.deltaFrom && built.deltaFrom.version === version - 1
+      ? encodeSnapshotDelta({ expires, signatures, changes: built.deltaFrom.changes })
+      : undefined;
+  const snapshot = await store(ctx, 'snapshot', version, expires, bytes, {
+    coversSeq: built.coversSeq,
+    ...(delta !== undefined ? { delta } : {}),
+  });
+  const sha256 = snapshot.file!.sha256;
+  built.remember(version, sha256, delta === undefined);
+  snapshot.snapshot = {
+    rebuilt: {
+      version,
+      entries: built.entries,
+      bytes,
+      changed: built.deltaFrom?.changes ?? built.entries.texts(),
+      since: built.deltaFrom?.version ?? 0,
+    },
+    tree: built.tree,
+    checkpointDue: delta !== undefined && built.checkpointDue(version),
+  };
+  ctx.onSnapshot?.(Number(process.hrtime.bigint() - started) / 1e9, bytes.length, built.size, {
+    treeSeconds: built.treeSeconds,
+    storedBytes: delta !== undefined ? Buffer.byteLength(delta) : bytes.length,
+  });
+  const merkleRoot = built.tree?.root.toString('hex');
+  return [snapshot, await signTimestamp(ctx, { version, length: bytes.length, sha256, ...(merkleRoot ? { merkleRoot } : {}) })];
 }
 
 /** A new timestamp over the current snapshot (snapshot unchanged). */
 export async function signTimestampOnly(ctx: SigningContext): Promise<PublishedFile[]> {
   const [snapshot] = await getHeadVersions(ctx.db, ['snapshot']);
   if (!snapshot) throw new Error('no snapshot to timestamp');
-  return [await signTimestamp(ctx, snapshot.version, snapshot.bytes, snapshot.sha256)];
+  // The tree's root is the one the current timestamp carries: same snapshot, same entries.
+  const current = await getHeadVersions(ctx.db, ['timestamp']);
+  const merkleRoot = current[0]?.bytes ? merkleRootOf(current[0].bytes) : undefined;
+  return [
+    await signTimestamp(ctx, {
+      version: snapshot.version,
+      length: snapshot.length,
+      sha256: snapshot.sha256,
+      ...(merkleRoot ? { merkleRoot } : {}),
+    }),
+  ];
+}
+
+/** The `merkle_root` a stored timestamp carries, if any. */
+function merkleRootOf(timestampBytes: Buffer): string | undefined {
+  const signed = (JSON.parse(timestampBytes.toString('utf8')) as { signed?: { merkle_root?: unknown } }).signed;
+  return typeof signed?.merkle_root === 'string' ? signed.merkle_root : undefined;
 }

@@ -8,7 +8,9 @@ import type { Logger } from 'pino';
 import { TOP_LEVEL_ROLES } from '../../core/names.ts';
 import { getHeadVersions, getMetadataVersion, listHeads } from '../db/metadataRepo.ts';
 import { AnnouncementListener } from '../db/notifications.ts';
+import type { MetadataVersionRow } from '../db/rows.ts';
 import type { PublishedFile } from './published.ts';
+import type { SnapshotFollower } from './snapshotFollower.ts';
 
 export interface CachedFile {
   role: string;
@@ -54,6 +56,8 @@ export class MetadataCache {
     private readonly origin: string,
     private readonly log: Logger,
     private readonly maxBytes: number,
+    /** Rebuilds snapshot versions stored as deltas, and keeps their Merkle trees. */
+    private readonly snapshots: SnapshotFollower,
   ) {}
 
   /** Current version and expiry of each role, as this process knows them. */
@@ -89,6 +93,7 @@ export class MetadataCache {
         else toRead.push(p.role);
         continue;
       }
+      if (p.snapshot) this.snapshots.adopt(p.snapshot.rebuilt, p.snapshot.tree);
       this.store({ role: p.role, version: p.version, bytes: p.file.bytes, etag: `"${p.file.sha256}"`, expires: p.file.expires });
     }
     if (toRead.length > 0) await this.warm(toRead);
@@ -108,7 +113,7 @@ export class MetadataCache {
 
   private async warm(roles: string[]): Promise<void> {
     // A slow query may return after a newer notification was applied: store() never goes back.
-    for (const row of await getHeadVersions(this.knex, roles)) this.store(toCached(row));
+    for (const row of await getHeadVersions(this.knex, roles)) this.store(await this.toCached(row));
   }
 
   private remember(name: string, file: CachedFile): void {
@@ -160,9 +165,9 @@ export class MetadataCache {
     let pending = this.inflight.get(name);
     if (!pending) {
       pending = getMetadataVersion(this.knex, role, version)
-        .then((row) => {
+        .then(async (row) => {
           if (!row) return null;
-          const file = toCached(row);
+          const file = await this.toCached(row);
           this.remember(name, file);
           return file;
         })
@@ -225,8 +230,11 @@ export class MetadataCache {
     await this.listener?.stop();
     this.listener = null;
   }
-}
 
-function toCached(row: { role: string; version: number; bytes: Buffer; sha256: string; expires: Date }): CachedFile {
-  return { role: row.role, version: row.version, bytes: row.bytes, etag: `"${row.sha256}"`, expires: row.expires };
+  /** A stored version as served; a snapshot stored as a delta is rebuilt (and checked against its SHA-256). */
+  private async toCached(row: MetadataVersionRow): Promise<CachedFile> {
+    const bytes = row.bytes ?? (await this.snapshots.file(row.version));
+    if (!bytes) throw new Error(`${row.role} v${row.version} could not be rebuilt`);
+    return { role: row.role, version: row.version, bytes, etag: `"${row.sha256}"`, expires: row.expires };
+  }
 }

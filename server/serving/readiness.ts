@@ -1,5 +1,6 @@
 // /readyz: whether this process should get traffic, and what an operator should plan for.
 import type { Knex } from 'knex';
+import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock.ts';
 import { databaseAnswers } from '../db/unavailable.ts';
 import { offlineExpiry } from './expiry.ts';
@@ -17,13 +18,36 @@ export interface ReadinessDeps {
   clock: Clock;
   readyMinTimestampRemainingSeconds: number;
   expiryWarningSeconds: number;
+  /** Where each change of readiness is logged, once: not ready at warn (with the failing checks), ready again at info. */
+  log?: Logger;
 }
 
 export class ReadinessCheck {
+  /** The failing checks last seen ('' when ready); null before the first check. */
+  private lastFailing: string | null = null;
+
   constructor(private readonly deps: ReadinessDeps) {}
 
-  check(): Promise<Readiness> {
-    return readiness(this.deps);
+  async check(): Promise<Readiness> {
+    const result = await readiness(this.deps);
+    this.logChange(result);
+    return result;
+  }
+
+  /** Probes come every few seconds: the log gets the moments the answer changes, not every 503. */
+  private logChange(result: Readiness): void {
+    const failing = Object.entries(result.checks).filter(([, c]) => !c.ok);
+    const key = failing.map(([name]) => name).join(',');
+    if (key === this.lastFailing) return;
+    const first = this.lastFailing === null;
+    this.lastFailing = key;
+    if (!this.deps.log) return;
+    if (failing.length === 0) {
+      if (!first) this.deps.log.info('ready: /readyz answers 200');
+      return;
+    }
+    const reasons = failing.map(([name, c]) => `${name}: ${c.detail ?? 'failed'}`).join('; ');
+    this.deps.log.warn({ checks: Object.fromEntries(failing) }, `not ready: /readyz answers 503 (${reasons})`);
   }
 }
 

@@ -1,5 +1,6 @@
-// TAP 16 snapshot Merkle trees (core/snapshotMerkle.ts): every role's proof leads to the root and
-// gives back its snapshot entry; updating leaves equals building again; and what a hostile mirror
+// TAP 16 snapshot Merkle trees (core/snapshotMerkle.ts, core/snapshotMerkleTree.ts): every role's
+// proof leads to the root and gives back its snapshot entry; putting entries into a tree equals
+// building it again, whatever the order, and leaves the tree it started from as it was; and what a hostile mirror
 // could send instead (a wrong sibling, another role's proof, a proof from an older tree, a cut
 // proof, a role the tree does not hold, a malformed document) is refused with its code, beside a
 // control that passes.
@@ -9,57 +10,78 @@ import fc from 'fast-check';
 import type { JsonObject } from '../../core/canonical.ts';
 import type { SnapshotMetaEntry } from '../../core/metadata.ts';
 import { leafHash, leafHashOfEntryText, proofDocument, SnapshotMerkleTree, verifySnapshotProof } from '../../core/snapshotMerkle.ts';
+import type { JsonObject as Json } from '../../core/canonical.ts';
 import { metaEntryText } from '../../core/snapshotText.ts';
 import { isTrustError, type TrustErrorCode } from '../../core/trustedModel.ts';
 
 /** A snapshot's entries, sorted by name as snapshot.json lists them, and the tree over them. */
 function snapshotTree(entries: [string, SnapshotMetaEntry][]) {
   const sorted = [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const leaves = sorted.map(([name, entry]) => leafHashOfEntryText(metaEntryText(`${name}.json`, entry)));
-  const tree = SnapshotMerkleTree.build(leaves);
-  const proof = (role: string) => {
-    const i = sorted.findIndex(([name]) => name === role);
-    return proofDocument({ [`${role}.json`]: sorted[i]![1] as unknown as JsonObject }, tree.proof(i));
-  };
-  return { sorted, tree, root: tree.root.toString('hex'), proof };
+  const tree = SnapshotMerkleTree.build(sorted.map(([name, entry]) => metaEntryText(`${name}.json`, entry)));
+  return { sorted, tree, root: tree.root.toString('hex'), proof: (role: string) => proofOf(tree, role) };
+}
+
+function proofOf(tree: SnapshotMerkleTree, role: string): Json {
+  const proof = tree.proof(`${role}.json`);
+  assert.ok(proof, `the tree holds ${role}`);
+  return proofDocument(proof);
 }
 
 const roleNames = fc.uniqueArray(fc.stringMatching(/^[a-z][a-z0-9-]{0,8}$/), { minLength: 1, maxLength: 70 });
 const entryOf = (i: number): SnapshotMetaEntry => ({ version: 1 + (i % 5) });
 
-test('every role of any size of tree: its proof leads to the root and gives back its entry, in at most ceil(log2 n) steps', () => {
+test('every role of any size of tree: its proof leads to the root and gives back its entry; no other name has a proof', () => {
   fc.assert(
     fc.property(roleNames, (names) => {
-      const { sorted, root, proof } = snapshotTree(names.map((n, i) => [n, entryOf(i)]));
+      const { sorted, tree, root, proof } = snapshotTree(names.map((n, i) => [n, entryOf(i)]));
+      assert.equal(tree.size, sorted.length);
       for (const [name, entry] of sorted) {
         const doc = proof(name);
         assert.equal(verifySnapshotProof(JSON.parse(JSON.stringify(doc)), name, root).version, entry.version);
-        assert.ok(Object.keys(doc.merkle_path as JsonObject).length <= Math.ceil(Math.log2(sorted.length)));
+        assert.equal(tree.entry(`${name}.json`), metaEntryText(`${name}.json`, entry));
       }
+      assert.equal(tree.proof('absent-role.json'), null);
+      assert.equal(tree.proof('targets'), null);
     }),
     { numRuns: 150, seed: 16 },
   );
 });
 
-test('changing leaves in place equals building the tree again', () => {
+test('putting new versions and new roles into a tree equals building it again, in any order; the tree put into is unchanged', () => {
+  const changeList = fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 99 }), fc.boolean()), { maxLength: 12 });
   fc.assert(
-    fc.property(roleNames, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 99 })), { maxLength: 8 }), (names, changes) => {
-      const entries: [string, SnapshotMetaEntry][] = names.map((n, i) => [n, entryOf(i)]);
-      const before = snapshotTree(entries);
-      const updates = new Map<number, Buffer>();
-      const after = before.sorted.map(([n, e]) => [n, { ...e }] as [string, SnapshotMetaEntry]);
-      for (const [i, version] of changes) {
-        const k = i % after.length;
-        after[k]![1] = { version };
-        updates.set(k, leafHashOfEntryText(metaEntryText(`${after[k]![0]}.json`, { version })));
+    fc.property(roleNames, changeList, (names, changes) => {
+      const entries = new Map<string, SnapshotMetaEntry>(names.map((n, i) => [n, entryOf(i)]));
+      const before = snapshotTree([...entries]);
+      const beforeRoot = before.root;
+      const after = new Map(entries);
+      const texts: string[] = [];
+      for (const [i, version, added] of changes) {
+        const name = added ? `new-${i % 50}` : names[i % names.length]!;
+        after.set(name, { version });
+        texts.push(metaEntryText(`${name}.json`, { version }));
       }
-      const updated = before.tree.withLeaves(updates);
-      const rebuilt = snapshotTree(after);
-      assert.ok(updated.root.equals(rebuilt.tree.root));
-      for (let i = 0; i < after.length; i++) assert.deepEqual(updated.proof(i), rebuilt.tree.proof(i));
-      if (updates.size === 0) assert.ok(updated.root.equals(before.tree.root));
+      const updated = before.tree.with(texts);
+      const rebuilt = snapshotTree([...after]);
+      assert.equal(updated.root.toString('hex'), rebuilt.root);
+      assert.equal(updated.size, after.size);
+      for (const [name] of after) assert.deepEqual(proofOf(updated, name), rebuilt.proof(name));
+      assert.equal(before.tree.root.toString('hex'), beforeRoot, 'the tree put into is unchanged');
+      for (const [name, entry] of entries) assert.equal(verifySnapshotProof(before.proof(name), name, beforeRoot).version, entry.version);
+      // The shape depends on the set of names alone: building from any order gives the same root.
+      assert.equal(
+        SnapshotMerkleTree.build([...after].reverse().map(([n, e]) => metaEntryText(`${n}.json`, e))).root.toString('hex'),
+        rebuilt.root,
+      );
     }),
     { numRuns: 150, seed: 61 },
+  );
+});
+
+test('a name listed twice is refused when building', () => {
+  assert.throws(
+    () => SnapshotMerkleTree.build([metaEntryText('a.json', { version: 1 }), metaEntryText('a.json', { version: 2 })]),
+    /twice/,
   );
 });
 
@@ -115,7 +137,7 @@ test('what a hostile mirror sends instead of the proof is refused with its code;
   refused({ ...good(), merkle_path: { ...(good().merkle_path as JsonObject), '0': 'XY' } }, 'merkle_proof_malformed');
   refused({ ...good(), path_directions: { ...(good().path_directions as JsonObject), '0': 'left' } }, 'merkle_proof_malformed');
   refused({ ...good(), path_directions: {} }, 'merkle_proof_malformed');
-  const long = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [String(i), '00'.repeat(32)]));
+  const long = Object.fromEntries(Array.from({ length: 257 }, (_, i) => [String(i), '00'.repeat(32)]));
   refused(
     { ...good(), merkle_path: long, path_directions: Object.fromEntries(Object.keys(long).map((k) => [k, 'L'])) },
     'merkle_proof_malformed',
@@ -131,20 +153,33 @@ test('a tree of one role: the proof is its leaf alone', () => {
   assert.equal(verifySnapshotProof(doc, 'targets', one.root).version, 4);
 });
 
-test('a tree over several pages of nodes: updates across pages equal building again, proofs verify', () => {
-  const entries: [string, SnapshotMetaEntry][] = Array.from({ length: 5000 }, (_, i) => [`p${String(i).padStart(5, '0')}`, entryOf(i)]);
-  const before = snapshotTree(entries);
-  const picks = [0, 2047, 2048, 4095, 4096, 4999];
-  const after = before.sorted.map(([n, e], i) => [n, picks.includes(i) ? { version: 50 } : e] as [string, SnapshotMetaEntry]);
-  const updated = before.tree.withLeaves(
-    new Map(picks.map((i) => [i, leafHashOfEntryText(metaEntryText(`${after[i]![0]}.json`, { version: 50 }))])),
-  );
-  const rebuilt = snapshotTree(after);
-  assert.ok(updated.root.equals(rebuilt.tree.root));
-  assert.ok(!updated.root.equals(before.tree.root));
-  assert.ok(before.tree.root.equals(snapshotTree(entries).tree.root), 'the tree updated from is unchanged');
-  for (const i of [...picks, 1, 3000]) {
-    const [name, entry] = after[i]!;
-    assert.equal(verifySnapshotProof(rebuilt.proof(name), name, updated.root.toString('hex')).version, entry.version);
+test('a tree of many roles under a long series of changes: equal to building again, depth about log2 n, earlier versions servable', () => {
+  const entries: [string, SnapshotMetaEntry][] = Array.from({ length: 20000 }, (_, i) => [`p${i}`, entryOf(i)]);
+  const first = snapshotTree(entries);
+  let tree = first.tree;
+  const current = new Map(entries);
+  const versions: { tree: SnapshotMerkleTree; root: string; picked: [string, SnapshotMetaEntry] }[] = [];
+  // Enough rounds to make the arena compact itself at least once (four times the live nodes).
+  for (let round = 0; round < 600; round++) {
+    const texts: string[] = [];
+    for (let j = 0; j < 40; j++) {
+      const name = j === 0 ? `added-${round}` : `p${(round * 7919 + j * 104729) % 20000}`;
+      const entry = { version: round + 2 };
+      current.set(name, entry);
+      texts.push(metaEntryText(`${name}.json`, entry));
+    }
+    tree = tree.with(texts);
+    if (round % 150 === 0) versions.push({ tree, root: tree.root.toString('hex'), picked: [`added-${round}`, { version: round + 2 }] });
   }
+  const rebuilt = snapshotTree([...current]);
+  assert.equal(tree.root.toString('hex'), rebuilt.root);
+  assert.equal(tree.size, current.size);
+  const depth = Object.keys(proofOf(tree, 'p123').merkle_path as Json).length;
+  assert.ok(depth <= 2 * Math.ceil(Math.log2(current.size)), `a path of ${depth} branches for ${current.size} roles`);
+  for (const v of versions) {
+    assert.equal(v.tree.root.toString('hex'), v.root, 'an earlier version is unchanged');
+    const [name, entry] = v.picked;
+    assert.equal(verifySnapshotProof(proofOf(v.tree, name), name, v.root).version, entry.version);
+  }
+  assert.equal(verifySnapshotProof(proofOf(first.tree, 'p5'), 'p5', first.root).version, entryOf(5).version);
 });

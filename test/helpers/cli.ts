@@ -16,6 +16,7 @@ const LAUNCHERS: Record<string, string> = {
   'carry/main.ts': 'bin/tuf-carry.mjs',
   'maintainer/main.ts': 'bin/tuf-maintainer.mjs',
   'client/main.ts': 'bin/tuf-client.mjs',
+  'auditor/main.ts': 'bin/tuf-auditor.mjs',
 };
 
 /**

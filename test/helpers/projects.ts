@@ -7,7 +7,7 @@ import path from 'node:path';
 import request from 'supertest';
 import type { JsonObject } from '../../core/canonical.ts';
 import { buildTargetsSigned, describeTarget, expiresAfter, type Envelope } from '../../core/metadata.ts';
-import { IdentityClient } from '../../client/identityUpdater.ts';
+import { IdentityClient, type IdentityClientOptions } from '../../client/identityUpdater.ts';
 import { bootstrappedWithSigstore, type CeremonyKeys, type TestRepo } from './repo.ts';
 
 export const ALICE = 'alice@example.com';
@@ -52,7 +52,7 @@ export function projectTools(env: () => { t: TestRepo; work: string }) {
     };
   }
 
-  function client(name: string, sigstoreTrustedRoot?: unknown): IdentityClient {
+  function client(name: string, sigstoreTrustedRoot?: unknown, extra: Partial<IdentityClientOptions> = {}): IdentityClient {
     const { t, work } = env();
     const dir = path.join(work, name);
     const metadataDir = path.join(dir, 'metadata');
@@ -66,6 +66,7 @@ export function projectTools(env: () => { t: TestRepo; work: string }) {
       metadataDir,
       targetDir: path.join(dir, 'targets'),
       ...(sigstoreTrustedRoot !== undefined ? { sigstoreTrustedRoot } : {}),
+      ...extra,
     });
   }
 
