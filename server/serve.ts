@@ -79,7 +79,17 @@ export async function serveRepository(opts: {
     await repo.close();
     throw err;
   }
-  const server = opts.listen === false ? createHttpServer(repo.app, config) : await listen(repo.app, config.host, config.port, config);
+  let server: http.Server;
+  if (opts.listen === false) {
+    server = createHttpServer(repo.app, config);
+    // Node tracks an HTTP server's connections, and enforces headersTimeout and requestTimeout
+    // (slowloris), only from its 'listening' event on: a server handed its connections never
+    // listens, so without this a client trickling its headers to a worker was never cut off, and
+    // closeAllConnections() closed nothing on shutdown.
+    server.emit('listening');
+  } else {
+    server = await listen(repo.app, config.host, config.port, config);
+  }
   return {
     repo,
     server,

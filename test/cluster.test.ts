@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -56,6 +57,8 @@ before(async () => {
     LOG_LEVEL: 'warn',
     WRITE_RATE_LIMIT_PER_MINUTE: '0',
     WEB_CONCURRENCY: '2',
+    // Slowloris: a worker cuts off a client that trickles its headers (node's headersTimeout).
+    HEADERS_TIMEOUT_SECONDS: '2',
     // Re-signing all the time: a timestamp of 60 s is re-signed once 0.6 s old, checked every second by each worker.
     TIMESTAMP_EXPIRY_SECONDS: '60',
     RESIGN_REMAINING_FRACTION: '0.99',
@@ -309,6 +312,28 @@ test('the publishing worker killed with SIGKILL: the other publishes, serves mea
   }
 });
 
+test('a client that trickles its headers is cut off by the worker serving it (headersTimeout), on each worker', async () => {
+  const outcomes = await Promise.all(
+    [0, 1].map(
+      () =>
+        new Promise<{ ms: number; answer: string }>((resolve, reject) => {
+          const socket = net.connect(Number(new URL(server.url).port), '127.0.0.1');
+          const started = Date.now();
+          let answer = '';
+          socket.on('connect', () => socket.write('GET /metadata/timestamp.json HTTP/1.1\r\nHost: x\r\n'));
+          socket.on('data', (d) => (answer += d));
+          socket.on('error', () => {});
+          socket.on('close', () => resolve({ ms: Date.now() - started, answer: answer.split('\r\n')[0]! }));
+          setTimeout(() => reject(new Error('a trickling client was never cut off')), 15_000).unref();
+        }),
+    ),
+  );
+  for (const o of outcomes) {
+    assert.equal(o.answer, 'HTTP/1.1 408 Request Timeout');
+    assert.ok(o.ms >= 1_500 && o.ms < 10_000, `cut off after ${o.ms} ms (HEADERS_TIMEOUT_SECONDS=2)`);
+  }
+});
+
 test('a worker that cannot start stops the whole server with a message', async () => {
   const broken = startServerProcess({ ...env, SIGSTORE_TRUSTED_ROOT: path.join(dir, 'missing.json') });
   await assert.rejects(broken, /could not start its workers/);
@@ -316,7 +341,15 @@ test('a worker that cannot start stops the whole server with a message', async (
 
 test('the supervisor stopped takes its workers with it; killed, its workers exit on their own', async () => {
   const pids = workerPids(server);
+  // An idle keep-alive connection (as any HTTP client keeps one) does not hold up the stop.
+  const agent = new http.Agent({ keepAlive: true });
+  await new Promise<void>((resolve, reject) =>
+    http.get(`${server.url}/metadata/1.root.json`, { agent }, (res) => res.resume().on('end', resolve)).on('error', reject),
+  );
+  const stopping = Date.now();
   await server.stop();
+  assert.ok(Date.now() - stopping < 10_000, `stopped in ${Date.now() - stopping} ms with a client connection open`);
+  agent.destroy();
   assert.equal(server.proc.exitCode, 0);
   assert.deepEqual(pids.filter(alive), [], 'no worker left after SIGTERM');
   const again = await startServerProcess(env);

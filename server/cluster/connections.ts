@@ -79,10 +79,15 @@ export class ConnectionDispatcher {
     }
   }
 
-  /** Stops accepting; connections handed out stay with their workers. */
-  close(): Promise<void> {
+  /**
+   * Stops accepting; connections handed out stay with their workers, which close them as they stop.
+   * Not waiting for close's callback: node calls it once every socket ever handed to a worker is
+   * closed, and an idle keep-alive client holds its socket open (the workers were then never told
+   * to stop).
+   */
+  close(): void {
     const server = this.server;
     this.server = null;
-    return new Promise((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    server?.close();
   }
 }

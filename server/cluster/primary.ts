@@ -15,7 +15,8 @@
 //
 // Everything that must hold across processes already did across servers: one publishing lock, one
 // signer per snapshot and timestamp version, LISTEN/NOTIFY between caches (db/locks.ts). A worker is
-// one more such process; each runs its own publication rounds, re-sign checks and listener.
+// one more such process; each runs its own re-sign checks and listener, and its own publication
+// rounds whenever the worker publishing for all cannot cover its change.
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
@@ -190,7 +191,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal, workers: slots.size }, 'shutting down the workers');
-    await connections.close();
+    connections.close();
     const exits = [...slots.values()].map(({ worker }) =>
       worker.isDead() ? Promise.resolve() : new Promise<void>((r) => worker.once('exit', () => r())),
     );

@@ -88,8 +88,11 @@ export class MetadataCache {
         // Our own publications come back as notifications too: nothing to read then.
         if ((this.heads.get(p.role)?.version ?? 0) >= p.version) continue;
         // Another process's version, with its expiry: the head moves now, the bytes are read when
-        // first asked for (`get`). Timestamp is served from memory alone: read it now.
-        if (p.expires && p.role !== 'timestamp') this.heads.set(p.role, { version: p.version, expires: p.expires });
+        // first asked for (`get`). Timestamp is served from memory alone: read it now. Snapshot is
+        // followed now too (one delta on from the version held, its TAP 16 tree derived along the
+        // changed paths), so that this process serves the proofs of each version as it comes.
+        if (p.expires && p.role !== 'timestamp' && p.role !== 'snapshot')
+          this.heads.set(p.role, { version: p.version, expires: p.expires });
         else toRead.push(p.role);
         continue;
       }
