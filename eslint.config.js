@@ -199,6 +199,64 @@ export default tseslint.config(
       }),
     },
   },
+  // Object storage (issue 20): the S3 client knows no other part of the server; target file storage
+  // sits on db/ and objectStore/; the copy to a bucket reads db/ and target files, and knows nothing
+  // of how publications are made or served.
+  {
+    files: ['server/objectStore/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid('server/objectStore/ talks to S3-compatible storage only: no other server folder', {
+        patterns: [
+          '../db/**',
+          '../blobs/**',
+          '../mirror/**',
+          '../publication/**',
+          '../admission/**',
+          '../projects/**',
+          '../admin/**',
+          '../roles/**',
+          '../http/**',
+          '../serving/**',
+          '**/test/**',
+        ],
+      }),
+    },
+  },
+  {
+    files: ['server/blobs/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid('server/blobs/ stores target files: db/ and objectStore/ only', {
+        patterns: [
+          '../mirror/**',
+          '../publication/**',
+          '../admission/**',
+          '../projects/**',
+          '../admin/**',
+          '../roles/**',
+          '../http/**',
+          '../serving/**',
+          '**/test/**',
+        ],
+      }),
+    },
+  },
+  {
+    files: ['server/mirror/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid('server/mirror/ copies what was published: db/, blobs/ and objectStore/ only', {
+        patterns: [
+          '../publication/**',
+          '../admission/**',
+          '../projects/**',
+          '../admin/**',
+          '../roles/**',
+          '../http/**',
+          '../serving/**',
+          '**/test/**',
+        ],
+      }),
+    },
+  },
   // The read-only views (issue 15): they read the repository and never change it, and stay apart
   // from each other. Routes there may use the HTTP layer's error and schema helpers, nothing else of it.
   ...['monitor', 'console'].map((folder) => ({
@@ -233,7 +291,7 @@ export default tseslint.config(
     rules: { 'no-restricted-syntax': ['error', DYNAMIC_IN] },
   },
   {
-    files: ['test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
+    files: ['test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts', 'local-services/**/*.ts'],
     rules: { 'no-restricted-imports': 'off', 'no-restricted-syntax': 'off' },
   },
 );

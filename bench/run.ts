@@ -19,13 +19,16 @@ import { cpuMs, loadAverage, median, processTree, quantile, running, startBenchS
 import { hostileLoad } from './hostile.ts';
 import { readCases } from './reads.ts';
 import { scaleCase, seedProjectRoles, type ScaleOptions } from './scale.ts';
+import { storageCase } from './storage.ts';
 import { flatDelegationRows } from './tufjsParse.ts';
 
-const HELP = `usage: npm run bench -- [--quick] [--main-only | --hostile-only | --scale-only] [--no-million] [--out results.json]
+const HELP = `usage: npm run bench -- [--quick] [--main-only | --hostile-only | --scale-only | --storage-only] [--no-million] [--out results.json]
   --quick         smaller cases (about 5 minutes): 200 and 1,000 projects, scale at 10,000
   --main-only     only publishing and the reads against nginx (the cases of issue 14)
   --hostile-only  only the hostile-load case
   --scale-only    only the ecosystem-scale cases (100,000 and 1,000,000 projects on a full run)
+  --storage-only  only the object storage cases (files in PostgreSQL and in a bucket, the copy to a
+                  bucket, timestamp reads from the bucket and nginx; runs Debian's Ceph and nginx)
   --no-million    leave out the 1,000,000-project case of a full run (it takes about 10 minutes)
   --out FILE      the rows as JSON too
 `;
@@ -36,6 +39,7 @@ const { values } = parseArgs({
     'hostile-only': { type: 'boolean' },
     'main-only': { type: 'boolean' },
     'scale-only': { type: 'boolean' },
+    'storage-only': { type: 'boolean' },
     'no-million': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -96,8 +100,24 @@ async function main(): Promise<void> {
   const scaleContext = { repoDir, work, pgUrlFor: pg.urlFor, pgAdminUrl: pg.url, sigstore, sigstoreRootFile, online, onlineKeysDir, log };
 
   try {
-    if (!values['scale-only']) await mainRepository();
-    if (!values['hostile-only'] && !values['main-only']) {
+    if (!values['scale-only'] && !values['storage-only']) await mainRepository();
+    if (!values['hostile-only'] && !values['scale-only'] && !values['main-only']) {
+      rows.push(
+        ...(await storageCase({
+          repoDir,
+          work,
+          pgUrlFor: pg.urlFor,
+          pgAdminUrl: pg.url,
+          sigstoreRootFile,
+          online,
+          onlineKeysDir,
+          log,
+          quick,
+        })),
+      );
+      save();
+    }
+    if (!values['hostile-only'] && !values['storage-only'] && !values['main-only']) {
       for (const s of scales) {
         rows.push(...(await scaleCase(scaleContext, s)));
         save();

@@ -279,7 +279,7 @@ export class IdentityClient {
   /**
    * TAP 16: the role's snapshot entry from its proof at the timestamp's snapshot version, checked
    * against the timestamp's merkle_root and against the version of the role this client kept (no
-   * rollback). A repository whose mirror serves no proofs (404 on the first one) is read through
+   * rollback). A repository whose mirror serves no proofs (404 or 403 on the first one) is read through
    * snapshot.json instead, which the timestamp also names: as secure, only larger.
    */
   private async proveRole(set: TrustedSet, role: string): Promise<void> {
@@ -290,8 +290,10 @@ export class IdentityClient {
       bytes = await this.fetchMetadata(url, this.limits.proofMaxLength);
     } catch (err) {
       const notFound = isDownloadError(err, 'http_status') && err.status === 404;
-      if (notFound && role === 'targets') {
-        this.say(`snapshot: no TAP 16 proofs served (${url}: 404); reading snapshot.json`);
+      // A bucket readable by GetObject alone (no ListBucket) answers 403 for what it does not hold.
+      const notServed = notFound || (isDownloadError(err, 'http_status') && err.status === 403);
+      if (notServed && role === 'targets') {
+        this.say(`snapshot: no TAP 16 proofs served (${url}: ${notFound ? 404 : 403}); reading snapshot.json`);
         this.snapshotSource = 'snapshot';
         await this.updateSnapshot(set);
         return;

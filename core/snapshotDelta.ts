@@ -8,7 +8,7 @@
 import { isPlainObject } from './canonical.ts';
 import { TufError } from './errors.ts';
 import { isTufDateTime, type SignatureJson, type SnapshotMetaEntry } from './metadata.ts';
-import { entryTextName, SnapshotEntries, snapshotFileBytes, snapshotSignedBytes } from './snapshotText.ts';
+import { entryTextName, finishSnapshotFile, layOutSnapshotFile, SnapshotEntries } from './snapshotText.ts';
 
 export interface SnapshotDelta {
   expires: string;
@@ -79,7 +79,7 @@ export function snapshotFromFile(bytes: Buffer, version: number): RebuiltSnapsho
 export function applySnapshotDelta(previous: RebuiltSnapshot, version: number, delta: SnapshotDelta): RebuiltSnapshot {
   if (version !== previous.version + 1) throw corrupt(version, `its delta follows v${version - 1}, not v${previous.version}`);
   const next = previous.entries.withTexts(delta.changes);
-  const bytes = snapshotFileBytes(snapshotSignedBytes(version, delta.expires, next.metaBytes), delta.signatures);
+  const bytes = finishSnapshotFile(layOutSnapshotFile(version, delta.expires, next.metaBytes), delta.signatures);
   return { version, entries: next.next, bytes, changed: next.changedTexts, since: previous.version };
 }
 

@@ -11,6 +11,7 @@ const OPTIONS = {
   'dry-run': { type: 'boolean' },
   'data-dir': { type: 'string' },
   json: { type: 'boolean' },
+  to: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -29,6 +30,8 @@ const COMMANDS: Record<string, CommandSpec> = {
   'admin-token': { subs: ['create', 'list', 'revoke'], options: ['production', 'name'], json: ['list'] },
   gc: { options: ['production', 'dry-run'] },
   audit: { subs: ['verify'], options: ['production', 'data-dir'], json: ['verify'] },
+  blobs: { subs: ['migrate'], options: ['production', 'to', 'dry-run'], json: ['migrate'] },
+  'publish-to': { subs: ['status', 'stop'], options: ['production'], json: ['status'] },
 };
 
 export interface ServerCommandLine {
@@ -41,6 +44,8 @@ export interface ServerCommandLine {
   dryRun: boolean;
   dataDir: string | undefined;
   json: boolean;
+  /** blobs migrate --to URL */
+  to: string | undefined;
 }
 
 export function parseServerCommandLine(argv: string[]): ServerCommandLine {
@@ -55,6 +60,7 @@ export function parseServerCommandLine(argv: string[]): ServerCommandLine {
     dryRun: values['dry-run'] === true,
     dataDir: values['data-dir'],
     json: values.json === true,
+    to: values.to,
   };
   if (parsed.help || command === undefined) return parsed;
   const spec = Object.hasOwn(COMMANDS, command) ? COMMANDS[command]! : unknownCommand(command, Object.keys(COMMANDS));
@@ -68,6 +74,7 @@ export function parseServerCommandLine(argv: string[]): ServerCommandLine {
   if (parsed.json && !spec.json?.includes(sub ?? '')) usage(`--json goes with ${jsonCommands().join(', ')}`);
   if (command === 'admin-token' && sub !== 'list' && !parsed.name) usage(`admin-token ${sub} needs --name NAME`);
   if (command === 'admin-token' && sub === 'list' && parsed.name) usage('admin-token list takes no --name');
+  if (command === 'blobs' && !parsed.to) usage('blobs migrate needs --to s3://BUCKET[/PREFIX] (or --to postgres)');
   if (command === 'online-keys') {
     const roleNeeded = sub === 'rotate';
     if (roleNeeded && (rest.length !== 1 || (rest[0] !== 'snapshot' && rest[0] !== 'timestamp')))

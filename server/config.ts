@@ -4,6 +4,8 @@ import path from 'node:path';
 import { roleNameProblem } from '../core/names.ts';
 import { resolveOnlineKeysDir, type OnlineKeysLocation } from './onlineKeysDir.ts';
 import { loadMonitorConfig, type MonitorConfig } from './monitor/monitorConfig.ts';
+import { loadStorageConfig, type StorageConfig } from './objectStore/storageConfig.ts';
+import { loadFeedSettings, type FeedSettings } from './db/publicationFeed.ts';
 
 export interface Config {
   /** NODE_ENV=production or --production: never creates keys or bootstraps by itself; requires DATABASE_URL. */
@@ -114,6 +116,10 @@ export interface Config {
   gcIntervalSeconds: number;
   /** The transparency monitor (MONITOR_*): server/monitor/monitorConfig.ts. */
   monitor: MonitorConfig;
+  /** Object storage (BLOB_STORE_URL, TARGET_DOWNLOADS, PUBLISH_TO, ...): server/objectStore/storageConfig.ts. */
+  storage: StorageConfig;
+  /** How other processes' publications are followed (DATABASE_LISTEN, DATABASE_LISTEN_URL, PUBLICATION_POLL_MS): server/db/publicationFeed.ts. */
+  publicationFeed: FeedSettings;
 }
 
 type Env = Record<string, string | undefined>;
@@ -239,5 +245,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     blobGcGraceSeconds: int(env, 'BLOB_GC_GRACE_SECONDS', 86_400, 0),
     gcIntervalSeconds: int(env, 'GC_INTERVAL_SECONDS', 3600, 0),
     monitor: loadMonitorConfig(env, production, !production && env.DEV_SIGSTORE !== 'false'),
+    storage: loadStorageConfig(env),
+    publicationFeed: loadFeedSettings(env),
   };
 }

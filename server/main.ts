@@ -6,6 +6,7 @@ import { onlineKeysCommand } from './onlineKeysCommand.ts';
 import { auditVerify } from './auditCommand.ts';
 import { parseServerCommandLine } from './commandLine.ts';
 import { operatorCommand } from './operatorCommands.ts';
+import { storageCommand } from './storageCommands.ts';
 import { EXIT, exitStatusHelp, runTool } from '../platform/cli.ts';
 import { ensurePrivateDir } from '../platform/privateDir.ts';
 import cluster from 'node:cluster';
@@ -57,6 +58,19 @@ Commands:
                                version was checked. Read-only; runs beside a running server: in
                                development mode it uses the embedded PostgreSQL the server runs on
                                DATA_DIR (or --data-dir DIR), with DEV_DIR's local Sigstore root.
+  blobs migrate --to URL [--dry-run] [--json]
+                               Move every held target file to URL: s3://BUCKET[/PREFIX] (object
+                               storage, with the AWS_* variables) or postgres. Each file's SHA-256
+                               is checked as it is read and again once written; each file moves in
+                               its own transaction, beside running servers. Ctrl-C stops after the
+                               files in flight; run it again to move the rest. Prints each file
+                               moved; exits 3 if a file's bytes did not match its SHA-256 (not
+                               moved), 1 if it stopped before the end. Set BLOB_STORE_URL to the
+                               same URL on every server first, so that new files go there too.
+  publish-to status [--json]   The copy to the PUBLISH_TO bucket: how far behind, what waits, who
+                               copies, the last error.
+  publish-to stop              Stop recording publications for the bucket (when no server copies to
+                               it any more); a server started with PUBLISH_TO sets it again.
 
 Without DATABASE_URL, the commands other than start use the embedded PostgreSQL a running server
 has started on DATA_DIR, and start their own on it only when none runs.
@@ -65,8 +79,11 @@ Environment (see README for all): DATABASE_URL, PORT (8080), HOST, PUBLIC_URL, D
 DEV_DIR (.dev), ONLINE_KEYS_DIR (DATA_DIR/online-keys), TUF_SNAPSHOT_KEY / TUF_TIMESTAMP_KEY (PEM),
 TIMESTAMP_EXPIRY_SECONDS (86400), SNAPSHOT_EXPIRY_SECONDS (604800), LOG_LEVEL (info),
 WEB_CONCURRENCY (one per core).
+Object storage: BLOB_STORE_URL (postgres | s3://BUCKET[/PREFIX]), TARGET_DOWNLOADS (redirect|stream),
+BLOB_PUBLIC_URL, PUBLISH_TO (s3://BUCKET[/PREFIX]); AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY (the AWS SDK's own; never printed), S3_FORCE_PATH_STYLE.
 
---json (admin-token list, audit verify; online-keys show prints JSON always): one JSON document on
+--json (admin-token list, audit verify, blobs migrate, publish-to status; online-keys show prints JSON always): one JSON document on
 stdout (on failure: {"error": {...}}). A command takes only the options its line above lists.
 
 ${exitStatusHelp('audit verify: the stored history has problems')}`;
@@ -164,6 +181,9 @@ async function main(argv: string[]): Promise<number | void> {
       return EXIT.ok;
     case 'audit':
       return auditVerify(config, { dataDir: cli.dataDir, json: cli.json });
+    case 'blobs':
+    case 'publish-to':
+      return storageCommand(config, cli);
     default:
       return operatorCommand(config, cli);
   }

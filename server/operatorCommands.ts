@@ -5,6 +5,8 @@ import type { Knex } from 'knex';
 import type { Config } from './config.ts';
 import { AdminTokens } from './admin/adminTokens.ts';
 import { describeGcReport, GarbageCollector } from './admin/gc.ts';
+import { ObjectCleaner } from './blobs/objectCleaner.ts';
+import { ObjectStorage } from './objectStore/objectStorage.ts';
 import { createKnex, migrateLatest, migrateRollbackAll, SILENT_KNEX_LOG } from './db/knex.ts';
 import { isDatabaseUnavailable } from './db/unavailable.ts';
 import { systemClock } from '../core/clock.ts';
@@ -89,7 +91,11 @@ export async function operatorCommand(config: Config, cli: ServerCommandLine): P
     case 'gc': {
       const report = await withKnex(
         config,
-        (knex) => new GarbageCollector(knex, systemClock, config).run({ dryRun: cli.dryRun, actor: 'tuf-server gc' }),
+        (knex) =>
+          new GarbageCollector(knex, systemClock, config, new ObjectCleaner(knex, new ObjectStorage(config.storage.s3))).run({
+            dryRun: cli.dryRun,
+            actor: 'tuf-server gc',
+          }),
         { migrate: true },
       );
       for (const line of describeGcReport(report)) say(line);

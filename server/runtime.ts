@@ -29,7 +29,7 @@ import type { PublishedRole } from './serving/published.ts';
 import { ReadinessCheck } from './serving/readiness.ts';
 import { TargetFiles } from './serving/targetFiles.ts';
 import { WorkerVerifierPool } from './verifyPool.ts';
-import { BlobStore } from './db/blobStore.ts';
+import { createStorage, type Storage } from './storage.ts';
 import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { publicGoodTrustedRoot } from '../core/publicGoodTrustedRoot.ts';
 import type { Router } from 'express';
@@ -113,6 +113,8 @@ export interface Repository {
   gc: GarbageCollector;
   /** The transparency monitor (null when MONITOR_ENABLED is off); tests poll it with `pollOnce`. */
   monitor: TransparencyMonitor | null;
+  /** Target file storage and the copy to a bucket (issue 20); tests step the copy with `storage.publisher.step()`. */
+  storage: Storage;
   close(): Promise<void>;
 }
 
@@ -133,6 +135,8 @@ export interface AssembleOptions {
   waitUntilCovered?: (seq: string, reason: string) => Promise<PublishedRole[]>;
   /** Start the transparency monitor's polling (default: as resignTimer). */
   monitorTimer?: boolean;
+  /** Start copying publications to PUBLISH_TO (default: as resignTimer). */
+  publishLoop?: boolean;
 }
 
 /** Wires the repository on a migrated database: services, cache (listening), app. Does not listen on a port. */
@@ -155,6 +159,17 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
   const metrics = createMetrics(cache, clock);
   if (opts.metricsText) metrics.text = opts.metricsText;
   const current = new CurrentMetadata(knex, config.parsedBinsCached);
+  // Target files (BLOB_STORE_URL), their downloads, and the copy to a bucket (PUBLISH_TO): storage.ts.
+  const storage = createStorage({ config, knex, log, registry: metrics.registry, holder: origin });
+  try {
+    // The buckets are checked before anything else starts: a wrong bucket or credentials stops here.
+    await storage.start({ publishLoop: (opts.publishLoop ?? opts.resignTimer) !== false });
+  } catch (err) {
+    await storage.close();
+    await verifierPool?.close();
+    await knex.destroy();
+    throw err;
+  }
   const signers = new OnlineSigners(keyStore);
   await signers.load();
   const publication = new Publication({
@@ -181,11 +196,12 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     onPublished: async (published) => {
       // If this fails, the notification and the periodic reload still bring the cache up to date.
       await cache.applyPublished(published).catch((err) => log.warn({ err: String(err) }, 'cache update after publish failed'));
+      storage.publisher?.nudge();
     },
   });
   const admission = new AdmissionService({ clock, publication, current, verifier, reservedProjectNames: config.reservedProjectNames });
-  // Target files: staged on local disk while received, then stored in pieces (db/blobStore.ts).
-  const blobs = new BlobStore(knex, config.uploadStagingDir);
+  // Target files: staged on local disk while received, then stored where BLOB_STORE_URL says (server/blobs/).
+  const blobs = storage.blobs;
   // Leftovers of a process killed mid-upload: no request can still be writing a file this old.
   await blobs
     .sweepStaging(config.requestTimeoutSeconds * 1000)
@@ -221,7 +237,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     reservedProjectNames: config.reservedProjectNames,
   });
   const tokens = new AdminTokens(knex, { production: config.production });
-  await cache.start(opts.databaseUrl, config.cacheReloadIntervalSeconds);
+  await cache.start(opts.databaseUrl, config.cacheReloadIntervalSeconds, config.publicationFeed);
   const { trustedRoot, advert } = opts.sigstore;
   const views = {
     config,
@@ -244,7 +260,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     registrations,
     cache,
     snapshots,
-    targetFiles: new TargetFiles(knex, blobs),
+    targetFiles: new TargetFiles(knex, blobs, storage.redirects),
     readiness: new ReadinessCheck({
       knex,
       cache,
@@ -252,6 +268,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
       readyMinTimestampRemainingSeconds: config.readyMinTimestampRemainingSeconds,
       expiryWarningSeconds: config.expiryWarningSeconds,
       log, // each change of readiness, once (issue 17 item 12)
+      extraChecks: () => storage.readinessChecks(),
     }),
     sigstore: opts.sigstore.advert,
     ...(opts.sigstore.devRouter ? { devSigstoreRouter: opts.sigstore.devRouter } : {}),
@@ -266,7 +283,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     const published = await publication.refreshExpiring();
     if (published.length > 0) log.info({ published }, 're-signed before expiry');
   };
-  const gc = new GarbageCollector(knex, clock, config);
+  const gc = new GarbageCollector(knex, clock, config, storage.cleaner);
   // Like re-signing, every process runs it; a lock makes one of them collect at a time.
   let gcTimer: NodeJS.Timeout | null = null;
   let gcRunning: Promise<void> | null = null;
@@ -324,8 +341,10 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     resignTick,
     gc,
     monitor,
+    storage,
     async close() {
       await monitor?.stop();
+      await storage.close();
       if (timer) clearInterval(timer);
       if (gcTimer) clearInterval(gcTimer);
       await gcRunning;

@@ -18,6 +18,9 @@ const tables = [
   'development_state',
   'target_blob_chunks',
   'snapshot_checkpoints',
+  'object_cleanup',
+  'publish_mirror',
+  'publish_outbox',
 ];
 
 test('every migration runs up, down and up again on a real PostgreSQL', async () => {

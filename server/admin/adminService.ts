@@ -2,14 +2,12 @@
 // roles awaiting re-signing, and files uploaded ahead of the targets metadata that lists them.
 import type { Readable } from 'node:stream';
 import type { Knex } from 'knex';
-import { sha256Hex } from '../../core/canonical.ts';
 import type { Clock } from '../../core/clock.ts';
 import { resignNeededSince, type ResignNeededJson } from '../../core/apiTypes.ts';
 import { TOP_LEVEL_ROLES } from '../../core/names.ts';
 import { appendAudit, listAudit, type AuditQuery } from '../db/auditRepo.ts';
 import { listResignNeeded } from '../db/projectsRepo.ts';
-import type { BlobStore } from '../db/blobStore.ts';
-import { putBlob } from '../db/targetsRepo.ts';
+import type { BlobStore } from '../blobs/blobStore.ts';
 import { currentOnlinePublicKeys, type OnlineKeyStore } from '../onlineKeys.ts';
 import { offlineExpiry } from '../serving/expiry.ts';
 import type { MetadataCache } from '../serving/metadataCache.ts';
@@ -52,8 +50,7 @@ export class AdminService {
 
   /** Stores a file by its SHA-256 (once); targets metadata may then list it. */
   async storeBlob(content: Buffer, actor: string): Promise<{ sha256: string; length: number; created: boolean }> {
-    const sha256 = sha256Hex(content);
-    const created = await putBlob(this.deps.knex, sha256, content);
+    const { sha256, created } = await this.deps.blobs.put(content);
     if (created) await appendAudit(this.deps.knex, { actor, action: 'blob.stored', details: { sha256, length: content.length } });
     return { sha256, length: content.length, created };
   }

@@ -19,7 +19,7 @@
 //   finds the file missing: `target_file_missing`, nothing is published that lists it).
 // - Pending versions are not checked that way (a co-signer sends no files), so they rest on the
 //   grace period instead: an upload stores or re-sends its files (which moves `touched_at` on,
-//   db/targetsRepo.ts putBlob, db/blobStore.ts for streamed files) moments before its pending
+//   server/blobs/ for every stored file) moments before its pending
 //   version commits or after it (then the pending version lists them already), and a request lasts
 //   seconds, far less than the grace (a day by default). Once committed, the pending version's
 //   listing is visible to the DELETE and keeps its files until the version expires. Times are
@@ -27,6 +27,8 @@
 //   server's clock within a small fraction of the grace period of the database's.
 // - A run killed midway (SIGKILL) leaves whole transactions behind: each step and each batch of
 //   deletions commits on its own, and every condition is evaluated again by the next run.
+// - A file held in object storage loses its row in the same transaction that records its object
+//   for deletion (object_cleanup); step 4 deletes such objects (server/blobs/objectCleaner.ts).
 import type { Knex } from 'knex';
 import type { Clock } from '../../core/clock.ts';
 import { appendAudit } from '../db/auditRepo.ts';
@@ -42,6 +44,12 @@ import {
   type RemovedRegistration,
 } from '../db/gcRepo.ts';
 import { takePublishLock } from '../db/locks.ts';
+import { queueObjectCleanup } from '../db/blobRepo.ts';
+
+/** Deletes objects of object storage nobody names any more (server/blobs/objectCleaner.ts). */
+export interface ObjectCleanup {
+  run(now: Date, opts: { dryRun?: boolean }): Promise<{ removed: string[]; failed: { location: string; error: string }[]; due: number }>;
+}
 
 export interface GcSettings {
   pendingVersionMaxAgeSeconds: number;
@@ -58,6 +66,10 @@ export interface GcReport {
   closedPendingRemoved: number;
   registrationsRemoved: { id: number; project: string; identity: string; issuer: string; status: string }[];
   blobsRemoved: { sha256: string; length: number; touchedAt: string }[];
+  /** Objects deleted from object storage (with --dry-run: how many are due). */
+  objectsRemoved: number;
+  /** Objects whose deletion failed this time (tried again by the next run). */
+  objectsFailed: { location: string; error: string }[];
 }
 
 const BATCH = 500;
@@ -67,6 +79,7 @@ export class GarbageCollector {
     private readonly knex: Knex,
     private readonly clock: Clock,
     private readonly settings: GcSettings,
+    private readonly objects: ObjectCleanup | null = null,
   ) {}
 
   async run(opts: { dryRun?: boolean; actor?: string } = {}): Promise<GcReport> {
@@ -76,7 +89,16 @@ export class GarbageCollector {
     const ago = (seconds: number) => new Date(now - seconds * 1000);
     const pendingSince = ago(this.settings.pendingVersionMaxAgeSeconds);
     const touchedBefore = ago(this.settings.blobGcGraceSeconds);
-    const report: GcReport = { dryRun, ran: true, pendingExpired: [], closedPendingRemoved: 0, registrationsRemoved: [], blobsRemoved: [] };
+    const report: GcReport = {
+      dryRun,
+      ran: true,
+      pendingExpired: [],
+      closedPendingRemoved: 0,
+      registrationsRemoved: [],
+      blobsRemoved: [],
+      objectsRemoved: 0,
+      objectsFailed: [],
+    };
 
     // 1 and 2: pending versions and registrations, in one transaction under the exclusive
     // publishing lock (no upload is merging into a pending version meanwhile).
@@ -143,6 +165,7 @@ export class GarbageCollector {
           candidates.map((c) => c.sha256),
           { touchedBefore, pendingSince },
         );
+        for (const b of removed) if (b.location) await queueObjectCleanup(trx, b.location, new Date(now), 'removed');
         if (removed.length > 0) {
           await appendAudit(trx, {
             actor,
@@ -163,6 +186,12 @@ export class GarbageCollector {
       if (step.candidates.length < BATCH) break;
       after = step.candidates[step.candidates.length - 1]!.sha256;
     }
+    // 4: objects of object storage no row names any more.
+    if (this.objects) {
+      const cleaned = await this.objects.run(new Date(now), { dryRun });
+      report.objectsRemoved = dryRun ? cleaned.due : cleaned.removed.length;
+      report.objectsFailed = cleaned.failed;
+    }
     return report;
   }
 }
@@ -178,8 +207,10 @@ export function describeGcReport(r: GcReport): string[] {
   for (const g of r.registrationsRemoved)
     lines.push(`${verb} ${g.status} registration ${g.id}: ${g.project} by ${g.identity} at ${g.issuer}`);
   for (const b of r.blobsRemoved) lines.push(`${verb} file ${b.sha256} (${b.length} bytes, last uploaded ${b.touchedAt})`);
+  for (const f of r.objectsFailed) lines.push(`could not remove object ${f.location} (tried again next run): ${f.error}`);
   lines.push(
-    `${r.dryRun ? 'dry run: ' : ''}${r.pendingExpired.length} pending version(s), ${r.registrationsRemoved.length} registration(s), ${r.blobsRemoved.length} file(s) (${r.blobsRemoved.reduce((n, b) => n + b.length, 0)} bytes)`,
+    `${r.dryRun ? 'dry run: ' : ''}${r.pendingExpired.length} pending version(s), ${r.registrationsRemoved.length} registration(s), ${r.blobsRemoved.length} file(s) (${r.blobsRemoved.reduce((n, b) => n + b.length, 0)} bytes)` +
+      (r.objectsRemoved > 0 || r.objectsFailed.length > 0 ? `, ${r.objectsRemoved} object(s) of object storage` : ''),
   );
   return lines;
 }

@@ -63,6 +63,8 @@ export interface CollectableBlob {
   sha256: string;
   length: string;
   touched_at: Date;
+  /** Held in object storage: the object to delete once the row is gone (null: in PostgreSQL). */
+  location: string | null;
 }
 
 /**
@@ -85,7 +87,7 @@ export async function collectableBlobs(
   opts: { touchedBefore: Date; pendingSince: Date; afterSha256: string; limit: number },
 ): Promise<CollectableBlob[]> {
   const res = await db.raw(
-    `select b.sha256, b.length, b.touched_at from target_blobs b where ${UNNEEDED} and b.sha256 > ? order by b.sha256 limit ?`,
+    `select b.sha256, b.length, b.touched_at, b.location from target_blobs b where ${UNNEEDED} and b.sha256 > ? order by b.sha256 limit ?`,
     [opts.touchedBefore, opts.pendingSince, opts.afterSha256, opts.limit],
   );
   return res.rows as CollectableBlob[];
@@ -99,7 +101,7 @@ export async function deleteUnneededBlobs(
 ): Promise<CollectableBlob[]> {
   if (sha256s.length === 0) return [];
   const res = await db.raw(
-    `delete from target_blobs b where b.sha256 = any(?) and ${UNNEEDED} returning b.sha256, b.length, b.touched_at`,
+    `delete from target_blobs b where b.sha256 = any(?) and ${UNNEEDED} returning b.sha256, b.length, b.touched_at, b.location`,
     [sha256s, opts.touchedBefore, opts.pendingSince],
   );
   return res.rows as CollectableBlob[];

@@ -2,6 +2,7 @@
 // transaction notifies before it commits; PostgreSQL delivers the message only if it commits.
 // Each process tags its announcements with its origin and skips its own: it has already applied
 // them, bytes included, before answering the request.
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Db } from './knex.ts';
@@ -141,6 +142,30 @@ export class AnnouncementListener {
       throw err;
     }
     this.client = client;
+  }
+
+  /**
+   * Whether a notification sent by `send` (through another connection) reaches this listener
+   * within `ms`. A LISTEN made through a pooler in transaction mode is lost with its session.
+   */
+  async proves(send: (payload: string) => Promise<void>, ms: number): Promise<boolean> {
+    const client = this.client;
+    if (!client) return false;
+    const probe = JSON.stringify({ origin: this.opts.origin, probe: randomUUID() });
+    const arrived = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => done(false), ms);
+      const onNotification = (msg: pg.Notification) => {
+        if (msg.channel === NOTIFY_CHANNEL && msg.payload === probe) done(true);
+      };
+      function done(ok: boolean) {
+        clearTimeout(timer);
+        client!.off('notification', onNotification);
+        resolve(ok);
+      }
+      client.on('notification', onNotification);
+    });
+    await send(probe);
+    return arrived;
   }
 
   async stop(): Promise<void> {

@@ -23,7 +23,7 @@ export interface OneStatementCommit {
   expires: Date;
   basis: BasisDocument[];
   records: TargetRecord[];
-  /** Files sent inline, stored in the same statement (sha256 already checked against the metadata). */
+  /** Files sent inline, stored in the same statement (sha256 already checked against the metadata); files kept in PostgreSQL only. */
   inlineFiles: { sha256: string; content: Buffer }[];
   actor: string;
   auditDetails: Record<string, unknown>;
@@ -37,8 +37,15 @@ export type CommitRefusal = 'delegation_changed' | 'head_changed' | 'pending_ope
 export type OneStatementOutcome = { committed: true; changeSeq: string } | { committed: false; reason: CommitRefusal };
 
 export async function commitRoleInOneStatement(db: Db, c: OneStatementCommit): Promise<OneStatementOutcome> {
+  // The outbox row of the copy to a bucket (mirrorRepo.ts enqueuePublication, PUBLISH_TO) in the
+  // same statement, once committed: recorded if and only if the version is, under the same locks.
   const res = await db.raw(
-    `select outcome, change_seq from tuf_commit_role(?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?::text[], ?::bytea[], ?, ?::jsonb, ?)`,
+    `with r as (select outcome, change_seq from tuf_commit_role(?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?::text[], ?::bytea[], ?, ?::jsonb, ?)),
+     outbox as (
+       insert into publish_outbox (published)
+       select ?::jsonb from r where r.outcome = 'committed' and exists (select 1 from publish_mirror)
+     )
+     select outcome, change_seq from r`,
     [
       c.role,
       c.version,
@@ -53,6 +60,7 @@ export async function commitRoleInOneStatement(db: Db, c: OneStatementCommit): P
       c.actor,
       JSON.stringify(c.auditDetails),
       c.announcement,
+      JSON.stringify([{ role: c.role, version: c.version }]),
     ],
   );
   const row = res.rows[0] as { outcome: string; change_seq: string | null };

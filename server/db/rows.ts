@@ -42,11 +42,46 @@ export interface TargetRecordRow {
 export interface TargetBlobRow {
   sha256: string;
   length: string;
-  /** The whole file; null when it is stored in pieces (target_blob_chunks, db/blobStore.ts). */
+  /** The whole file; null when it is stored in pieces (target_blob_chunks, db/blobRepo.ts) or in object storage. */
   content: Buffer | null;
   created_at: Date;
   /** Last upload of these bytes; garbage collection's grace period counts from here. */
   touched_at: Date;
+  /** null: in PostgreSQL; s3://BUCKET/KEY: the object holding the bytes (server/blobs/). */
+  location: string | null;
+}
+
+export interface ObjectCleanupRow {
+  /** s3://BUCKET/KEY */
+  location: string;
+  not_before: Date;
+  reason: 'upload' | 'removed' | 'replaced' | 'failed';
+  deleting: boolean;
+  created_at: Date;
+}
+
+/** The bucket the repository is copied to (PUBLISH_TO), one row (server/mirror/). */
+export interface PublishMirrorRow {
+  id: number;
+  url: string;
+  sync_snapshot_version: string;
+  sync_timestamp_version: number;
+  synced: boolean;
+  sync_cursor: string | null;
+  timestamp_version: number;
+  lease_holder: string | null;
+  lease_until: Date | null;
+  last_success_at: Date | null;
+  last_error: string | null;
+  last_error_at: Date | null;
+  objects_written: string;
+  created_at: Date;
+}
+
+export interface PublishOutboxRow {
+  id: string;
+  published: { role: string; version: number }[];
+  created_at: Date;
 }
 
 export interface ListedBlobRow {

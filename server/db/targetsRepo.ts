@@ -62,7 +62,7 @@ export async function blobExists(db: Db, sha256: string): Promise<boolean> {
   return (await db<TargetBlobRow>('target_blobs').where({ sha256 }).first('sha256')) !== undefined;
 }
 
-/** Which of `sha256s` are held (stored whole or in pieces, db/blobStore.ts). */
+/** Which of `sha256s` are held (in PostgreSQL, whole or in pieces, or in object storage: server/blobs/). */
 export async function heldBlobs(db: Db, sha256s: string[]): Promise<Set<string>> {
   const held = new Set<string>();
   const unique = [...new Set(sha256s)];

@@ -183,8 +183,12 @@ export function withFastReads(deps: FastReadDeps, fallback: http.RequestListener
     const path = m ? [...segments.slice(0, -1), m[2]].join('/') : '';
     if (!m || targetPathProblem(path)) return fail(req, res, new HttpError(404, 'not_found', 'no such target'), route, started);
     const sha256 = m[1]!;
-    const content = await deps.targetFiles.get(path, sha256);
-    if (!content) return fail(req, res, new HttpError(404, 'not_found', `no target ${path} with sha256 ${sha256}`), route, started);
+    const download = await deps.targetFiles.download(path, sha256);
+    if (!download) return fail(req, res, new HttpError(404, 'not_found', `no target ${path} with sha256 ${sha256}`), route, started);
+    // A file in object storage answered by a redirect (TARGET_DOWNLOADS=redirect): express answers
+    // it, as it does everything this path does not take; the client's download goes elsewhere anyway.
+    if (download.kind === 'redirect') return fallback(req, res);
+    const content = download.content;
     const etag = `"${sha256}"`;
     if (matches(header(req, 'if-none-match'), etag)) {
       res.writeHead(304, ['ETag', etag, 'Cache-Control', IMMUTABLE]).end();

@@ -15,8 +15,15 @@ export function targetRoutes(files: TargetFiles): Router {
     const path = m ? [...segments.slice(0, -1), m[2]].join('/') : '';
     if (!m || targetPathProblem(path)) return next(new HttpError(404, 'not_found', 'no such target'));
     const sha256 = m[1]!;
-    const content = await files.get(path, sha256);
-    if (!content) return next(new HttpError(404, 'not_found', `no target ${path} with sha256 ${sha256}`));
+    const download = await files.download(path, sha256);
+    if (!download) return next(new HttpError(404, 'not_found', `no target ${path} with sha256 ${sha256}`));
+    if (download.kind === 'redirect') {
+      // Held in object storage (TARGET_DOWNLOADS=redirect): the client fetches it there and verifies it as always.
+      res.setHeader('Cache-Control', download.cacheControl);
+      res.redirect(302, download.url);
+      return;
+    }
+    const content = download.content;
     const etag = `"${sha256}"`;
     res.setHeader('ETag', etag);
     res.setHeader('Cache-Control', IMMUTABLE);

@@ -106,6 +106,12 @@ export async function tryFastUpload(
   const signers = decision.validKeyids.map((k) =>
     String((Object.hasOwn(delegation.keys, k) ? delegation.keys[k] : undefined)?.keyval.identity ?? k),
   );
+  // Inline files go into the statement when files are kept in PostgreSQL; elsewhere (a bucket,
+  // BLOB_STORE_URL) they are stored first, as the full path stores them, and the statement only
+  // finds them held.
+  const inline = [...files.values()];
+  const inStatement = deps.blobs.storesInDatabase;
+  if (!inStatement) for (const content of inline) await deps.blobs.put(content);
   const outcome = await commitRoleInOneStatement(deps.knex, {
     role: project,
     version: candidate.version,
@@ -115,7 +121,7 @@ export async function tryFastUpload(
     expires: candidate.expires,
     basis: known.basis,
     records,
-    inlineFiles: [...files.values()].map((content) => ({ sha256: sha256Hex(content), content })),
+    inlineFiles: inStatement ? inline.map((content) => ({ sha256: sha256Hex(content), content })) : [],
     actor: `identity:${signers.join(',')}`,
     auditDetails: { signedBy: decision.validKeyids, targets: records.length, droppedPending: 0 },
     announcement: encodeAnnouncement(fast.origin, [{ role: project, version: candidate.version, expires: candidate.expires }]),

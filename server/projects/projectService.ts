@@ -17,7 +17,7 @@ import { resignNeededSince, type PendingJson, type ProjectInfoJson } from '../..
 import { getHead } from '../db/metadataRepo.ts';
 import { listPending, listResignNeeded, pendingBySignedSha256 } from '../db/projectsRepo.ts';
 import type { PendingUploadRow } from '../db/rows.ts';
-import { heldBlobs, putBlob } from '../db/targetsRepo.ts';
+import { heldBlobs } from '../db/targetsRepo.ts';
 import type { Readable } from 'node:stream';
 import type { Preverified, ProjectDeps, SigningAuthority, UploadResult } from './projectTypes.ts';
 import { checkFiles, decide, delegationFor, rememberVerdicts, signedByDelegate } from './uploadChecks.ts';
@@ -101,7 +101,7 @@ export class ProjectService {
     const { delegation } = await decide(this.deps, this.deps.knex, project, candidate, candidate.envelope, verifier);
     checkFiles(candidate, files);
     verifyInlineAttestations(this.deps, candidate, delegation, files);
-    for (const bytes of files.values()) await putBlob(this.deps.knex, sha256Hex(bytes), bytes);
+    for (const bytes of files.values()) await this.deps.blobs.put(bytes);
     return commitOrHold(this.deps, project, candidate, candidate.envelope, verifier);
   }
 
@@ -149,7 +149,7 @@ export class ProjectService {
         // Small, and verified before it is stored: a refused attestation never reaches the database.
         const bytes = await receiveAttestation(source, entry, `file ${path}`, opts.signal);
         verifyAttestationFor(this.deps, candidate, delegation, path, bytes);
-        await putBlob(this.deps.knex, sha256, bytes);
+        await this.deps.blobs.put(bytes);
       } else {
         await this.deps.blobs.receive(source, {
           length: entry.length,

@@ -6,7 +6,7 @@ import type { Clock } from '../../core/clock.ts';
 import type { IdentitySignatureVerifier } from '../../core/identity.ts';
 import type { TufKey } from '../../core/keys.ts';
 import type { RoleSpec } from '../../core/verify.ts';
-import type { BlobStore } from '../db/blobStore.ts';
+import type { BlobStore } from '../blobs/blobStore.ts';
 import type { CurrentMetadata } from '../publication/currentMetadata.ts';
 import type { Publication } from '../publication/publication.ts';
 import type { PublishedRole } from '../serving/published.ts';

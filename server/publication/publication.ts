@@ -11,6 +11,7 @@ import type { Db } from '../db/knex.ts';
 import { takePublishLock, waitWhilePublishing } from '../db/locks.ts';
 import { getHead, insertSnapshotCheckpoint, listHeads, maxSnapshotChangeSeq, snapshotHeadInfo } from '../db/metadataRepo.ts';
 import { notifyPublished } from '../db/notifications.ts';
+import { enqueuePublication } from '../db/mirrorRepo.ts';
 import { rolesAndVersions, type PublishedFile, type PublishedRole } from '../serving/published.ts';
 import type { CurrentMetadata } from './currentMetadata.ts';
 import { PublicationGroup, type RoundOutcome } from './group.ts';
@@ -113,7 +114,11 @@ export class Publication {
         },
       };
       const value = await work(tx);
-      if (announced.length > 0) await notifyPublished(trx, this.deps.origin, announced);
+      if (announced.length > 0) {
+        await notifyPublished(trx, this.deps.origin, announced);
+        // The copy to a bucket (PUBLISH_TO, server/mirror/): its outbox row commits with the publication, or not at all.
+        await enqueuePublication(trx, announced);
+      }
       return { acquired: true as const, value };
     });
     if (outcome.acquired && announced.length > 0) {

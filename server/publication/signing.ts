@@ -7,7 +7,7 @@ import { sha256Hex } from '../../core/canonical.ts';
 import type { Clock } from '../../core/clock.ts';
 import { buildTimestampSigned, expiresAfter, servedBytes, signEnvelope, type MetaEntry } from '../../core/metadata.ts';
 import { encodeSnapshotDelta } from '../../core/snapshotDelta.ts';
-import { signSnapshot, snapshotFileBytes, snapshotSignedBytes } from '../../core/snapshotText.ts';
+import { finishSnapshotFile, layOutSnapshotFile, signSnapshot } from '../../core/snapshotText.ts';
 import { appendAudit } from '../db/auditRepo.ts';
 import type { Db } from '../db/knex.ts';
 import { getHead, getHeadVersions, insertMetadataVersion } from '../db/metadataRepo.ts';
@@ -95,9 +95,9 @@ export async function signSnapshotAndTimestamp(ctx: SigningContext, known?: Snap
   const started = process.hrtime.bigint();
   const built = await ctx.snapshotMeta.build(ctx.db, known);
   const { version, expires } = await nextVersion(ctx, 'snapshot', known ? (known.head?.version ?? 0) : undefined);
-  const signedBytes = snapshotSignedBytes(version, expires, built.metaBytes);
-  const signatures = await signSnapshot(signedBytes, [await ctx.signers.signerFor('snapshot', ctx.root)]);
-  const bytes = snapshotFileBytes(signedBytes, signatures);
+  const layout = layOutSnapshotFile(version, expires, built.metaBytes);
+  const signatures = await signSnapshot(layout.signed, [await ctx.signers.signerFor('snapshot', ctx.root)]);
+  const bytes = finishSnapshotFile(layout, signatures);
   const delta =
     built.deltaFrom && built.deltaFrom.version === version - 1
       ? encodeSnapshotDelta({ expires, signatures, changes: built.deltaFrom.changes })

@@ -7,7 +7,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { TOP_LEVEL_ROLES } from '../../core/names.ts';
 import { getHeadVersions, getMetadataVersion, listHeads } from '../db/metadataRepo.ts';
-import { AnnouncementListener } from '../db/notifications.ts';
+import { startPublicationFeed, type FeedSettings, type PublicationFeed } from '../db/publicationFeed.ts';
 import type { MetadataVersionRow } from '../db/rows.ts';
 import type { PublishedFile } from './published.ts';
 import type { SnapshotFollower } from './snapshotFollower.ts';
@@ -47,7 +47,7 @@ export class MetadataCache {
   private inflight = new Map<string, Promise<CachedFile | null>>();
   /** Compressed variants, by strong ETag of the file (its bytes never change). */
   private compressed = new Map<string, Promise<Buffer>>();
-  private listener: AnnouncementListener | null = null;
+  private feed: PublicationFeed | null = null;
   private reloadTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -201,12 +201,20 @@ export class MetadataCache {
     return pending;
   }
 
-  /** LISTENs for other processes' publications; reloads everything after a dropped connection. */
-  async start(databaseUrl: string, reloadIntervalSeconds: number): Promise<void> {
-    // Listening first, then reading: a publication committed meanwhile is either announced or read
+  /**
+   * LISTENs for other processes' publications (or polls where LISTEN cannot work: behind a pooler
+   * in transaction mode, db/publicationFeed.ts); reloads everything after a dropped connection.
+   */
+  async start(
+    databaseUrl: string,
+    reloadIntervalSeconds: number,
+    feed: FeedSettings = { listen: 'auto', listenUrl: null, pollMs: 250 },
+  ): Promise<void> {
+    // Following first, then reading: a publication committed meanwhile is either announced or read
     // (a process started under a stream of uploads, as a replaced worker is, misses none).
-    this.listener = new AnnouncementListener({
+    this.feed = await startPublicationFeed({
       databaseUrl,
+      settings: feed,
       origin: this.origin,
       log: this.log,
       onAnnouncement: (published) => {
@@ -214,7 +222,6 @@ export class MetadataCache {
       },
       onReconnected: () => this.reloadAll(),
     });
-    await this.listener.start();
     try {
       await this.reloadAll();
     } catch (err) {
@@ -230,8 +237,8 @@ export class MetadataCache {
 
   async stop(): Promise<void> {
     if (this.reloadTimer) clearInterval(this.reloadTimer);
-    await this.listener?.stop();
-    this.listener = null;
+    await this.feed?.stop();
+    this.feed = null;
   }
 
   /** A stored version as served; a snapshot stored as a delta is rebuilt (and checked against its SHA-256). */

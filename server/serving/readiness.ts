@@ -20,6 +20,15 @@ export interface ReadinessDeps {
   expiryWarningSeconds: number;
   /** Where each change of readiness is logged, once: not ready at warn (with the failing checks), ready again at info. */
   log?: Logger;
+  /** Checks of other parts (the copy to a bucket, issue 20): each a named check and, when set, a warning. */
+  extraChecks?: () => Promise<ExtraCheck[]>;
+}
+
+export interface ExtraCheck {
+  name: string;
+  ok: boolean;
+  detail?: string;
+  warning?: string;
 }
 
 export class ReadinessCheck {
@@ -70,5 +79,9 @@ async function readiness(deps: ReadinessDeps): Promise<Readiness> {
   const warnings = offline
     .filter((o) => o.warning && !o.expired)
     .map((o) => `${o.role} v${o.version} expires in ${Math.floor(o.expiresInSeconds / 86_400)} days (${o.expires}): schedule a ceremony`);
+  for (const extra of deps.extraChecks ? await deps.extraChecks() : []) {
+    checks[extra.name] = { ok: extra.ok, ...(extra.detail ? { detail: extra.detail } : {}) };
+    if (extra.warning) warnings.push(extra.warning);
+  }
   return { ready: Object.values(checks).every((c) => c.ok), checks, warnings };
 }

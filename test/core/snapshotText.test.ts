@@ -9,7 +9,16 @@ import { TufError } from '../../core/errors.ts';
 import { generatePrivateKey } from '../../core/keys.ts';
 import { buildSnapshotSigned, type MetaEntry, type SnapshotMetaEntry } from '../../core/metadata.ts';
 import { privateKeySigner } from '../../core/signer.ts';
-import { metaEntryText, signSnapshotBytes, SnapshotEntries, snapshotSignedBytes } from '../../core/snapshotText.ts';
+import {
+  finishSnapshotFile,
+  layOutSnapshotFile,
+  metaEntryText,
+  signSnapshot,
+  signSnapshotBytes,
+  SnapshotEntries,
+  snapshotFileBytes,
+  snapshotSignedBytes,
+} from '../../core/snapshotText.ts';
 
 const EXPIRES = '2030-01-01T00:00:00Z';
 // Names in the role grammar plus a few that sort around them (digits, dots, upper case, `~`).
@@ -20,6 +29,11 @@ const entry: fc.Arbitrary<MetaEntry> = fc.record({
   hashes: fc.uint8Array({ minLength: 1, maxLength: 8 }).map((b) => ({ sha256: sha256Hex(b) })),
 });
 const anyEntry: fc.Arbitrary<SnapshotMetaEntry> = fc.oneof(entry, fc.record({ version: fc.integer({ min: 1, max: 2 ** 31 }) }));
+/** Each entry's own text, in the order canonical JSON sorts names. */
+function entryTexts(model: ReadonlyMap<string, SnapshotMetaEntry>): string[] {
+  return [...model.keys()].sort().map((n) => metaEntryText(n, model.get(n)!));
+}
+
 const changes = fc.array(fc.tuple(name, anyEntry), { maxLength: 30 }).map((xs) => new Map(xs));
 
 test('snapshot text: equals canonical JSON of the same snapshot over any sequence of changes', () => {
@@ -32,7 +46,12 @@ test('snapshot text: equals canonical JSON of the same snapshot over any sequenc
         const expected = new Map([...model, ...change]);
         const fast = snapshotSignedBytes(7, EXPIRES, next.metaText);
         assert.deepEqual(fast, canonicalBytes(buildSnapshotSigned(7, EXPIRES, Object.fromEntries(expected))));
+        // The file written around the text leaves the text, and the next step's splice, as they were.
+        const file = finishSnapshotFile(layOutSnapshotFile(7, EXPIRES, next.metaBytes), []);
+        assert.deepEqual(file, snapshotFileBytes(fast, []));
+        assert.deepEqual(snapshotSignedBytes(7, EXPIRES, next.metaBytes), fast);
         assert.equal(next.size, expected.size);
+        assert.deepEqual(next.next.texts(), entryTexts(expected));
         // An uncommitted build (a failed transaction) leaves the entries as they were.
         if (commit) {
           next.commit();
@@ -63,6 +82,7 @@ test('snapshot text: new versions of listed roles only (the spliced path) equal 
             snapshotSignedBytes(3, EXPIRES, next.metaText),
             canonicalBytes(buildSnapshotSigned(3, EXPIRES, Object.fromEntries(expected))),
           );
+          assert.deepEqual(next.next.texts(), entryTexts(expected));
           if (commit) {
             next.commit();
             for (const [k, v] of change) model.set(k, v);
@@ -94,6 +114,38 @@ test('snapshot text: the served file is JSON whose signature tuf-js verifies', a
   key.verifySignature(md); // throws when the signature does not hold
   const tampered = Metadata.fromJSON(MetadataKind.Snapshot, JSON.parse(served.toString('utf8').replace('"version":1}', '"version":2}')));
   assert.throws(() => key.verifySignature(tampered));
+});
+
+test('snapshot text: the file laid out in one buffer is the same file, however many signatures it carries', async () => {
+  const built = new SnapshotEntries().withChanges(
+    new Map([
+      ['a.json', { version: 2 }],
+      ['targets.json', { version: 9 }],
+    ]),
+  );
+  for (const count of [0, 1, 2, 8]) {
+    const signers = Array.from({ length: count }, () => privateKeySigner(generatePrivateKey('ecdsa')));
+    const layout = layOutSnapshotFile(5, EXPIRES, built.metaBytes);
+    assert.deepEqual(layout.signed, snapshotSignedBytes(5, EXPIRES, built.metaBytes));
+    const signatures = await signSnapshot(layout.signed, signers);
+    const file = finishSnapshotFile(layout, signatures);
+    assert.deepEqual(file, snapshotFileBytes(snapshotSignedBytes(5, EXPIRES, built.metaBytes), signatures));
+    assert.equal(JSON.parse(file.toString('utf8')).signatures.length, count);
+  }
+  // Laid out twice (a publication tried again): the second is a copy, the first file unchanged.
+  const fresh = new SnapshotEntries().withChanges(new Map([['b.json', { version: 3 }]]));
+  const first = finishSnapshotFile(layOutSnapshotFile(6, EXPIRES, fresh.metaBytes), []);
+  // Written around the text, not copied: the file's bytes are the text's neighbours.
+  assert.equal(first.byteOffset + first.indexOf('"meta":{') + '"meta":{'.length, fresh.metaBytes.byteOffset);
+  assert.equal(first.buffer, fresh.metaBytes.buffer);
+  const firstCopy = Buffer.from(first);
+  const second = finishSnapshotFile(layOutSnapshotFile(1000, EXPIRES, fresh.metaBytes), []);
+  assert.deepEqual(first, firstCopy);
+  assert.deepEqual(second, snapshotFileBytes(snapshotSignedBytes(1000, EXPIRES, fresh.metaBytes), []));
+  assert.throws(
+    () => layOutSnapshotFile(0, EXPIRES, built.metaBytes),
+    (e: unknown) => e instanceof TufError && e.code === 'malformed',
+  );
 });
 
 test('snapshot text: refuses entries the fixed layout cannot write canonically', () => {

@@ -55,7 +55,15 @@ export async function startTestRepo(opts: StartOptions = {}): Promise<TestRepo> 
   const log = testLogger();
   const ownSigstore = opts.sigstore ? null : await startLocalSigstore();
   const sigstore = opts.sigstore ?? ownSigstore!;
-  const repo = await assembleRepository({ config, databaseUrl, log, clock, keyStore, resignTimer: false, sigstore: sigstore.setup });
+  let repo: Repository;
+  try {
+    repo = await assembleRepository({ config, databaseUrl, log, clock, keyStore, resignTimer: false, sigstore: sigstore.setup });
+  } catch (err) {
+    // A repository that refused to start (a test of that) leaves nothing running behind it.
+    await ownSigstore?.close();
+    await db?.drop();
+    throw err;
+  }
   const server = await listen(repo.app, '127.0.0.1', 0, config);
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
