@@ -20,7 +20,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import { CreateBucketCommand, PutBucketPolicyCommand } from '@aws-sdk/client-s3';
 import type { JsonObject } from '../core/canonical.ts';
-import { DEFAULT_ROOT_EXPIRY_SECONDS, initialTargetsSigned, rootSigned } from '../core/ceremony.ts';
+import { initialTargetsSigned, singleKeyRoot } from '../core/ceremony.ts';
 import { generatePrivateKey, type TufKey } from '../core/keys.ts';
 import { buildTargetsSigned, describeTarget, expiresAfter, signEnvelope } from '../core/metadata.ts';
 import { privateKeySigner } from '../core/signer.ts';
@@ -183,21 +183,7 @@ export async function storageCase(ctx: StorageContext): Promise<BenchRow[]> {
 
 /** Root and top-level targets delegating projects s0..sN to ed25519 keys; the keys by project. */
 async function bootstrap(base: string, token: string, online: { snapshot: TufKey; timestamp: TufKey }, projects: number) {
-  const rootKey = generatePrivateKey('ed25519');
-  const targetsKey = generatePrivateKey('ed25519');
-  const root = await signEnvelope(
-    rootSigned({
-      version: 1,
-      expires: expiresAfter(new Date(), DEFAULT_ROOT_EXPIRY_SECONDS),
-      rootKeys: [privateKeySigner(rootKey).publicKey],
-      rootThreshold: 1,
-      targetsKeys: [privateKeySigner(targetsKey).publicKey],
-      targetsThreshold: 1,
-      snapshotKey: online.snapshot,
-      timestampKey: online.timestamp,
-    }),
-    [privateKeySigner(rootKey)],
-  );
+  const { root, targetsKey } = await singleKeyRoot(online, new Date());
   const keys = new Map<string, KeyObject>();
   const delegations = { keys: {} as JsonObject, roles: [] as JsonObject[] };
   for (let i = 0; i < projects; i++) {

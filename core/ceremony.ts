@@ -1,8 +1,18 @@
 // What a key ceremony produces, as pure functions shared by the offline tool and the dev ceremony.
+import type { KeyObject } from 'node:crypto';
 import { isPlainObject, type JsonObject } from './canonical.ts';
 import { TufError } from './errors.ts';
-import { keyidOf, type TufKey } from './keys.ts';
-import { buildRootSigned, buildTargetsSigned, expiresAfter, type RoleType, type TargetEntry } from './metadata.ts';
+import { generatePrivateKey, keyidOf, type TufKey } from './keys.ts';
+import {
+  buildRootSigned,
+  buildTargetsSigned,
+  expiresAfter,
+  signEnvelope,
+  type Envelope,
+  type RoleType,
+  type TargetEntry,
+} from './metadata.ts';
+import { privateKeySigner } from './signer.ts';
 import { assertTargetPath } from './names.ts';
 import { binDelegations, binsOf, type BinLayout } from './bins.ts';
 
@@ -30,6 +40,33 @@ export function rootSigned(plan: RootPlan): JsonObject {
     timestamp: { keys: [plan.timestampKey], threshold: 1 },
   };
   return buildRootSigned({ version: plan.version, expires: plan.expires, roles });
+}
+
+/**
+ * Root v1 of one fresh root key and one fresh targets key, each its role's only key, signed by the
+ * root key: the development ceremony's root, and that of tests and benchmarks whose subject is not
+ * the ceremony.
+ */
+export async function singleKeyRoot(
+  online: { snapshot: TufKey; timestamp: TufKey },
+  now: Date,
+): Promise<{ root: Envelope; rootKey: KeyObject; targetsKey: KeyObject }> {
+  const rootKey = generatePrivateKey('ed25519');
+  const targetsKey = generatePrivateKey('ed25519');
+  const root = await signEnvelope(
+    rootSigned({
+      version: 1,
+      expires: expiresAfter(now, DEFAULT_ROOT_EXPIRY_SECONDS),
+      rootKeys: [privateKeySigner(rootKey).publicKey],
+      rootThreshold: 1,
+      targetsKeys: [privateKeySigner(targetsKey).publicKey],
+      targetsThreshold: 1,
+      snapshotKey: online.snapshot,
+      timestampKey: online.timestamp,
+    }),
+    [privateKeySigner(rootKey)],
+  );
+  return { root, rootKey, targetsKey };
 }
 
 /** Root N+1 with the same keys and thresholds and a new expiry (the simplest rotation step). */

@@ -12,9 +12,9 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '../server/db/embeddedPostgres.ts';
 import { ensureDebianPackages } from './debian.ts';
 
 const run = promisify(execFile);
@@ -42,18 +42,6 @@ export interface LocalS3Options {
   /** Memory the OSD may use for objects (default 3 GiB; memstore takes it as objects arrive). */
   memstoreBytes?: number;
   log?: (line: string) => void;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** Installs Debian's Ceph packages when missing (root only), as .ci/run does. */

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { freePort } from '../server/db/embeddedPostgres.ts';
 import { ensureDebianPackages } from './debian.ts';
 
 export interface PgBouncer {
@@ -28,18 +29,6 @@ export interface PgBouncerOptions {
 
 export function ensurePgBouncer(): void {
   ensureDebianPackages('/usr/sbin/pgbouncer', ['pgbouncer']);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 export async function startPgBouncer(opts: PgBouncerOptions): Promise<PgBouncer> {

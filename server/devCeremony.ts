@@ -3,12 +3,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { DEFAULT_ROOT_EXPIRY_SECONDS, initialBinsSigned, initialTargetsSigned, rootSigned } from '../core/ceremony.ts';
+import { initialBinsSigned, initialTargetsSigned, singleKeyRoot } from '../core/ceremony.ts';
 import { checkBinCount } from '../core/bins.ts';
 import type { Clock } from '../core/clock.ts';
 import { encodePrivateKeyFile } from '../core/keyFile.ts';
 import { generatePrivateKey } from '../core/keys.ts';
-import { describeTarget, expiresAfter, servedBytes, signEnvelope } from '../core/metadata.ts';
+import { describeTarget, servedBytes, signEnvelope } from '../core/metadata.ts';
 import { sha256Hex } from '../core/canonical.ts';
 import { SIGSTORE_TRUSTED_ROOT_TARGET } from '../core/identity.ts';
 import { putBlob } from './db/targetsRepo.ts';
@@ -39,22 +39,8 @@ export async function runDevCeremony(opts: {
   const { devDir, log } = opts;
   const online = await currentOnlinePublicKeys(opts.keyStore);
   if (!online) throw new Error('dev ceremony: online keys are missing');
-  const rootKey = generatePrivateKey('ed25519');
-  const targetsKey = generatePrivateKey('ed25519');
   const now = opts.clock.now();
-  const root = await signEnvelope(
-    rootSigned({
-      version: 1,
-      expires: expiresAfter(now, DEFAULT_ROOT_EXPIRY_SECONDS),
-      rootKeys: [privateKeySigner(rootKey).publicKey],
-      rootThreshold: 1,
-      targetsKeys: [privateKeySigner(targetsKey).publicKey],
-      targetsThreshold: 1,
-      snapshotKey: online.snapshot,
-      timestampKey: online.timestamp,
-    }),
-    [privateKeySigner(rootKey)],
-  );
+  const { root, rootKey, targetsKey } = await singleKeyRoot(online, now);
   const trustedRootBytes = Buffer.from(`${JSON.stringify(opts.sigstoreTrustedRoot, null, 2)}\n`);
   await putBlob(opts.knex, sha256Hex(trustedRootBytes), trustedRootBytes);
   if (opts.binCount > 0) checkBinCount(opts.binCount);

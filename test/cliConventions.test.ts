@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { freePort } from '../server/db/embeddedPostgres.ts';
 import { runCli } from './helpers/cli.ts';
-import { singleKeyRoot } from './helpers/offlineRoot.ts';
+import { singleKeyRoot } from '../core/ceremony.ts';
 import { generatePrivateKey } from '../core/keys.ts';
 import { privateKeySigner } from '../core/signer.ts';
 

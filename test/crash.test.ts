@@ -4,7 +4,6 @@
 // Server a runs two workers (WEB_CONCURRENCY=2, server/cluster/): the storm kills its supervisor
 // (which takes both workers with it; a is started again) and, every other time, one of its
 // workers alone (the supervisor starts another). Server b is one process.
-import { singleKeyRoot } from './helpers/offlineRoot.ts';
 import assert from 'node:assert/strict';
 import type { KeyObject } from 'node:crypto';
 import fs from 'node:fs';
@@ -14,7 +13,7 @@ import { after, before, test } from 'node:test';
 import type { Knex } from 'knex';
 import { Updater } from 'tuf-js';
 import { canonicalBytes, type JsonObject } from '../core/canonical.ts';
-import { initialTargetsSigned } from '../core/ceremony.ts';
+import { initialTargetsSigned, singleKeyRoot } from '../core/ceremony.ts';
 import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { generatePrivateKey } from '../core/keys.ts';
 import { buildTargetsSigned, describeTarget, expiresAfter, signEnvelope, type Envelope } from '../core/metadata.ts';

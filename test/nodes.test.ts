@@ -21,7 +21,7 @@ import { checkWriteOrder } from './helpers/bucketOrder.ts';
 import { runCli } from './helpers/cli.ts';
 import { createTestDatabase } from './helpers/db.ts';
 import { keyProjects, keyProjectsTargets, nextRelease, sendRelease, type KeyProjects, type PreparedUpload } from './helpers/keyProjects.ts';
-import { singleKeyRoot } from './helpers/offlineRoot.ts';
+import { singleKeyRoot } from '../core/ceremony.ts';
 import { createTestBucket, s3Env, type TestBucket } from './helpers/s3.ts';
 import { startS3Recorder, type S3Recorder } from './helpers/s3Recorder.ts';
 import { recordSecret } from './helpers/secrets.ts';

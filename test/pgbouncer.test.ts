@@ -17,7 +17,7 @@ import { startPgBouncer, type PgBouncer } from '../local-services/pgbouncer.ts';
 import { runCli } from './helpers/cli.ts';
 import { createTestDatabase } from './helpers/db.ts';
 import { keyProjects, keyProjectsTargets, nextRelease, sendRelease, type KeyProjects } from './helpers/keyProjects.ts';
-import { singleKeyRoot } from './helpers/offlineRoot.ts';
+import { singleKeyRoot } from '../core/ceremony.ts';
 import { recordSecret } from './helpers/secrets.ts';
 import { startServerProcess, type ServerProcess } from './helpers/serverProcess.ts';
 import { startLocalSigstore, type LocalSigstoreServer } from './helpers/sigstore.ts';
