@@ -184,6 +184,25 @@ export default tseslint.config(
     },
   },
   {
+    // Restore and recovery: the database's copies and the recovery publication, below the routes.
+    files: ['server/recovery/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid('recovery/ works through publication/ and db/, never through routes or the upload services', {
+        patterns: ['../http/**', '../projects/**', '../admission/**', '**/test/**'],
+      }),
+    },
+  },
+  {
+    // The PKCS#11 token: key handling only, no database, no HTTP.
+    files: ['server/pkcs11/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid('pkcs11/ talks to the token only', {
+        names: ['knex', 'pg', 'express'],
+        patterns: ['../db/**', '../http/**', '../publication/**', '../projects/**', '../admission/**', '../recovery/**', '**/test/**'],
+      }),
+    },
+  },
+  {
     files: ['transparency/**/*.ts'],
     rules: {
       'no-restricted-imports': forbid('transparency/ talks to transparency logs for the server and the tools: it imports core only', {

@@ -35,7 +35,12 @@ export class BenchRepo {
   private readonly dirty = new Set<string>();
   private readonly binsSigner = privateKeySigner(generatePrivateKey('ed25519'));
   private readonly binExpires = expiresAfter(new Date(), DEFAULT_BIN_EXPIRY_SECONDS);
-  private readonly post: (route: string, body: unknown) => Promise<unknown>;
+  private post: (route: string, body: unknown) => Promise<unknown>;
+
+  /** Sends admin requests another way (the soak retries them across servers that may be killed). */
+  usePoster(post: (route: string, body: unknown) => Promise<unknown>): void {
+    this.post = post;
+  }
 
   private constructor(
     readonly base: string,

@@ -113,10 +113,13 @@ export async function startBenchServer(opts: {
   env?: Record<string, string>;
   /** The port of a server started again (its clients keep their URLs). */
   port?: number;
+  /** The server's output goes here instead of this process's (the soak keeps one log per server). */
+  logFile?: string;
 }): Promise<BenchServer> {
   const port = opts.port ?? (await freePort());
   // BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server process.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const out = opts.logFile ? fs.openSync(opts.logFile, 'a') : null;
   const proc = spawn(process.execPath, [...nodeArgs, path.join(opts.repoDir, 'bin', 'tuf-server.mjs'), 'start'], {
     env: {
       ...process.env,
@@ -132,8 +135,9 @@ export async function startBenchServer(opts: {
       MAX_ADMIN_METADATA_BYTES: String(64 * 1024 * 1024),
       ...opts.env,
     },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: out === null ? ['ignore', 'inherit', 'inherit'] : ['ignore', out, out],
   });
+  if (out !== null) fs.closeSync(out);
   running.add(proc);
   const base = `http://127.0.0.1:${port}`;
   await waitHttp(`${base}/healthz`, proc);

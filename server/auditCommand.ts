@@ -10,6 +10,7 @@ import { IdentitySignatureVerifier } from '../core/identity.ts';
 import { publicGoodTrustedRoot } from '../core/publicGoodTrustedRoot.ts';
 import { createLogger, openDatabase } from './runtime.ts';
 import { EXIT, printJson } from '../platform/cli.ts';
+import { mirrorLostRoles } from './recovery/mirrorReport.ts';
 
 /**
  * The Sigstore trusted root identity signatures are checked against, read from files only: the
@@ -31,8 +32,14 @@ function auditTrustedRoot(config: Config): { trustedRoot: unknown; source: strin
   return { trustedRoot: publicGoodTrustedRoot(), source: 'public-good Sigstore' };
 }
 
-/** Returns the exit status: 0 only when versions were checked and nothing was found. */
-export async function auditVerify(config: Config, opts: { dataDir: string | undefined; json: boolean }): Promise<number> {
+/**
+ * Returns the exit status: 0 only when versions were checked and nothing was found. With a mirror,
+ * roles it serves above the database (lost with a restored backup, issue 16) are problems too.
+ */
+export async function auditVerify(
+  config: Config,
+  opts: { dataDir: string | undefined; json: boolean; mirrorUrl?: string | undefined },
+): Promise<number> {
   const cfg = opts.dataDir !== undefined ? { ...config, dataDir: path.resolve(opts.dataDir) } : config;
   const sigstore = auditTrustedRoot(cfg);
   const verifier = new IdentitySignatureVerifier(sigstore.trustedRoot);
@@ -46,8 +53,10 @@ export async function auditVerify(config: Config, opts: { dataDir: string | unde
   // before the report: every failure reaches the report or the one error line instead.
   const knex = createKnex(db.url, 2, { log: SILENT_KNEX_LOG });
   let report: AuditReport;
+  let lost: string[] | null = null;
   try {
     report = await auditRepository(knex, verifier);
+    if (opts.mirrorUrl !== undefined && report.outcome !== 'no_repository') lost = await mirrorLostRoles(knex, opts.mirrorUrl);
   } catch (err) {
     // 3D000: the cluster has no database of that name.
     if ((err as { code?: string }).code !== '3D000') throw err;
@@ -56,7 +65,14 @@ export async function auditVerify(config: Config, opts: { dataDir: string | unde
     await knex.destroy();
     await db.stop();
   }
-  const exit = report.outcome === 'consistent' ? EXIT.ok : report.outcome === 'problems' ? EXIT.refused : EXIT.failure;
+  const lostAlone = lost !== null && lost.length > 0 && report.outcome === 'consistent';
+  const exit = lostAlone
+    ? EXIT.refused
+    : report.outcome === 'consistent'
+      ? EXIT.ok
+      : report.outcome === 'problems'
+        ? EXIT.refused
+        : EXIT.failure;
   if (opts.json) {
     printJson({
       database: db.description,
@@ -65,11 +81,17 @@ export async function auditVerify(config: Config, opts: { dataDir: string | unde
       versionsChecked: report.versionsChecked,
       problems: report.problems,
       failure: report.failure,
+      ...(lost !== null ? { mirror: opts.mirrorUrl, lostRoles: lost } : {}),
     });
     return exit;
   }
   for (const p of report.problems) out(`${p.role} v${p.version}: ${p.problem}`);
   out(`${report.versionsChecked} versions checked, ${report.problems.length} problem(s)`);
-  out(report.outcome === 'consistent' ? 'audit verify: OK' : `audit verify: FAILED (${report.outcome}): ${report.failure}`);
+  if (lost !== null) {
+    for (const line of lost) out(line);
+    out(`mirror ${opts.mirrorUrl}: ${lost.length} role(s) served above what the database holds`);
+  }
+  if (lostAlone) out('audit verify: FAILED (lost_roles): the mirror serves versions the database lost; publish them again');
+  else out(report.outcome === 'consistent' ? 'audit verify: OK' : `audit verify: FAILED (${report.outcome}): ${report.failure}`);
   return exit;
 }

@@ -114,12 +114,51 @@ export interface Config {
   blobGcGraceSeconds: number;
   /** How often each process runs the garbage collection (`tuf-server gc`); 0 turns the schedule off. */
   gcIntervalSeconds: number;
+  /** A target file a newer version of its role dropped stays downloadable this long (clients that read the version before); 0: not at all. */
+  supersededTargetGraceSeconds: number;
+  // Restore safety (issue 16; docs/runbooks.md, "Restoring from a backup").
+  /** The highest snapshot/timestamp versions this host published, kept outside the database. PUBLISHED_MARK_FILE, default DATA_DIR/published-mark.json. */
+  publishedMarkFile: string;
+  /** A mirror or CDN's metadata URL, read at start as a witness of what clients hold (MIRROR_URL); null: none. */
+  mirrorUrl: string | null;
+  /** Where that mirror serves target files (MIRROR_TARGETS_URL); null: its metadata URL with /metadata replaced by /targets. */
+  mirrorTargetsUrl: string | null;
+  /**
+   * Online keys in a PKCS#11 token instead of files (PKCS11_MODULE, PKCS11_TOKEN_LABEL, PKCS11_PIN or
+   * PKCS11_PIN_FILE, PKCS11_KEY_TYPE ed25519|ecdsa|auto); null: files or the environment.
+   */
+  pkcs11: {
+    modulePath: string;
+    tokenLabel: string;
+    pin: string | null;
+    pinFile: string | null;
+    keyType: 'ed25519' | 'ecdsa' | 'auto';
+  } | null;
   /** The transparency monitor (MONITOR_*): server/monitor/monitorConfig.ts. */
   monitor: MonitorConfig;
   /** Object storage (BLOB_STORE_URL, TARGET_DOWNLOADS, PUBLISH_TO, ...): server/objectStore/storageConfig.ts. */
   storage: StorageConfig;
   /** How other processes' publications are followed (DATABASE_LISTEN, DATABASE_LISTEN_URL, PUBLICATION_POLL_MS): server/db/publicationFeed.ts. */
   publicationFeed: FeedSettings;
+}
+
+function pkcs11Config(env: Env, root: string, keysFromEnv: boolean): Config['pkcs11'] {
+  if (!env.PKCS11_MODULE) return null;
+  if (keysFromEnv) throw new Error('configuration: set PKCS11_MODULE or TUF_SNAPSHOT_KEY/TUF_TIMESTAMP_KEY, not both');
+  if (!env.PKCS11_TOKEN_LABEL)
+    throw new Error('configuration: PKCS11_MODULE needs PKCS11_TOKEN_LABEL (the label of the token holding the keys)');
+  if (!env.PKCS11_PIN === !env.PKCS11_PIN_FILE)
+    throw new Error('configuration: PKCS11_MODULE needs exactly one of PKCS11_PIN and PKCS11_PIN_FILE');
+  const keyType = env.PKCS11_KEY_TYPE ?? 'auto';
+  if (keyType !== 'ed25519' && keyType !== 'ecdsa' && keyType !== 'auto')
+    throw new Error(`configuration: PKCS11_KEY_TYPE must be ed25519, ecdsa or auto, got ${JSON.stringify(keyType)}`);
+  return {
+    modulePath: env.PKCS11_MODULE,
+    tokenLabel: env.PKCS11_TOKEN_LABEL,
+    pin: env.PKCS11_PIN || null,
+    pinFile: env.PKCS11_PIN_FILE ? path.resolve(root, env.PKCS11_PIN_FILE) : null,
+    keyType,
+  };
 }
 
 type Env = Record<string, string | undefined>;
@@ -244,6 +283,11 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     pendingRegistrationMaxAgeSeconds: int(env, 'PENDING_REGISTRATION_MAX_AGE_SECONDS', 90 * 86_400, 1),
     blobGcGraceSeconds: int(env, 'BLOB_GC_GRACE_SECONDS', 86_400, 0),
     gcIntervalSeconds: int(env, 'GC_INTERVAL_SECONDS', 3600, 0),
+    supersededTargetGraceSeconds: int(env, 'SUPERSEDED_TARGET_GRACE_SECONDS', 86_400, 0),
+    publishedMarkFile: path.resolve(root, env.PUBLISHED_MARK_FILE ?? path.join(dataDir, 'published-mark.json')),
+    mirrorUrl: env.MIRROR_URL || null,
+    mirrorTargetsUrl: env.MIRROR_TARGETS_URL || null,
+    pkcs11: pkcs11Config(env, root, onlineKeysFromEnv !== null),
     monitor: loadMonitorConfig(env, production, !production && env.DEV_SIGSTORE !== 'false'),
     storage: loadStorageConfig(env),
     publicationFeed: loadFeedSettings(env),

@@ -16,6 +16,8 @@ import { developmentBanner, serveRepository, type Served } from './serve.ts';
 import { runPrimary } from './cluster/primary.ts';
 import { runWorker } from './cluster/worker.ts';
 import { WORKER_ENV } from './cluster/messages.ts';
+import { recoveryCommand, recoverySources } from './recoveryCommand.ts';
+import type { ServerCommandLine } from './commandLine.ts';
 
 const HELP = `tuf-server: a TUF repository server with identity delegations
 
@@ -23,7 +25,7 @@ Usage: npm start [-- --production]          (same as: tuf-server start)
        tuf-server <command> [options]
 
 Commands:
-  start [--production] [--workers N]
+  start [--production] [--workers N] [--mirror URL]
                                Serve the repository. Without DATABASE_URL an embedded PostgreSQL
                                is started under DATA_DIR. In development mode (the default) online
                                keys, an admin token and a throwaway ceremony are created as needed.
@@ -38,7 +40,9 @@ Commands:
                                (tuf-offline init-root --online-keys FILE). Reads the server's key
                                folder: run it where the server runs (same folder and environment),
                                or give the server's ONLINE_KEYS_DIR or DATA_DIR.
-  online-keys create           Create the online keys if there are none (key files only).
+  online-keys create           Create the online keys if there are none (key files, or inside the
+                               PKCS#11 token PKCS11_MODULE names: see README, "Online keys in a
+                               hardware token").
   online-keys rotate ROLE      Add a new key for ROLE (snapshot|timestamp); put it in the next root.
   admin-token create --name N  Create an admin API token; printed once, stored only as a hash.
   admin-token list [--json]    List tokens (names and dates, never the tokens).
@@ -49,7 +53,7 @@ Commands:
                                (last uploaded more than BLOB_GC_GRACE_SECONDS ago). --dry-run lists
                                what it would remove. Each server also runs it every
                                GC_INTERVAL_SECONDS (3600; 0: never).
-  audit verify [--data-dir DIR] [--json]
+  audit verify [--data-dir DIR] [--mirror URL] [--json]
                                Check that the stored history is consistent with what was published:
                                hashes, gapless versions, signatures under the root and delegation in
                                force, snapshot/timestamp entries resolving to stored bytes, audit
@@ -58,6 +62,21 @@ Commands:
                                version was checked. Read-only; runs beside a running server: in
                                development mode it uses the embedded PostgreSQL the server runs on
                                DATA_DIR (or --data-dir DIR), with DEV_DIR's local Sigstore root.
+                               --mirror URL also lists the roles a mirror serves above the database
+                               (lost with a restored backup; exit 3 if any).
+  backup --out FILE            Write a consistent copy of the database to FILE (gzip), beside a
+                               running server.
+  restore FILE [--replace]     Load a backup into the database (every server stopped; --replace
+                               drops the repository it holds) and mark it restored: servers then
+                               neither serve nor sign until the recovery below has run.
+  recover [--mirror URL] [--snapshot-version N] [--timestamp-version M]
+                               Establish the highest snapshot and timestamp versions ever published
+                               (this host's PUBLISHED_MARK_FILE, the mirror's timestamp, the versions
+                               given) and publish fresh ones above them; exit 3 when the mirror
+                               serves roles the database lost. \`start\` does the same before it
+                               listens (with MIRROR_URL or --mirror, it also publishes again the
+                               releases the mirror serves above the database), and refuses to start
+                               on a restored database when no source is at hand.
   blobs migrate --to URL [--dry-run] [--json]
                                Move every held target file to URL: s3://BUCKET[/PREFIX] (object
                                storage, with the AWS_* variables) or postgres. Each file's SHA-256
@@ -86,15 +105,17 @@ AWS_SECRET_ACCESS_KEY (the AWS SDK's own; never printed), S3_FORCE_PATH_STYLE.
 --json (admin-token list, audit verify, blobs migrate, publish-to status; online-keys show prints JSON always): one JSON document on
 stdout (on failure: {"error": {...}}). A command takes only the options its line above lists.
 
-${exitStatusHelp('audit verify: the stored history has problems')}`;
+${exitStatusHelp('audit verify: the stored history has problems, or a mirror serves roles the database lost; recover: the mirror serves roles the database lost')}`;
 
-async function start(config: Config): Promise<void> {
+async function start(config: Config, cli: ServerCommandLine): Promise<void> {
   const base = createLogger(config.logLevel);
+  // Restore safety (server/recovery/): where the highest published versions may be learnt from.
+  const recovery = recoverySources(config, cli);
   const keyStore = keyStoreFor(config);
   if (cluster.isWorker) {
     // A worker of a cluster: its supervisor checked the keys and opened the database.
     const log = base.child({ worker: Number(process.env[WORKER_ENV.index]) });
-    return runWorker({ config, log, keyStore });
+    return runWorker({ config, log, keyStore, recovery });
   }
   const log = base;
   for (const warning of config.warnings) log.warn(warning);
@@ -141,7 +162,7 @@ async function start(config: Config): Promise<void> {
   }
   let served: Served;
   try {
-    served = await serveRepository({ config, log, keyStore, databaseUrl: db.url, first: true });
+    served = await serveRepository({ config, log, keyStore, databaseUrl: db.url, first: true, recovery });
   } catch (err) {
     await db.stop();
     throw err;
@@ -175,12 +196,16 @@ async function main(argv: string[]): Promise<number | void> {
   const config = loadConfig(process.env, argv);
   switch (cli.command) {
     case 'start':
-      return start(config);
+      return start(config, cli);
     case 'online-keys':
       await onlineKeysCommand(config, cli.sub, cli.rest[0]);
       return EXIT.ok;
     case 'audit':
-      return auditVerify(config, { dataDir: cli.dataDir, json: cli.json });
+      return auditVerify(config, { dataDir: cli.dataDir, json: cli.json, mirrorUrl: cli.mirror });
+    case 'backup':
+    case 'restore':
+    case 'recover':
+      return recoveryCommand(config, cli);
     case 'blobs':
     case 'publish-to':
       return storageCommand(config, cli);

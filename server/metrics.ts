@@ -99,6 +99,15 @@ export function createMetrics(cache: MetadataCache, clock: Clock): Metrics {
     buckets: [256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864],
     registers: [registry],
   });
+  // Memory the server holds on purpose: without it, the soak's RSS growth could not be told from a leak.
+  new client.Gauge({
+    name: 'tuf_metadata_cache_bytes',
+    help: 'Bytes of versioned metadata files this process keeps in memory (at most METADATA_CACHE_BYTES)',
+    registers: [registry],
+    collect() {
+      this.set(cache.cachedBytes);
+    },
+  });
   return {
     registry,
     text: () => registry.metrics(),

@@ -36,6 +36,8 @@ async function databaseBootstrapped(config: Config): Promise<boolean | null> {
 
 /** Where `show` looked, how to point it at the server's keys, and (only on a new production repository) `create`. */
 export async function noOnlineKeysMessage(config: Config): Promise<string> {
+  if (config.pkcs11)
+    return `no online keys in the PKCS#11 token ${JSON.stringify(config.pkcs11.tokenLabel)} (${config.pkcs11.modulePath}): on a new repository, create them there with \`tuf-server online-keys create\` (README, "Online keys in a hardware token"); otherwise check PKCS11_TOKEN_LABEL`;
   const loc = config.onlineKeysLocation;
   const where =
     loc.source === 'ONLINE_KEYS_DIR'

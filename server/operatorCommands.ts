@@ -47,10 +47,17 @@ function connectionCause(err: unknown): string | null {
   return code ?? String(e?.message ?? err);
 }
 
-/** Opens the database (a running server's embedded one, or DATABASE_URL) and runs `work` on it. */
-export async function withKnex<T>(config: Config, work: (knex: Knex) => Promise<T>, opts: { migrate: boolean }): Promise<T> {
+/**
+ * Opens the database (a running server's embedded one, or DATABASE_URL) and runs `work` on it,
+ * with `connections` in the pool (2 by default; `tuf-server restore` needs exactly its own one).
+ */
+export async function withKnex<T>(
+  config: Config,
+  work: (knex: Knex) => Promise<T>,
+  opts: { migrate: boolean; connections?: number },
+): Promise<T> {
   const db = await openDatabase(config, createLogger(config.logLevel), { attach: true });
-  const knex = createKnex(db.url, 2, { log: SILENT_KNEX_LOG });
+  const knex = createKnex(db.url, opts.connections ?? 2, { log: SILENT_KNEX_LOG });
   try {
     if (opts.migrate) await migrateLatest(knex);
     return await work(knex);

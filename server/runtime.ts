@@ -15,12 +15,14 @@ import { AdmissionService } from './admission/adminMetadata.ts';
 import { createHandler } from './http/app.ts';
 import type { SigstoreAdvert } from './http/projectRoutes.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
-import { EnvKeyStore, FileKeyStore, type OnlineKeyStore } from './onlineKeys.ts';
+import { keyStoreFor } from './keyStoreFor.ts';
+import type { OnlineKeyStore } from './onlineKeys.ts';
 import { ProjectService } from './projects/projectService.ts';
 import { RegistrationService } from './projects/registrations.ts';
 import { CurrentMetadata } from './publication/currentMetadata.ts';
 import { OnlineSigners } from './publication/onlineSigners.ts';
 import { Publication } from './publication/publication.ts';
+import { PublishedMark } from './publication/publishedMark.ts';
 import { INSTANCE } from './publication/signing.ts';
 import { SnapshotFollower } from './serving/snapshotFollower.ts';
 import { workerTreeBuilder } from './treeBuilder.ts';
@@ -48,9 +50,7 @@ export function createLogger(level: string): Logger {
 
 export { openDatabase, type Database, type OpenDatabaseOptions } from './database.ts';
 
-export function keyStoreFor(config: Config): OnlineKeyStore {
-  return config.onlineKeysFromEnv ? new EnvKeyStore(config.onlineKeysFromEnv) : new FileKeyStore(config.onlineKeysDir);
-}
+export { keyStoreFor };
 
 /** Which Sigstore the repository trusts, and what it tells maintainer tools. */
 export interface SigstoreSetup {
@@ -184,6 +184,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     snapshotVersionOnly: config.snapshotVersionOnly,
     snapshotMerkleTrees: config.snapshotMerkleTrees,
     snapshotCheckpointVersions: config.snapshotCheckpointVersions,
+    mark: new PublishedMark(config.publishedMarkFile),
     treeBuilder,
     onBackgroundError: (what, err) => log.warn({ err: String(err) }, `${what} failed (done again later)`),
     onSnapshot: (seconds, bytes, entries, cost) => {
@@ -260,7 +261,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     registrations,
     cache,
     snapshots,
-    targetFiles: new TargetFiles(knex, blobs, storage.redirects),
+    targetFiles: new TargetFiles(knex, blobs, storage.redirects, config.supersededTargetGraceSeconds),
     readiness: new ReadinessCheck({
       knex,
       cache,

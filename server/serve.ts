@@ -9,6 +9,9 @@ import { refuseDevelopmentState } from './admin/developmentState.ts';
 import { ensureDevAdminToken, runDevCeremony } from './devCeremony.ts';
 import type { OnlineKeyStore } from './onlineKeys.ts';
 import { assembleRepository, createHttpServer, listen, resolveSigstore, type Repository } from './runtime.ts';
+import { PublishedMark } from './publication/publishedMark.ts';
+import { recoveryGate } from './recovery/gate.ts';
+import type { RecoverySources } from './recovery/recovery.ts';
 
 export interface Served {
   repo: Repository;
@@ -28,6 +31,8 @@ export async function serveRepository(opts: {
    * once it listens).
    */
   first: boolean;
+  /** Where the first process learns the highest versions ever published when the database was restored (recovery/gate.ts). */
+  recovery: RecoverySources;
   /** A cluster worker's metrics come from its supervisor, aggregated over every worker. */
   metricsText?: () => Promise<string>;
   /** False for a cluster worker: its supervisor holds the port and hands it connections (`server.emit('connection')`). */
@@ -53,6 +58,21 @@ export async function serveRepository(opts: {
   });
   try {
     if (config.production) await refuseDevelopmentState(repo.knex);
+    // Restore safety: nothing is served or signed before the highest published versions are known.
+    // The first process runs it; a cluster's other workers start once the first one listens.
+    if (opts.first)
+      await recoveryGate(
+        {
+          knex: repo.knex,
+          publication: repo.publication,
+          current: repo.current,
+          mark: new PublishedMark(config.publishedMarkFile),
+          upload: (project, metadata, files) => repo.projects.upload(project, metadata, files),
+          mirrorTargetsUrl: config.mirrorTargetsUrl,
+        },
+        opts.recovery,
+        log,
+      );
     if (opts.first && !(await repo.current.isBootstrapped())) {
       if (config.production) {
         log.warn('not bootstrapped yet: run the offline key ceremony and `tuf-carry bootstrap` (see README)');

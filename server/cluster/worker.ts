@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { OnlineKeyStore } from '../onlineKeys.ts';
 import { serveRepository, type Served } from '../serve.ts';
+import type { RecoverySources } from '../recovery/recovery.ts';
 import { isMessage, WORKER_ENV, type Covering, type FromWorker, type ToWorker } from './messages.ts';
 
 /** How long /metrics waits for the supervisor's aggregate (it waits up to 5 s for the workers). */
@@ -16,7 +17,7 @@ const COVER_TIMEOUT_MS = 60_000;
 /** How long the answer waits for this worker's cache to serve the covering versions (announced by NOTIFY) before reading them. */
 const SERVED_HERE_WAIT_MS = 500;
 
-export async function runWorker(opts: { config: Config; log: Logger; keyStore: OnlineKeyStore }): Promise<void> {
+export async function runWorker(opts: { config: Config; log: Logger; keyStore: OnlineKeyStore; recovery: RecoverySources }): Promise<void> {
   const databaseUrl = process.env[WORKER_ENV.databaseUrl];
   if (!databaseUrl || !process.send) throw new Error('a cluster worker is started by `tuf-server start` with several workers, not by hand');
   const tell = (message: FromWorker) => process.send!(message);
@@ -66,6 +67,7 @@ export async function runWorker(opts: { config: Config; log: Logger; keyStore: O
     keyStore: opts.keyStore,
     databaseUrl,
     first: process.env[WORKER_ENV.first] === '1',
+    recovery: opts.recovery,
     metricsText,
     waitUntilCovered,
     listen: false,

@@ -39,6 +39,15 @@ export interface TargetRecordRow {
   role_version: number;
 }
 
+/** A target a newer version of its role no longer lists, still served for a grace period (migrations/20261222120000). */
+export interface SupersededTargetRow {
+  path: string;
+  sha256: string;
+  role: string;
+  role_version: number;
+  superseded_at: Date;
+}
+
 export interface TargetBlobRow {
   sha256: string;
   length: string;
@@ -150,6 +159,17 @@ export interface ResignNeededRow {
   delegator_version: number | null;
   reason: string;
   detected_at: Date;
+}
+
+/** A snapshot or timestamp version skipped on purpose (after a restore, or a publication whose commit was lost). */
+export interface VersionJumpRow {
+  id: string;
+  role: string;
+  from_version: number;
+  to_version: number;
+  reason: string;
+  sources: Record<string, unknown>;
+  created_at: Date;
 }
 
 /** The transparency monitor's position in one Rekor log (bigints as strings). */

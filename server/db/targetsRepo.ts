@@ -1,5 +1,5 @@
 import type { Db } from './knex.ts';
-import type { ListedBlobRow, TargetBlobRow, TargetRecordRow } from './rows.ts';
+import type { ListedBlobRow, SupersededTargetRow, TargetBlobRow, TargetRecordRow } from './rows.ts';
 
 export interface TargetRecord {
   path: string;
@@ -8,9 +8,27 @@ export interface TargetRecord {
   custom?: Record<string, unknown>;
 }
 
-/** Makes the role's target records exactly `targets`, as listed by `roleVersion`. */
+/**
+ * Makes the role's target records exactly `targets`, as listed by `roleVersion`. What the version
+ * before listed and this one does not is kept in superseded_targets: clients that read that
+ * version a moment ago still download it (findTargetRecord's grace).
+ */
 export async function replaceTargetRecords(db: Db, role: string, roleVersion: number, targets: TargetRecord[]): Promise<void> {
-  await db<TargetRecordRow>('target_records').where({ role }).delete();
+  const dropped = await db.raw(
+    `with gone as (delete from target_records where role = ? returning path, hashes->>'sha256' as sha256, role_version)
+     select path, sha256, role_version from gone where sha256 is not null`,
+    [role],
+  );
+  const kept = new Set(targets.map((t) => `${t.path}\n${t.hashes.sha256}`));
+  const superseded = (dropped.rows as { path: string; sha256: string; role_version: number }[])
+    .filter((r) => !kept.has(`${r.path}\n${r.sha256}`))
+    .map((r) => ({ path: r.path, sha256: r.sha256, role, role_version: r.role_version, superseded_at: db.fn.now() }));
+  for (let i = 0; i < superseded.length; i += 1000) {
+    await db('superseded_targets')
+      .insert(superseded.slice(i, i + 1000))
+      .onConflict(['path', 'sha256'])
+      .merge(['role', 'role_version', 'superseded_at']);
+  }
   const rows = targets.map((t) => ({
     role,
     path: t.path,
@@ -34,9 +52,19 @@ export async function replaceTargetRecords(db: Db, role: string, roleVersion: nu
   }
 }
 
-/** A target listed by some role with this path and sha256; what `/targets/<dir>/<sha256>.<name>` may serve. */
+/** A target listed by some role's current version with this path and sha256. */
 export async function findTargetRecord(db: Db, path: string, sha256: string): Promise<TargetRecordRow | undefined> {
   return db<TargetRecordRow>('target_records').where({ path }).whereRaw(`hashes->>'sha256' = ?`, [sha256]).first();
+}
+
+/** Whether a role's newer version dropped this target less than `graceSeconds` ago. */
+export async function recentlySuperseded(db: Db, path: string, sha256: string, graceSeconds: number): Promise<boolean> {
+  if (graceSeconds <= 0) return false;
+  const row = await db<SupersededTargetRow>('superseded_targets')
+    .where({ path, sha256 })
+    .whereRaw(`superseded_at > now() - make_interval(secs => ?)`, [graceSeconds])
+    .first('path');
+  return row !== undefined;
 }
 
 /**

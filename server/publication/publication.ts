@@ -19,6 +19,8 @@ import type { OnlineSigners } from './onlineSigners.ts';
 import type { TreeBuilder } from '../treeBuilder.ts';
 import { signSnapshotAndTimestamp, signTimestampOnly, type SigningContext, type SnapshotCost } from './signing.ts';
 import { SnapshotMeta, type SnapshotState } from './snapshotMeta.ts';
+import { MarkGuard } from './markGuard.ts';
+import type { PublishedMark } from './publishedMark.ts';
 
 export interface PublicationDeps {
   knex: Knex;
@@ -41,6 +43,8 @@ export interface PublicationDeps {
   treeBuilder: TreeBuilder;
   /** Told of a failure in work done after a commit (a checkpoint write); nothing committed is lost by it. */
   onBackgroundError?: (what: string, err: unknown) => void;
+  /** Restore safety: raised before each commit that signs, and the floor of every new version (publishedMark.ts). */
+  mark?: PublishedMark;
   /** Observes each snapshot built (metrics). */
   onSnapshot?: (seconds: number, bytes: number, entries: number, cost: SnapshotCost) => void;
   /**
@@ -69,6 +73,7 @@ type LockMode = 'exclusive' | 'shared';
 
 export class Publication {
   private readonly snapshotMeta: SnapshotMeta;
+  private readonly markGuard: MarkGuard | null;
   private readonly group = new PublicationGroup<PublishedRole[]>((target, reasons) => this.publishCovering(target, reasons));
 
   constructor(private readonly deps: PublicationDeps) {
@@ -78,6 +83,7 @@ export class Publication {
       checkpointVersions: deps.snapshotCheckpointVersions,
       treeBuilder: deps.treeBuilder,
     });
+    this.markGuard = deps.mark ? new MarkGuard(deps.mark) : null;
   }
 
   get signers(): OnlineSigners {
@@ -114,6 +120,8 @@ export class Publication {
         },
       };
       const value = await work(tx);
+      // Restore safety: the mark is raised before the commit, so before any answer or NOTIFY.
+      if (this.markGuard && announced.length > 0) await this.markGuard.record(trx, announced);
       if (announced.length > 0) {
         await notifyPublished(trx, this.deps.origin, announced);
         // The copy to a bucket (PUBLISH_TO, server/mirror/): its outbox row commits with the publication, or not at all.
@@ -147,7 +155,9 @@ export class Publication {
   private async signingContext(db: Db, reason: string, root?: Root): Promise<SigningContext> {
     const trusted = root ?? (await this.deps.current.root(db))?.model;
     if (!trusted) throw new TufError('not_bootstrapped', 'the repository is not bootstrapped yet');
+    const floor = this.markGuard ? await this.markGuard.floor(db) : {};
     return {
+      versionFloor: floor,
       db,
       root: trusted,
       signers: this.deps.signers,
@@ -167,6 +177,27 @@ export class Publication {
    */
   waitUntilCovered(seq: string, reason: string): Promise<PublishedRole[]> {
     return this.group.waitFor(BigInt(seq), reason);
+  }
+
+  /**
+   * Recovery after a restore (recovery.ts): under the exclusive lock, runs `before` (which may
+   * refuse), then signs a snapshot and timestamp above `floor` and the published mark, recording
+   * the skipped versions with the sources they came from.
+   */
+  async publishAbove(
+    floor: Partial<Record<'snapshot' | 'timestamp', number>>,
+    jump: { reason: string; sources: Record<string, unknown> },
+    before?: (db: Knex.Transaction) => Promise<void>,
+  ): Promise<PublishedRole[]> {
+    return this.transaction('exclusive', async (tx) => {
+      await before?.(tx.db);
+      const ctx = await this.signingContext(tx.db, jump.reason);
+      const merged = {
+        snapshot: Math.max(floor.snapshot ?? 0, ctx.versionFloor?.snapshot ?? 0),
+        timestamp: Math.max(floor.timestamp ?? 0, ctx.versionFloor?.timestamp ?? 0),
+      };
+      return tx.announce(...(await signSnapshotAndTimestamp({ ...ctx, versionFloor: merged, jump })));
+    });
   }
 
   /** Publishes a snapshot (and timestamp) covering every role change committed so far, if the current one does not. */

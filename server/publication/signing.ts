@@ -11,6 +11,7 @@ import { finishSnapshotFile, layOutSnapshotFile, signSnapshot } from '../../core
 import { appendAudit } from '../db/auditRepo.ts';
 import type { Db } from '../db/knex.ts';
 import { getHead, getHeadVersions, insertMetadataVersion } from '../db/metadataRepo.ts';
+import { recordVersionJump } from '../db/recoveryRepo.ts';
 import type { OnlineRole } from '../onlineKeys.ts';
 import type { PublishedFile } from '../serving/published.ts';
 import type { OnlineSigners } from './onlineSigners.ts';
@@ -35,6 +36,13 @@ export interface SigningContext {
   actor: string;
   reason: string;
   snapshotMeta: SnapshotMeta;
+  /**
+   * Restore safety (publishedMark.ts, recovery.ts): new versions are signed above these (the
+   * published mark, or the highest versions a recovery established); a skipped range is recorded
+   * in version_jumps with `jump`'s reason and sources.
+   */
+  versionFloor?: Partial<Record<OnlineRole, number>>;
+  jump?: { reason: string; sources: Record<string, unknown> };
   /** Told how long building and signing each snapshot took, its size, and what its tree and storage cost (metrics). */
   onSnapshot?: (seconds: number, bytes: number, entries: number, cost: SnapshotCost) => void;
 }
@@ -71,7 +79,16 @@ async function store(
 async function nextVersion(ctx: SigningContext, role: OnlineRole, current?: number): Promise<{ version: number; expires: string }> {
   const head = current === undefined ? ((await getHead(ctx.db, role))?.version ?? 0) : current;
   const lifetime = role === 'snapshot' ? ctx.snapshotExpirySeconds : ctx.timestampExpirySeconds;
-  return { version: head + 1, expires: expiresAfter(ctx.clock.now(), lifetime) };
+  // Never a version at or below the published mark: clients may hold it (restore safety).
+  const version = Math.max(head, ctx.versionFloor?.[role] ?? 0) + 1;
+  if (version > head + 1) {
+    const jump = ctx.jump ?? {
+      reason: 'the published mark is above the stored head (a commit was lost, or the database was restored)',
+      sources: {},
+    };
+    await recordVersionJump(ctx.db, { role, fromVersion: head, toVersion: version, ...jump });
+  }
+  return { version, expires: expiresAfter(ctx.clock.now(), lifetime) };
 }
 
 async function signTimestamp(

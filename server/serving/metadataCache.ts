@@ -119,6 +119,11 @@ export class MetadataCache {
     for (const row of await getHeadVersions(this.knex, roles)) this.store(await this.toCached(row));
   }
 
+  /** Bytes of versioned files held (bounded by METADATA_CACHE_BYTES): the tuf_metadata_cache_bytes gauge. */
+  get cachedBytes(): number {
+    return this.lruBytes;
+  }
+
   private remember(name: string, file: CachedFile): void {
     if (this.lru.has(name)) return;
     if (file.bytes.length > this.maxBytes) return;
