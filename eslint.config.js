@@ -148,6 +148,25 @@ export default tseslint.config(
     },
   },
   {
+    files: ['server/cluster/**/*.ts'],
+    rules: {
+      'no-restricted-imports': forbid('cluster/ supervises processes: it serves through serve.ts and knows no part of the repository', {
+        names: ['knex', 'pg', 'express'],
+        patterns: [
+          '../db/**',
+          '../publication/**',
+          '../admission/**',
+          '../projects/**',
+          '../admin/**',
+          '../roles/**',
+          '../http/**',
+          '../serving/**',
+          '**/test/**',
+        ],
+      }),
+    },
+  },
+  {
     files: ['server/db/**/*.ts'],
     rules: {
       'no-restricted-imports': forbid('db/ is the bottom layer of the server: it imports no other server folder', {

@@ -146,16 +146,22 @@ export class BenchRepo {
     return `${binnedProjectDirectory(project)}/${file}`;
   }
 
-  /** Version `version` of `project`'s role with one file, signed by its maintainer through the local Sigstore; the upload body. */
-  async release(project: string, version: number): Promise<string> {
-    const file = Buffer.from(`${project} ${version}`);
-    const targetPath = this.targetPath(project, `r${version}.tgz`);
+  /**
+   * Version `version` of `project`'s role with `count` files (one by default), signed by its
+   * maintainer through the local Sigstore; the upload body, files inline.
+   */
+  async release(project: string, version: number, count = 1): Promise<string> {
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < count; i++) {
+      files[this.targetPath(project, count === 1 ? `r${version}.tgz` : `r${version}-${i}.tgz`)] = Buffer.from(`${project} ${version} ${i}`);
+    }
     const signed = buildTargetsSigned({
       version,
       expires: expiresAfter(new Date(), 30 * 86_400),
-      targets: { [targetPath]: describeTarget(file) },
+      targets: Object.fromEntries(Object.entries(files).map(([p, f]) => [p, describeTarget(f)])),
     });
-    return JSON.stringify({ metadata: await this.signAsMaintainer(project, signed), files: { [targetPath]: file.toString('base64') } });
+    const inline = Object.fromEntries(Object.entries(files).map(([p, f]) => [p, f.toString('base64')]));
+    return JSON.stringify({ metadata: await this.signAsMaintainer(project, signed), files: inline });
   }
 
   async signAsMaintainer(project: string, signed: JsonObject): Promise<Envelope> {

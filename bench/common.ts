@@ -2,6 +2,7 @@
 // starting the server in production mode in a process of its own.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { freePort } from '../server/db/embeddedPostgres.ts';
@@ -24,9 +25,57 @@ export function quantile(xs: number[], q: number): number {
 
 export const median = (xs: number[]): number => quantile(xs, 0.5);
 
+/** The pids of a process and its descendants. */
+export function processTree(pid: number): number[] {
+  const out: number[] = [];
+  const pending = [pid];
+  while (pending.length > 0) {
+    const p = pending.pop()!;
+    out.push(p);
+    try {
+      for (const t of fs.readdirSync(`/proc/${p}/task`))
+        pending.push(...fs.readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+/** CPU time (user and system, every thread) used so far by the given processes, in ms. */
+export function cpuMs(pids: number[]): number {
+  const tick = 10; // USER_HZ is 100 on Linux
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return ticks * tick;
+}
+
+/** The 1-minute load average, for the conditions a figure was measured in (a shared machine). */
+export const loadAverage = (): string => os.loadavg()[0]!.toFixed(1);
+
+/** Resident memory of a process and its descendants (a cluster's supervisor and workers), in MB. */
 export function rssMb(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  let kb = 0;
+  const pending = [pid];
+  while (pending.length > 0) {
+    const p = pending.pop()!;
+    try {
+      kb += Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+      for (const t of fs.readdirSync(`/proc/${p}/task`))
+        pending.push(...fs.readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return kb / 1024;
 }
 
 export async function waitHttp(url: string, proc?: ChildProcess): Promise<void> {
@@ -46,6 +95,9 @@ export async function waitHttp(url: string, proc?: ChildProcess): Promise<void> 
 export interface BenchServer {
   proc: ChildProcess;
   base: string;
+  port: number;
+  /** Server processes (WEB_CONCURRENCY; one per core unless set). */
+  workers: number;
   stop(): Promise<void>;
 }
 
@@ -59,10 +111,12 @@ export async function startBenchServer(opts: {
   dbUrl: string;
   sigstoreRootFile: string;
   env?: Record<string, string>;
+  /** The port of a server started again (its clients keep their URLs). */
+  port?: number;
   /** The server's output goes here instead of this process's (the soak keeps one log per server). */
   logFile?: string;
 }): Promise<BenchServer> {
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   // BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server process.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const out = opts.logFile ? fs.openSync(opts.logFile, 'a') : null;
@@ -87,9 +141,20 @@ export async function startBenchServer(opts: {
   running.add(proc);
   const base = `http://127.0.0.1:${port}`;
   await waitHttp(`${base}/healthz`, proc);
+  const workers = Number(opts.env?.WEB_CONCURRENCY ?? process.env.WEB_CONCURRENCY ?? os.availableParallelism());
+  if (workers > 1) {
+    // The first worker answers before the others listen: measure only once every worker serves.
+    const deadline = Date.now() + 120_000;
+    while (!new RegExp(`^tuf_server_processes ${workers}$`, 'm').test(await (await fetch(`${base}/metrics`)).text())) {
+      if (Date.now() > deadline) throw new Error(`${workers} workers did not all start`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
   return {
     proc,
     base,
+    port,
+    workers,
     async stop() {
       if (proc.exitCode === null) {
         proc.kill('SIGTERM');

@@ -2,14 +2,12 @@
 // Starts the server in production mode (its own process) on an embedded PostgreSQL with fsync on,
 // bootstraps a repository in the layered layout (bins), runs the cases of docs/benchmarks.md and
 // prints one table (JSON to FILE).
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import type { Envelope } from '../core/metadata.ts';
-import { ensureDatabase, freePort, startEmbeddedPostgres } from '../server/db/embeddedPostgres.ts';
+import { ensureDatabase, startEmbeddedPostgres } from '../server/db/embeddedPostgres.ts';
 import { createKnex, migrateLatest } from '../server/db/knex.ts';
 import { AdminTokens } from '../server/admin/adminTokens.ts';
 import { ensureOnlineKeys, FileKeyStore } from '../server/onlineKeys.ts';
@@ -17,14 +15,16 @@ import { listen } from '../server/runtime.ts';
 import express from 'express';
 import { createLocalSigstore } from '../sigstore-local/localSigstore.ts';
 import { BenchRepo, projectName } from './benchRepo.ts';
-import { median, quantile, running, startBenchServer, waitHttp, type BenchRow } from './common.ts';
+import { cpuMs, loadAverage, median, processTree, quantile, running, startBenchServer, type BenchRow } from './common.ts';
 import { hostileLoad } from './hostile.ts';
-import { scaleCase, type ScaleOptions } from './scale.ts';
+import { readCases } from './reads.ts';
+import { scaleCase, seedProjectRoles, type ScaleOptions } from './scale.ts';
 import { storageCase } from './storage.ts';
 import { flatDelegationRows } from './tufjsParse.ts';
 
-const HELP = `usage: npm run bench -- [--quick] [--hostile-only] [--scale-only] [--storage-only] [--no-million] [--out results.json]
-  --quick         smaller cases (about 2 minutes): 200 and 1,000 projects, scale at 10,000
+const HELP = `usage: npm run bench -- [--quick] [--main-only | --hostile-only | --scale-only | --storage-only] [--no-million] [--out results.json]
+  --quick         smaller cases (about 5 minutes): 200 and 1,000 projects, scale at 10,000
+  --main-only     only publishing and the reads against nginx (the cases of issue 14)
   --hostile-only  only the hostile-load case
   --scale-only    only the ecosystem-scale cases (100,000 and 1,000,000 projects on a full run)
   --storage-only  only the object storage cases (files in PostgreSQL and in a bucket, the copy to a
@@ -37,6 +37,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean' },
     out: { type: 'string' },
     'hostile-only': { type: 'boolean' },
+    'main-only': { type: 'boolean' },
     'scale-only': { type: 'boolean' },
     'storage-only': { type: 'boolean' },
     'no-million': { type: 'boolean' },
@@ -50,8 +51,8 @@ if (values.help) {
 }
 const quick = values.quick === true;
 const P = quick
-  ? { readSeconds: 3, readRuns: 1, publishProjects: [200, 1000], publishSamples: 15, maintainers: 16, uploadsEach: 3 }
-  : { readSeconds: 10, readRuns: 3, publishProjects: [1000, 10_000], publishSamples: 60, maintainers: 16, uploadsEach: 8 };
+  ? { readSeconds: 3, readRuns: 2, publishProjects: [200, 1000], publishSamples: 15, maintainers: 16, uploadsEach: 10 }
+  : { readSeconds: 5, readRuns: 6, publishProjects: [1000, 10_000], publishSamples: 60, maintainers: 16, uploadsEach: 40 };
 const scales: ScaleOptions[] = quick
   ? [{ projects: 10_000, bins: 1024, uploads: 10, stockLimitSeconds: 120 }]
   : [
@@ -100,7 +101,7 @@ async function main(): Promise<void> {
 
   try {
     if (!values['scale-only'] && !values['storage-only']) await mainRepository();
-    if (!values['hostile-only'] && !values['scale-only']) {
+    if (!values['hostile-only'] && !values['scale-only'] && !values['main-only']) {
       rows.push(
         ...(await storageCase({
           repoDir,
@@ -116,7 +117,7 @@ async function main(): Promise<void> {
       );
       save();
     }
-    if (!values['hostile-only'] && !values['storage-only']) {
+    if (!values['hostile-only'] && !values['storage-only'] && !values['main-only']) {
       for (const s of scales) {
         rows.push(...(await scaleCase(scaleContext, s)));
         save();
@@ -133,14 +134,15 @@ async function main(): Promise<void> {
   async function mainRepository(): Promise<void> {
     fs.mkdirSync(path.join(work, 'main'));
     fs.cpSync(onlineKeysDir, path.join(work, 'main', 'online-keys'), { recursive: true });
-    const server = await startBenchServer({
+    const serverOptions = {
       repoDir,
       home: path.join(work, 'main'),
       dbUrl: pg.urlFor('tuf'),
       sigstoreRootFile,
       // The hostile-load case streams a 1 GiB file (256 MiB with --quick).
       env: { MAX_TARGET_BYTES: String(1536 * 1024 * 1024) },
-    });
+    };
+    let server = await startBenchServer(serverOptions);
     const base = server.base;
     const repo = await BenchRepo.bootstrap({ base, token, binCount: 1024, sigstore, online, work });
     const hostile = (attackProject: string, project: string) =>
@@ -190,86 +192,108 @@ async function main(): Promise<void> {
         value: median(latencies),
         p99: quantile(latencies, 0.99),
         unit: 'ms',
-        note: 'one maintainer at a time; Sigstore verification included',
+        note: `one maintainer at a time; Sigstore verification included; ${server.workers} server processes; load average ${loadAverage()}`,
       });
     }
 
-    log(`signing ${P.maintainers * P.uploadsEach} uploads for ${P.maintainers} concurrent maintainers (not timed)`);
-    const workers: { project: string; bodies: string[] }[] = [];
-    for (let w = 0; w < P.maintainers; w++) {
-      const project = projectName(nextProject++);
-      const bodies = [];
-      for (let v = 1; v <= P.uploadsEach; v++) bodies.push(await repo.release(project, v));
-      workers.push({ project, bodies });
+    const concurrentProjects = Array.from({ length: P.maintainers }, () => projectName(nextProject++));
+    /** Each maintainer uploads versions from..from+uploadsEach-1 of its project, all at once. */
+    async function concurrentUploads(from: number, what: string): Promise<void> {
+      log(`signing ${P.maintainers * P.uploadsEach} uploads for ${P.maintainers} concurrent maintainers (not timed)`);
+      const workers: { project: string; bodies: string[] }[] = [];
+      for (const project of concurrentProjects) {
+        const bodies = [];
+        // One more than timed: the first, untimed, warms the server up (its processes parse the
+        // projects' bins and find their delegations once).
+        for (let v = from; v <= from + P.uploadsEach; v++) bodies.push(await repo.release(project, v));
+        workers.push({ project, bodies });
+      }
+      await Promise.all(workers.map((w) => repo.upload(w.project, w.bodies.shift()!)));
+      log(`${P.maintainers} maintainers upload at once (${what})`);
+      // CPU per upload, by party: the server's processes, PostgreSQL (the rest of this process's
+      // children), and this process (the load generator; the local Sigstore signed before).
+      const serverTree = () => processTree(server.proc.pid!);
+      const cpu = (pids: number[]) => cpuMs(pids.filter((p) => p !== process.pid));
+      const before = { server: cpu(serverTree()), all: cpu(processTree(process.pid)), self: process.cpuUsage() };
+      const t0 = performance.now();
+      const perUpload: number[] = [];
+      await Promise.all(
+        workers.map(async (w) => {
+          for (const body of w.bodies) perUpload.push(await repo.upload(w.project, body));
+        }),
+      );
+      const seconds = (performance.now() - t0) / 1000;
+      const n = P.maintainers * P.uploadsEach;
+      const serverMs = (cpu(serverTree()) - before.server) / n;
+      const pgMs = (cpu(processTree(process.pid)) - before.all) / n - serverMs;
+      const self = process.cpuUsage(before.self);
+      rows.push({
+        case: `publish, ${P.maintainers} maintainers at once, ${delegated} projects${what === 'default' ? '' : `, ${what}`}`,
+        metric: 'uploads/s',
+        value: n / seconds,
+        unit: '/s',
+        note:
+          `each upload p50 ${median(perUpload).toFixed(1)} ms, p99 ${quantile(perUpload, 0.99).toFixed(1)} ms; ${n} uploads, ${server.workers} server processes; ` +
+          `CPU per upload: server ${serverMs.toFixed(1)} ms, PostgreSQL ${pgMs.toFixed(1)} ms, load generator ${((self.user + self.system) / 1000 / n).toFixed(1)} ms; load average ${loadAverage()}`,
+      });
     }
-    const t0 = performance.now();
-    const perUpload: number[] = [];
-    await Promise.all(
-      workers.map(async (w) => {
-        for (const body of w.bodies) perUpload.push(await repo.upload(w.project, body));
-      }),
-    );
-    const seconds = (performance.now() - t0) / 1000;
-    rows.push({
-      case: `publish, ${P.maintainers} maintainers at once, ${delegated} projects`,
-      metric: 'uploads/s',
-      value: (P.maintainers * P.uploadsEach) / seconds,
-      unit: '/s',
-      note: `each upload p50 ${median(perUpload).toFixed(1)} ms, p99 ${quantile(perUpload, 0.99).toFixed(1)} ms`,
-    });
+    await concurrentUploads(1, 'default');
+    save();
+    // The same with one server process (WEB_CONCURRENCY=1): what running a process per core costs uploads.
+    await server.stop();
+    server = await startBenchServer({ ...serverOptions, port: server.port, env: { ...serverOptions.env, WEB_CONCURRENCY: '1' } });
+    await concurrentUploads(2 + P.uploadsEach, 'one server process');
+    await server.stop();
+    server = await startBenchServer({ ...serverOptions, port: server.port });
 
     save();
-    await readCases(base);
+    // Every delegated project with a release, as in a repository whose projects all published: the
+    // snapshot read below lists them all. Seeded straight into the database (scale.ts does the same).
+    log(`seeding project roles up to ${delegated} (one release each)`);
+    const seeding = createKnex(pg.urlFor('tuf'), 2);
+    try {
+      await seedProjectRoles(seeding, repo, delegated, nextProject);
+    } finally {
+      await seeding.destroy();
+    }
+    // A versioned file of about 10 KB: a release listing 20 files (its snapshot lists every role).
+    const tenKb = projectName(delegated + 1);
+    repo.delegate(tenKb);
+    await repo.push();
+    await repo.upload(tenKb, await repo.release(tenKb, 1, 20));
+    const tsNow = JSON.parse(await (await fetch(`${base}/metadata/timestamp.json`)).text()) as Envelope;
+    const snapshotFile = `${(tsNow.signed.meta as Record<string, { version: number; length: number }>)['snapshot.json']!.version}.snapshot.json`;
+    const tenKbBytes = (await (await fetch(`${base}/metadata/1.${tenKb}.json`)).arrayBuffer()).byteLength;
+    const snapshotBytes = (tsNow.signed.meta as Record<string, { length: number }>)['snapshot.json']!.length;
+    rows.push(
+      ...(await readCases({
+        base,
+        workers: server.workers,
+        runs: P.readRuns,
+        seconds: P.readSeconds,
+        work,
+        timestampMaxAgeSeconds: 30,
+        log,
+        cases: [
+          { label: 'timestamp.json', path: '/metadata/timestamp.json', gzip: false, ceiling: true },
+          { label: `N.PROJECT.json (${(tenKbBytes / 1024).toFixed(1)} KB)`, path: `/metadata/1.${tenKb}.json`, gzip: false, ceiling: true },
+          {
+            label: `N.snapshot.json (${(snapshotBytes / 1024).toFixed(0)} KB, every project)`,
+            path: `/metadata/${snapshotFile}`,
+            gzip: false,
+          },
+          {
+            label: `N.snapshot.json (${(snapshotBytes / 1024).toFixed(0)} KB, every project), gzip`,
+            path: `/metadata/${snapshotFile}`,
+            gzip: true,
+          },
+        ],
+      })),
+    );
     save();
-    rows.push(...(await hostile(workers[0]!.project, projectName(nextProject))));
+    if (!values['main-only']) rows.push(...(await hostile(concurrentProjects[0]!, projectName(nextProject))));
     save();
     await server.stop();
-  }
-
-  /** Timestamp and a versioned snapshot, from our server and from a plain static server, 32 connections. */
-  async function readCases(base: string): Promise<void> {
-    const tsText = await (await fetch(`${base}/metadata/timestamp.json`)).text();
-    const snapVersion = (JSON.parse(tsText) as Envelope).signed.meta as Record<string, { version: number }>;
-    const snapName = `${snapVersion['snapshot.json']!.version}.snapshot.json`;
-    const staticDir = path.join(work, 'static', 'metadata');
-    fs.mkdirSync(staticDir, { recursive: true });
-    fs.writeFileSync(path.join(staticDir, 'timestamp.json'), tsText);
-    fs.writeFileSync(path.join(staticDir, snapName), Buffer.from(await (await fetch(`${base}/metadata/${snapName}`)).arrayBuffer()));
-    const staticPort = await freePort();
-    const staticProc = spawn(
-      process.execPath,
-      ['--import', 'tsx', path.join(repoDir, 'bench', 'staticServer.ts'), path.join(work, 'static'), String(staticPort)],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    running.add(staticProc);
-    await waitHttp(`http://127.0.0.1:${staticPort}/metadata/timestamp.json`, staticProc);
-    async function cannon(url: string): Promise<{ rps: number; p99: number }> {
-      const result = await autocannon({ url, connections: 32, duration: P.readSeconds, pipelining: 1 });
-      if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
-      return { rps: result.requests.average, p99: result.latency.p99 };
-    }
-    for (const file of ['timestamp.json', snapName]) {
-      const label = file === 'timestamp.json' ? 'timestamp.json' : `N.snapshot.json (${fs.statSync(path.join(staticDir, file)).size} B)`;
-      const ours: { rps: number; p99: number }[] = [];
-      const plain: { rps: number; p99: number }[] = [];
-      for (let r = 0; r < P.readRuns; r++) {
-        log(`reads: ${file}, run ${r + 1}/${P.readRuns}`);
-        ours.push(await cannon(`${base}/metadata/${file}`));
-        plain.push(await cannon(`http://127.0.0.1:${staticPort}/metadata/${file}`));
-      }
-      const o = median(ours.map((x) => x.rps));
-      const s = median(plain.map((x) => x.rps));
-      rows.push({
-        case: `read ${label}, 32 connections`,
-        metric: 'requests/s (server)',
-        value: o,
-        p99: median(ours.map((x) => x.p99)),
-        unit: '/s',
-        note: `static baseline ${s.toFixed(0)}/s (p99 ${median(plain.map((x) => x.p99))} ms): ratio ${(o / s).toFixed(2)}`,
-      });
-    }
-    staticProc.kill();
-    running.delete(staticProc);
   }
 }
 

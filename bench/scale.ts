@@ -45,11 +45,11 @@ export interface ScaleOptions {
 
 const MB = 1e6;
 
-/** Project roles v1 (one release each) for projects [0, n), inserted in batches with their heads. */
-async function seedProjectRoles(knex: Knex, repo: BenchRepo, n: number): Promise<void> {
+/** Project roles v1 (one release each) for projects [from, n), inserted in batches with their heads. */
+export async function seedProjectRoles(knex: Knex, repo: BenchRepo, n: number, from = 0): Promise<void> {
   const expires = expiresAfter(new Date(), 30 * 86_400);
   const expiresDate = new Date(expires);
-  for (let start = 0; start < n; start += 5000) {
+  for (let start = from; start < n; start += 5000) {
     const versions: Record<string, unknown>[] = [];
     for (let i = start; i < Math.min(n, start + 5000); i++) {
       const project = projectName(i);

@@ -80,21 +80,23 @@ export interface Delegation {
 }
 
 type DelegatedRoleLike = { paths?: string[]; pathHashPrefixes?: string[] };
-const compiledRoles = new WeakMap<DelegatedRoleLike, (path: string) => boolean>();
+/** `segments`, when given, is `path` split on "/": a caller testing one path against many roles splits it once. */
+type PathMatcher = (path: string, segments?: readonly string[]) => boolean;
+const compiledRoles = new WeakMap<DelegatedRoleLike, PathMatcher>();
 
 /**
  * `DelegatedRole.isDelegatedPath` with its patterns compiled once per parsed role: tuf-js builds a
  * Minimatch for every pattern on every call, which made finding a project's bin among 1,024 bins
  * (4,096 patterns) cost about 20 ms per upload. Same semantics (core/pathPatterns.ts).
  */
-export function delegatedPathMatcher(role: DelegatedRoleLike): (path: string) => boolean {
+export function delegatedPathMatcher(role: DelegatedRoleLike): PathMatcher {
   let matcher = compiledRoles.get(role);
   if (!matcher) {
     if (role.paths) {
       const patterns = role.paths.map((p) => new PathPattern(p));
-      matcher = (path) => {
-        const segments = path.split('/');
-        return patterns.some((p) => p.matchesSegments(segments));
+      matcher = (path, segments = path.split('/')) => {
+        for (const pattern of patterns) if (pattern.matchesSegments(segments)) return true;
+        return false;
       };
     } else if (role.pathHashPrefixes) {
       const prefixes = role.pathHashPrefixes;
@@ -146,6 +148,7 @@ export async function locateDelegation(
   load: (role: string) => Promise<Targets | null> | Targets | null,
   maxRoles = 64,
 ): Promise<Delegation | null> {
+  const probed = probes.map((path) => ({ path, segments: path.split('/') }));
   const visited = new Set<string>(['targets']);
   const stack: [string, Targets][] = [['targets', top]];
   let loaded = 0;
@@ -158,7 +161,9 @@ export async function locateDelegation(
     for (const child of Object.keys(roles)) {
       if (visited.has(child)) continue;
       const delegates = delegatedPathMatcher(roles[child]!);
-      if (!probes.some(delegates)) continue;
+      let delegated = false;
+      for (const probe of probed) if ((delegated = delegates(probe.path, probe.segments))) break;
+      if (!delegated) continue;
       visited.add(child);
       if (++loaded > maxRoles) return null;
       const doc = await load(child);

@@ -10,6 +10,8 @@ import { keyidOf, type TufKey } from './keys.ts';
 import type { SignatureJson } from './metadata.ts';
 import type { AttestationVerifier } from './provenance.ts';
 import { classicKeyVerifier, type SignatureVerifier } from './verify.ts';
+// Installs a linear-time DER encoder and a key cache into @sigstore/core (most of each verification's cost).
+import './sigstoreSpeedups.ts';
 
 export const IDENTITY_KEYTYPE = 'sigstore-oidc';
 /** The top-level target through which clients learn which Sigstore the repository trusts. */

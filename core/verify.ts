@@ -118,8 +118,22 @@ export interface MemoizedVerifier extends SignatureVerifier {
 
 export function memoizedVerifier(inner: SignatureVerifier): MemoizedVerifier {
   const verdicts = new Map<string, boolean>();
-  const idOf = (key: TufKey, signature: SignatureJson, signedBytes: Uint8Array) =>
-    sha256Hex(canonicalBytes({ key, signature: signature as unknown as JsonValue, bytes: sha256Hex(signedBytes) }));
+  // A request asks about the same key, signature and bytes objects several times (before and under
+  // the locks): each triple's id is computed once (canonical JSON of a Sigstore bundle is not free).
+  // Sound because nothing writes to a parsed key, signature or byte buffer once it is read.
+  const ids = new WeakMap<SignatureJson, WeakMap<TufKey, WeakMap<Uint8Array, string>>>();
+  const idOf = (key: TufKey, signature: SignatureJson, signedBytes: Uint8Array) => {
+    let byKey = ids.get(signature);
+    if (!byKey) ids.set(signature, (byKey = new WeakMap()));
+    let byBytes = byKey.get(key);
+    if (!byBytes) byKey.set(key, (byBytes = new WeakMap()));
+    let id = byBytes.get(signedBytes);
+    if (id === undefined) {
+      id = sha256Hex(canonicalBytes({ key, signature: signature as unknown as JsonValue, bytes: sha256Hex(signedBytes) }));
+      byBytes.set(signedBytes, id);
+    }
+    return id;
+  };
   return {
     verify(key, signature, signedBytes) {
       const id = idOf(key, signature, signedBytes);

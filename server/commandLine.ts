@@ -5,6 +5,8 @@ import { checkOptions, parseCommandLine, unknownCommand, usage } from '../platfo
 
 const OPTIONS = {
   production: { type: 'boolean' },
+  /** start: server processes (config.ts reads it, beside WEB_CONCURRENCY). */
+  workers: { type: 'string' },
   name: { type: 'string' },
   'dry-run': { type: 'boolean' },
   'data-dir': { type: 'string' },
@@ -30,7 +32,7 @@ interface CommandSpec {
 }
 
 const COMMANDS: Record<string, CommandSpec> = {
-  start: { options: ['production', 'mirror'] },
+  start: { options: ['production', 'workers', 'mirror'] },
   migrate: { options: ['production'] },
   'migrate:down': { options: ['production'] },
   'online-keys': { subs: ['show', 'create', 'rotate'], options: ['production'], json: ['show'] },

@@ -91,8 +91,13 @@ export interface Config {
   expiryWarningSeconds: number;
   /** Write requests (POST/PUT) a client address may make per minute, per process; 0 turns it off. */
   writeRateLimitPerMinute: number;
-  /** Worker threads that verify upload signatures (VERIFY_WORKERS); 0 verifies on the main thread. */
+  /** Worker threads that verify upload signatures, per server process (VERIFY_WORKERS); 0 verifies on the main thread. */
   verifyWorkers: number;
+  /**
+   * Server processes that share the port (WEB_CONCURRENCY or `--workers N`; default one per core):
+   * more than one runs a supervising process and N workers (server/cluster/). 1: one process, as before.
+   */
+  workers: number;
   /** Pending registrations one identity (identity and issuer) may have at once; more answer 429. */
   maxPendingRegistrationsPerIdentity: number;
   /** Pending registrations one project (by normalized name) may have at once; more answer 409. */
@@ -182,6 +187,18 @@ function reservedNames(raw: string | undefined): string[] {
   return names;
 }
 
+/** `--workers N` (or `--workers=N`) before WEB_CONCURRENCY; default one process per core. */
+function workerCount(env: Env, argv: string[]): number {
+  const i = argv.findIndex((a) => a === '--workers' || a.startsWith('--workers='));
+  const given = i < 0 ? undefined : argv[i]!.includes('=') ? argv[i]!.slice('--workers='.length) : (argv[i + 1] ?? '');
+  const raw = given ?? env.WEB_CONCURRENCY ?? '';
+  const name = given !== undefined ? '--workers' : 'WEB_CONCURRENCY';
+  if (given === undefined && raw === '') return os.availableParallelism();
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 256)
+    throw new Error(`configuration: ${name} must be a number of processes from 1 to 256, got ${JSON.stringify(raw)}`);
+  return Number(raw);
+}
+
 export function loadConfig(env: Env = process.env, argv: string[] = []): Config {
   const production = env.NODE_ENV === 'production' || argv.includes('--production');
   const root = path.resolve(env.TUF_HOME ?? process.cwd());
@@ -204,6 +221,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     probe: onlineKeysFromEnv === null,
   });
   const maxTargetBytes = int(env, 'MAX_TARGET_BYTES', 100 * 1024 * 1024, 1);
+  const workers = workerCount(env, argv);
   const fraction = Number(env.RESIGN_REMAINING_FRACTION ?? '0.5');
   if (!(fraction > 0 && fraction < 1)) throw new Error('configuration: RESIGN_REMAINING_FRACTION must be between 0 and 1');
   return {
@@ -254,8 +272,9 @@ export function loadConfig(env: Env = process.env, argv: string[] = []): Config 
     registrationMaxSkewSeconds: int(env, 'REGISTRATION_MAX_SKEW_SECONDS', 600, 1),
     expiryWarningSeconds: int(env, 'EXPIRY_WARNING_SECONDS', 30 * 86_400, 0),
     writeRateLimitPerMinute: int(env, 'WRITE_RATE_LIMIT_PER_MINUTE', 600, 0),
-    // One core for the main thread, the rest (at most 4) for Sigstore verification.
-    verifyWorkers: int(env, 'VERIFY_WORKERS', Math.min(4, Math.max(1, os.availableParallelism() - 1)), 0),
+    // One core for each process's main thread, the rest shared out (at most 4 per process) for Sigstore verification.
+    verifyWorkers: int(env, 'VERIFY_WORKERS', Math.min(4, Math.max(1, Math.round((os.availableParallelism() - 1) / workers))), 0),
+    workers,
     maxPendingRegistrationsPerIdentity: int(env, 'MAX_PENDING_REGISTRATIONS_PER_IDENTITY', 10, 1),
     maxPendingRegistrationsPerProject: int(env, 'MAX_PENDING_REGISTRATIONS_PER_PROJECT', 5, 1),
     reservedProjectNames: reservedNames(env.RESERVED_PROJECT_NAMES),

@@ -1,20 +1,22 @@
 // tuf-server: the repository server and its operator commands.
 import path from 'node:path';
 import { loadConfig, type Config } from './config.ts';
-import { ensureDevAdminToken, runDevCeremony } from './devCeremony.ts';
 import { currentOnlinePublicKeys, ensureOnlineKeys } from './onlineKeys.ts';
 import { onlineKeysCommand } from './onlineKeysCommand.ts';
 import { auditVerify } from './auditCommand.ts';
-import { refuseDevelopmentState } from './admin/developmentState.ts';
 import { parseServerCommandLine } from './commandLine.ts';
 import { operatorCommand } from './operatorCommands.ts';
 import { storageCommand } from './storageCommands.ts';
 import { EXIT, exitStatusHelp, runTool } from '../platform/cli.ts';
 import { ensurePrivateDir } from '../platform/privateDir.ts';
-import { assembleRepository, createLogger, keyStoreFor, listen, openDatabase, resolveSigstore } from './runtime.ts';
+import cluster from 'node:cluster';
+import { createKnex, migrateLatest } from './db/knex.ts';
+import { createLogger, keyStoreFor, openDatabase } from './runtime.ts';
+import { developmentBanner, serveRepository, type Served } from './serve.ts';
+import { runPrimary } from './cluster/primary.ts';
+import { runWorker } from './cluster/worker.ts';
+import { WORKER_ENV } from './cluster/messages.ts';
 import { recoveryCommand, recoverySources } from './recoveryCommand.ts';
-import { recoveryGate } from './recovery/gate.ts';
-import { PublishedMark } from './publication/publishedMark.ts';
 import type { ServerCommandLine } from './commandLine.ts';
 
 const HELP = `tuf-server: a TUF repository server with identity delegations
@@ -23,12 +25,15 @@ Usage: npm start [-- --production]          (same as: tuf-server start)
        tuf-server <command> [options]
 
 Commands:
-  start [--production] [--mirror URL]
+  start [--production] [--workers N] [--mirror URL]
                                Serve the repository. Without DATABASE_URL an embedded PostgreSQL
                                is started under DATA_DIR. In development mode (the default) online
                                keys, an admin token and a throwaway ceremony are created as needed.
                                Production mode (--production or NODE_ENV=production) needs
                                DATABASE_URL and online keys, and never bootstraps by itself.
+                               --workers N (or WEB_CONCURRENCY): server processes sharing the
+                               port, one per core by default; a supervising process restarts one
+                               that dies and sums their /metrics. 1 serves from this one process.
   migrate                      Apply database migrations and exit.
   migrate:down                 Revert every migration (destroys the schema; for development).
   online-keys show [--json]    Print the public snapshot/timestamp keys as JSON, for the ceremony
@@ -91,7 +96,8 @@ has started on DATA_DIR, and start their own on it only when none runs.
 
 Environment (see README for all): DATABASE_URL, PORT (8080), HOST, PUBLIC_URL, DATA_DIR (.data),
 DEV_DIR (.dev), ONLINE_KEYS_DIR (DATA_DIR/online-keys), TUF_SNAPSHOT_KEY / TUF_TIMESTAMP_KEY (PEM),
-TIMESTAMP_EXPIRY_SECONDS (86400), SNAPSHOT_EXPIRY_SECONDS (604800), LOG_LEVEL (info).
+TIMESTAMP_EXPIRY_SECONDS (86400), SNAPSHOT_EXPIRY_SECONDS (604800), LOG_LEVEL (info),
+WEB_CONCURRENCY (one per core).
 Object storage: BLOB_STORE_URL (postgres | s3://BUCKET[/PREFIX]), TARGET_DOWNLOADS (redirect|stream),
 BLOB_PUBLIC_URL, PUBLISH_TO (s3://BUCKET[/PREFIX]); AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_ACCESS_KEY_ID,
 AWS_SECRET_ACCESS_KEY (the AWS SDK's own; never printed), S3_FORCE_PATH_STYLE.
@@ -102,9 +108,17 @@ stdout (on failure: {"error": {...}}). A command takes only the options its line
 ${exitStatusHelp('audit verify: the stored history has problems, or a mirror serves roles the database lost; recover: the mirror serves roles the database lost')}`;
 
 async function start(config: Config, cli: ServerCommandLine): Promise<void> {
-  const log = createLogger(config.logLevel);
-  for (const warning of config.warnings) log.warn(warning);
+  const base = createLogger(config.logLevel);
+  // Restore safety (server/recovery/): where the highest published versions may be learnt from.
+  const recovery = recoverySources(config, cli);
   const keyStore = keyStoreFor(config);
+  if (cluster.isWorker) {
+    // A worker of a cluster: its supervisor checked the keys and opened the database.
+    const log = base.child({ worker: Number(process.env[WORKER_ENV.index]) });
+    return runWorker({ config, log, keyStore, recovery });
+  }
+  const log = base;
+  for (const warning of config.warnings) log.warn(warning);
   if (config.production) {
     if (!(await currentOnlinePublicKeys(keyStore))) {
       throw new Error(
@@ -120,72 +134,46 @@ async function start(config: Config, cli: ServerCommandLine): Promise<void> {
     // may sit beside it, and the embedded PostgreSQL must reach it).
     ensurePrivateDir(config.devDir);
   }
-  const sigstore = await resolveSigstore(config);
-  if (sigstore.devRouter)
-    log.warn(
-      { issuer: sigstore.advert.oidcIssuer },
-      'DEVELOPMENT MODE: a local Sigstore (OIDC issuer, Fulcio, Rekor) serves /dev/sigstore and mints identities for anyone',
-    );
   const db = await openDatabase(config, log);
-  const repo = await assembleRepository({ config, databaseUrl: db.url, log, keyStore, sigstore });
-  if (config.production) await refuseDevelopmentState(repo.knex);
-  // Restore safety: nothing is served or signed before the highest published versions are known.
-  await recoveryGate(
-    {
-      knex: repo.knex,
-      publication: repo.publication,
-      current: repo.current,
-      mark: new PublishedMark(config.publishedMarkFile),
-      upload: (project, metadata, files) => repo.projects.upload(project, metadata, files),
-      mirrorTargetsUrl: config.mirrorTargetsUrl,
-    },
-    recoverySources(config, cli),
-    log,
-  );
-  if (!(await repo.current.isBootstrapped())) {
-    if (config.production) {
-      log.warn('not bootstrapped yet: run the offline key ceremony and `tuf-carry bootstrap` (see README)');
-    } else {
-      await runDevCeremony({
-        devDir: config.devDir,
-        binCount: config.devBinCount,
-        admission: repo.admission,
-        knex: repo.knex,
-        sigstoreTrustedRoot: sigstore.trustedRoot,
-        keyStore,
-        clock: repo.clock,
-        log,
-      });
-      await repo.cache.reloadAll();
+  const urls = () => {
+    const base = config.publicUrl.replace(/\/$/, '');
+    log.info({ metadataUrl: `${base}/metadata/`, targetsUrl: `${base}/targets/`, workers: config.workers }, 'serving the repository');
+    if (!config.production)
+      process.stdout.write(developmentBanner(config, path.join(config.devDir, '1.root.json'), path.join(config.devDir, 'admin-token')));
+  };
+  if (config.workers > 1) {
+    // The workers find the schema in place (they would otherwise all migrate at once).
+    const knex = createKnex(db.url, 1);
+    try {
+      await migrateLatest(knex);
+    } finally {
+      await knex.destroy();
     }
+    await runPrimary({
+      workers: config.workers,
+      host: config.host,
+      port: config.port,
+      databaseUrl: db.url,
+      log,
+      onServing: urls,
+      onStopped: () => db.stop(),
+    });
+    return;
   }
-  if (!config.production) {
-    const tokenFile = await ensureDevAdminToken(repo.tokens, config.devDir);
-    log.info({ tokenFile }, 'development admin token');
+  let served: Served;
+  try {
+    served = await serveRepository({ config, log, keyStore, databaseUrl: db.url, first: true, recovery });
+  } catch (err) {
+    await db.stop();
+    throw err;
   }
-  await repo.resignTick();
-  const server = await listen(repo.app, config.host, config.port, config);
-  const base = config.publicUrl.replace(/\/$/, '');
-  log.info({ metadataUrl: `${base}/metadata/`, targetsUrl: `${base}/targets/` }, 'serving the repository');
-  const rootFile = path.join(config.devDir, '1.root.json');
-  if (!config.production) {
-    process.stdout.write(
-      `\n  TUF repository (development mode) at ${base}\n` +
-        `  metadata URL:   ${base}/metadata/\n` +
-        `  targets URL:    ${base}/targets/\n` +
-        `  trusted root:   ${rootFile}   (also ${base}/metadata/1.root.json)\n` +
-        `  admin token:    ${path.join(config.devDir, 'admin-token')}\n\n`,
-    );
-  }
-
+  urls();
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    server.close();
-    server.closeAllConnections();
-    await repo.close();
+    await served.close();
     await db.stop();
     process.exit(0);
   };

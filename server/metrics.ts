@@ -2,12 +2,17 @@ import client from 'prom-client';
 import type { Clock } from '../core/clock.ts';
 import { TOP_LEVEL_ROLES } from '../core/names.ts';
 import type { MetadataCache } from './serving/metadataCache.ts';
+import { RequestStats } from './requestStats.ts';
 
 export interface Metrics {
   registry: client.Registry;
-  httpRequests: client.Counter<'method' | 'route' | 'status'>;
-  httpDuration: client.Histogram<'method' | 'route'>;
+  /** The exposition /metrics answers: this registry's, or in a cluster worker every worker's, aggregated. */
+  text(): Promise<string>;
+  /** http_requests_total and http_request_duration_seconds, recorded without allocation. */
+  requests: RequestStats;
   uploads: client.Counter<'kind' | 'result' | 'reason'>;
+  /** Uploads committed in one statement, or decided again from the database and why (projects/fastCommit.ts). */
+  uploadPaths: client.Counter<'path' | 'reason'>;
   snapshotBuild: client.Histogram;
   snapshotBytes: client.Gauge;
   snapshotEntries: client.Gauge;
@@ -19,23 +24,18 @@ export interface Metrics {
 export function createMetrics(cache: MetadataCache, clock: Clock): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
-  const httpRequests = new client.Counter({
-    name: 'http_requests_total',
-    help: 'HTTP requests by route and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    registers: [registry],
-  });
-  const httpDuration = new client.Histogram({
-    name: 'http_request_duration_seconds',
-    help: 'HTTP request latency by route',
-    labelNames: ['method', 'route'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
-    registers: [registry],
-  });
+  const requests = new RequestStats();
+  requests.registerWith(registry);
   const uploads = new client.Counter({
     name: 'tuf_uploads_total',
     help: 'Metadata and file uploads, accepted or refused (reason = error code)',
     labelNames: ['kind', 'result', 'reason'] as const,
+    registers: [registry],
+  });
+  const uploadPaths = new client.Counter({
+    name: 'tuf_upload_paths_total',
+    help: 'Uploads committed in one statement (path="one_statement"), or decided again from the database (path="full") and why: memory behind the database, a refusal, a threshold not met, files missing',
+    labelNames: ['path', 'reason'] as const,
     registers: [registry],
   });
   new client.Gauge({
@@ -43,6 +43,8 @@ export function createMetrics(cache: MetadataCache, clock: Clock): Metrics {
     help: 'Current version of each top-level role',
     labelNames: ['role'] as const,
     registers: [registry],
+    // Several workers: the newest any of them serves.
+    aggregator: 'max',
     collect() {
       this.reset();
       for (const role of TOP_LEVEL_ROLES) {
@@ -56,6 +58,8 @@ export function createMetrics(cache: MetadataCache, clock: Clock): Metrics {
     help: 'Seconds until the current version of each top-level role expires (negative once expired)',
     labelNames: ['role'] as const,
     registers: [registry],
+    // Several workers: the one closest to expiry (a worker that lags is what to alert on).
+    aggregator: 'min',
     collect() {
       this.reset();
       const now = clock.now().getTime();
@@ -73,13 +77,15 @@ export function createMetrics(cache: MetadataCache, clock: Clock): Metrics {
   });
   const snapshotBytes = new client.Gauge({
     name: 'tuf_snapshot_bytes',
-    help: 'Size of the last snapshot this process signed',
+    help: 'Size of the last snapshot this process signed (several workers: the largest)',
     registers: [registry],
+    aggregator: 'max',
   });
   const snapshotEntries = new client.Gauge({
     name: 'tuf_snapshot_entries',
-    help: 'Roles listed by the last snapshot this process signed',
+    help: 'Roles listed by the last snapshot this process signed (several workers: the most)',
     registers: [registry],
+    aggregator: 'max',
   });
   const snapshotTree = new client.Histogram({
     name: 'tuf_snapshot_tree_seconds',
@@ -104,9 +110,10 @@ export function createMetrics(cache: MetadataCache, clock: Clock): Metrics {
   });
   return {
     registry,
-    httpRequests,
-    httpDuration,
+    text: () => registry.metrics(),
+    requests,
     uploads,
+    uploadPaths,
     snapshotBuild,
     snapshotBytes,
     snapshotEntries,

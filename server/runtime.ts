@@ -12,21 +12,22 @@ import { AdminService } from './admin/adminService.ts';
 import { AdminTokens } from './admin/adminTokens.ts';
 import { GarbageCollector } from './admin/gc.ts';
 import { AdmissionService } from './admission/adminMetadata.ts';
-import { createApp } from './http/app.ts';
+import { createHandler } from './http/app.ts';
 import type { SigstoreAdvert } from './http/projectRoutes.ts';
-import { createMetrics } from './metrics.ts';
-import { EnvKeyStore, FileKeyStore, type OnlineKeyStore } from './onlineKeys.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { keyStoreFor } from './keyStoreFor.ts';
+import type { OnlineKeyStore } from './onlineKeys.ts';
 import { ProjectService } from './projects/projectService.ts';
 import { RegistrationService } from './projects/registrations.ts';
 import { CurrentMetadata } from './publication/currentMetadata.ts';
 import { OnlineSigners } from './publication/onlineSigners.ts';
 import { Publication } from './publication/publication.ts';
 import { PublishedMark } from './publication/publishedMark.ts';
-import { pkcs11KeyStore } from './pkcs11/settings.ts';
 import { INSTANCE } from './publication/signing.ts';
 import { SnapshotFollower } from './serving/snapshotFollower.ts';
 import { workerTreeBuilder } from './treeBuilder.ts';
 import { MetadataCache } from './serving/metadataCache.ts';
+import type { PublishedRole } from './serving/published.ts';
 import { ReadinessCheck } from './serving/readiness.ts';
 import { TargetFiles } from './serving/targetFiles.ts';
 import { WorkerVerifierPool } from './verifyPool.ts';
@@ -49,10 +50,7 @@ export function createLogger(level: string): Logger {
 
 export { openDatabase, type Database, type OpenDatabaseOptions } from './database.ts';
 
-export function keyStoreFor(config: Config): OnlineKeyStore {
-  if (config.pkcs11) return pkcs11KeyStore(config.pkcs11);
-  return config.onlineKeysFromEnv ? new EnvKeyStore(config.onlineKeysFromEnv) : new FileKeyStore(config.onlineKeysDir);
-}
+export { keyStoreFor };
 
 /** Which Sigstore the repository trusts, and what it tells maintainer tools. */
 export interface SigstoreSetup {
@@ -106,7 +104,9 @@ export interface Repository {
   tokens: AdminTokens;
   sigstore: SigstoreSetup;
   cache: MetadataCache;
-  app: ReturnType<typeof createApp>;
+  metrics: Metrics;
+  /** The HTTP server's request handler: the read fast path, then the express app. */
+  app: http.RequestListener;
   /** Runs one re-sign check now (the timer calls it every resignCheckIntervalSeconds). */
   resignTick(): Promise<void>;
   /** Garbage collection (`tuf-server gc`; the timer runs it every gcIntervalSeconds). */
@@ -129,6 +129,10 @@ export interface AssembleOptions {
   resignTimer?: boolean;
   /** Start the periodic garbage collection (default: as resignTimer). */
   gcTimer?: boolean;
+  /** What /metrics answers instead of this process's own registry (a cluster worker: every worker's). */
+  metricsText?: () => Promise<string>;
+  /** Who publishes the snapshot an upload waits for (a cluster worker: the worker that publishes for all). */
+  waitUntilCovered?: (seq: string, reason: string) => Promise<PublishedRole[]>;
   /** Start the transparency monitor's polling (default: as resignTimer). */
   monitorTimer?: boolean;
   /** Start copying publications to PUBLISH_TO (default: as resignTimer). */
@@ -153,6 +157,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
   const snapshots = new SnapshotFollower(knex, config.snapshotTreesKept, config.snapshotMerkleTrees, treeBuilder);
   const cache = new MetadataCache(knex, origin, log.child({ component: 'cache' }), config.metadataCacheBytes, snapshots);
   const metrics = createMetrics(cache, clock);
+  if (opts.metricsText) metrics.text = opts.metricsText;
   const current = new CurrentMetadata(knex, config.parsedBinsCached);
   // Target files (BLOB_STORE_URL), their downloads, and the copy to a bucket (PUBLISH_TO): storage.ts.
   const storage = createStorage({ config, knex, log, registry: metrics.registry, holder: origin });
@@ -213,6 +218,14 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     blobs,
     maxTargetBytes: config.maxTargetBytes,
     maxTargetsPerProjectRole: config.maxTargetsPerProjectRole,
+    ...(opts.waitUntilCovered ? { waitUntilCovered: opts.waitUntilCovered } : {}),
+    fast: {
+      origin,
+      knownHead: (role) => cache.head(role)?.version,
+      onCommitted: (published) =>
+        cache.applyPublished([published]).catch((err) => log.warn({ err: String(err) }, 'cache update after commit failed')),
+      onPath: (path, reason) => metrics.uploadPaths.inc({ path, reason }),
+    },
   });
   const registrations = new RegistrationService({
     db: knex,
@@ -239,7 +252,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     holder: origin,
   };
   const { monitor, routers: readOnlyRouters } = readOnlyViews(views);
-  const app = createApp({
+  const app = createHandler({
     readOnlyRouters,
     admission,
     admin: new AdminService({ knex, cache, keyStore, clock, expiryWarningSeconds: config.expiryWarningSeconds, blobs }),
@@ -324,6 +337,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     tokens,
     sigstore: opts.sigstore,
     cache,
+    metrics,
     app,
     resignTick,
     gc,
@@ -348,6 +362,27 @@ export interface ListenTimeouts {
   requestTimeoutSeconds: number;
 }
 
+/** The HTTP server, not listening yet (a cluster worker is handed its connections instead). */
+export function createHttpServer(
+  app: http.RequestListener,
+  timeouts: ListenTimeouts = { headersTimeoutSeconds: 20, requestTimeoutSeconds: 3600 },
+): http.Server {
+  const requestTimeout = timeouts.requestTimeoutSeconds * 1000;
+  // A client that trickles its headers is dropped after headersTimeout (node answers 408), one
+  // that trickles a whole request after requestTimeout; bodies have tighter limits of their own
+  // (BODY_TIMEOUT_SECONDS, http/body.ts). Checked every connectionsCheckingInterval.
+  const server = http.createServer(
+    {
+      headersTimeout: Math.min(timeouts.headersTimeoutSeconds * 1000, requestTimeout),
+      requestTimeout,
+      connectionsCheckingInterval: Math.min(5_000, Math.max(250, Math.floor((timeouts.headersTimeoutSeconds * 1000) / 4))),
+    },
+    app,
+  );
+  server.keepAliveTimeout = 65_000;
+  return server;
+}
+
 export function listen(
   app: http.RequestListener,
   host: string,
@@ -355,19 +390,7 @@ export function listen(
   timeouts: ListenTimeouts = { headersTimeoutSeconds: 20, requestTimeoutSeconds: 3600 },
 ): Promise<http.Server> {
   return new Promise((resolve, reject) => {
-    const requestTimeout = timeouts.requestTimeoutSeconds * 1000;
-    // A client that trickles its headers is dropped after headersTimeout (node answers 408), one
-    // that trickles a whole request after requestTimeout; bodies have tighter limits of their own
-    // (BODY_TIMEOUT_SECONDS, http/body.ts). Checked every connectionsCheckingInterval.
-    const server = http.createServer(
-      {
-        headersTimeout: Math.min(timeouts.headersTimeoutSeconds * 1000, requestTimeout),
-        requestTimeout,
-        connectionsCheckingInterval: Math.min(5_000, Math.max(250, Math.floor((timeouts.headersTimeoutSeconds * 1000) / 4))),
-      },
-      app,
-    );
-    server.keepAliveTimeout = 65_000;
+    const server = createHttpServer(app, timeouts);
     server.once('error', reject);
     server.listen(port, host, () => resolve(server));
   });

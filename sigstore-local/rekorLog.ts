@@ -6,7 +6,10 @@
 // and a one-leaf tree and keeps nothing, which a transparency monitor cannot read back.
 //
 // Kept in DEV_DIR/sigstore/rekor-log.jsonl when a state directory is given (one line per entry),
-// so signatures the repository holds stay findable across restarts.
+// so signatures the repository holds stay findable across restarts. Several processes may serve
+// the same log (the workers of `tuf-server start`, each with a local Sigstore of its own): the
+// file is the log, each process reads what the others appended before it answers, and appends
+// under a lock file, so every entry has one index whichever worker was asked.
 import crypto, { type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import { canonicalize } from '@tufjs/canonical-json';
@@ -22,6 +25,40 @@ interface StoredLine {
   set: string;
 }
 
+/** A lock file older than this was left by a process that died holding it (an append takes microseconds). */
+const STALE_LOCK_MS = 10_000;
+/** How long an append waits for another process's lock before it fails. */
+const LOCK_WAIT_MS = 5_000;
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Runs `work` holding `lockFile` (created exclusively), across processes. */
+function withFileLock<T>(lockFile: string, work: () => T): T {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      fs.closeSync(fs.openSync(lockFile, 'wx', 0o600));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      try {
+        if (Date.now() - fs.statSync(lockFile).mtimeMs > STALE_LOCK_MS) fs.rmSync(lockFile, { force: true });
+      } catch {
+        // removed meanwhile: try again
+      }
+      if (Date.now() > deadline) throw new RekorError(503, 'the log is locked by another process; retry shortly');
+      sleepSync(2);
+    }
+  }
+  try {
+    return work();
+  } finally {
+    fs.rmSync(lockFile, { force: true });
+  }
+}
+
 interface Entry extends StoredLine {
   uuid: string;
   logIndex: number;
@@ -30,7 +67,7 @@ interface Entry extends StoredLine {
 
 export class RekorError extends Error {
   constructor(
-    readonly status: 400 | 404 | 409 | 422,
+    readonly status: 400 | 404 | 409 | 422 | 503,
     message: string,
     readonly location?: string,
   ) {
@@ -150,6 +187,8 @@ export class RekorLog {
   private readonly byUuid = new Map<string, Entry>();
   private readonly index = new Map<string, Set<string>>();
   private readonly leaves: Buffer[] = [];
+  /** Bytes of the file read so far: what other processes append after it is read before each answer. */
+  private fileOffset = 0;
   readonly logID: Buffer;
   /** Names this tree in checkpoints and 80-hex entry IDs, as Rekor's shards do. */
   readonly treeID: string;
@@ -165,12 +204,35 @@ export class RekorLog {
       .update(key.publicKey.export({ format: 'der', type: 'spki' }))
       .digest();
     this.treeID = String(this.logID.readUIntBE(0, 6));
-    if (file && fs.existsSync(file)) {
-      for (const line of fs.readFileSync(file, 'utf8').split('\n')) if (line.trim()) this.add(JSON.parse(line) as StoredLine);
+    this.catchUp();
+  }
+
+  /** Takes in the lines appended to the file since it was last read (by this or another process). */
+  private catchUp(): void {
+    if (!this.file) return;
+    let fd: number;
+    try {
+      fd = fs.openSync(this.file, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    try {
+      const size = fs.fstatSync(fd).size;
+      if (size <= this.fileOffset) return;
+      const buf = Buffer.alloc(size - this.fileOffset);
+      const read = fs.readSync(fd, buf, 0, buf.length, this.fileOffset);
+      // Whole lines only: one being appended right now is taken next time.
+      const end = buf.subarray(0, read).lastIndexOf(0x0a) + 1;
+      for (const line of buf.subarray(0, end).toString('utf8').split('\n')) if (line.trim()) this.add(JSON.parse(line) as StoredLine);
+      this.fileOffset += end;
+    } finally {
+      fs.closeSync(fd);
     }
   }
 
   get size(): number {
+    this.catchUp();
     return this.entries.length;
   }
 
@@ -192,6 +254,14 @@ export class RekorLog {
   /** POST /api/v1/log/entries: appends a proposed entry; a body already logged is a 409, as in Rekor. */
   append(proposed: unknown): Record<string, unknown> {
     const body = Buffer.from(canonicalize(toStored(proposed) as never), 'utf8');
+    if (!this.file) return this.appendBody(body);
+    return withFileLock(`${this.file}.lock`, () => {
+      this.catchUp();
+      return this.appendBody(body);
+    });
+  }
+
+  private appendBody(body: Buffer): Record<string, unknown> {
     const uuid = leafHash(body).toString('hex');
     if (this.byUuid.has(uuid)) throw new RekorError(409, 'an equivalent entry already exists in the log', `/api/v1/log/entries/${uuid}`);
     const integratedTime = Math.floor(this.clock().getTime() / 1000);
@@ -200,7 +270,11 @@ export class RekorLog {
     const promise = canonicalize({ body: body.toString('base64'), integratedTime, logIndex, logID: this.logID.toString('hex') });
     const set = crypto.sign('sha256', Buffer.from(promise, 'utf8'), this.key.privateKey).toString('base64');
     const line: StoredLine = { body: body.toString('base64'), integratedTime, set };
-    if (this.file) fs.appendFileSync(this.file, `${JSON.stringify(line)}\n`, { mode: 0o600 });
+    if (this.file) {
+      const text = `${JSON.stringify(line)}\n`;
+      fs.appendFileSync(this.file, text, { mode: 0o600 });
+      this.fileOffset += Buffer.byteLength(text); // under the lock: nobody appended in between
+    }
     return this.view(this.add(line));
   }
 
@@ -239,6 +313,7 @@ export class RekorLog {
 
   /** GET /api/v1/log/entries/{uuid}: the 64-hex UUID, or the 80-hex entry ID that prefixes the tree ID. */
   byUuidOrId(id: string): Record<string, unknown> {
+    this.catchUp();
     const lower = id.toLowerCase();
     const uuid = /^[0-9a-f]{80}$/.test(lower) ? lower.slice(16) : lower;
     const entry = /^[0-9a-f]{64}$/.test(uuid) ? this.byUuid.get(uuid) : undefined;
@@ -248,6 +323,7 @@ export class RekorLog {
 
   /** GET /api/v1/log/entries?logIndex=N */
   byIndex(logIndex: number): Record<string, unknown> {
+    this.catchUp();
     const entry = this.entries[logIndex];
     if (!Number.isSafeInteger(logIndex) || !entry) throw new RekorError(404, `no entry at index ${logIndex}`);
     return this.view(entry);
@@ -255,6 +331,7 @@ export class RekorLog {
 
   /** POST /api/v1/log/entries/retrieve: entries found by UUID or index (missing ones left out), at most MAX_RETRIEVE asked. */
   retrieve(query: { entryUUIDs?: unknown; logIndexes?: unknown }): Record<string, unknown>[] {
+    this.catchUp();
     const uuids = Array.isArray(query.entryUUIDs) ? query.entryUUIDs : [];
     const indexes = Array.isArray(query.logIndexes) ? query.logIndexes : [];
     if (uuids.length + indexes.length === 0) throw new RekorError(422, 'give entryUUIDs or logIndexes');
@@ -278,6 +355,7 @@ export class RekorLog {
 
   /** POST /api/v1/index/retrieve: the UUIDs of entries matching the query (Rekor ORs the criteria unless told `and`). */
   search(query: SearchQuery): string[] {
+    this.catchUp();
     const sets: Set<string>[] = [];
     if (query.email !== undefined) {
       if (typeof query.email !== 'string' || !/^[^\s@]+@[^\s@]+$/.test(query.email))
@@ -305,6 +383,7 @@ export class RekorLog {
 
   /** GET /api/v1/log */
   info(): Record<string, unknown> {
+    this.catchUp();
     const { note, root } = this.checkpoint();
     return { rootHash: root.toString('hex'), treeSize: this.entries.length, signedTreeHead: note, treeID: this.treeID, inactiveShards: [] };
   }

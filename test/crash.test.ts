@@ -1,6 +1,9 @@
 // Several real server processes on one PostgreSQL, under a storm of concurrent uploads: one is
 // killed with SIGKILL 20 times and restarted, and the database itself is killed once. Nothing
 // acknowledged may be lost, no version may be used twice, and what is served must verify.
+// Server a runs two workers (WEB_CONCURRENCY=2, server/cluster/): the storm kills its supervisor
+// (which takes both workers with it; a is started again) and, every other time, one of its
+// workers alone (the supervisor starts another). Server b is one process.
 import assert from 'node:assert/strict';
 import type { KeyObject } from 'node:crypto';
 import fs from 'node:fs';
@@ -65,7 +68,7 @@ before(async () => {
     WRITE_RATE_LIMIT_PER_MINUTE: '0',
     CACHE_RELOAD_INTERVAL_SECONDS: '2',
   };
-  a = await startServerProcess(env);
+  a = await startCluster();
   b = await startServerProcess(env);
 
   // Bootstrap with projects delegated to ordinary ed25519 keys: this test is about publishing
@@ -109,6 +112,25 @@ after(async () => {
   await pg?.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+/** Server a: a supervisor and two workers, both serving once this resolves. */
+async function startCluster(port?: number): Promise<ServerProcess> {
+  const server = await startServerProcess({ ...env, WEB_CONCURRENCY: '2' }, port);
+  for (
+    let i = 0;
+    workerPids(server).length < 2 || !/^tuf_server_processes 2$/m.test(await (await fetch(`${server.url}/metrics`)).text());
+    i++
+  ) {
+    if (i > 300) throw new Error(`server a did not start two workers: ${server.output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return server;
+}
+
+function workerPids(server: ServerProcess): number[] {
+  const pid = server.proc.pid!;
+  return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+}
 
 const prepared = new Map<string, { body: string; signed: Buffer }>();
 
@@ -257,25 +279,38 @@ test('SIGKILL one process 20 times during a storm of uploads: every acknowledged
   let stop = false;
   let kills = 0;
   const current = { a };
+  let gaveUp = 0;
   const workers = [...acked.keys()].map(async (project, i) => {
     let uploads = 0;
-    while (!stop) {
-      const result = await uploadNext(project, () => (i % 3 === 0 ? b : current.a), Date.now() + 60_000);
-      if (result === 'acked') uploads += 1;
+    let last: 'acked' | 'gave-up' = 'acked';
+    // An attempt that gave up may have committed: it is retried until it is known, even after the storm.
+    while (!stop || last === 'gave-up') {
+      last = await uploadNext(project, () => (i % 3 === 0 ? b : current.a), Date.now() + 60_000);
+      if (last === 'acked') uploads += 1;
+      else gaveUp += 1;
     }
     return uploads;
   });
+  let workersKilled = 0;
   for (let k = 0; k < 20; k++) {
     await new Promise((r) => setTimeout(r, 50 + Math.floor(Math.random() * 250)));
-    await current.a.kill();
+    const workers = workerPids(current.a);
+    if (k % 2 === 1 && workers.length > 0) {
+      // One worker: the supervisor starts another, the other worker serves meanwhile.
+      process.kill(workers[Math.floor(Math.random() * workers.length)]!, 'SIGKILL');
+      workersKilled += 1;
+    } else {
+      await current.a.kill();
+      current.a = await startCluster(current.a.port);
+    }
     kills += 1;
-    current.a = await startServerProcess(env, current.a.port);
   }
   stop = true;
   const uploads = (await Promise.all(workers)).reduce((x, y) => x + y, 0);
   a = current.a;
   assert.equal(kills, 20);
-  assert.ok(uploads > 20, `uploads kept flowing during the storm (${uploads})`);
+  assert.ok(workersKilled >= 5, `workers killed alone: ${workersKilled}`);
+  assert.ok(uploads > 20, `uploads kept flowing during the storm (${uploads}; ${gaveUp} attempts found no server for a minute)`);
   await checkEverythingAcked();
   await clientRefreshes('client-crash', a);
   await clientRefreshes('client-multi', b); // a client from before the storm follows too

@@ -1,6 +1,8 @@
 // `npm start` on a fresh directory, then `npm run demo` twice against it, and again after demo's
 // maintainer was revoked (issue 17 item 5): the real commands, a real server process with its own
-// embedded PostgreSQL, its local Sigstore and dev ceremony.
+// embedded PostgreSQL, its local Sigstore and dev ceremony, run with two workers as `npm start`
+// runs on a machine of two cores or more (each worker has a local Sigstore on the same keys and
+// log file: a certificate from one verifies in the other, a log entry from one is found in both).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -25,7 +27,7 @@ before(async () => {
   url = `http://127.0.0.1:${port}`;
   server = spawn(process.execPath, [path.join(repo, 'bin', 'tuf-server.mjs'), 'start'], {
     cwd: home,
-    env: { ...process.env, PORT: String(port), PUBLIC_URL: url, LOG_LEVEL: 'info', NODE_ENV: 'development' },
+    env: { ...process.env, PORT: String(port), PUBLIC_URL: url, LOG_LEVEL: 'info', NODE_ENV: 'development', WEB_CONCURRENCY: '2' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   server.stdout!.on('data', (d) => (serverOutput += d));
@@ -34,7 +36,9 @@ before(async () => {
   for (;;) {
     if (server.exitCode !== null) throw new Error(`server exited: ${serverOutput}`);
     try {
-      if ((await fetch(`${url}/readyz`)).status === 200) break;
+      // Ready, and both workers serve (the first answers before the second listens).
+      if ((await fetch(`${url}/readyz`)).status === 200 && /^tuf_server_processes 2$/m.test(await (await fetch(`${url}/metrics`)).text()))
+        break;
     } catch {
       // not listening yet
     }

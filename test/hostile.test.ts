@@ -1,5 +1,6 @@
 // Hostile input: every endpoint refuses garbage with a 4xx that says what is wrong, never a 5xx,
-// and nothing changes in the database. Ends with 10,000 generated requests (fast-check).
+// and nothing changes in the database. Ends with 10,000 generated requests (fast-check), half of
+// them to a real server of two workers (WEB_CONCURRENCY=2) on the same database.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
@@ -9,6 +10,11 @@ import { registrationSigned } from '../core/delegations.ts';
 import { buildTargetsSigned, describeTarget, expiresAfter, type Envelope } from '../core/metadata.ts';
 import { verifyHistory } from '../server/admin/historyCheck.ts';
 import { IdentitySignatureVerifier } from '../core/identity.ts';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { startServerProcess, type ServerProcess } from './helpers/serverProcess.ts';
 import { bootstrappedWithSigstore, delegateProject, signAs, startTestRepo, type CeremonyKeys, type TestRepo } from './helpers/repo.ts';
 
 const ALICE = 'alice@example.com';
@@ -17,6 +23,8 @@ let keys: CeremonyKeys;
 let published: Envelope; // demo v1, already published: any replay or mutation of it must be refused
 let registration: Envelope;
 const file = Buffer.from('demo 1.0');
+let cluster: ServerProcess;
+let scratch: string;
 
 before(async () => {
   // PARSE_OFF_THREAD_BYTES 0: every body here, the 10,000 generated ones too, goes through the
@@ -37,8 +45,27 @@ before(async () => {
     { identity: ALICE },
   ]);
   assert.equal((await request(t.baseUrl).post('/api/v1/registrations').send(registration)).status, 201);
+  // The same repository served by a supervisor and two workers, with the same limits.
+  scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'tuf-hostile-'));
+  fs.writeFileSync(path.join(scratch, 'sigstore-root.json'), JSON.stringify(t.sigstore.setup.trustedRoot));
+  cluster = await startServerProcess({
+    NODE_ENV: 'production',
+    DATABASE_URL: t.databaseUrl,
+    TUF_HOME: t.home,
+    SIGSTORE_TRUSTED_ROOT: path.join(scratch, 'sigstore-root.json'),
+    LOG_LEVEL: 'warn',
+    WEB_CONCURRENCY: '2',
+    WRITE_RATE_LIMIT_PER_MINUTE: '0',
+    MAX_ADMIN_METADATA_BYTES: '262144',
+    MAX_TARGET_BYTES: '1048576',
+    PARSE_OFF_THREAD_BYTES: '0',
+  });
 });
-after(async () => t.close());
+after(async () => {
+  await cluster?.stop();
+  if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
+  await t.close();
+});
 
 function upload(metadata: unknown, files: Record<string, string> = {}) {
   return request(t.baseUrl)
@@ -278,7 +305,7 @@ test('10,000 generated requests: no 5xx, no crash, no state change', async () =>
   const raw = fc.oneof({ weight: 9, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.string({ maxLength: 200 }) });
   const samples = fc.sample(fc.tuple(endpoint, body, raw, fc.boolean()), { numRuns: 10_000, seed: 4242 });
 
-  const send = async ([kind, value, rawText, wrap]: [string, unknown, string | null, boolean]) => {
+  const send = async ([kind, value, rawText, wrap]: [string, unknown, string | null, boolean], base: string) => {
     const paths: Record<string, string> = {
       upload: '/api/v1/projects/demo/uploads',
       'upload-other-project': '/api/v1/projects/nobody/uploads',
@@ -296,18 +323,29 @@ test('10,000 generated requests: no 5xx, no crash, no state change', async () =>
             ? { root: value, targets: value }
             : value,
       );
-    const res = await fetch(`${t.baseUrl}${paths[kind]}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${t.adminToken}` },
-      body: payload,
+    // A connection of its own each: the two-worker server hands each new connection to the next worker.
+    return new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = http.request(
+        `${base}${paths[kind]}`,
+        { method: 'POST', agent: false, headers: { 'content-type': 'application/json', authorization: `Bearer ${t.adminToken}` } },
+        (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode!, text }));
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
     });
-    const text = await res.text();
-    return { status: res.status, text };
   };
 
   const statuses = new Map<number, number>();
-  for (const sample of samples) {
-    const { status, text } = await send(sample as [string, unknown, string | null, boolean]);
+  const byServer = new Map<string, number>();
+  for (const [i, sample] of samples.entries()) {
+    // Every other request to the two-worker server.
+    const base = i % 2 === 0 ? t.baseUrl : cluster.url;
+    byServer.set(base, (byServer.get(base) ?? 0) + 1);
+    const { status, text } = await send(sample as [string, unknown, string | null, boolean], base);
     statuses.set(status, (statuses.get(status) ?? 0) + 1);
     // 200 is an idempotent repeat (a registration already stored); 201/202 would be a change.
     if (status >= 500 || (status < 400 && status !== 200)) {
@@ -318,7 +356,10 @@ test('10,000 generated requests: no 5xx, no crash, no state change', async () =>
     [...statuses.values()].reduce((a, b) => a + b, 0),
     10_000,
   );
+  assert.deepEqual([...byServer.values()], [5_000, 5_000]);
   assert.equal((await fetch(`${t.baseUrl}/healthz`)).status, 200);
+  assert.equal((await fetch(`${cluster.url}/healthz`)).status, 200);
+  assert.match(await (await fetch(`${cluster.url}/metrics`)).text(), /^tuf_server_processes 2$/m, 'both workers still serve');
   assert.equal(await state(), before);
   // And the published history still checks out.
   const history = await verifyHistory(t.repo.knex, new IdentitySignatureVerifier(t.sigstore.setup.trustedRoot));

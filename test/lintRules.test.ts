@@ -30,6 +30,13 @@ const cases: [string, string, string, boolean][] = [
     'raw SQL outside db/',
     false,
   ],
+  [
+    'server/cluster/x.ts',
+    "import { getHead } from '../db/metadataRepo.ts';\nexport const x = getHead;\n",
+    'the process supervisor reaches into the database',
+    false,
+  ],
+  ['server/cluster/x.ts', "import { serveRepository } from '../serve.ts';\nexport const x = serveRepository;\n", 'a worker serves', true],
   ['core/x.ts', "import fs from 'node:fs';\nexport const x = fs;\n", 'core reads files', false],
   ['core/x.ts', "import { Router } from 'express';\nexport const x = Router;\n", 'core imports express', false],
   ['core/x.ts', "import { createKnex } from '../server/db/knex.ts';\nexport const x = createKnex;\n", 'core imports the server', false],

@@ -122,3 +122,49 @@ test("other processes' announcements arrive through NOTIFY; its own are skipped"
     await cache.stop();
   }
 });
+
+test("another process's announcement with an expiry moves the head at once; the bytes are read when first asked for", async () => {
+  const cache = new MetadataCache(knex, 'me', log, 100_000, new SnapshotFollower(knex, 4, true));
+  await cache.reloadAll();
+  await insertMetadataVersion(knex, { role: 'big', version: 5, bytes: bytesOf('big', 5, 600), expires });
+  let queries = 0;
+  const count = () => (queries += 1);
+  knex.on('query', count);
+  try {
+    await cache.applyPublished([{ role: 'big', version: 5, expires }]);
+    assert.equal(cache.head('big')?.version, 5);
+    assert.equal(cache.head('big')?.expires.getTime(), expires.getTime());
+    assert.equal(queries, 0, 'no read on the announcement');
+    assert.ok((await cache.get('5.big.json'))?.bytes.equals(bytesOf('big', 5, 600)));
+    assert.equal(queries, 1, 'one read when asked for');
+    // Timestamp is served unversioned from memory: read at once, expiry or not.
+    await insertMetadataVersion(knex, { role: 'timestamp', version: 7, bytes: bytesOf('timestamp', 7), expires });
+    queries = 0;
+    await cache.applyPublished([{ role: 'timestamp', version: 7, expires }]);
+    assert.equal(queries, 1, 'read on the announcement');
+    assert.ok((await cache.get('timestamp.json'))?.bytes.equals(bytesOf('timestamp', 7)));
+  } finally {
+    knex.off('query', count);
+  }
+});
+
+test('eviction spares a file used since it was cached (second chance): the unused one goes first', async () => {
+  const small = new MetadataCache(knex, 'me', log, 1_500, new SnapshotFollower(knex, 4, true));
+  await small.reloadAll();
+  let queries = 0;
+  const count = () => (queries += 1);
+  knex.on('query', count);
+  try {
+    await small.get('1.big.json');
+    await small.get('2.big.json'); // about 650 bytes each: both fit
+    await small.get('1.big.json'); // used again
+    await small.get('3.big.json'); // over the limit: 2 goes, not 1
+    queries = 0;
+    assert.ok((await small.get('1.big.json'))?.bytes.equals(bytesOf('big', 1, 600)));
+    assert.equal(queries, 0, 'the used file stayed');
+    assert.ok((await small.get('2.big.json'))?.bytes.equals(bytesOf('big', 2, 600)));
+    assert.equal(queries, 1, 'the unused one was read again');
+  } finally {
+    knex.off('query', count);
+  }
+});

@@ -81,6 +81,20 @@ test('announcements: own origin recognised, older bare-array form read, anything
     ],
   });
   assert.deepEqual(decodeAnnouncement('[{"role":"targets","version":2}]'), { origin: '', published: [{ role: 'targets', version: 2 }] });
+  // With the expiry of what was published, when known (listeners take the head without reading it).
+  const expires = new Date('2030-01-02T03:04:05Z');
+  const dated = encodeAnnouncement('o', [{ role: 'p', version: 2, file: { expires } } as never, { role: 'q', version: 3, expires }]);
+  assert.deepEqual(JSON.parse(dated).published, [
+    { role: 'p', version: 2, expires: '2030-01-02T03:04:05.000Z' },
+    { role: 'q', version: 3, expires: '2030-01-02T03:04:05.000Z' },
+  ]);
+  assert.deepEqual(decodeAnnouncement(dated)?.published, [
+    { role: 'p', version: 2, expires },
+    { role: 'q', version: 3, expires },
+  ]);
+  assert.deepEqual(decodeAnnouncement('{"origin":"o","published":[{"role":"p","version":1,"expires":"soon"}]}')?.published, [
+    { role: 'p', version: 1 },
+  ]);
   for (const bad of ['', 'nope', '{}', '{"origin":1,"published":[]}', '{"origin":"x","published":[{"role":"a","version":"1"}]}', 'null']) {
     assert.equal(decodeAnnouncement(bad), null, bad);
   }

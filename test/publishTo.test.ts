@@ -203,7 +203,10 @@ test('while uploads run on two processes, every publication reaches the bucket i
   assert.match(status.checks.publishedCopy!.detail, /copy to s3:\/\/pub-[0-9a-f]+\/repo: \d+\.\d s behind, 0 publication\(s\) waiting/);
   // Every timestamp written was preceded by everything it reaches.
   const order = await checkWriteOrder(recorder.writes, bucket.name, PREFIX, (k) => bucket.get(k));
-  assert.ok(order.timestamps >= 2 && order.roles >= 40, JSON.stringify(order));
+  // How many role versions the check met depends on how many publications the uploads were
+  // batched into (fewer with one-statement commits: 8 timestamps, 28 role versions here); that
+  // every version reached the bucket is checked next.
+  assert.ok(order.timestamps >= 2 && order.roles >= 20, JSON.stringify(order));
   // Every version of every project published since the bucket was set is there.
   const keysThere = new Set(await bucket.keys(`${PREFIX}/metadata/`));
   for (const p of ['p0', 'p1', 'p2', 'p3']) {

@@ -126,6 +126,38 @@ test('a log with a state directory is read back after a restart', async () => {
   assert.equal(again.rekorLog.info().rootHash, first.rekorLog.info().rootHash);
 });
 
+test('two processes serving one state directory (the workers of tuf-server start) keep one log', async () => {
+  const { createLocalSigstore } = await import('../sigstore-local/localSigstore.ts');
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rekor-shared-'));
+  const a = await createLocalSigstore({ baseUrl: 'http://127.0.0.1:9/dev/sigstore', stateDir });
+  const b = await createLocalSigstore({ baseUrl: 'http://127.0.0.1:9/dev/sigstore', stateDir });
+  const entry = (n: number) => ({
+    kind: 'hashedrekord',
+    apiVersion: '0.0.1',
+    spec: {
+      data: { hash: { algorithm: 'sha256', value: n.toString(16).padStart(64, '0') } },
+      signature: { content: 'c2ln', publicKey: { content: Buffer.from('not a certificate').toString('base64') } },
+    },
+  });
+  const indexes: number[] = [];
+  for (let n = 1; n <= 6; n++) {
+    const created = (n % 2 ? a : b).rekorLog.append(entry(n));
+    indexes.push((Object.values(created)[0] as { logIndex: number }).logIndex);
+  }
+  // Each entry its own index, whichever instance appended it; each instance sees them all.
+  assert.deepEqual(indexes, [0, 1, 2, 3, 4, 5]);
+  assert.equal(a.rekorLog.size, 6);
+  assert.equal(a.rekorLog.info().rootHash, b.rekorLog.info().rootHash);
+  assert.equal(b.rekorLog.search({ hash: (1).toString(16).padStart(64, '0') }).length, 1);
+  // The same body through the other instance is refused as Rekor refuses a duplicate.
+  assert.throws(
+    () => b.rekorLog.append(entry(1)),
+    (err: Error & { status?: number }) => err.status === 409,
+  );
+  const again = await createLocalSigstore({ baseUrl: 'http://127.0.0.1:9/dev/sigstore', stateDir });
+  assert.equal(again.rekorLog.size, 6);
+});
+
 test('the client counts every shard of a sharded log and never exceeds its request rate', async () => {
   const app = express();
   let requests = 0;

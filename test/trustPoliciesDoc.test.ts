@@ -1,5 +1,5 @@
 // docs/trust-policies.md runs as printed: two development servers started as its setup says (the
-// `npm start` block: the same command, the second with PORT, DATA_DIR and DEV_DIR), the tools on
+// `npm start` block: the same command, the second with PORT, DATA_DIR, DEV_DIR and ONLINE_KEYS_DIR), the tools on
 // PATH as `npm link` puts them, and every other `sh` block of the page run in order in one shell,
 // in the folder where the servers run. Then what the page says each example prints is checked.
 import assert from 'node:assert/strict';
@@ -51,8 +51,8 @@ before(async () => {
       mode: 0o755,
     });
   }
-  // The page's setup, as printed: `npm start`, and a second instance with its own PORT, DATA_DIR, DEV_DIR.
-  await Promise.all([startServer({}), startServer({ DATA_DIR: '.data2', DEV_DIR: '.dev2' })]);
+  // The page's setup, as printed: `npm start`, and a second instance with its own PORT, DATA_DIR, DEV_DIR, ONLINE_KEYS_DIR.
+  await Promise.all([startServer({}), startServer({ DATA_DIR: '.data2', DEV_DIR: '.dev2', ONLINE_KEYS_DIR: '.data2/online-keys' })]);
 });
 
 after(async () => {
@@ -66,7 +66,11 @@ after(async () => {
 test('every sh block of docs/trust-policies.md runs as printed, and prints what the page says', () => {
   const blocks = [...doc.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
   const start = blocks.filter((b) => b.includes('npm start'));
-  assert.deepEqual(start, ['npm start\nPORT=8081 DATA_DIR=.data2 DEV_DIR=.dev2 npm start\n'], 'the setup block is what this test starts');
+  assert.deepEqual(
+    start,
+    ['npm start\nPORT=8081 DATA_DIR=.data2 DEV_DIR=.dev2 ONLINE_KEYS_DIR=.data2/online-keys npm start\n'],
+    'the setup block is what this test starts',
+  );
   const [first, second] = servers;
   const script = blocks
     .filter((b) => !b.includes('npm start'))

@@ -42,6 +42,8 @@ export interface BlobContent {
 export interface BlobBackend {
   /** For logs and reports: "PostgreSQL", "s3://bucket/prefix". */
   readonly description: string;
+  /** True for PostgreSQL: a small file is one target_blobs row with its content. */
+  readonly inDatabase?: boolean;
   /** Stores a staged, checked file; false when the file was held already (its grace period moves on). */
   storeFile(staged: StagedFile): Promise<boolean>;
   /** The same for a small file held in memory (inline uploads, the development ceremony). */
@@ -59,6 +61,11 @@ export class BlobStore {
   /** Where new files go. */
   get description(): string {
     return this.backend.description;
+  }
+
+  /** Whether new files go to PostgreSQL's target_blobs (a one-statement upload may then insert small ones itself). */
+  get storesInDatabase(): boolean {
+    return this.backend.inDatabase === true;
   }
 
   /**

@@ -12,6 +12,7 @@ import type { StagedFile } from './staging.ts';
 
 export class PostgresBackend implements BlobBackend {
   readonly description = 'PostgreSQL';
+  readonly inDatabase = true;
 
   constructor(private readonly knex: Knex) {}
 

@@ -6,7 +6,9 @@
 //    version, so many commit at once while none overlaps a publication or a change of
 //    delegations. A snapshot therefore sees every role commit that finished before it started.
 // 2. A role commit also takes that role's own lock, so its versions stay in order across
-//    processes, and commits with synchronous_commit off (no wait for its WAL flush).
+//    processes, and commits with synchronous_commit off (no wait for its WAL flush). The common
+//    upload commits in one statement (roleCommit.ts: the function tuf_commit_role takes the same
+//    two locks and the same commit mode before it checks and writes anything).
 // 3. The upload is answered only after a snapshot covering its commit (by role_heads.change_seq)
 //    has committed synchronously. That snapshot transaction read the role commit, so its commit
 //    record lies later in the WAL, and flushing it flushes the role commit too.
@@ -15,6 +17,7 @@
 //    on, as do admin changes (they hold the lock exclusively and commit normally).
 // 5. Other processes learn of each publication through NOTIFY, delivered only on commit
 //    (notifications.ts), and reload periodically in case a notification was lost.
+import type { Knex } from 'knex';
 import type { Db } from './knex.ts';
 
 /** Key for the publishing lock ("tuf_pub"): every transaction that publishes metadata takes it. */
@@ -50,4 +53,14 @@ export async function lockRoleForAsyncCommit(trx: Db, role: string): Promise<voi
 /** This transaction's commit waits for its WAL flush again (step 4 above). */
 export async function commitSynchronously(trx: Db): Promise<void> {
   await trx.raw('set local synchronous_commit = on');
+}
+
+/**
+ * Waits until no transaction holds the publishing lock exclusively (another process's round), in
+ * one statement: a shared request waits only for an exclusive holder and queues no publication;
+ * taken for the statement's own transaction (autocommit), it is let go when the statement ends.
+ * Lets a process that could not publish wait for the one that does instead of polling it.
+ */
+export async function waitWhilePublishing(db: Knex): Promise<void> {
+  await db.raw('select pg_advisory_xact_lock_shared(?::bigint)', [PUBLISH_LOCK_KEY.toString()]);
 }

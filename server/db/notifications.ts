@@ -12,7 +12,15 @@ export const NOTIFY_CHANNEL = 'tuf_metadata';
 export interface AnnouncedRole {
   role: string;
   version: number;
+  /**
+   * The version's expiry, so that a listener can take the new head without reading the version
+   * (its bytes are read when first asked for). Absent in announcements of older servers.
+   */
+  expires?: Date;
 }
+
+/** What a publishing transaction hands over: the expiry may sit in the stored file's description. */
+type Announceable = AnnouncedRole & { file?: { expires: Date } };
 
 export interface Announcement {
   origin: string;
@@ -24,8 +32,12 @@ export interface Announcement {
 /** PostgreSQL refuses NOTIFY payloads of 8,000 bytes or more. */
 const MAX_PAYLOAD_BYTES = 7_000;
 
-export function encodeAnnouncement(origin: string, published: AnnouncedRole[]): string {
-  const full = JSON.stringify({ origin, published: published.map(({ role, version }) => ({ role, version })) } satisfies Announcement);
+export function encodeAnnouncement(origin: string, published: Announceable[]): string {
+  const list = published.map(({ role, version, expires, file }) => {
+    const e = expires ?? file?.expires;
+    return e ? { role, version, expires: e.toISOString() } : { role, version };
+  });
+  const full = JSON.stringify({ origin, published: list });
   return Buffer.byteLength(full) <= MAX_PAYLOAD_BYTES
     ? full
     : JSON.stringify({ origin, published: [], reload: true } satisfies Announcement);
@@ -46,14 +58,15 @@ export function decodeAnnouncement(payload: string): Announcement | null {
   const published: AnnouncedRole[] = [];
   for (const p of list) {
     if (typeof p?.role !== 'string' || !Number.isSafeInteger(p?.version)) return null;
-    published.push({ role: p.role, version: p.version });
+    const expires = typeof p.expires === 'string' ? new Date(p.expires) : null;
+    published.push({ role: p.role, version: p.version, ...(expires && !Number.isNaN(expires.getTime()) ? { expires } : {}) });
   }
   const reload = !Array.isArray(value) && (value as { reload?: unknown }).reload === true;
   return { origin, published, ...(reload ? { reload: true as const } : {}) };
 }
 
 /** Queues the announcement in the caller's transaction: delivered when (and only if) it commits. */
-export async function notifyPublished(trx: Db, origin: string, published: AnnouncedRole[]): Promise<void> {
+export async function notifyPublished(trx: Db, origin: string, published: Announceable[]): Promise<void> {
   await trx.raw('select pg_notify(?, ?)', [NOTIFY_CHANNEL, encodeAnnouncement(origin, published)]);
 }
 

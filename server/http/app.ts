@@ -1,5 +1,6 @@
 // Builds the express app from explicit dependencies. No globals: tests build as many apps as they like.
 import { randomUUID } from 'node:crypto';
+import type http from 'node:http';
 import express from 'express';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
@@ -23,6 +24,7 @@ import { metadataRoutes } from './metadataRoutes.ts';
 import { projectRoutes, type SigstoreAdvert } from './projectRoutes.ts';
 import { targetRoutes } from './targetRoutes.ts';
 import { writeRateLimit } from './limits.ts';
+import { withFastReads } from './fastReads.ts';
 import { BodyBudget } from './body.ts';
 import { DEFAULT_JSON_SHAPE } from '../../core/jsonShape.ts';
 import type { BodyTaskRunner } from '../verifyPool.ts';
@@ -63,6 +65,24 @@ export interface AppDeps {
   };
 }
 
+/**
+ * What the HTTP server runs: the read fast path (fastReads.ts) for metadata and target reads, the
+ * express app for everything else and for whatever the fast path does not take.
+ */
+export function createHandler(deps: AppDeps): http.RequestListener {
+  const app = createApp(deps);
+  return withFastReads(
+    {
+      cache: deps.cache,
+      targetFiles: deps.targetFiles,
+      timestampMaxAgeSeconds: deps.config.timestampMaxAgeSeconds,
+      stats: deps.metrics.requests,
+      logger: deps.logger,
+    },
+    app,
+  );
+}
+
 const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
 
 export function createApp(deps: AppDeps): express.Express {
@@ -97,12 +117,12 @@ export function createApp(deps: AppDeps): express.Express {
     }),
   );
 
+  const stats = deps.metrics.requests;
   app.use((req, res, next) => {
-    const end = deps.metrics.httpDuration.startTimer();
+    const started = performance.now();
     res.on('finish', () => {
       const route = req.route?.path ? String(req.baseUrl + req.route.path) : 'unmatched';
-      deps.metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
-      end({ method: req.method, route });
+      stats.record(stats.route(req.method, route), res.statusCode, (performance.now() - started) / 1000);
     });
     next();
   });

@@ -13,7 +13,7 @@ export function healthRoutes(deps: { readiness: ReadinessCheck; metrics: Metrics
   });
   router.get('/metrics', async (_req, res) => {
     res.setHeader('Content-Type', deps.metrics.registry.contentType);
-    res.end(await deps.metrics.registry.metrics());
+    res.end(await deps.metrics.text());
   });
   return router;
 }

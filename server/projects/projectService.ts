@@ -24,6 +24,7 @@ import { checkFiles, decide, delegationFor, rememberVerdicts, signedByDelegate }
 import { isAttestationPath } from '../../core/provenance.ts';
 import { receiveAttestation, verifyAttestationFor, verifyInlineAttestations } from './provenanceChecks.ts';
 import { alreadyPublished, commitOrHold } from './uploadCommit.ts';
+import { tryFastUpload } from './fastCommit.ts';
 
 export type { MissingFile, Preverified, ProjectDeps, SigningAuthority, UploadResult } from './projectTypes.ts';
 
@@ -66,6 +67,10 @@ export class ProjectService {
 
   /** The keys and threshold a project's uploads must be signed with (for verification on a worker thread). */
   async authority(project: string): Promise<SigningAuthority> {
+    // From memory when it knows a delegation (a stale one only costs a verification again: verdicts
+    // are keyed by the keys they were reached with); a refusal always comes from the database.
+    const known = this.deps.fast ? await this.deps.current.knownDelegation(project) : null;
+    if (known?.delegation) return { keys: known.delegation.keys, role: known.delegation.role };
     const delegation = await delegationFor(this.deps, this.deps.knex, project);
     return { keys: delegation.keys, role: delegation.role };
   }
@@ -85,6 +90,10 @@ export class ProjectService {
     const verifier = memoizedVerifier(this.deps.verifier);
     const fromWorker = preverified !== undefined && preverified.signedSha256 === signedSha256;
     if (fromWorker) rememberVerdicts(verifier, head, preverified);
+    if (this.deps.fast) {
+      const done = await tryFastUpload(this.deps, this.deps.fast, project, head, metadata, files, verifier, fromWorker);
+      if (done) return done;
+    }
     await signedByDelegate(this.deps, project, head, verifier);
     // tuf-js only now; after a worker's round trip over these very bytes, in linear time.
     const candidate = parseMetadata(metadata, 'targets', project, { roundTripChecked: fromWorker });

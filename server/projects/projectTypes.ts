@@ -11,6 +11,7 @@ import type { CurrentMetadata } from '../publication/currentMetadata.ts';
 import type { Publication } from '../publication/publication.ts';
 import type { PublishedRole } from '../serving/published.ts';
 import type { AsyncSignatureVerifier } from '../verifyPool.ts';
+import type { FastCommitDeps } from './fastCommit.ts';
 
 export interface ProjectDeps {
   knex: Knex;
@@ -27,6 +28,19 @@ export interface ProjectDeps {
   maxTargetBytes: number;
   /** No role listing more targets is accepted (MAX_TARGETS_PER_PROJECT_ROLE). */
   maxTargetsPerProjectRole: number;
+  /** Commit the common upload in one statement, decided from memory (fastCommit.ts); absent: always the full path. */
+  fast?: FastCommitDeps;
+  /**
+   * Waits until a snapshot covering change `seq` is committed and served by this process; absent:
+   * `publication.waitUntilCovered`, this process's own rounds. A cluster worker has the worker that
+   * publishes for all of them do it (cluster/worker.ts), so that one round covers every worker's uploads.
+   */
+  waitUntilCovered?: (seq: string, reason: string) => Promise<PublishedRole[]>;
+}
+
+/** A covering snapshot for change `seq`, by whoever publishes for this process. */
+export function waitUntilCovered(deps: ProjectDeps, seq: string, reason: string): Promise<PublishedRole[]> {
+  return deps.waitUntilCovered ? deps.waitUntilCovered(seq, reason) : deps.publication.waitUntilCovered(seq, reason);
 }
 
 /** A file the metadata lists that the repository does not hold yet: send it to `receiveFile`. */

@@ -56,7 +56,7 @@ export function rememberVerdicts(verifier: MemoizedVerifier, candidate: SignedDo
 }
 
 /** Verdicts for the signatures a threshold check will look at, reached on worker threads. */
-async function verifyAhead(
+export async function verifyAhead(
   deps: ProjectDeps,
   verifier: MemoizedVerifier,
   envelope: Envelope,

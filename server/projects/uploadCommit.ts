@@ -13,7 +13,7 @@ import { getHead } from '../db/metadataRepo.ts';
 import { clearResignNeeded, closePending, listPending, pendingBySignedSha256, upsertPending } from '../db/projectsRepo.ts';
 import { heldBlobs } from '../db/targetsRepo.ts';
 import { storeTargetsVersion } from '../roles/storeRole.ts';
-import type { MissingFile, ProjectDeps, UploadResult } from './projectTypes.ts';
+import { waitUntilCovered, type MissingFile, type ProjectDeps, type UploadResult } from './projectTypes.ts';
 import { decide } from './uploadChecks.ts';
 import { verifyListedAttestations } from './provenanceChecks.ts';
 
@@ -30,7 +30,7 @@ async function missingFiles(db: Db, candidate: ParsedMetadata<'targets'>): Promi
 /** The answer for a version already published (by another request that brought the last file). */
 export async function alreadyPublished(deps: ProjectDeps, project: string, version: number): Promise<UploadResult> {
   const head = await getHead(deps.knex, project);
-  const covering = head ? await deps.publication.waitUntilCovered(String(head.change_seq), `${project} v${version}`) : [];
+  const covering = head ? await waitUntilCovered(deps, String(head.change_seq), `${project} v${version}`) : [];
   return { status: 'published', version, published: [{ role: project, version }, ...covering] };
 }
 
@@ -113,6 +113,6 @@ export async function commitOrHold(
   }
   if (committed.status !== 'committed') return committed;
   // Answered only once a snapshot and timestamp include it (here or by a concurrent publisher).
-  const covering = await deps.publication.waitUntilCovered(committed.changeSeq, `${project} v${candidate.version}`);
+  const covering = await waitUntilCovered(deps, committed.changeSeq, `${project} v${candidate.version}`);
   return { status: 'published', version: candidate.version, published: [...committed.published, ...covering] };
 }

@@ -9,14 +9,21 @@ import { locateDelegation, type Delegation } from '../../core/delegate.ts';
 import { parseMetadata, type ParsedMetadata } from '../../core/metadata.ts';
 import type { Db } from '../db/knex.ts';
 import { getHead, getHeadDigest, getMetadataVersion, wholeBytes } from '../db/metadataRepo.ts';
+import type { BasisDocument } from '../db/roleCommit.ts';
 
 type Parsed = ParsedMetadata<'root' | 'targets'>;
+type Entry = { version: number; sha256: string; doc: Parsed };
+
+/** Delegations found in memory, kept while the documents they came from stay the ones held. */
+const KNOWN_DELEGATIONS_KEPT = 16_384;
 
 const ALWAYS_KEPT = new Set(['root', 'targets']);
 
 export class CurrentMetadata {
   /** In use order, least recent first (a Map iterates in insertion order). */
-  private readonly parsed = new Map<string, { version: number; sha256: string; doc: Parsed }>();
+  private readonly parsed = new Map<string, Entry>();
+  /** knownDelegation's answers, with the entries of `parsed` each was found in. */
+  private readonly known = new Map<string, { entries: [string, Entry][]; delegation: Delegation | null }>();
 
   constructor(
     private readonly db: Db,
@@ -24,7 +31,7 @@ export class CurrentMetadata {
     private readonly maxDelegatedRoles = 1024,
   ) {}
 
-  private keep(role: string, entry: { version: number; sha256: string; doc: Parsed }): void {
+  private keep(role: string, entry: Entry): void {
     this.parsed.delete(role);
     this.parsed.set(role, entry);
     let over = this.parsed.size - this.maxDelegatedRoles - [...ALWAYS_KEPT].filter((r) => this.parsed.has(r)).length;
@@ -69,6 +76,39 @@ export class CurrentMetadata {
   /** Keeps a document the caller has just stored as `role` in `sha256`'s bytes (it is already parsed). */
   remember(role: string, doc: Parsed, sha256: string): void {
     this.keep(role, { version: doc.version, sha256, doc });
+  }
+
+  /**
+   * Who delegates project role `role`, from the documents this process holds parsed, without a
+   * query; null when a document the walk needs is not held (then ask `delegationOf`). The answer
+   * may be stale: `basis` names each document it rests on, and a commit that uses it must check
+   * they are still the heads (db/roleCommit.ts does, under the locks).
+   */
+  async knownDelegation(role: string): Promise<{ delegation: Delegation | null; basis: BasisDocument[] } | null> {
+    const basisOf = (entries: [string, Entry][]) => entries.map(([name, e]) => ({ role: name, version: e.version, sha256: e.sha256 }));
+    const memo = this.known.get(role);
+    if (memo && memo.entries.every(([name, entry]) => this.parsed.get(name) === entry)) {
+      this.known.delete(role);
+      this.known.set(role, memo);
+      return { delegation: memo.delegation, basis: basisOf(memo.entries) };
+    }
+    const top = this.parsed.get('targets');
+    if (!top || top.doc.type !== 'targets') return null;
+    const entries: [string, Entry][] = [['targets', top]];
+    let missing = false;
+    const delegation = await locateDelegation(role, (top.doc as ParsedMetadata<'targets'>).model, projectProbePaths(role), (child) => {
+      const entry = this.parsed.get(child);
+      if (!entry || entry.doc.type !== 'targets') {
+        missing = true;
+        return null;
+      }
+      entries.push([child, entry]);
+      return (entry.doc as ParsedMetadata<'targets'>).model;
+    });
+    if (missing) return null;
+    this.known.set(role, { entries, delegation });
+    if (this.known.size > KNOWN_DELEGATIONS_KEPT) this.known.delete(this.known.keys().next().value!);
+    return { delegation, basis: basisOf(entries) };
   }
 
   async isBootstrapped(db: Db = this.db): Promise<boolean> {

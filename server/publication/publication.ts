@@ -8,7 +8,7 @@ import type { Root } from '@tufjs/models';
 import type { Clock } from '../../core/clock.ts';
 import { TufError } from '../../core/errors.ts';
 import type { Db } from '../db/knex.ts';
-import { takePublishLock } from '../db/locks.ts';
+import { takePublishLock, waitWhilePublishing } from '../db/locks.ts';
 import { getHead, insertSnapshotCheckpoint, listHeads, maxSnapshotChangeSeq, snapshotHeadInfo } from '../db/metadataRepo.ts';
 import { notifyPublished } from '../db/notifications.ts';
 import { enqueuePublication } from '../db/mirrorRepo.ts';
@@ -239,7 +239,11 @@ export class Publication {
         await this.deps.onPublished?.(announced);
         return { covers: BigInt(head.covers_seq), result: announced };
       }
-      await new Promise((r) => setTimeout(r, 2));
+      // (issue 14) Wait for the round another process runs rather than poll it; when only role
+      // commits held the lock (no wait), pause briefly before trying again.
+      const waitStarted = performance.now();
+      await waitWhilePublishing(this.deps.knex);
+      if (performance.now() - waitStarted < 1) await new Promise((r) => setTimeout(r, 2));
     }
   }
 

@@ -49,8 +49,13 @@ const VERSIONED = /^([1-9][0-9]{0,9})\.([a-z0-9][a-z0-9._-]{0,63})\.json$/;
 export class MetadataCache {
   private heads = new Map<string, Head>();
   private timestampFile: CachedFile | null = null;
-  /** Insertion order is recency order: a hit re-inserts. */
+  /**
+   * Versioned files, evicted oldest first with a second chance (CLOCK): a hit only marks the file
+   * used, and eviction moves a marked file to the back instead of dropping it. Re-inserting on every
+   * hit, as before, was most of the cost of a read on the fast path.
+   */
   private lru = new Map<string, CachedFile>();
+  private used = new WeakSet<CachedFile>();
   private lruBytes = 0;
   private inflight = new Map<string, Promise<CachedFile | null>>();
   /** Compressed variants, by strong ETag of the file (its bytes never change). */
@@ -94,7 +99,14 @@ export class MetadataCache {
     for (const p of published) {
       if (!p.file) {
         // Our own publications come back as notifications too: nothing to read then.
-        if ((this.heads.get(p.role)?.version ?? 0) < p.version) toRead.push(p.role);
+        if ((this.heads.get(p.role)?.version ?? 0) >= p.version) continue;
+        // Another process's version, with its expiry: the head moves now, the bytes are read when
+        // first asked for (`get`). Timestamp is served from memory alone: read it now. Snapshot is
+        // followed now too (one delta on from the version held, its TAP 16 tree derived along the
+        // changed paths), so that this process serves the proofs of each version as it comes.
+        if (p.expires && p.role !== 'timestamp' && p.role !== 'snapshot')
+          this.heads.set(p.role, { version: p.version, expires: p.expires });
+        else toRead.push(p.role);
         continue;
       }
       if (p.snapshot) this.snapshots.adopt(p.snapshot.rebuilt, p.snapshot.tree);
@@ -134,6 +146,10 @@ export class MetadataCache {
     for (const [key, value] of this.lru) {
       if (this.lruBytes <= this.maxBytes) break;
       this.lru.delete(key);
+      if (this.used.delete(value)) {
+        this.lru.set(key, value); // used since its last chance: to the back, once
+        continue;
+      }
       this.lruBytes -= value.bytes.length;
       // Its gzip variant goes with it: variants are not counted, and kept past their file they
       // grew with every snapshot version read until the map outnumbered the files.
@@ -142,9 +158,19 @@ export class MetadataCache {
     return file;
   }
 
-  /** The file for a metadata URL name, or null when there is no such file. */
-  async get(name: string): Promise<CachedFile | null> {
+  /**
+   * What `get` would answer, when memory alone can tell (the file, or null for no such file);
+   * undefined when the file exists but must be read from the database. For the read fast path
+   * (http/fastReads.ts), which answers most requests without a promise.
+   */
+  getNow(name: string): CachedFile | null | undefined {
     if (name === 'timestamp.json') return this.timestampFile;
+    const hit = this.lru.get(name);
+    if (hit) {
+      // Only versions at or below their role's head are ever kept: a hit needs no other check.
+      this.used.add(hit);
+      return hit;
+    }
     const m = VERSIONED.exec(name);
     if (!m) return null;
     const version = Number(m[1]);
@@ -152,12 +178,16 @@ export class MetadataCache {
     if (role === 'timestamp') return null; // only served unversioned
     const head = this.heads.get(role);
     if (!head || version > head.version) return null;
-    const hit = this.lru.get(name);
-    if (hit) {
-      this.lru.delete(name);
-      this.lru.set(name, hit);
-      return hit;
-    }
+    return undefined;
+  }
+
+  /** The file for a metadata URL name, or null when there is no such file. */
+  async get(name: string): Promise<CachedFile | null> {
+    const known = this.getNow(name);
+    if (known !== undefined) return known;
+    const m = VERSIONED.exec(name)!;
+    const version = Number(m[1]);
+    const role = m[2]!;
     let pending = this.inflight.get(name);
     if (!pending) {
       pending = getMetadataVersion(this.knex, role, version)
@@ -201,7 +231,8 @@ export class MetadataCache {
     reloadIntervalSeconds: number,
     feed: FeedSettings = { listen: 'auto', listenUrl: null, pollMs: 250 },
   ): Promise<void> {
-    await this.reloadAll();
+    // Following first, then reading: a publication committed meanwhile is either announced or read
+    // (a process started under a stream of uploads, as a replaced worker is, misses none).
     this.feed = await startPublicationFeed({
       databaseUrl,
       settings: feed,
@@ -212,6 +243,12 @@ export class MetadataCache {
       },
       onReconnected: () => this.reloadAll(),
     });
+    try {
+      await this.reloadAll();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
     // Belt and braces: a notification lost while reconnecting is caught by the periodic reload.
     this.reloadTimer = setInterval(() => {
       this.reloadAll().catch((err) => this.log.warn({ err: String(err) }, 'metadata cache reload failed'));

@@ -11,6 +11,8 @@ export interface PublishedRole {
 export interface PublishedFile extends PublishedRole {
   /** The bytes just stored. Never sent in a notification. */
   file?: { bytes: Buffer; sha256: string; expires: Date };
+  /** Without the bytes (another process's announcement): the version's expiry, when it said. */
+  expires?: Date;
   /**
    * A snapshot this process signed: its entries and TAP 16 tree (the read side rebuilds the next
    * version from them and serves proofs), and whether its whole file should be kept as a

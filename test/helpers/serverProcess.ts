@@ -14,12 +14,15 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** A real `tuf-server start` process; resolves once /healthz answers. */
+/**
+ * A real `tuf-server start` process; resolves once /healthz answers. One server process unless
+ * `env` sets WEB_CONCURRENCY (the tests that run a cluster say so).
+ */
 export async function startServerProcess(env: Record<string, string>, port?: number): Promise<ServerProcess> {
   const p = port ?? (await freePort());
   let out = '';
   const proc = spawn(process.execPath, [path.join(repo, 'bin', 'tuf-server.mjs'), 'start'], {
-    env: { ...process.env, PORT: String(p), HOST: '127.0.0.1', PUBLIC_URL: `http://127.0.0.1:${p}`, ...env },
+    env: { ...process.env, PORT: String(p), HOST: '127.0.0.1', PUBLIC_URL: `http://127.0.0.1:${p}`, WEB_CONCURRENCY: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   proc.stdout!.on('data', (d) => (out = (out + d).slice(-20_000)));
