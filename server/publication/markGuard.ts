@@ -35,6 +35,6 @@ export class MarkGuard {
     if (versions.snapshot === undefined && versions.timestamp === undefined) return;
     const repository = await firstRootSha256(db);
     if (!repository) throw new Error('a snapshot or timestamp was signed before root v1 was stored');
-    this.mark.raise(repository, versions);
+    await this.mark.raise(repository, versions);
   }
 }

@@ -12,7 +12,7 @@
 // repository, a development database recreated for example, is neither a floor nor evidence.
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../../platform/atomicFile.ts';
+import { writeFileAtomicAsync } from '../../platform/atomicFile.ts';
 
 export interface MarkVersions {
   snapshot: number;
@@ -83,7 +83,7 @@ export class PublishedMark {
    * publishing lock exclusively, so processes sharing this file never interleave their writes.
    * The file and its directory are flushed before this returns.
    */
-  raise(repository: string, versions: Partial<MarkVersions>): MarkVersions {
+  async raise(repository: string, versions: Partial<MarkVersions>): Promise<MarkVersions> {
     const current = this.read(repository) ?? { snapshot: 0, timestamp: 0 };
     const next: MarkVersions = {
       snapshot: Math.max(current.snapshot, versions.snapshot ?? 0),
@@ -91,13 +91,15 @@ export class PublishedMark {
     };
     if (next.snapshot === current.snapshot && next.timestamp === current.timestamp && this.read(repository)) return next;
     const content: MarkFile = { repository, ...next, updated_at: new Date().toISOString() };
-    writeFileAtomic(this.file, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o644 });
+    // Flushed without blocking the event loop: reads go on being answered meanwhile (the
+    // publication itself waits, as it must: the mark is raised before the commit).
+    await writeFileAtomicAsync(this.file, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o644 });
     // The rename is durable only once the directory entry is.
-    const dir = fs.openSync(path.dirname(path.resolve(this.file)), 'r');
+    const dir = await fs.promises.open(path.dirname(path.resolve(this.file)), 'r');
     try {
-      fs.fsyncSync(dir);
+      await dir.sync();
     } finally {
-      fs.closeSync(dir);
+      await dir.close();
     }
     return next;
   }
