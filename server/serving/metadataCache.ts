@@ -38,7 +38,9 @@ export const COMPRESS_MIN_BYTES = 4096;
  * counted. A copy into an unpooled allocation makes METADATA_CACHE_BYTES the memory it bounds.
  */
 function ownMemory(bytes: Buffer): Buffer {
-  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes;
+  // A view that uses most of what it holds is kept as is: a snapshot file written around its text
+  // (core/snapshotText.ts) holds about a kilobyte more than its megabytes, not worth a copy.
+  if (bytes.byteLength * 2 >= bytes.buffer.byteLength) return bytes;
   const own = Buffer.allocUnsafeSlow(bytes.length);
   bytes.copy(own);
   return own;
