@@ -10,13 +10,12 @@ import { withKnex } from './operatorCommands.ts';
 import { CurrentMetadata } from './publication/currentMetadata.ts';
 import { OnlineSigners } from './publication/onlineSigners.ts';
 import { Publication } from './publication/publication.ts';
-import { PublishedMark } from './publication/publishedMark.ts';
 import { INSTANCE } from './publication/signing.ts';
 import { backupDatabase, restoreDatabase } from './recovery/backup.ts';
 import { runRecovery } from './recovery/gate.ts';
 import { describe } from './recovery/recovery.ts';
 import type { RecoverySources } from './recovery/recovery.ts';
-import { keyStoreFor } from './runtime.ts';
+import { keyStoreFor, publicationSettings } from './runtime.ts';
 import { workerTreeBuilder } from './treeBuilder.ts';
 
 /** --mirror URL, --snapshot-version N, --timestamp-version M (and MIRROR_URL). */
@@ -93,21 +92,16 @@ async function recoverCommand(config: Config, knex: Knex, sources: RecoverySourc
   const current = new CurrentMetadata(knex, config.parsedBinsCached);
   const signers = new OnlineSigners(keyStoreFor(config));
   await signers.load();
-  const mark = new PublishedMark(config.publishedMarkFile);
+  const settings = publicationSettings(config);
+  const mark = settings.mark;
   const publication = new Publication({
     knex,
     origin: `${INSTANCE}/recover`,
     clock: systemClock,
     signers,
     current,
-    snapshotExpirySeconds: config.snapshotExpirySeconds,
-    timestampExpirySeconds: config.timestampExpirySeconds,
-    resignRemainingFraction: config.resignRemainingFraction,
-    snapshotVersionOnly: config.snapshotVersionOnly,
-    snapshotMerkleTrees: config.snapshotMerkleTrees,
-    snapshotCheckpointVersions: config.snapshotCheckpointVersions,
+    ...settings,
     treeBuilder: workerTreeBuilder(),
-    mark,
   });
   const report = await runRecovery({ knex, publication, current, mark }, sources);
   if (!report.outcome.recovered) out(`no recovery needed: the database holds ${describe(report.outcome.heads)}, no source is above it`);

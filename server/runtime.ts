@@ -16,13 +16,13 @@ import { createHandler } from './http/app.ts';
 import type { SigstoreAdvert } from './http/projectRoutes.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { keyStoreFor } from './keyStoreFor.ts';
+import { publicationSettings } from './publicationSettings.ts';
 import type { OnlineKeyStore } from './onlineKeys.ts';
 import { ProjectService } from './projects/projectService.ts';
 import { RegistrationService } from './projects/registrations.ts';
 import { CurrentMetadata } from './publication/currentMetadata.ts';
 import { OnlineSigners } from './publication/onlineSigners.ts';
 import { Publication } from './publication/publication.ts';
-import { PublishedMark } from './publication/publishedMark.ts';
 import { INSTANCE } from './publication/signing.ts';
 import { SnapshotFollower } from './serving/snapshotFollower.ts';
 import { workerTreeBuilder } from './treeBuilder.ts';
@@ -50,7 +50,7 @@ export function createLogger(level: string): Logger {
 
 export { openDatabase, type Database, type OpenDatabaseOptions } from './database.ts';
 
-export { keyStoreFor };
+export { keyStoreFor, publicationSettings };
 
 /** Which Sigstore the repository trusts, and what it tells maintainer tools. */
 export interface SigstoreSetup {
@@ -178,13 +178,7 @@ export async function assembleRepository(opts: AssembleOptions): Promise<Reposit
     clock,
     signers,
     current,
-    snapshotExpirySeconds: config.snapshotExpirySeconds,
-    timestampExpirySeconds: config.timestampExpirySeconds,
-    resignRemainingFraction: config.resignRemainingFraction,
-    snapshotVersionOnly: config.snapshotVersionOnly,
-    snapshotMerkleTrees: config.snapshotMerkleTrees,
-    snapshotCheckpointVersions: config.snapshotCheckpointVersions,
-    mark: new PublishedMark(config.publishedMarkFile),
+    ...publicationSettings(config),
     treeBuilder,
     onBackgroundError: (what, err) => log.warn({ err: String(err) }, `${what} failed (done again later)`),
     onSnapshot: (seconds, bytes, entries, cost) => {
