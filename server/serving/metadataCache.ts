@@ -9,6 +9,7 @@ import { TOP_LEVEL_ROLES } from '../../core/names.ts';
 import { getHeadVersions, getMetadataVersion, listHeads } from '../db/metadataRepo.ts';
 import { startPublicationFeed, type FeedSettings, type PublicationFeed } from '../db/publicationFeed.ts';
 import type { MetadataVersionRow } from '../db/rows.ts';
+import { ownMemory } from './ownMemory.ts';
 import type { PublishedFile } from './published.ts';
 import type { SnapshotFollower } from './snapshotFollower.ts';
 
@@ -30,21 +31,6 @@ const gzip = promisify(zlib.gzip);
 
 /** Files at least this large are also served gzip-compressed to clients that accept it. */
 export const COMPRESS_MIN_BYTES = 4096;
-
-/**
- * The bytes a cached file keeps, in memory of their own. Buffers under 4 KiB (pg's bytea, zlib's
- * output, Buffer.concat) are views into a shared 8 KiB pool slab, and a cached view keeps its
- * whole slab alive: the soak saw external memory grow twice as fast as the bytes the cache
- * counted. A copy into an unpooled allocation makes METADATA_CACHE_BYTES the memory it bounds.
- */
-function ownMemory(bytes: Buffer): Buffer {
-  // A view that uses most of what it holds is kept as is: a snapshot file written around its text
-  // (core/snapshotText.ts) holds about a kilobyte more than its megabytes, not worth a copy.
-  if (bytes.byteLength * 2 >= bytes.buffer.byteLength) return bytes;
-  const own = Buffer.allocUnsafeSlow(bytes.length);
-  bytes.copy(own);
-  return own;
-}
 
 const VERSIONED = /^([1-9][0-9]{0,9})\.([a-z0-9][a-z0-9._-]{0,63})\.json$/;
 

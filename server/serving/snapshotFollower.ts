@@ -17,6 +17,7 @@ import { canonicalBytes, sha256Hex } from '../../core/canonical.ts';
 import type { RebuiltSnapshot } from '../../core/snapshotDelta.ts';
 import { proofDocument, type SnapshotMerkleTree } from '../../core/snapshotMerkle.ts';
 import { loadSnapshotVersion } from '../db/snapshotVersions.ts';
+import { ownMemory } from './ownMemory.ts';
 import { inPlaceTreeBuilder, type TreeBuilder } from '../treeBuilder.ts';
 
 export interface ProofFile {
@@ -89,7 +90,8 @@ export class SnapshotFollower {
     const tree = this.trees.get(version) ?? (version === current ? await this.currentTree(version) : null);
     const proof = tree?.proof(name);
     if (!proof) return null;
-    const bytes = canonicalBytes(proofDocument(proof));
+    // A proof is under 2 KB: its own copy, not a view that keeps a pool slab of 8 KiB (ownMemory.ts).
+    const bytes = ownMemory(canonicalBytes(proofDocument(proof)));
     const file = { bytes, etag: `"${sha256Hex(bytes)}"` };
     this.proofs.set(key, file);
     if (this.proofs.size > PROOFS_KEPT) this.proofs.delete(this.proofs.keys().next().value!);
