@@ -93,6 +93,7 @@ test('cached files and their gzip variants own their memory (no 8 KiB pool slab 
   const gz = await cache.gzipped(wide)!;
   assert.ok(gz.length < 4096);
   assert.ok(own(gz), `the gzip variant holds ${gz.buffer.byteLength} bytes for ${gz.length}`);
+  assert.equal(cache.cachedBytes - before, wide.bytes.length + gz.length, 'the variant is counted in the bound with its file');
 });
 
 test('TAP 16 proofs kept for readers own their memory too', async () => {
@@ -122,6 +123,8 @@ test('a gzip variant leaves the cache with its file', async () => {
   // About 5 KB each under a 12,000-byte bound: v1 was evicted, and its variant with it.
   const again = (await cache.get('1.wider.json'))!;
   assert.notEqual(cache.gzipped(again), variant, 'compressed again once its file is read again');
+  await cache.gzipped(again);
+  assert.ok(cache.cachedBytes <= 12_000, `files and variants within the bound: ${cache.cachedBytes}`);
 });
 
 test("other processes' announcements arrive through NOTIFY; its own are skipped", async () => {

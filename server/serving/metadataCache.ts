@@ -48,6 +48,8 @@ export class MetadataCache {
   private inflight = new Map<string, Promise<CachedFile | null>>();
   /** Compressed variants, by strong ETag of the file (its bytes never change). */
   private compressed = new Map<string, Promise<Buffer>>();
+  /** Sizes of the gzip variants compressed so far, by ETag: counted in the bound with their files. */
+  private compressedBytes = new Map<string, number>();
   private feed: PublicationFeed | null = null;
   private reloadTimer: NodeJS.Timeout | null = null;
 
@@ -120,7 +122,7 @@ export class MetadataCache {
     for (const row of await getHeadVersions(this.knex, roles)) this.store(await this.toCached(row));
   }
 
-  /** Bytes of versioned files held (bounded by METADATA_CACHE_BYTES): the tuf_metadata_cache_bytes gauge. */
+  /** Bytes of versioned files and their gzip variants held (bounded by METADATA_CACHE_BYTES): the tuf_metadata_cache_bytes gauge. */
   get cachedBytes(): number {
     return this.lruBytes;
   }
@@ -131,6 +133,12 @@ export class MetadataCache {
     const file = { ...read, bytes: ownMemory(read.bytes) };
     this.lru.set(name, file);
     this.lruBytes += file.bytes.length;
+    this.evict();
+    return file;
+  }
+
+  /** Drops files, oldest unused first, until what they hold with their gzip variants fits the bound. */
+  private evict(): void {
     for (const [key, value] of this.lru) {
       if (this.lruBytes <= this.maxBytes) break;
       this.lru.delete(key);
@@ -139,11 +147,16 @@ export class MetadataCache {
         continue;
       }
       this.lruBytes -= value.bytes.length;
-      // Its gzip variant goes with it: variants are not counted, and kept past their file they
-      // grew with every snapshot version read until the map outnumbered the files.
-      this.compressed.delete(value.etag);
+      // Its gzip variant goes with it: kept past their file, variants grew with every snapshot
+      // version read until the map outnumbered the files.
+      this.dropVariant(value.etag);
     }
-    return file;
+  }
+
+  private dropVariant(etag: string): void {
+    this.compressed.delete(etag);
+    this.lruBytes -= this.compressedBytes.get(etag) ?? 0;
+    this.compressedBytes.delete(etag);
   }
 
   /**
@@ -197,14 +210,25 @@ export class MetadataCache {
     if (file.bytes.length < COMPRESS_MIN_BYTES) return null;
     let pending = this.compressed.get(file.etag);
     if (!pending) {
-      pending = gzip(file.bytes, { level: 6 }).then(ownMemory);
-      this.compressed.set(file.etag, pending);
-      pending.catch(() => this.compressed.delete(file.etag));
+      const etag = file.etag;
+      const variant = gzip(file.bytes, { level: 6 }).then(ownMemory);
+      pending = variant;
+      this.compressed.set(etag, variant);
+      variant.then(
+        (gz) => {
+          // Counted once it exists, if its file is still kept: METADATA_CACHE_BYTES bounds both.
+          if (this.compressed.get(etag) !== variant || this.compressedBytes.has(etag)) return;
+          this.compressedBytes.set(etag, gz.length);
+          this.lruBytes += gz.length;
+          this.evict();
+        },
+        () => this.dropVariant(etag),
+      );
       // Bounded like the files themselves: drop variants of files no longer cached.
       if (this.compressed.size > this.lru.size + 16) {
         const live = new Set([...this.lru.values()].map((f) => f.etag));
         if (this.timestampFile) live.add(this.timestampFile.etag);
-        for (const etag of this.compressed.keys()) if (!live.has(etag)) this.compressed.delete(etag);
+        for (const etag of this.compressed.keys()) if (!live.has(etag)) this.dropVariant(etag);
       }
     }
     return pending;
