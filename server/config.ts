@@ -5,7 +5,7 @@ import { roleNameProblem } from '../core/names.ts';
 import { resolveOnlineKeysDir, type OnlineKeysLocation } from './onlineKeysDir.ts';
 import { loadMonitorConfig, type MonitorConfig } from './monitor/monitorConfig.ts';
 import { loadStorageConfig, type StorageConfig } from './objectStore/storageConfig.ts';
-import { loadFeedSettings, type FeedSettings } from './db/publicationFeed.ts';
+import { loadFeedSettings, type FeedSettings } from './db/feedSettings.ts';
 
 export interface Config {
   /** NODE_ENV=production or --production: never creates keys or bootstraps by itself; requires DATABASE_URL. */

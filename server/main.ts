@@ -1,23 +1,7 @@
 // tuf-server: the repository server and its operator commands.
-import path from 'node:path';
-import { loadConfig, type Config } from './config.ts';
-import { currentOnlinePublicKeys, ensureOnlineKeys } from './onlineKeys.ts';
-import { onlineKeysCommand } from './onlineKeysCommand.ts';
-import { auditVerify } from './auditCommand.ts';
+import { loadConfig } from './config.ts';
 import { parseServerCommandLine } from './commandLine.ts';
-import { operatorCommand } from './operatorCommands.ts';
-import { storageCommand } from './storageCommands.ts';
 import { EXIT, exitStatusHelp, runTool } from '../platform/cli.ts';
-import { ensurePrivateDir } from '../platform/privateDir.ts';
-import cluster from 'node:cluster';
-import { createKnex, migrateLatest } from './db/knex.ts';
-import { createLogger, keyStoreFor, openDatabase } from './runtime.ts';
-import { developmentBanner, serveRepository, type Served } from './serve.ts';
-import { runPrimary } from './cluster/primary.ts';
-import { runWorker } from './cluster/worker.ts';
-import { WORKER_ENV } from './cluster/messages.ts';
-import { recoveryCommand, recoverySources } from './recoveryCommand.ts';
-import type { ServerCommandLine } from './commandLine.ts';
 
 const HELP = `tuf-server: a TUF repository server with identity delegations
 
@@ -107,80 +91,6 @@ stdout (on failure: {"error": {...}}). A command takes only the options its line
 
 ${exitStatusHelp('audit verify: the stored history has problems, or a mirror serves roles the database lost; recover: the mirror serves roles the database lost')}`;
 
-async function start(config: Config, cli: ServerCommandLine): Promise<void> {
-  const base = createLogger(config.logLevel);
-  // Restore safety (server/recovery/): where the highest published versions may be learnt from.
-  const recovery = recoverySources(config, cli);
-  const keyStore = keyStoreFor(config);
-  if (cluster.isWorker) {
-    // A worker of a cluster: its supervisor checked the keys and opened the database.
-    const log = base.child({ worker: Number(process.env[WORKER_ENV.index]) });
-    return runWorker({ config, log, keyStore, recovery });
-  }
-  const log = base;
-  for (const warning of config.warnings) log.warn(warning);
-  if (config.production) {
-    if (!(await currentOnlinePublicKeys(keyStore))) {
-      throw new Error(
-        'production mode: no online keys. Create them with `tuf-server online-keys create` (or set TUF_SNAPSHOT_KEY/TUF_TIMESTAMP_KEY)',
-      );
-    }
-  } else {
-    log.warn(
-      'DEVELOPMENT MODE: keys and a ceremony are created automatically. Use --production (or NODE_ENV=production) for real deployments.',
-    );
-    if (!config.onlineKeysFromEnv) await ensureOnlineKeys(keyStore);
-    // DEV_DIR holds throwaway keys and the admin token: private, but not its parents (DATA_DIR
-    // may sit beside it, and the embedded PostgreSQL must reach it).
-    ensurePrivateDir(config.devDir);
-  }
-  const db = await openDatabase(config, log);
-  const urls = () => {
-    const base = config.publicUrl.replace(/\/$/, '');
-    log.info({ metadataUrl: `${base}/metadata/`, targetsUrl: `${base}/targets/`, workers: config.workers }, 'serving the repository');
-    if (!config.production)
-      process.stdout.write(developmentBanner(config, path.join(config.devDir, '1.root.json'), path.join(config.devDir, 'admin-token')));
-  };
-  if (config.workers > 1) {
-    // The workers find the schema in place (they would otherwise all migrate at once).
-    const knex = createKnex(db.url, 1);
-    try {
-      await migrateLatest(knex);
-    } finally {
-      await knex.destroy();
-    }
-    await runPrimary({
-      workers: config.workers,
-      host: config.host,
-      port: config.port,
-      databaseUrl: db.url,
-      log,
-      onServing: urls,
-      onStopped: () => db.stop(),
-    });
-    return;
-  }
-  let served: Served;
-  try {
-    served = await serveRepository({ config, log, keyStore, databaseUrl: db.url, first: true, recovery });
-  } catch (err) {
-    await db.stop();
-    throw err;
-  }
-  urls();
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    await served.close();
-    await db.stop();
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-}
-
 async function main(argv: string[]): Promise<number | void> {
   // The whole command line is checked before anything is started, created or connected to.
   const cli = parseServerCommandLine(argv);
@@ -195,22 +105,23 @@ async function main(argv: string[]): Promise<number | void> {
   }
   const config = loadConfig(process.env, argv);
   switch (cli.command) {
+    // Each command loads only its own modules: the whole server takes about a second to load.
     case 'start':
-      return start(config, cli);
+      return (await import('./startCommand.ts')).start(config, cli);
     case 'online-keys':
-      await onlineKeysCommand(config, cli.sub, cli.rest[0]);
+      await (await import('./onlineKeysCommand.ts')).onlineKeysCommand(config, cli.sub, cli.rest[0]);
       return EXIT.ok;
     case 'audit':
-      return auditVerify(config, { dataDir: cli.dataDir, json: cli.json, mirrorUrl: cli.mirror });
+      return (await import('./auditCommand.ts')).auditVerify(config, { dataDir: cli.dataDir, json: cli.json, mirrorUrl: cli.mirror });
     case 'backup':
     case 'restore':
     case 'recover':
-      return recoveryCommand(config, cli);
+      return (await import('./recoveryCommand.ts')).recoveryCommand(config, cli);
     case 'blobs':
     case 'publish-to':
-      return storageCommand(config, cli);
+      return (await import('./storageCommands.ts')).storageCommand(config, cli);
     default:
-      return operatorCommand(config, cli);
+      return (await import('./operatorCommands.ts')).operatorCommand(config, cli);
   }
 }
 

@@ -13,7 +13,7 @@ import { PostgresBackend } from './blobs/postgresBackend.ts';
 import { BucketPublisher } from './mirror/bucketPublisher.ts';
 import { describePublishStatus, publishStatus, registerPublishMetrics } from './mirror/publishStatus.ts';
 import { ObjectStorage } from './objectStore/objectStorage.ts';
-import { describeS3Endpoint } from './objectStore/s3Client.ts';
+import { describeS3Endpoint } from './objectStore/s3Settings.ts';
 import type { ExtraCheck } from './serving/readiness.ts';
 
 export interface Storage {

@@ -6,7 +6,7 @@ import { forgetMirror } from './db/mirrorRepo.ts';
 import { takePublishLock } from './db/locks.ts';
 import { describePublishStatus, publishStatus } from './mirror/publishStatus.ts';
 import { ObjectStorage } from './objectStore/objectStorage.ts';
-import { describeS3Endpoint } from './objectStore/s3Client.ts';
+import { describeS3Endpoint } from './objectStore/s3Settings.ts';
 import { parseS3Url } from './objectStore/s3Url.ts';
 import { EXIT, printJson, usage } from '../platform/cli.ts';
 import type { ServerCommandLine } from './commandLine.ts';

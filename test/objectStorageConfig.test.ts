@@ -3,10 +3,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { planMetadata, metadataName, targetName } from '../server/mirror/order.ts';
-import { describeS3Endpoint, s3SettingsFrom } from '../server/objectStore/s3Client.ts';
+import { describeS3Endpoint, s3SettingsFrom } from '../server/objectStore/s3Settings.ts';
 import { formatS3Url, keyOf, parseS3Url } from '../server/objectStore/s3Url.ts';
 import { loadStorageConfig } from '../server/objectStore/storageConfig.ts';
-import { loadFeedSettings } from '../server/db/publicationFeed.ts';
+import { loadFeedSettings } from '../server/db/feedSettings.ts';
 import { runCli } from './helpers/cli.ts';
 
 test('s3://BUCKET[/PREFIX] is parsed strictly', () => {

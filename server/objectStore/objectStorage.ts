@@ -2,7 +2,8 @@
 // never touches object storage needs no AWS settings), and the buckets and objects reached with it.
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ObjectBucket } from './bucket.ts';
-import { createS3Client, checkS3Client, type S3Settings } from './s3Client.ts';
+import { createS3Client, checkS3Client } from './s3Client.ts';
+import type { S3Settings } from './s3Settings.ts';
 import { parseObjectUrl, type S3Location } from './s3Url.ts';
 
 export class ObjectStorage {

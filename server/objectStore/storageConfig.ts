@@ -1,6 +1,6 @@
 // Settings of object storage (issue 20): where target files are kept, how they are downloaded,
 // and the bucket the repository is published to. Part of the one configuration (config.ts).
-import { s3SettingsFrom, type S3Settings } from './s3Client.ts';
+import { s3SettingsFrom, type S3Settings } from './s3Settings.ts';
 import { parseS3Url, type S3Location } from './s3Url.ts';
 
 type Env = Record<string, string | undefined>;
