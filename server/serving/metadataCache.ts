@@ -223,7 +223,9 @@ export class MetadataCache {
           this.lruBytes += gz.length;
           this.evict();
         },
-        () => this.dropVariant(etag),
+        () => {
+          if (this.compressed.get(etag) === variant) this.dropVariant(etag);
+        },
       );
       // Bounded like the files themselves: drop variants of files no longer cached.
       if (this.compressed.size > this.lru.size + 16) {
