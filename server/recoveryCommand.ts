@@ -17,18 +17,7 @@ import { describe } from './recovery/recovery.ts';
 import type { RecoverySources } from './recovery/recovery.ts';
 import { keyStoreFor, publicationSettings } from './runtime.ts';
 import { workerTreeBuilder } from './treeBuilder.ts';
-
-/** --mirror URL, --snapshot-version N, --timestamp-version M (and MIRROR_URL). */
-export function recoverySources(config: Config, cli: ServerCommandLine): RecoverySources {
-  const { snapshotVersion: snapshot, timestampVersion: timestamp } = cli;
-  return {
-    mirrorUrl: cli.mirror || config.mirrorUrl || null,
-    operator:
-      snapshot !== undefined || timestamp !== undefined
-        ? { ...(snapshot !== undefined ? { snapshot } : {}), ...(timestamp !== undefined ? { timestamp } : {}) }
-        : null,
-  };
-}
+import { recoverySources } from './recovery/sources.ts';
 
 function say(line: string): void {
   process.stdout.write(`${line}\n`);

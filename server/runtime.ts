@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import type { Knex } from 'knex';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../core/clock.ts';
 import type { Config } from './config.ts';
 import { createKnex, migrateLatest } from './db/knex.ts';
@@ -39,14 +39,7 @@ import { createLocalSigstore } from '../sigstore-local/localSigstore.ts';
 import type { TransparencyMonitor } from './monitor/monitor.ts';
 import { readOnlyViews } from './readOnlyViews.ts';
 
-export function createLogger(level: string): Logger {
-  return pino({
-    level,
-    base: { service: 'tuf-repository' },
-    // Belt and braces: the routes never log these, and the serializers drop headers anyway.
-    redact: ['req.headers.authorization', 'token', 'privateKey', 'passphrase'],
-  });
-}
+export { createLogger } from './logger.ts';
 
 export { openDatabase, type Database, type OpenDatabaseOptions } from './database.ts';
 

@@ -8,12 +8,12 @@ import type { ServerCommandLine } from './commandLine.ts';
 import { currentOnlinePublicKeys, ensureOnlineKeys } from './onlineKeys.ts';
 import { ensurePrivateDir } from '../platform/privateDir.ts';
 import { createKnex, migrateLatest } from './db/knex.ts';
-import { createLogger, keyStoreFor, openDatabase } from './runtime.ts';
-import { developmentBanner, serveRepository, type Served } from './serve.ts';
-import { runPrimary } from './cluster/primary.ts';
-import { runWorker } from './cluster/worker.ts';
+import { openDatabase } from './database.ts';
+import { createLogger } from './logger.ts';
+import { keyStoreFor } from './keyStoreFor.ts';
+import { developmentBanner } from './developmentBanner.ts';
 import { WORKER_ENV } from './cluster/messages.ts';
-import { recoverySources } from './recoveryCommand.ts';
+import { recoverySources } from './recovery/sources.ts';
 
 export async function start(config: Config, cli: ServerCommandLine): Promise<void> {
   const base = createLogger(config.logLevel);
@@ -23,6 +23,7 @@ export async function start(config: Config, cli: ServerCommandLine): Promise<voi
   if (cluster.isWorker) {
     // A worker of a cluster: its supervisor checked the keys and opened the database.
     const log = base.child({ worker: Number(process.env[WORKER_ENV.index]) });
+    const { runWorker } = await import('./cluster/worker.ts');
     return runWorker({ config, log, keyStore, recovery });
   }
   const log = base;
@@ -57,6 +58,8 @@ export async function start(config: Config, cli: ServerCommandLine): Promise<voi
     } finally {
       await knex.destroy();
     }
+    // The supervisor serves nothing itself: it loads no more of the server than it needs.
+    const { runPrimary } = await import('./cluster/primary.ts');
     await runPrimary({
       workers: config.workers,
       host: config.host,
@@ -68,7 +71,8 @@ export async function start(config: Config, cli: ServerCommandLine): Promise<voi
     });
     return;
   }
-  let served: Served;
+  const { serveRepository } = await import('./serve.ts');
+  let served: Awaited<ReturnType<typeof serveRepository>>;
   try {
     served = await serveRepository({ config, log, keyStore, databaseUrl: db.url, first: true, recovery });
   } catch (err) {
