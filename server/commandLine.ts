@@ -39,7 +39,7 @@ const COMMANDS: Record<string, CommandSpec> = {
   'admin-token': { subs: ['create', 'list', 'revoke'], options: ['production', 'name'], json: ['list'] },
   gc: { options: ['production', 'dry-run'] },
   audit: { subs: ['verify'], options: ['production', 'data-dir', 'mirror'], json: ['verify'] },
-  // Restore safety (issue 16): server/recoveryCommand.ts.
+  // Restore safety (issue 16): server/recoveryCommand.ts; the sources start uses: server/recovery/sources.ts.
   backup: { options: ['production', 'out'] },
   restore: { operand: 'FILE', options: ['production', 'replace'] },
   recover: { options: ['production', 'mirror', 'snapshot-version', 'timestamp-version'] },

@@ -14,6 +14,7 @@ import { keyStoreFor } from './keyStoreFor.ts';
 import { developmentBanner } from './developmentBanner.ts';
 import { WORKER_ENV } from './cluster/messages.ts';
 import { recoverySources } from './recovery/sources.ts';
+import type { Served } from './serve.ts';
 
 export async function start(config: Config, cli: ServerCommandLine): Promise<void> {
   const base = createLogger(config.logLevel);
@@ -43,6 +44,11 @@ export async function start(config: Config, cli: ServerCommandLine): Promise<voi
     // may sit beside it, and the embedded PostgreSQL must reach it).
     ensurePrivateDir(config.devDir);
   }
+  // What serves loads while the database starts; a failure to load is met once it has, so that
+  // the database is stopped again.
+  const primaryModule = config.workers > 1 ? import('./cluster/primary.ts') : null;
+  const serveModule = config.workers > 1 ? null : import('./serve.ts');
+  for (const loading of [primaryModule, serveModule]) loading?.catch(() => {});
   const db = await openDatabase(config, log);
   const urls = () => {
     const base = config.publicUrl.replace(/\/$/, '');
@@ -51,15 +57,21 @@ export async function start(config: Config, cli: ServerCommandLine): Promise<voi
       process.stdout.write(developmentBanner(config, path.join(config.devDir, '1.root.json'), path.join(config.devDir, 'admin-token')));
   };
   if (config.workers > 1) {
-    // The workers find the schema in place (they would otherwise all migrate at once).
-    const knex = createKnex(db.url, 1);
-    try {
-      await migrateLatest(knex);
-    } finally {
-      await knex.destroy();
-    }
     // The supervisor serves nothing itself: it loads no more of the server than it needs.
-    const { runPrimary } = await import('./cluster/primary.ts');
+    let runPrimary: typeof import('./cluster/primary.ts').runPrimary;
+    try {
+      ({ runPrimary } = await primaryModule!);
+      // The workers find the schema in place (they would otherwise all migrate at once).
+      const knex = createKnex(db.url, 1);
+      try {
+        await migrateLatest(knex);
+      } finally {
+        await knex.destroy();
+      }
+    } catch (err) {
+      await db.stop();
+      throw err;
+    }
     await runPrimary({
       workers: config.workers,
       host: config.host,
@@ -71,9 +83,9 @@ export async function start(config: Config, cli: ServerCommandLine): Promise<voi
     });
     return;
   }
-  const { serveRepository } = await import('./serve.ts');
-  let served: Awaited<ReturnType<typeof serveRepository>>;
+  let served: Served;
   try {
+    const { serveRepository } = await serveModule!;
     served = await serveRepository({ config, log, keyStore, databaseUrl: db.url, first: true, recovery });
   } catch (err) {
     await db.stop();

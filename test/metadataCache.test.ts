@@ -96,6 +96,19 @@ test('cached files and their gzip variants own their memory (no 8 KiB pool slab 
   assert.equal(cache.cachedBytes - before, wide.bytes.length + gz.length, 'the variant is counted in the bound with its file');
 });
 
+test('a gzip variant of a file the cache does not keep is not counted against the bound', async () => {
+  await insertMetadataVersion(knex, { role: 'kept', version: 1, bytes: bytesOf('kept', 1, 5000), expires });
+  await insertMetadataVersion(knex, { role: 'huge', version: 1, bytes: bytesOf('huge', 1, 20_000), expires });
+  const cache = new MetadataCache(knex, 'me', log, 8_000, new SnapshotFollower(knex, 4, true));
+  await cache.reloadAll();
+  const kept = (await cache.get('1.kept.json'))!; // about 5 KB: kept
+  const huge = (await cache.get('1.huge.json'))!; // larger than the bound: served, not kept
+  const before = cache.cachedBytes;
+  await cache.gzipped(huge);
+  assert.equal(cache.cachedBytes, before, 'nothing counted that eviction could not reach');
+  assert.equal(cache.getNow('1.kept.json'), kept, 'and nothing evicted to make room for it');
+});
+
 test('TAP 16 proofs kept for readers own their memory too', async () => {
   // The soak's heap snapshot: 1,221 kept proofs held 10 MB, each a 1 KB view of its own 8 KiB slab.
   const meta = Object.fromEntries(['targets', 'a', 'b', 'c'].map((r) => [`${r}.json`, { version: 1 }]));

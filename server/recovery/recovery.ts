@@ -1,6 +1,7 @@
 // After a restore: establish the highest snapshot and timestamp versions ever published, then
 // publish fresh versions above them, so that clients that updated before the backup and after it
-// both follow. Until then the server neither serves nor signs (main.ts runs this before it listens).
+// both follow. Until then the server neither serves nor signs (serve.ts runs this, through gate.ts,
+// before it listens).
 //
 // Sources of "the highest ever published", any of which may be missing:
 // - the published mark of this host (publication/publishedMark.ts), written before every answer;

@@ -51,6 +51,8 @@ export class MetadataCache {
   private compressed = new Map<string, Promise<Buffer>>();
   /** Sizes of the gzip variants compressed so far, by ETag: counted in the bound with their files. */
   private compressedBytes = new Map<string, number>();
+  /** ETags of the files in `lru`: only their variants are counted (and evicted with them). */
+  private keptEtags = new Set<string>();
   private feed: PublicationFeed | null = null;
   private reloadTimer: NodeJS.Timeout | null = null;
 
@@ -133,6 +135,7 @@ export class MetadataCache {
     if (read.bytes.length > this.maxBytes) return read;
     const file = { ...read, bytes: ownMemory(read.bytes) };
     this.lru.set(name, file);
+    this.keptEtags.add(file.etag);
     this.lruBytes += file.bytes.length;
     this.evict();
     return file;
@@ -148,6 +151,7 @@ export class MetadataCache {
         continue;
       }
       this.lruBytes -= value.bytes.length;
+      this.keptEtags.delete(value.etag);
       // Its gzip variant goes with it: kept past their file, variants grew with every snapshot
       // version read until the map outnumbered the files.
       this.dropVariant(value.etag);
@@ -218,7 +222,9 @@ export class MetadataCache {
       variant.then(
         (gz) => {
           // Counted once it exists, if its file is still kept: METADATA_CACHE_BYTES bounds both.
-          if (this.compressed.get(etag) !== variant || this.compressedBytes.has(etag)) return;
+          // Variants of files outside the LRU (timestamp.json, a file larger than the bound, one
+          // evicted meanwhile) are not counted: eviction could not reach them.
+          if (this.compressed.get(etag) !== variant || this.compressedBytes.has(etag) || !this.keptEtags.has(etag)) return;
           this.compressedBytes.set(etag, gz.length);
           this.lruBytes += gz.length;
           this.evict();
