@@ -1,8 +1,8 @@
 // Several real server processes on one PostgreSQL, under a storm of concurrent uploads: one is
 // killed with SIGKILL 20 times and restarted, and the database itself is killed once. Nothing
 // acknowledged may be lost, no version may be used twice, and what is served must verify.
-// Server a runs two workers (WEB_CONCURRENCY=2, server/cluster/): the storm kills its supervisor
-// (which takes both workers with it; a is started again) and, every other time, one of its
+// Server a runs two workers (WEB_CONCURRENCY=2, server/cluster/): every third kill of the storm
+// takes its supervisor (and both workers with it; a is started again), the others one of its
 // workers alone (the supervisor starts another). Server b is one process.
 import assert from 'node:assert/strict';
 import type { KeyObject } from 'node:crypto';
@@ -295,7 +295,9 @@ test('SIGKILL one process 20 times during a storm of uploads: every acknowledged
   for (let k = 0; k < 20; k++) {
     await new Promise((r) => setTimeout(r, 50 + Math.floor(Math.random() * 250)));
     const workers = workerPids(current.a);
-    if (k % 2 === 1 && workers.length > 0) {
+    // Two kills in three take one worker (cheap to replace); every third the whole server, whose
+    // restart is what takes time.
+    if (k % 3 !== 0 && workers.length > 0) {
       // One worker: the supervisor starts another, the other worker serves meanwhile.
       process.kill(workers[Math.floor(Math.random() * workers.length)]!, 'SIGKILL');
       workersKilled += 1;
@@ -309,7 +311,7 @@ test('SIGKILL one process 20 times during a storm of uploads: every acknowledged
   const uploads = (await Promise.all(workers)).reduce((x, y) => x + y, 0);
   a = current.a;
   assert.equal(kills, 20);
-  assert.ok(workersKilled >= 5, `workers killed alone: ${workersKilled}`);
+  assert.ok(workersKilled >= 5 && workersKilled < 20, `workers killed alone: ${workersKilled}`);
   assert.ok(uploads > 20, `uploads kept flowing during the storm (${uploads}; ${gaveUp} attempts found no server for a minute)`);
   await checkEverythingAcked();
   await clientRefreshes('client-crash', a);
