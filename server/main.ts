@@ -34,7 +34,8 @@ Commands:
   gc [--dry-run]               Remove what nobody needs any more: pending versions older than
                                PENDING_VERSION_MAX_AGE_SECONDS (14 days), old rejected and stale
                                pending registrations, and files no stored or pending version lists
-                               (last uploaded more than BLOB_GC_GRACE_SECONDS ago). --dry-run lists
+                               (last uploaded more than BLOB_GC_GRACE_SECONDS ago), and the records
+                               of dropped files past SUPERSEDED_TARGET_GRACE_SECONDS. --dry-run lists
                                what it would remove. Each server also runs it every
                                GC_INTERVAL_SECONDS (3600; 0: never).
   audit verify [--data-dir DIR] [--mirror URL] [--json]

@@ -63,6 +63,10 @@ test('a file the next version dropped is still served within the grace period, t
   await t.repo.knex.raw(`update superseded_targets set superseded_at = superseded_at - interval '2 days'`);
   assert.equal(await download(t, A), 404);
   assert.equal(await download(t, B), 200, 'the current version is served regardless');
+  // Garbage collection removes the rows whose grace is over (every release adds some).
+  assert.equal((await t.repo.gc.run({ dryRun: true })).supersededRemoved, 1);
+  assert.equal((await t.repo.gc.run()).supersededRemoved, 1);
+  assert.equal(Number((await t.repo.knex('superseded_targets').count({ n: '*' }).first())?.n), 0);
   // Listed again by a later version: served as any current file.
   await publish(t, 3, [A, B]);
   assert.equal(await download(t, A), 200);

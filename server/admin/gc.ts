@@ -37,6 +37,7 @@ import {
   deleteUnneededBlobs,
   expirePendingVersions,
   removeClosedPending,
+  removeExpiredSuperseded,
   removeOldRegistrations,
   tryGcLock,
   type CollectableBlob,
@@ -56,6 +57,7 @@ export interface GcSettings {
   rejectedRegistrationRetentionSeconds: number;
   pendingRegistrationMaxAgeSeconds: number;
   blobGcGraceSeconds: number;
+  supersededTargetGraceSeconds: number;
 }
 
 export interface GcReport {
@@ -64,6 +66,8 @@ export interface GcReport {
   ran: boolean;
   pendingExpired: { role: string; version: number; signedSha256: string; createdAt: string }[];
   closedPendingRemoved: number;
+  /** Files a newer version dropped whose grace period is over: no longer downloadable, their rows removed. */
+  supersededRemoved: number;
   registrationsRemoved: { id: number; project: string; identity: string; issuer: string; status: string }[];
   blobsRemoved: { sha256: string; length: number; touchedAt: string }[];
   /** Objects deleted from object storage (with --dry-run: how many are due). */
@@ -94,6 +98,7 @@ export class GarbageCollector {
       ran: true,
       pendingExpired: [],
       closedPendingRemoved: 0,
+      supersededRemoved: 0,
       registrationsRemoved: [],
       blobsRemoved: [],
       objectsRemoved: 0,
@@ -107,6 +112,7 @@ export class GarbageCollector {
       if (!dryRun) await takePublishLock(trx, 'exclusive');
       const expired: ExpiredPending[] = await expirePendingVersions(trx, pendingSince, dryRun);
       const closed = await removeClosedPending(trx, pendingSince, dryRun);
+      const superseded = await removeExpiredSuperseded(trx, ago(this.settings.supersededTargetGraceSeconds), dryRun);
       const registrations: RemovedRegistration[] = await removeOldRegistrations(
         trx,
         {
@@ -133,7 +139,7 @@ export class GarbageCollector {
           });
         }
       }
-      return { expired, closed, registrations };
+      return { expired, closed, superseded, registrations };
     });
     if (!first) return { ...report, ran: false };
     report.pendingExpired = first.expired.map((p) => ({
@@ -143,6 +149,7 @@ export class GarbageCollector {
       createdAt: p.created_at.toISOString(),
     }));
     report.closedPendingRemoved = first.closed;
+    report.supersededRemoved = first.superseded;
     report.registrationsRemoved = first.registrations.map((r) => ({
       id: Number(r.id),
       project: r.project,
@@ -204,6 +211,7 @@ export function describeGcReport(r: GcReport): string[] {
   for (const p of r.pendingExpired)
     lines.push(`${verb} pending version ${p.role} v${p.version} (${p.signedSha256.slice(0, 16)}, since ${p.createdAt})`);
   if (r.closedPendingRemoved > 0) lines.push(`${verb} ${r.closedPendingRemoved} closed pending version row(s)`);
+  if (r.supersededRemoved > 0) lines.push(`${verb} ${r.supersededRemoved} superseded file row(s) past SUPERSEDED_TARGET_GRACE_SECONDS`);
   for (const g of r.registrationsRemoved)
     lines.push(`${verb} ${g.status} registration ${g.id}: ${g.project} by ${g.identity} at ${g.issuer}`);
   for (const b of r.blobsRemoved) lines.push(`${verb} file ${b.sha256} (${b.length} bytes, last uploaded ${b.touchedAt})`);

@@ -34,6 +34,16 @@ export async function removeClosedPending(db: Db, before: Date, dryRun: boolean)
   return q.delete();
 }
 
+/**
+ * Rows of superseded_targets whose grace period ended before `before`: their count, removed unless
+ * `dryRun`. Past it they serve nothing (targetsRepo.recentlySuperseded), and every release adds some.
+ */
+export async function removeExpiredSuperseded(db: Db, before: Date, dryRun: boolean): Promise<number> {
+  const q = db('superseded_targets').where('superseded_at', '<', before);
+  if (dryRun) return Number((await q.count({ n: '*' }).first())?.n ?? 0);
+  return q.delete();
+}
+
 export interface RemovedRegistration {
   id: string;
   project: string;
