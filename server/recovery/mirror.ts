@@ -9,6 +9,7 @@ import type { Envelope } from '../../core/metadata.ts';
 import { rootKeys, rootRole } from '../../core/updates.ts';
 import { checkThreshold } from '../../core/verify.ts';
 import { RecoveryError } from './errors.ts';
+import { readLimitedBody } from './limitedBody.ts';
 
 export interface MirrorState {
   url: string;
@@ -22,9 +23,7 @@ const MAX_METADATA_BYTES = 64 * 1024 * 1024;
 
 async function get(url: string): Promise<{ status: number; bytes: Buffer }> {
   const res = await fetch(url, { signal: AbortSignal.timeout(30_000), headers: { 'cache-control': 'no-cache' } });
-  const bytes = Buffer.from(await res.arrayBuffer());
-  if (bytes.length > MAX_METADATA_BYTES) throw new Error(`${url}: more than ${MAX_METADATA_BYTES} bytes`);
-  return { status: res.status, bytes };
+  return { status: res.status, bytes: await readLimitedBody(res, MAX_METADATA_BYTES, url) };
 }
 
 function signedBy(doc: unknown, root: Root, role: 'timestamp' | 'snapshot'): doc is Envelope {

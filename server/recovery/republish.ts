@@ -7,6 +7,7 @@
 // them and is reported.
 import { isPlainObject } from '../../core/canonical.ts';
 import type { Envelope } from '../../core/metadata.ts';
+import { readLimitedBody } from './limitedBody.ts';
 import { metadataBase } from './mirror.ts';
 import type { LostRole } from './recovery.ts';
 
@@ -28,9 +29,7 @@ export function mirrorTargetsBase(metadataUrl: string, explicit?: string | null)
 async function fetchBytes(url: string): Promise<Buffer> {
   const res = await fetch(url, { signal: AbortSignal.timeout(120_000) });
   if (res.status !== 200) throw new Error(`${url} answered ${res.status}`);
-  const length = Number(res.headers.get('content-length') ?? 0);
-  if (length > MAX_FILE_BYTES) throw new Error(`${url}: ${length} bytes, more than a release file may hold here`);
-  return Buffer.from(await res.arrayBuffer());
+  return readLimitedBody(res, MAX_FILE_BYTES, url);
 }
 
 export interface RepublishOutcome {
