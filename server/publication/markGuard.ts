@@ -6,7 +6,15 @@ import type { PublishedFile } from '../serving/published.ts';
 import { PublishedMarkError, type MarkVersions, type PublishedMark } from './publishedMark.ts';
 
 export class MarkGuard {
+  /** The SHA-256 of root v1 once stored: it never changes, so it is read once, not twice a publication. */
+  private repository: string | null = null;
+
   constructor(readonly mark: PublishedMark) {}
+
+  private async repositoryOf(db: Db): Promise<string | null> {
+    this.repository ??= (await firstRootSha256(db)) ?? null;
+    return this.repository;
+  }
 
   /**
    * The mark of the repository in `db` (read inside the caller's transaction); empty before
@@ -20,7 +28,7 @@ export class MarkGuard {
         'recovery_required',
         `the database was restored (${restored.reason}): run the recovery first (tuf-server recover)`,
       );
-    const repository = await firstRootSha256(db);
+    const repository = await this.repositoryOf(db);
     return repository ? (this.mark.read(repository) ?? {}) : {};
   }
 
@@ -33,7 +41,7 @@ export class MarkGuard {
     for (const p of published)
       if (p.role === 'snapshot' || p.role === 'timestamp') versions[p.role] = Math.max(versions[p.role] ?? 0, p.version);
     if (versions.snapshot === undefined && versions.timestamp === undefined) return;
-    const repository = await firstRootSha256(db);
+    const repository = await this.repositoryOf(db);
     if (!repository) throw new Error('a snapshot or timestamp was signed before root v1 was stored');
     await this.mark.raise(repository, versions);
   }
